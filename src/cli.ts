@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * Command-line entry: wires yargs to src/commands/<verb>.ts. Each command
+ * module is imported only when its verb runs, to keep start-up light.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { exitStatusFor, PackdebugError } from './errors.js';
+import { processIO } from './commands/io.js';
+
+// liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
+type Handler = () => Promise<number>;
+
+async function run(handler: Handler): Promise<void> {
+  try {
+    process.exitCode = await handler();
+  } catch (err) {
+    if (err instanceof PackdebugError) {
+      process.stderr.write(`packdebug: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      process.exitCode = exitStatusFor(err.code);
+    } else {
+      const e = err as Error;
+      process.stderr.write(`packdebug: internal error: ${e?.stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    }
+  }
+}
+
+const identityOptions = (y: Argv) =>
+  y
+    .option('image', { alias: 'D', type: 'string', demandOption: true, describe: 'image directory (Portage ${ED})' })
+    .option('category', { type: 'string', demandOption: true, describe: 'package category (${CATEGORY})' })
+    .option('pn', { type: 'string', demandOption: true, describe: 'package name (${PN})' })
+    .option('pf', { type: 'string', demandOption: true, describe: 'package name and version with revision (${PF})' })
+    .option('build-id', { type: 'string', demandOption: true, describe: 'binpkg BUILD_ID (an integer, FEATURES=binpkg-multi-instance)' });
+
+await yargs(hideBin(process.argv))
+  .scriptName('packdebug')
+  .usage('$0 <command> [options]\n\nBlock-seekable debug tarballs for Gentoo binhosts, served by debuginfod.')
+  .command(
+    'pack',
+    'pack usr/src/debug and usr/lib/debug of an image into a verified, seekable .tar.xz',
+    (y) =>
+      identityOptions(y)
+        .option('out', { alias: 'o', type: 'string', describe: 'output file (default: IMAGE/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz)' })
+        .option('preset', { type: 'string', describe: 'xz preset 0-9 or 0e-9e', default: '6' })
+        .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
+        .option('block-size', { type: 'string', describe: 'target uncompressed size of a Block of small members, e.g. 2MiB (see docs/layout.md)' })
+        .option('remove-packed', { type: 'boolean', default: false, describe: 'after a verified write, remove the packed files from the image and prune the directories that emptied' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+        .example('$0 pack --image "$ED" --category app-misc --pn hello --pf hello-1.0 --build-id 1', '')
+        .epilog('Exit status: 0 packed (or nothing to pack), 1 failed (nothing written), 2 usage or input error.'),
+    (a) =>
+      run(async () => {
+        const { runPack } = await import('./commands/pack.js');
+        return runPack(
+          {
+            image: a.image,
+            category: a.category,
+            pn: a.pn,
+            pf: a.pf,
+            buildId: a['build-id'],
+            out: a.out,
+            preset: a.preset,
+            threads: a.threads,
+            blockSize: a['block-size'],
+            removePacked: a['remove-packed'],
+            json: a.json,
+          },
+          processIO(),
+        );
+      }),
+  )
+  .command(
+    'hook',
+    'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
+    (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),
+    () =>
+      run(async () => {
+        const { runHook } = await import('./commands/hook.js');
+        return runHook({}, processIO());
+      }),
+  )
+  .command(
+    'snippet <kind>',
+    'print ready-to-paste configuration: make.conf, bashrc, debuginfod-systemd, debuginfod-openrc, client',
+    (y) =>
+      y
+        .positional('kind', { type: 'string', demandOption: true, choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'] })
+        .option('eprefix', { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' })
+        .option('url', { type: 'string', describe: 'debuginfod URL for the client snippet' })
+        .option('port', { type: 'number', describe: 'debuginfod port', default: 8002 })
+        .option('json', { type: 'boolean', default: false, describe: 'print {kind, path, text} as JSON' }),
+    (a) =>
+      run(async () => {
+        const { runSnippet } = await import('./commands/snippet.js');
+        return runSnippet({ kind: a.kind as string, eprefix: a.eprefix, url: a.url, port: a.port, json: a.json }, processIO());
+      }),
+  )
+  .command(
+    'demo',
+    'pack the shipped fixture image (fixtures/hello-image.tar) into a temporary directory and show the result',
+    (y) => y.option('keep', { type: 'boolean', default: false, describe: 'keep the temporary directory' }),
+    (a) =>
+      run(async () => {
+        const { runDemo } = await import('./commands/demo.js');
+        return runDemo({ keep: a.keep }, processIO());
+      }),
+  )
+  .demandCommand(1, 'name a command; see --help')
+  .strict()
+  .recommendCommands()
+  .help()
+  .alias('h', 'help')
+  .version()
+  .wrap(Math.min(100, process.stdout.columns || 100))
+  .fail((msg, err, y) => {
+    if (err) throw err;
+    process.stderr.write(`packdebug: ${msg}\n\n`);
+    y.showHelp((s: string) => process.stderr.write(`${s}\n`));
+    process.exit(2);
+  })
+  .parseAsync();

@@ -1,0 +1,50 @@
+/** Options of the pack engine (`packdebug pack`, `packdebug hook`). */
+export interface PackOptions {
+  /** The image directory (Portage's ${ED}); debug roots are looked up below it. */
+  image: string;
+  category: string;
+  pn: string;
+  pf: string;
+  /** Portage's binpkg BUILD_ID (an integer, not an ELF build-id). */
+  buildId: string;
+  /** Output file; default `${image}/usr/lib/debug/.tarball/CAT/PN/PF-BUILD_ID-debug.tar.xz`. */
+  out?: string;
+  /** xz preset 0-9, optionally extreme (`6e`). Default 6. */
+  preset?: string | number;
+  /** Compression threads. Default: all cores. */
+  threads?: number;
+  /** Target uncompressed size of one xz Block, in bytes (see docs/layout.md). */
+  blockSize?: number;
+  /** After a verified write, remove the packed files and prune what that emptied. */
+  removePacked?: boolean;
+  /** Clamp member mtimes to this epoch (SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+  /** Progress and notices; silent when absent. */
+  log?: PackLogger;
+}
+
+export interface PackLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  /** A transient progress line (only shown on a TTY). */
+  progress?(message: string): void;
+}
+
+export interface PackResult {
+  /** 'packed' when a tarball was written, 'empty' when the image has no debug dirs. */
+  status: 'packed' | 'empty';
+  /** Final tarball path (absent when status is 'empty'). */
+  tarball?: string;
+  members: number;
+  /** Bytes of the uncompressed tar stream. */
+  uncompressedBytes: number;
+  /** Bytes of the .tar.xz file. */
+  compressedBytes: number;
+  blocks: number;
+  /** Files and symlinks removed from the image by removePacked. */
+  removedFiles: number;
+  /** Directories pruned because removal emptied them. */
+  prunedDirs: number;
+  /** A tarball existed under the final name and was replaced (contents verified identical). */
+  replaced: boolean;
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { PackdebugError, fromSystemError } from '../errors.js';
+
+/**
+ * A file written under a temporary name beside its destination and renamed
+ * over it only on commit. Until then, SIGINT/SIGTERM or any failure removes
+ * it, so no half-written file ever carries the final name.
+ */
+export class AtomicFile {
+  readonly final: string;
+  readonly temp: string;
+  readonly fh: FileHandle;
+  #done = false;
+  #onSignal: (signal: NodeJS.Signals) => void;
+
+  private constructor(final: string, temp: string, fh: FileHandle) {
+    this.final = final;
+    this.temp = temp;
+    this.fh = fh;
+    this.#onSignal = (signal) => {
+      // Synchronous: the process is about to die, there is no later tick.
+      this.#removeTempSync();
+      AtomicFile.#live.delete(this);
+      if (AtomicFile.#live.size === 0) AtomicFile.#uninstall();
+      process.kill(process.pid, signal);
+    };
+  }
+
+  static #live = new Set<AtomicFile>();
+  static #handler = (signal: NodeJS.Signals) => {
+    for (const f of [...AtomicFile.#live]) f.#onSignal(signal);
+  };
+  static #installed = false;
+  static #install(): void {
+    if (AtomicFile.#installed) return;
+    AtomicFile.#installed = true;
+    process.on('SIGINT', AtomicFile.#handler);
+    process.on('SIGTERM', AtomicFile.#handler);
+    process.on('SIGHUP', AtomicFile.#handler);
+  }
+  static #uninstall(): void {
+    if (!AtomicFile.#installed) return;
+    AtomicFile.#installed = false;
+    process.off('SIGINT', AtomicFile.#handler);
+    process.off('SIGTERM', AtomicFile.#handler);
+    process.off('SIGHUP', AtomicFile.#handler);
+  }
+
+  static async create(final: string, mode = 0o644): Promise<AtomicFile> {
+    const dir = path.dirname(final);
+    const temp = path.join(dir, `.${path.basename(final)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    let fh: FileHandle;
+    try {
+      fh = await fs.open(temp, 'wx+', mode);
+    } catch (err) {
+      throw fromSystemError(err, temp, 'creating the output');
+    }
+    const file = new AtomicFile(final, temp, fh);
+    AtomicFile.#live.add(file);
+    AtomicFile.#install();
+    return file;
+  }
+
+  /** fsyncs the data, renames over the final name and fsyncs the directory. */
+  async commit(): Promise<void> {
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      await fs.rename(this.temp, this.final);
+    } catch (err) {
+      await this.abort();
+      throw fromSystemError(err, this.final, 'writing the output');
+    }
+    this.#finish();
+    const dir = await fs.open(path.dirname(this.final), 'r').catch(() => undefined);
+    await dir?.sync().catch(() => undefined);
+    await dir?.close();
+  }
+
+  /** Removes the temporary file; safe to call more than once. */
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    await this.fh.close().catch(() => undefined);
+    await fs.rm(this.temp, { force: true }).catch(() => undefined);
+    this.#finish();
+  }
+
+  #removeTempSync(): void {
+    try {
+      rmSync(this.temp, { force: true });
+    } catch {
+      // nothing more can be done while dying
+    }
+  }
+
+  #finish(): void {
+    this.#done = true;
+    AtomicFile.#live.delete(this);
+    if (AtomicFile.#live.size === 0) AtomicFile.#uninstall();
+  }
+}
+
+/** Creates `dir` and missing parents, refusing to pass through a symlink below `root`. */
+export async function mkdirBelow(root: string, dir: string): Promise<void> {
+  const rel = path.relative(root, dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    await fs.mkdir(dir, { recursive: true }).catch((err) => {
+      throw fromSystemError(err, dir, 'creating the output directory');
+    });
+    return;
+  }
+  let current = root;
+  for (const part of rel.split(path.sep).filter(Boolean)) {
+    current = path.join(current, part);
+    const st = await fs.lstat(current).catch(() => undefined);
+    if (st?.isSymbolicLink()) {
+      throw new PackdebugError('E_UNSAFE', `${current}: is a symlink; refusing to write through it`, { file: current });
+    }
+    if (st && !st.isDirectory()) throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
+    if (!st) {
+      await fs.mkdir(current, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw fromSystemError(err, current, 'creating the output directory');
+      });
+    }
+  }
+}

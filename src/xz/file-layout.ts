@@ -1,0 +1,152 @@
+import type { FileHandle } from 'node:fs/promises';
+import { PackdebugError } from '../errors.js';
+import { decodeIndex, padTo4 } from './index.js';
+import {
+  decodeStreamFooter,
+  decodeStreamHeader,
+  HEADER_MAGIC,
+  sameStreamFlags,
+  STREAM_FOOTER_SIZE,
+  STREAM_HEADER_SIZE,
+} from './stream-flags.js';
+
+/** Where one Block lies, in the file and in the uncompressed data. */
+export interface XzBlockInfo {
+  stream: number;
+  /** Offset of the Block Header in the file. */
+  fileOffset: number;
+  /** Unpadded Size from the Index. */
+  unpaddedSize: number;
+  /** Bytes the Block occupies in the file (Unpadded Size rounded up to four). */
+  totalSize: number;
+  uncompressedOffset: number;
+  uncompressedSize: number;
+  checkId: number;
+}
+
+export interface XzStreamInfo {
+  fileOffset: number;
+  checkId: number;
+  indexOffset: number;
+  indexSize: number;
+  /** Stream Padding that follows the Stream Footer. */
+  padding: number;
+  blocks: XzBlockInfo[];
+}
+
+export interface XzFileLayout {
+  fileSize: number;
+  streams: XzStreamInfo[];
+  blocks: XzBlockInfo[];
+  uncompressedSize: number;
+  /** The Stream Footer is the last thing in the file (what debuginfod's seek support wants). */
+  footerLast: boolean;
+}
+
+/** The Index is read into memory; refuse absurd sizes from hostile files. */
+const INDEX_LIMIT = 256 << 20;
+
+async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? buf : buf.subarray(0, done);
+}
+
+function formatError(name: string, message: string, unsupported = false): PackdebugError {
+  return new PackdebugError(unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT', `${name}: ${message}`, { file: name });
+}
+
+/** Names the format of a file that is not xz, for a helpful error. */
+export function sniffFormat(head: Uint8Array): string | undefined {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length >= 6 && HEADER_MAGIC.equals(b.subarray(0, 6))) return 'xz';
+  if (b.subarray(0, 4).toString('latin1') === 'LZIP') return 'lzip';
+  if (b.length >= 13 && b[0]! < 225 && (b[1] === 0 || b.readUInt32LE(1) >= 4096)) return 'lzma';
+  if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return undefined;
+}
+
+/**
+ * Reads the structure of an .xz file from its end: Stream Footers, Indexes
+ * and Stream Headers of every Stream (concatenated Streams and Stream
+ * Padding included), without decoding any Block.
+ */
+export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFileLayout> {
+  const fileSize = (await fh.stat()).size;
+  const head = await readAt(fh, 0, Math.min(fileSize, 16));
+  if (fileSize === 0) throw formatError(name, 'empty file, not xz');
+  const kind = sniffFormat(head);
+  if (kind !== 'xz') throw formatError(name, kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
+
+  const streams: XzStreamInfo[] = [];
+  let pos = fileSize;
+  while (pos > 0) {
+    // Stream Padding: null bytes in multiples of four before the end or the next Stream.
+    let padding = 0;
+    for (;;) {
+      if (pos < 4) break;
+      const word = await readAt(fh, pos - 4, 4);
+      if (word.readUInt32LE(0) !== 0) break;
+      pos -= 4;
+      padding += 4;
+    }
+    if (pos === 0) throw formatError(name, 'only Stream Padding, no Stream');
+    if (pos < STREAM_HEADER_SIZE + STREAM_FOOTER_SIZE) throw formatError(name, 'truncated (too short for a Stream)');
+    const footer = decodeStreamFooter(await readAt(fh, pos - STREAM_FOOTER_SIZE, STREAM_FOOTER_SIZE));
+    if ('error' in footer) {
+      throw formatError(name, streams.length === 0 ? `${footer.error} at the end of the file` : footer.error, footer.unsupported);
+    }
+    if (footer.indexSize > INDEX_LIMIT) throw formatError(name, `Index of ${footer.indexSize} bytes is too large`, true);
+    const indexOffset = pos - STREAM_FOOTER_SIZE - footer.indexSize;
+    if (indexOffset < STREAM_HEADER_SIZE) throw formatError(name, 'Backward Size points before the start of the file');
+    const index = decodeIndex(await readAt(fh, indexOffset, footer.indexSize));
+    if ('error' in index) throw formatError(name, index.error);
+    let blocksSize = 0;
+    for (const r of index.records) blocksSize += padTo4(r.unpaddedSize);
+    const streamOffset = indexOffset - blocksSize - STREAM_HEADER_SIZE;
+    if (streamOffset < 0) throw formatError(name, 'Index describes more data than the file holds');
+    const headerBytes = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
+    const header = decodeStreamHeader(headerBytes);
+    if ('error' in header) throw formatError(name, `${header.error} (Stream at offset ${streamOffset})`, header.unsupported);
+    const footerBytes = await readAt(fh, pos - STREAM_FOOTER_SIZE, STREAM_FOOTER_SIZE);
+    if (!sameStreamFlags(headerBytes, footerBytes)) throw formatError(name, 'Stream Header and Stream Footer flags differ');
+    const blocks: XzBlockInfo[] = [];
+    let at = streamOffset + STREAM_HEADER_SIZE;
+    for (const r of index.records) {
+      blocks.push({
+        stream: 0,
+        fileOffset: at,
+        unpaddedSize: r.unpaddedSize,
+        totalSize: padTo4(r.unpaddedSize),
+        uncompressedOffset: 0,
+        uncompressedSize: r.uncompressedSize,
+        checkId: header.checkId,
+      });
+      at += padTo4(r.unpaddedSize);
+    }
+    streams.unshift({ fileOffset: streamOffset, checkId: header.checkId, indexOffset, indexSize: footer.indexSize, padding, blocks });
+    pos = streamOffset;
+    if (pos % 4 !== 0) throw formatError(name, 'Stream Padding is not a multiple of four bytes');
+  }
+
+  const allBlocks: XzBlockInfo[] = [];
+  let uncompressed = 0;
+  streams.forEach((s, i) => {
+    for (const b of s.blocks) {
+      b.stream = i;
+      b.uncompressedOffset = uncompressed;
+      uncompressed += b.uncompressedSize;
+      if (!Number.isSafeInteger(uncompressed)) throw formatError(name, 'uncompressed size overflows', true);
+      allBlocks.push(b);
+    }
+  });
+  const last = streams[streams.length - 1]!;
+  return { fileSize, streams, blocks: allBlocks, uncompressedSize: uncompressed, footerLast: last.padding === 0 };
+}

@@ -1,0 +1,72 @@
+import type { FileHandle } from 'node:fs/promises';
+import { encodeBlock, type EncodedBlock } from './block-encoder.js';
+import { encodeIndex, type IndexRecord } from './index.js';
+import type { Lzma2Options } from './lzma2-options.js';
+import { dictSizeFor } from './lzma2-options.js';
+import { CHECK_CRC64, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
+
+export interface SeekableWriteOptions {
+  lzma: Lzma2Options;
+  /** Blocks compressed at once. */
+  threads: number;
+  /** Called after each Block is written (for progress). */
+  onBlock?: (done: number, total: number, uncompressedDone: number) => void;
+}
+
+export interface SeekableWriteResult {
+  records: IndexRecord[];
+  fileSize: number;
+}
+
+/**
+ * Writes one xz Stream whose Blocks are the given inputs, compressed
+ * independently (up to `threads` at once) and written in order, then the
+ * Index and the Stream Footer, which ends the file. The output depends only
+ * on the inputs and the LZMA2 options, never on the thread count.
+ */
+export async function writeSeekableXz(
+  out: FileHandle,
+  blockCount: number,
+  readBlock: (i: number) => Promise<Buffer>,
+  opts: SeekableWriteOptions,
+): Promise<SeekableWriteResult> {
+  let position = 0;
+  const write = async (buf: Buffer) => {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await out.write(buf, done, buf.length - done, position + done);
+      done += bytesWritten;
+    }
+    position += buf.length;
+  };
+  await write(encodeStreamHeader(CHECK_CRC64));
+
+  const records: IndexRecord[] = [];
+  const inFlight: Promise<EncodedBlock>[] = [];
+  let uncompressedDone = 0;
+  const drainOne = async () => {
+    const block = await inFlight.shift()!;
+    await write(block.bytes);
+    records.push({ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize });
+    uncompressedDone += block.uncompressedSize;
+    opts.onBlock?.(records.length, blockCount, uncompressedDone);
+  };
+  try {
+    for (let i = 0; i < blockCount; i++) {
+      const input = await readBlock(i);
+      const options = { ...opts.lzma, dictSize: dictSizeFor(input.length, opts.lzma.dictSize) };
+      const encoding = encodeBlock(input, options);
+      encoding.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+      inFlight.push(encoding);
+      if (inFlight.length >= opts.threads) await drainOne();
+    }
+    while (inFlight.length > 0) await drainOne();
+  } finally {
+    // On failure, let running encoders finish before the caller removes the file.
+    await Promise.allSettled(inFlight);
+  }
+  const index = encodeIndex(records);
+  await write(index);
+  await write(encodeStreamFooter(CHECK_CRC64, index.length));
+  return { records, fileSize: position };
+}
