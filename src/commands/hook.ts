@@ -107,5 +107,5 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
 }
 
 function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, '; ');
+  return text.replace(/\s*\n\s*/g, ' ');
 }

@@ -13,6 +13,8 @@ export interface PackOptions {
   preset?: string | number;
   /** Compression threads. Default: all cores. */
   threads?: number;
+  /** Who compresses Blocks: the system's xz (faster) or lzma-native; default auto (xz when on PATH). */
+  encoder?: 'auto' | 'xz' | 'lzma-native';
   /** Target uncompressed size of one xz Block, in bytes (see docs/layout.md). */
   blockSize?: number;
   /** After a verified write, remove the packed files and prune what that emptied. */

@@ -6,6 +6,7 @@ import { walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { compareDigestSets, canonicalPath, type MemberDigest } from '../tar/digest.js';
 import { AtomicFile, mkdirBelow } from '../util/atomic.js';
+import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
 import { planBlocks } from './layout.js';
@@ -66,6 +67,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE) {
     throw new PackdebugError('E_USAGE', `invalid block size ${opts.blockSize}: at least ${MIN_BLOCK_SIZE} bytes`);
   }
+  const encoder = await resolveEncoder(opts.encoder);
   const image = path.resolve(opts.image);
   const out = path.resolve(opts.out ?? defaultTarballPath(image, id));
   const log = opts.log;
@@ -86,6 +88,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   try {
     const written = await writeSeekableXz(file.fh, blocks.length, (i) => source.read(blocks[i]!), {
       lzma,
+      encoder,
       threads,
       onBlock: (done, total, bytes) =>
         log?.progress?.(`packing ${done}/${total} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),

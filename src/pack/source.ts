@@ -16,7 +16,7 @@ export class TarSource {
   readonly #image: string;
   #cursor = 0;
   #open: { member: PlannedMember; fh: FileHandle; hash: Hash; read: number } | undefined;
-  /** SHA-256 of each regular file's content, by member index. */
+  /** SHA-256 of each non-empty regular file's content, by member index. */
   readonly hashes = new Map<number, string>();
 
   constructor(plan: TarPlan, image: string) {

@@ -9,6 +9,8 @@ import type { IndexRecord } from '../xz/index.js';
 import { decodeSequential } from '../xz/sequential.js';
 import { headerFields, type TarPlan } from './tar-plan.js';
 
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
 function mismatch(name: string, what: string): PackdebugError {
   return new PackdebugError('E_VERIFY', `${name}: verification failed: ${what}`, { file: name });
 }
@@ -96,7 +98,7 @@ export async function verifyWrittenTarball(
       },
       entryEnd() {
         const m = plan.members[i]!;
-        if (hash && hash.digest('hex') !== hashes.get(i)) throw mismatch(name, `${m.entry.member}: content differs from the image`);
+        if (hash && hash.digest('hex') !== (hashes.get(i) ?? EMPTY_SHA256)) throw mismatch(name, `${m.entry.member}: content differs from the image`);
         hash = undefined;
         i++;
       },

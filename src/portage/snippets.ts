@@ -69,9 +69,8 @@ function checkPort(port: number): void {
 }
 
 function checkUrls(urls: string): void {
-  const list = urls.trim().split(/\s+/);
   if (urls.trim() === '') throw usage('--url: empty');
-  for (const u of list) {
+  for (const u of urls.trim().split(/\s+/)) {
     let parsed: URL;
     try {
       parsed = new URL(u);
@@ -130,7 +129,7 @@ export function makeConfSnippet(opts: SnippetOptions = {}): string {
   return `# packdebug binhost settings: append to ${snippetPath('make.conf', r)}
 # Debug info needs -g in CFLAGS/CXXFLAGS (e.g. -ggdb3) and ELF build-ids from the
 # linker (Gentoo's gcc passes --build-id by default). binpkg-multi-instance
-# provides the BUILD_ID that names each tarball.
+# gives each binpkg (FEATURES=buildpkg) the BUILD_ID that names its tarball.
 FEATURES="\${FEATURES} splitdebug installsources binpkg-multi-instance"
 
 # Binpkgs carry no debug info: clients fetch it from debuginfod.
@@ -140,12 +139,14 @@ UNINSTALL_IGNORE="\${UNINSTALL_IGNORE} /${TARBALL_DIR}/*"
 # A rebuild may collide with a tarball orphaned by UNINSTALL_IGNORE.
 COLLISION_IGNORE="\${COLLISION_IGNORE} /${TARBALL_DIR}"
 
-# Optional: do not merge the loose debug files, keep only the tarballs. Saves
-# storing debug info twice on the binhost (it can be hundreds of GB), but gdb
-# and other tools without debuginfod then find no debug files on the binhost
-# itself. The "-" negation needs a Portage with INSTALL_MASK negation support.
-# PACKDEBUG_REMOVE_PACKED=1 (see \`packdebug snippet bashrc\`) is the per-package
-# alternative that removes only what was packed and verified.
+# Optional: keep only the tarballs on the binhost, not the loose debug files
+# too (debug info can be hundreds of GB); gdb and other tools without
+# debuginfod then find no debug files on the binhost itself. With the hook,
+# use PACKDEBUG_REMOVE_PACKED=1 (see \`packdebug snippet bashrc\`): it removes
+# only what was packed and verified. The INSTALL_MASK line below is for
+# Portage's native FEATURES=packdebug alone: Portage applies INSTALL_MASK
+# before pkg_preinst, where the hook runs, so the hook would find nothing left
+# to pack. Its "-" negation needs a Portage with INSTALL_MASK negation support.
 #INSTALL_MASK="\${INSTALL_MASK} /usr/lib/debug/ /usr/src/debug/ -/${TARBALL_DIR}"
 
 # The hook (\`packdebug snippet bashrc\`) reads PACKDEBUG_* settings (preset,

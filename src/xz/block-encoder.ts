@@ -14,6 +14,17 @@ export interface EncodedBlock {
   uncompressedSize: number;
 }
 
+/**
+ * Who compresses a Block. Both produce the same bytes for the same LZMA2
+ * options (liblzma's encoder output has not changed since 5.0), but the
+ * liblzma 5.2.3 bundled in lzma-native's prebuilt binding encodes at well
+ * under half the speed of a current xz(1) (measured: docs/layout.md), so
+ * `auto` runs the system's xz when there is one. Portage itself needs xz,
+ * so every Gentoo system has it.
+ */
+export type EncoderBackend = 'xz' | 'lzma-native';
+export type EncoderChoice = EncoderBackend | 'auto';
+
 interface LzmaNative {
   createStream(coder: string, options: object): NodeJS.ReadWriteStream;
   FILTER_LZMA2: string;
@@ -37,34 +48,80 @@ export function runCoder(stream: NodeJS.ReadWriteStream, input: Buffer): Promise
   });
 }
 
-/**
- * Compresses one Block with CRC64. liblzma's single-Block stream encoder
- * writes the Block Header and Check for us; we lift the Block out of that
- * one-Block Stream so the caller can assemble many independently encoded
- * Blocks (on several threads) into one Stream.
- */
-export async function encodeBlock(input: Buffer, options: Lzma2Options): Promise<EncodedBlock> {
-  if (input.length === 0) throw new RangeError('empty xz Block');
+let xzProbe: Promise<string | undefined> | undefined;
+
+/** The system xz's version when it is usable (5.0 or later on PATH), else undefined. */
+export function findXz(): Promise<string | undefined> {
+  xzProbe ??= (async () => {
+    try {
+      const { execa } = await import('execa');
+      const r = await execa('xz', ['--robot', '--version'], { reject: false, timeout: 10_000 });
+      const m = /XZ_VERSION=(\d+)/.exec(r.stdout);
+      if (r.exitCode !== 0 || !m) return undefined;
+      const v = Number(m[1]);
+      if (v < 50000002) return undefined;
+      return `${Math.floor(v / 10000000)}.${Math.floor(v / 10000) % 1000}.${Math.floor(v / 10) % 1000}`;
+    } catch {
+      return undefined;
+    }
+  })();
+  return xzProbe;
+}
+
+export async function resolveEncoder(choice: EncoderChoice = 'auto'): Promise<EncoderBackend> {
+  if (choice === 'lzma-native') return choice;
+  const xz = await findXz();
+  if (xz) return 'xz';
+  if (choice === 'xz') throw new PackdebugError('E_USAGE', 'encoder xz requested but no usable xz (XZ Utils 5.0 or later) is on PATH');
+  return 'lzma-native';
+}
+
+function xzFilterArgument(o: Lzma2Options): string {
+  const mode = o.mode === 1 ? 'fast' : 'normal';
+  const mf = ({ 3: 'hc3', 4: 'hc4', 0x14: 'bt4' } as Record<number, string>)[o.mf] ?? 'bt4';
+  return `--lzma2=dict=${o.dictSize},lc=${o.lc},lp=${o.lp},pb=${o.pb},mode=${mode},nice=${o.niceLen},mf=${mf},depth=${o.depth}`;
+}
+
+async function encodeStream(input: Buffer, options: Lzma2Options, backend: EncoderBackend): Promise<Buffer> {
+  if (backend === 'xz') {
+    const { execa } = await import('execa');
+    // --threads=1: single-threaded mode writes exactly one Block, as liblzma's stream encoder does.
+    const r = await execa('xz', ['--format=xz', '--check=crc64', '--threads=1', xzFilterArgument(options), '--stdout', '--quiet', '--no-warn'], {
+      input,
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      maxBuffer: input.length + (1 << 20) + input.length / 8,
+      reject: false,
+    });
+    if (r.exitCode !== 0) throw new PackdebugError('E_IO', `xz failed (exit ${r.exitCode}): ${Buffer.from(r.stderr).toString().trim()}`);
+    return Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
+  }
   const l = lzma();
-  const stream = l.createStream('streamEncoder', {
-    filters: [{ id: l.FILTER_LZMA2, options }],
-    check: l.CHECK_CRC64,
-    synchronous: false,
-  });
-  const xz = await runCoder(stream, input);
+  const stream = l.createStream('streamEncoder', { filters: [{ id: l.FILTER_LZMA2, options }], check: l.CHECK_CRC64, synchronous: false });
+  return runCoder(stream, input);
+}
+
+/**
+ * Compresses one Block with CRC64. The encoder writes a one-Block Stream
+ * (Block Header and Check included); we lift the Block out of it so the
+ * caller can assemble many independently encoded Blocks into one Stream.
+ */
+export async function encodeBlock(input: Buffer, options: Lzma2Options, backend: EncoderBackend = 'lzma-native'): Promise<EncodedBlock> {
+  if (input.length === 0) throw new RangeError('empty xz Block');
+  const xz = await encodeStream(input, options, backend);
   const footer = decodeStreamFooter(xz.subarray(xz.length - STREAM_FOOTER_SIZE));
   if ('error' in footer || footer.checkId !== CHECK_CRC64) {
-    throw new PackdebugError('E_FORMAT', 'liblzma produced an unexpected stream');
+    throw new PackdebugError('E_FORMAT', `the ${backend} encoder produced an unexpected stream`);
   }
   const indexStart = xz.length - STREAM_FOOTER_SIZE - footer.indexSize;
   const index = decodeIndex(xz.subarray(indexStart, xz.length - STREAM_FOOTER_SIZE));
   if ('error' in index || index.records.length !== 1) {
-    throw new PackdebugError('E_FORMAT', 'liblzma produced an unexpected stream index');
+    throw new PackdebugError('E_FORMAT', `the ${backend} encoder produced an unexpected stream index`);
   }
   const record = index.records[0]!;
   const blockEnd = STREAM_HEADER_SIZE + padTo4(record.unpaddedSize);
   if (blockEnd !== indexStart || record.uncompressedSize !== input.length) {
-    throw new PackdebugError('E_FORMAT', 'liblzma produced an inconsistent Block');
+    throw new PackdebugError('E_FORMAT', `the ${backend} encoder produced an inconsistent Block`);
   }
   return { bytes: xz.subarray(STREAM_HEADER_SIZE, blockEnd), ...record };
 }

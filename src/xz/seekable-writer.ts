@@ -1,12 +1,14 @@
 import type { FileHandle } from 'node:fs/promises';
-import { encodeBlock, type EncodedBlock } from './block-encoder.js';
+import { encodeBlock, type EncodedBlock, type EncoderBackend } from './block-encoder.js';
 import { encodeIndex, type IndexRecord } from './index.js';
 import type { Lzma2Options } from './lzma2-options.js';
 import { dictSizeFor } from './lzma2-options.js';
+import { limiter } from '../util/limit.js';
 import { CHECK_CRC64, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 
 export interface SeekableWriteOptions {
   lzma: Lzma2Options;
+  encoder: EncoderBackend;
   /** Blocks compressed at once. */
   threads: number;
   /** Called after each Block is written (for progress). */
@@ -42,9 +44,13 @@ export async function writeSeekableXz(
   await write(encodeStreamHeader(CHECK_CRC64));
 
   const records: IndexRecord[] = [];
+  // Blocks finish out of order (a large one takes seconds); keep every
+  // encoder busy and write in order, with a bounded number of Blocks in memory.
+  const encodeSlot = limiter(opts.threads);
+  const maxInMemory = opts.threads * 2 + 1;
   const inFlight: Promise<EncodedBlock>[] = [];
   let uncompressedDone = 0;
-  const drainOne = async () => {
+  const writeNext = async () => {
     const block = await inFlight.shift()!;
     await write(block.bytes);
     records.push({ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize });
@@ -53,14 +59,14 @@ export async function writeSeekableXz(
   };
   try {
     for (let i = 0; i < blockCount; i++) {
+      while (inFlight.length >= maxInMemory) await writeNext();
       const input = await readBlock(i);
       const options = { ...opts.lzma, dictSize: dictSizeFor(input.length, opts.lzma.dictSize) };
-      const encoding = encodeBlock(input, options);
-      encoding.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+      const encoding = encodeSlot(() => encodeBlock(input, options, opts.encoder));
+      encoding.catch(() => undefined); // awaited in order by writeNext; avoid an unhandled rejection meanwhile
       inFlight.push(encoding);
-      if (inFlight.length >= opts.threads) await drainOne();
     }
-    while (inFlight.length > 0) await drainOne();
+    while (inFlight.length > 0) await writeNext();
   } finally {
     // On failure, let running encoders finish before the caller removes the file.
     await Promise.allSettled(inFlight);
