@@ -48,6 +48,8 @@ await yargs(hideBin(process.argv))
         .option('preset', { type: 'string', describe: 'xz preset 0-9 or 0e-9e', default: '6' })
         .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
         .option('block-size', { type: 'string', describe: 'target uncompressed size of a Block of small members, e.g. 2MiB (see docs/layout.md)' })
+        .option('large-block-size', { type: 'string', describe: 'members of at least --block-size get Blocks of their own, at most this large (default: the larger of --block-size and the preset dictionary, 8MiB at -6)' })
+        .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output' })
         .option('remove-packed', { type: 'boolean', default: false, describe: 'after a verified write, remove the packed files from the image and prune the directories that emptied' })
         .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
         .example('$0 pack --image "$ED" --category app-misc --pn hello --pf hello-1.0 --build-id 1', '')
@@ -66,6 +68,8 @@ await yargs(hideBin(process.argv))
             preset: a.preset,
             threads: a.threads,
             blockSize: a['block-size'],
+            largeBlockSize: a['large-block-size'],
+            encoder: a.encoder,
             removePacked: a['remove-packed'],
             json: a.json,
           },

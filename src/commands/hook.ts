@@ -73,6 +73,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   if (s.threads !== undefined) opts.threads = s.threads;
   if (s.blockSize !== undefined) opts.blockSize = s.blockSize;
   if (s.removePacked) opts.removePacked = true;
+  if (s.encoder !== 'auto') opts.encoder = s.encoder;
   if (s.sourceDateEpoch !== undefined) opts.sourceDateEpoch = s.sourceDateEpoch;
 
   const result = await (args.packImage ?? packImage)(opts);

@@ -15,6 +15,9 @@ export interface PackArgs {
   threads?: number;
   /** A size such as `2MiB`. */
   blockSize?: string;
+  /** A size; see PackOptions.largeBlockSize. */
+  largeBlockSize?: string;
+  encoder?: 'auto' | 'xz' | 'lzma-native';
   removePacked?: boolean;
   json?: boolean;
 }
@@ -50,6 +53,8 @@ export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
       preset: args.preset,
       threads: args.threads,
       blockSize: args.blockSize === undefined ? undefined : parseSize(args.blockSize, `--block-size ${args.blockSize}`),
+      largeBlockSize: args.largeBlockSize === undefined ? undefined : parseSize(args.largeBlockSize, `--large-block-size ${args.largeBlockSize}`),
+      encoder: args.encoder,
       removePacked: args.removePacked,
       sourceDateEpoch: sourceDateEpoch(io.env),
       log: {

@@ -17,6 +17,12 @@ export interface PackOptions {
   encoder?: 'auto' | 'xz' | 'lzma-native';
   /** Target uncompressed size of one xz Block, in bytes (see docs/layout.md). */
   blockSize?: number;
+  /**
+   * Members of at least blockSize bytes get Blocks of their own, split into
+   * parts of at most this many bytes. Default: the larger of blockSize and
+   * the preset's dictionary size (8 MiB at preset 6).
+   */
+  largeBlockSize?: number;
   /** After a verified write, remove the packed files and prune what that emptied. */
   removePacked?: boolean;
   /** Clamp member mtimes to this epoch (SOURCE_DATE_EPOCH). */
@@ -47,6 +53,8 @@ export interface PackResult {
   removedFiles: number;
   /** Directories pruned because removal emptied them. */
   prunedDirs: number;
-  /** A tarball existed under the final name and was replaced (contents verified identical). */
+  /** A tarball with other bytes but the same contents existed under the final name and was replaced. */
   replaced: boolean;
+  /** The tarball under the final name was already byte-identical: left alone (its mtime too). */
+  unchanged: boolean;
 }

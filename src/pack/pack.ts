@@ -5,7 +5,7 @@ import { PackdebugError, fromSystemError } from '../errors.js';
 import { walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { compareDigestSets, canonicalPath, type MemberDigest } from '../tar/digest.js';
-import { AtomicFile, mkdirBelow } from '../util/atomic.js';
+import { AtomicFile, mkdirBelow, removeCreatedDirs } from '../util/atomic.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
@@ -73,18 +73,26 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   const log = opts.log;
 
   const walk = await walkDebugRoots(image, opts.sourceDateEpoch);
-  const empty: PackResult = { status: 'empty', members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, removedFiles: 0, prunedDirs: 0, replaced: false };
+  const empty: PackResult = { status: 'empty', unchanged: false, members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, removedFiles: 0, prunedDirs: 0, replaced: false };
   if (!walk.entries.some((e) => e.kind !== 'directory')) return empty;
 
   const existing = await fs.lstat(out).catch(() => undefined);
   if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
 
   const plan = planTar(walk.entries);
-  const blocks = planBlocks(plan, { blockSize, largeBlockSize: Math.max(blockSize, lzma.dictSize) });
-  await mkdirBelow(image, path.dirname(out));
-  const file = await AtomicFile.create(out);
+  const largeBlockSize = opts.largeBlockSize ?? Math.max(blockSize, lzma.dictSize);
+  if (!Number.isSafeInteger(largeBlockSize) || largeBlockSize < blockSize) {
+    throw new PackdebugError('E_USAGE', `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`);
+  }
+  const blocks = planBlocks(plan, { blockSize, largeBlockSize });
+  const createdDirs = await mkdirBelow(image, path.dirname(out));
+  const file = await AtomicFile.create(out).catch(async (err) => {
+    await removeCreatedDirs(createdDirs);
+    throw err;
+  });
   const source = new TarSource(plan, image);
   let replaced = false;
+  let committed = false;
   try {
     const written = await writeSeekableXz(file.fh, blocks.length, (i) => source.read(blocks[i]!), {
       lzma,
@@ -99,14 +107,15 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       throw fromSystemError(err, out, 'writing the tarball');
     });
     log?.progress?.('verifying');
-    await verifyWrittenTarball(file.fh, file.temp, plan, source.hashes, written.records, threads);
+    await verifyWrittenTarball(file.fh, file.temp, plan, source.hashes, written.records, threads, encoder);
     await checkImageUnchanged(image, walk.entries);
 
     if (existing) {
       if (await sameBytes(out, file.temp)) {
         // Packed before from the same image: leave the file (and its mtime) alone.
         await file.abort();
-        return await finish(false, written.fileSize, written.records.length);
+        committed = true;
+        return await finish('unchanged', written.fileSize, written.records.length);
       }
       const old = await digestTarball(out).catch((err: PackdebugError) => {
         throw new PackdebugError('E_VERIFY', `${out}: existing tarball cannot be read (${err.message}); left in place`, { file: out });
@@ -118,15 +127,18 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       replaced = true;
     }
     await file.commit();
-    return await finish(replaced, written.fileSize, written.records.length);
+    committed = true;
+    return await finish(replaced ? 'replaced' : 'written', written.fileSize, written.records.length);
   } finally {
     await source.close();
     await file.abort();
+    if (!committed) await removeCreatedDirs(createdDirs);
   }
 
-  async function finish(replacedExisting: boolean, compressedBytes: number, blockCount: number): Promise<PackResult> {
+  async function finish(how: 'written' | 'replaced' | 'unchanged', compressedBytes: number, blockCount: number): Promise<PackResult> {
     const result: PackResult = {
       status: 'packed',
+      unchanged: how === 'unchanged',
       tarball: out,
       members: plan.members.length,
       uncompressedBytes: plan.size,
@@ -134,7 +146,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       blocks: blockCount,
       removedFiles: 0,
       prunedDirs: 0,
-      replaced: replacedExisting,
+      replaced: how === 'replaced',
     };
     if (opts.removePacked) {
       const removed = await removePacked(image, walk);

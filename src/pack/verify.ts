@@ -4,6 +4,7 @@ import { PackdebugError } from '../errors.js';
 import { digestCollector, type MemberDigest } from '../tar/digest.js';
 import { TarParser } from '../tar/parse.js';
 import { decodeBlock } from '../xz/block-decoder.js';
+import type { EncoderBackend } from '../xz/block-encoder.js';
 import { readXzLayout, type XzFileLayout } from '../xz/file-layout.js';
 import type { IndexRecord } from '../xz/index.js';
 import { decodeSequential } from '../xz/sequential.js';
@@ -25,6 +26,7 @@ export async function forEachBlock(
   layout: XzFileLayout,
   threads: number,
   onBlock: (data: Buffer, index: number) => void,
+  backend: EncoderBackend = 'lzma-native',
 ): Promise<void> {
   const pending: Promise<Buffer>[] = [];
   let next = 0;
@@ -34,7 +36,7 @@ export async function forEachBlock(
       const bytes = Buffer.alloc(b.totalSize);
       const { bytesRead } = await fh.read(bytes, 0, b.totalSize, b.fileOffset);
       if (bytesRead !== b.totalSize) throw new PackdebugError('E_FORMAT', `${name}: truncated Block at offset ${b.fileOffset}`, { file: name });
-      return decodeBlock(bytes, b, name);
+      return decodeBlock(bytes, b, name, backend);
     })();
     p.catch(() => undefined);
     pending.push(p);
@@ -63,6 +65,7 @@ export async function verifyWrittenTarball(
   hashes: ReadonlyMap<number, string>,
   records: readonly IndexRecord[],
   threads: number,
+  backend: EncoderBackend = 'lzma-native',
 ): Promise<XzFileLayout> {
   const layout = await readXzLayout(fh, name);
   if (layout.streams.length !== 1 || !layout.footerLast) throw mismatch(name, 'unexpected Stream structure');
@@ -105,7 +108,7 @@ export async function verifyWrittenTarball(
     },
     name,
   );
-  await forEachBlock(fh, name, layout, threads, (data) => parser.write(data));
+  await forEachBlock(fh, name, layout, threads, (data) => parser.write(data), backend);
   parser.end();
   if (!parser.ended || i !== plan.members.length) throw mismatch(name, `read ${i} members, expected ${plan.members.length}`);
   if (parser.offset !== plan.trailerOffset + 1024) throw mismatch(name, 'end-of-archive marker at the wrong offset');

@@ -42,6 +42,8 @@ export interface HookSettings {
   threads: number | undefined;
   /** PACKDEBUG_BLOCK_SIZE in bytes; undefined = engine default. */
   blockSize: number | undefined;
+  /** PACKDEBUG_ENCODER: auto (default), xz or lzma-native. */
+  encoder: 'auto' | 'xz' | 'lzma-native';
   /** PACKDEBUG_REMOVE_PACKED. */
   removePacked: boolean;
   /** PACKDEBUG_STRICT (the bashrc turns a failure into `die`). */
@@ -165,7 +167,11 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
   if (blockSize !== undefined) {
     const label = `PACKDEBUG_BLOCK_SIZE=${blockSize}`;
     blockBytes = parseSize(blockSize, label);
-    if (blockBytes < 1) throw usage(`${label}: must be at least 1 byte`);
+    if (blockBytes < 4096) throw usage(`${label}: must be at least 4KiB`);
+  }
+  const encoder = nonEmpty(env, 'PACKDEBUG_ENCODER') ?? 'auto';
+  if (encoder !== 'auto' && encoder !== 'xz' && encoder !== 'lzma-native') {
+    throw usage(`PACKDEBUG_ENCODER=${encoder}: expected auto, xz or lzma-native`);
   }
 
   return {
@@ -185,6 +191,7 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     preset: preset === undefined ? undefined : parsePreset('PACKDEBUG_PRESET', preset),
     threads: threads === undefined ? undefined : parsePositiveInt('PACKDEBUG_THREADS', threads),
     blockSize: blockBytes,
+    encoder,
     removePacked: parseBoolean('PACKDEBUG_REMOVE_PACKED', env['PACKDEBUG_REMOVE_PACKED']),
     strict: parseBoolean('PACKDEBUG_STRICT', env['PACKDEBUG_STRICT']),
   };

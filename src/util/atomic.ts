@@ -103,27 +103,49 @@ export class AtomicFile {
   }
 }
 
-/** Creates `dir` and missing parents, refusing to pass through a symlink below `root`. */
-export async function mkdirBelow(root: string, dir: string): Promise<void> {
+/**
+ * Creates `dir` and missing parents below `root`, refusing to pass through a
+ * symlink. The mtime of each existing parent that gains a new directory is
+ * put back, so creating usr/lib/debug/.tarball does not change what a later
+ * pack of usr/lib/debug stores. Returns what it created, outermost first.
+ */
+export async function mkdirBelow(root: string, dir: string): Promise<string[]> {
   const rel = path.relative(root, dir);
   if (rel.startsWith('..') || path.isAbsolute(rel)) {
     await fs.mkdir(dir, { recursive: true }).catch((err) => {
       throw fromSystemError(err, dir, 'creating the output directory');
     });
-    return;
+    return [];
   }
+  const created: string[] = [];
   let current = root;
   for (const part of rel.split(path.sep).filter(Boolean)) {
+    const parent = current;
     current = path.join(current, part);
     const st = await fs.lstat(current).catch(() => undefined);
     if (st?.isSymbolicLink()) {
       throw new PackdebugError('E_UNSAFE', `${current}: is a symlink; refusing to write through it`, { file: current });
     }
     if (st && !st.isDirectory()) throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
-    if (!st) {
-      await fs.mkdir(current, { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw fromSystemError(err, current, 'creating the output directory');
-      });
+    if (st) continue;
+    const parentStat = await fs.lstat(parent);
+    try {
+      await fs.mkdir(current, { mode: 0o755 });
+      created.push(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, current, 'creating the output directory');
     }
+    await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
+  }
+  return created;
+}
+
+/** Undoes mkdirBelow: removes the directories it created (if still empty) and restores the parents' mtimes. */
+export async function removeCreatedDirs(created: readonly string[]): Promise<void> {
+  for (const dir of [...created].reverse()) {
+    const parent = path.dirname(dir);
+    const parentStat = await fs.lstat(parent).catch(() => undefined);
+    const removed = await fs.rmdir(dir).then(() => true, () => false);
+    if (removed && parentStat) await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
   }
 }
