@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
-import { compareDigestSets, canonicalPath, type MemberDigest } from '../tar/digest.js';
+import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
 import { AtomicFile, mkdirBelow, removeCreatedDirs } from '../util/atomic.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
@@ -28,7 +28,7 @@ function planDigests(plan: TarPlan, hashes: ReadonlyMap<number, string>): Member
     size: m.dataSize,
     mode: m.entry.mode,
     linkpath: m.entry.kind === 'hardlink' ? canonicalPath(m.entry.linkTarget) : m.entry.linkTarget,
-    sha256: hashes.get(i) ?? '',
+    sha256: hashes.get(i) ?? (m.entry.kind === 'file' ? EMPTY_SHA256 : ''),
   }));
 }
 

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
-import { digestCollector, type MemberDigest } from '../tar/digest.js';
+import { digestCollector, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
 import { TarParser } from '../tar/parse.js';
 import { decodeBlock } from '../xz/block-decoder.js';
 import type { EncoderBackend } from '../xz/block-encoder.js';
@@ -9,8 +9,6 @@ import { readXzLayout, type XzFileLayout } from '../xz/file-layout.js';
 import type { IndexRecord } from '../xz/index.js';
 import { decodeSequential } from '../xz/sequential.js';
 import { headerFields, type TarPlan } from './tar-plan.js';
-
-const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 function mismatch(name: string, what: string): PackdebugError {
   return new PackdebugError('E_VERIFY', `${name}: verification failed: ${what}`, { file: name });

@@ -13,6 +13,9 @@ export interface MemberDigest {
   sha256: string;
 }
 
+/** SHA-256 of no bytes: the digest of an empty file. */
+export const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
 export function canonicalPath(name: string): string {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   return `/${parts.join('/')}`;

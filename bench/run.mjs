@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+// packdebug benchmark: Portage's own `tar -cJf` against `packdebug pack`.
+//
+//   npm run bench                      full corpus: Portage's command, packdebug default, size-leaning
+//   npm run bench -- --sweep           ... plus a sweep of Block layouts (markdown frontier table)
+//   npm run bench -- --quick           the small corpus (about 28 MiB), for a smoke run
+//   npm run bench -- --corpus DIR      a make-corpus.sh OUTDIR or its image/ directory
+//                                      (also: PACKDEBUG_BENCH_CORPUS=DIR)
+//   npm run bench -- --runs 3          repeat every measurement; wall time is the median
+//   npm run bench -- --json            machine-readable results on stdout
+//   npm run bench -- --setting='--block-size 3MiB'   measure extra packdebug settings (repeatable)
+//   npm run bench -- --check           exit 1 when a goal FAILs
+//
+// Progress goes to stderr, results to stdout. Every output is written to a
+// temporary directory and removed. See docs/layout.md for what is measured
+// and the results on the project's 2-core machine.
+//
+// Peak RSS: packdebug runs xz(1) child processes, so a single-process
+// figure would flatter it. The sampler sums VmRSS over the measured process
+// and all its descendants (read from /proc every 50 ms) and reports the
+// peak of that sum ("tree RSS"). Shared pages (the xz binary and libraries
+// mapped by several processes) are counted once per process, so the sum is
+// an upper bound. /usr/bin/time's maximum resident set of the largest single
+// process is reported next to it ("max proc RSS") when /usr/bin/time exists.
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(repoRoot, 'dist', 'cli.js');
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------- settings
+
+/** Goals from issue 2 (2-core machine). MB = 10^6 bytes. */
+const GOALS = {
+  default: { wallRatio: 0.5, bytesRatio: 1.2, minBlocks: 8, peakRss: 300e6 },
+  sizeLeaning: { bytesRatio: 1.06 },
+};
+
+/** The documented size-leaning setting (docs/layout.md, "Leaning to size"). */
+const SIZE_LEANING = ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '7'];
+
+/** Layouts measured by --sweep, besides the default and the size-leaning setting. */
+const SWEEP = [
+  // Small-member group target, default large-member Blocks (max(block size, 8 MiB dictionary)).
+  ['--block-size', '512KiB'],
+  ['--block-size', '1MiB'],
+  ['--block-size', '1.5MiB'],
+  ['--block-size', '2MiB'],
+  ['--block-size', '4MiB'],
+  ['--block-size', '8MiB'],
+  ['--block-size', '16MiB'],
+  // Large-member Block size at the default group target.
+  ['--block-size', '2MiB', '--large-block-size', '4MiB'],
+  ['--block-size', '2MiB', '--large-block-size', '16MiB'],
+  ['--block-size', '2MiB', '--large-block-size', '32MiB'],
+  ['--block-size', '1MiB', '--large-block-size', '32MiB'],
+  // Candidates for the size-leaning setting.
+  ['--block-size', '16MiB', '--large-block-size', '32MiB'],
+  ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '7'],
+  ['--block-size', '32MiB', '--large-block-size', '32MiB', '--preset', '8'],
+  ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '6e'],
+];
+
+/** Non-packdebug reference points measured by --sweep (tar piped into a multi-threaded xz). */
+const REFERENCES = [{ label: 'tar | xz -T2 -6 --block-size=16MiB', xzArgs: ['-T2', '-6', '--block-size=16MiB'] }];
+
+// ---------------------------------------------------------------- arguments
+
+let opt;
+try {
+  ({ values: opt } = parseArgs({
+  options: {
+    corpus: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '1' },
+    sweep: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    setting: { type: 'string', multiple: true, default: [] },
+    check: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+  }));
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\n  (see: node bench/run.mjs --help)\n`);
+  process.exit(2);
+}
+if (opt.help) {
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16);
+  process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.exit(0);
+}
+const runs = Number(opt.runs);
+if (!Number.isInteger(runs) || runs < 1) die(`--runs: expected a positive integer, got '${opt.runs}'`);
+
+function die(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+const log = (message) => process.stderr.write(`bench: ${message}\n`);
+
+// ---------------------------------------------------------------- corpus
+
+function imageOf(dir) {
+  if (fs.existsSync(path.join(dir, 'image', 'usr'))) return path.join(dir, 'image');
+  if (fs.existsSync(path.join(dir, 'usr'))) return dir;
+  return undefined;
+}
+
+function resolveCorpus() {
+  const given = opt.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS;
+  if (given) {
+    const image = imageOf(path.resolve(given));
+    if (!image) die(`${given}: neither a make-corpus.sh OUTDIR (with image/usr) nor an image directory (with usr/)`);
+    return image;
+  }
+  const size = opt.quick ? 'small' : 'full';
+  const outdir = path.join(repoRoot, 'bench', 'corpus', ...(opt.quick ? ['small'] : []));
+  const script = path.resolve(repoRoot, '..', 'shared', 'bench', 'make-corpus.sh');
+  if (fs.existsSync(path.join(outdir, `.done-${size}`)) && imageOf(outdir)) return imageOf(outdir);
+  if (!fs.existsSync(script)) {
+    die(
+      `no corpus: ${path.relative(process.cwd(), outdir) || outdir} is not built and ${script} does not exist ` +
+        `(the repository's sibling directory shared/ is missing).\n` +
+        `  Pass --corpus DIR or set PACKDEBUG_BENCH_CORPUS=DIR (a make-corpus.sh OUTDIR or its image/ directory).`,
+    );
+  }
+  log(`building the ${size} corpus: ${script} ${outdir} ${size}`);
+  try {
+    execFileSync('bash', [script, outdir, size], { stdio: ['ignore', 2, 2] });
+  } catch (err) {
+    die(`make-corpus.sh failed (${err.status ?? err.message})`);
+  }
+  const image = imageOf(outdir);
+  if (!image) die(`make-corpus.sh finished but ${outdir}/image/usr does not exist`);
+  return image;
+}
+
+// ---------------------------------------------------------------- process-tree RSS sampler
+
+const PAGE = (() => {
+  try {
+    return Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096;
+  } catch {
+    return 4096;
+  }
+})();
+
+/** Sum of resident bytes of `root` and all its descendants, from /proc. */
+function treeRss(root) {
+  const children = new Map();
+  for (const name of fs.readdirSync('/proc')) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 2)[1]);
+    let list = children.get(ppid);
+    if (!list) children.set(ppid, (list = []));
+    list.push(Number(name));
+  }
+  let sum = 0;
+  let procs = 0;
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.pop();
+    try {
+      sum += Number(fs.readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ', 2)[1]) * PAGE;
+      procs++;
+    } catch {
+      // exited meanwhile
+    }
+    for (const c of children.get(pid) ?? []) queue.push(c);
+  }
+  return { sum, procs };
+}
+
+const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/**
+ * Runs argv, timing it and sampling the RSS of its process tree every 50 ms.
+ * Returns wall seconds, peak tree RSS, max single-process RSS (from
+ * /usr/bin/time, when there is one), and stdout.
+ */
+function measureProcess(argv, { cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    const timeFile = TIME ? path.join(tmp, `time-${process.hrtime.bigint()}`) : undefined;
+    const full = TIME ? [TIME, '-f', '%e %M', '-o', timeFile, ...argv] : argv;
+    const env = { ...process.env };
+    // Portage's tar -J and our xz children would read these; measure xz's plain defaults.
+    delete env.XZ_OPT;
+    delete env.XZ_DEFAULTS;
+    const t0 = process.hrtime.bigint();
+    const child = spawn(full[0], full.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let peak = 0;
+    let peakProcs = 0;
+    const sample = () => {
+      const { sum, procs } = treeRss(child.pid);
+      if (sum > peak) peak = sum;
+      if (procs > peakProcs) peakProcs = procs;
+    };
+    const timer = setInterval(sample, 50);
+    sample();
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (c) => out.push(c));
+    child.stderr.on('data', (c) => err.push(c));
+    child.on('error', (e) => {
+      clearInterval(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      clearInterval(timer);
+      const stdout = Buffer.concat(out).toString();
+      const stderr = Buffer.concat(err).toString();
+      if (code !== 0) {
+        reject(new Error(`${argv.join(' ')}: exit ${code ?? signal}\n${stderr.trim()}`));
+        return;
+      }
+      let maxProcRss;
+      if (timeFile) {
+        const m = /(\S+) (\d+)\s*$/.exec(fs.readFileSync(timeFile, 'utf8'));
+        if (m) maxProcRss = Number(m[2]) * 1024;
+        fs.rmSync(timeFile, { force: true });
+      }
+      resolve({ wall, peakTreeRss: peak, maxProcRss, maxProcs: peakProcs, stdout });
+    });
+  });
+}
+
+/** Streams, Blocks, and the largest Block's uncompressed size, from `xz --robot -vv --list`. */
+function xzList(file) {
+  const text = execFileSync('xz', ['--robot', '-vv', '--list', file], { encoding: 'utf8', maxBuffer: 64 * MiB });
+  let blocks = 0;
+  let largestBlock = 0;
+  let totals;
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    if (f[0] === 'block') {
+      blocks++;
+      largestBlock = Math.max(largestBlock, Number(f[7]));
+    } else if (f[0] === 'totals') {
+      totals = { streams: Number(f[1]), blocks: Number(f[2]), compressed: Number(f[3]), uncompressed: Number(f[4]) };
+    }
+  }
+  if (!totals) throw new Error(`xz --list ${file}: no totals line`);
+  if (blocks !== totals.blocks) throw new Error(`xz --list ${file}: ${blocks} block lines, totals says ${totals.blocks}`);
+  return { ...totals, largestBlock };
+}
+
+// ---------------------------------------------------------------- the measured commands
+
+function debugDirs(image) {
+  return ['./usr/src/debug', './usr/lib/debug'].filter((d) => fs.existsSync(path.join(image, d)));
+}
+
+function portageCommand(image, out) {
+  // Exactly what Portage's __generate_packdebug runs (only the directories that exist).
+  const dirs = debugDirs(image).join(' ');
+  return { argv: ['sh', '-c', `cd "$1" && tar -cJf - ${dirs} > "$2"`, 'sh', image, out], shown: `cd IMAGE && tar -cJf - ${dirs} > OUT` };
+}
+
+function referenceCommand(image, out, xzArgs) {
+  const dirs = debugDirs(image).join(' ');
+  return {
+    argv: ['sh', '-c', `cd "$1" && tar -cf - ${dirs} | xz ${xzArgs.join(' ')} > "$2"`, 'sh', image, out],
+    shown: `cd IMAGE && tar -cf - ${dirs} | xz ${xzArgs.join(' ')} > OUT`,
+  };
+}
+
+function packdebugCommand(image, out, setting) {
+  const argv = [process.execPath, cli, 'pack', '--image', image, '--category', 'sys-libs', '--pn', 'glibc', '--pf', 'glibc-2.36-r9', '--build-id', '1', '--out', out, '--json', ...setting];
+  return { argv, shown: `packdebug pack ${setting.join(' ') || '(defaults)'}` };
+}
+
+let outCounter = 0;
+async function measure(kind, label, image, build, extra = {}) {
+  const samples = [];
+  for (let r = 0; r < runs; r++) {
+    const out = path.join(tmp, `out-${++outCounter}.tar.xz`);
+    const cmd = build(out);
+    log(`${label}${runs > 1 ? ` (run ${r + 1}/${runs})` : ''}: ${cmd.shown}`);
+    const m = await measureProcess(cmd.argv);
+    const list = xzList(out);
+    const bytes = fs.statSync(out).size;
+    if (kind === 'packdebug') {
+      const json = JSON.parse(m.stdout);
+      if (json.compressedBytes !== bytes || json.blocks !== list.blocks) {
+        throw new Error(`${label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`);
+      }
+    }
+    fs.rmSync(out, { force: true });
+    samples.push({ wall: m.wall, bytes, blocks: list.blocks, largestBlock: list.largestBlock, uncompressed: list.uncompressed, peakTreeRss: m.peakTreeRss, maxProcRss: m.maxProcRss, maxProcs: m.maxProcs });
+    log(
+      `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
+        `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB${m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : ''}`,
+    );
+  }
+  const walls = samples.map((s) => s.wall).sort((a, b) => a - b);
+  const median = walls[Math.floor(walls.length / 2)];
+  return {
+    kind,
+    label,
+    command: build('OUT').shown,
+    ...extra,
+    wall: median,
+    walls: samples.map((s) => s.wall),
+    bytes: samples[0].bytes,
+    blocks: samples[0].blocks,
+    largestBlock: samples[0].largestBlock,
+    uncompressed: samples[0].uncompressed,
+    peakTreeRss: Math.max(...samples.map((s) => s.peakTreeRss)),
+    maxProcRss: samples.every((s) => s.maxProcRss !== undefined) ? Math.max(...samples.map((s) => s.maxProcRss)) : undefined,
+    maxProcs: Math.max(...samples.map((s) => s.maxProcs)),
+    deterministic: samples.every((s) => s.bytes === samples[0].bytes),
+  };
+}
+
+// ---------------------------------------------------------------- formatting
+
+const fmtS = (s) => s.toFixed(1);
+const fmtMB = (b) => (b === undefined ? '-' : (b / 1e6).toFixed(0));
+const fmtMiB = (b) => {
+  const v = b / MiB;
+  return v >= 10 ? v.toFixed(1) : v.toFixed(2);
+};
+const fmtX = (r) => `${r.toFixed(3)}x`;
+
+function table(header, rows) {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function verdicts(result, portage, goals) {
+  const out = [];
+  const wr = result.wall / portage.wall;
+  const br = result.bytes / portage.bytes;
+  if (goals.wallRatio !== undefined) out.push({ goal: `wall <= ${goals.wallRatio}x`, value: fmtX(wr), pass: wr <= goals.wallRatio });
+  if (goals.bytesRatio !== undefined) out.push({ goal: `bytes <= ${goals.bytesRatio.toFixed(2)}x`, value: fmtX(br), pass: br <= goals.bytesRatio });
+  if (goals.minBlocks !== undefined) out.push({ goal: `Blocks >= ${goals.minBlocks}`, value: String(result.blocks), pass: result.blocks >= goals.minBlocks });
+  if (goals.peakRss !== undefined) out.push({ goal: `peak RSS <= ${goals.peakRss / 1e6} MB`, value: `${fmtMB(result.peakTreeRss)} MB`, pass: result.peakTreeRss <= goals.peakRss });
+  return out;
+}
+
+// ---------------------------------------------------------------- main
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'packdebug-bench-'));
+const cleanup = () => fs.rmSync(tmp, { recursive: true, force: true });
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+async function main() {
+  if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
+  try {
+    execFileSync('xz', ['--version'], { stdio: 'ignore' });
+  } catch {
+    die('xz(1) is not on PATH (needed for Portage\'s command and xz --list)');
+  }
+  const image = resolveCorpus();
+  const dirs = debugDirs(image);
+  if (dirs.length === 0) die(`${image}: has neither usr/src/debug nor usr/lib/debug`);
+
+  const xzVersion = execFileSync('xz', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  const cpu = (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ?? os.cpus()[0]?.model;
+  const machine = { cores: os.availableParallelism(), cpu, memBytes: os.totalmem(), node: process.version, xz: xzVersion, loadavg: os.loadavg(), date: new Date().toISOString() };
+  log(`corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`);
+
+  // Warm the page cache so that the first measured command does not pay for the disk.
+  log('reading the corpus once (page cache)');
+  execFileSync('sh', ['-c', `cd "$1" && tar -cf - ${dirs.join(' ')} | cat > /dev/null`, 'sh', image]);
+
+  const portage = await measure('portage', "Portage's tar -cJf", image, (out) => portageCommand(image, out));
+  const results = [portage];
+  const seen = new Map();
+  const pack = async (label, setting) => {
+    const key = JSON.stringify(setting);
+    if (seen.has(key)) return seen.get(key);
+    const r = await measure('packdebug', label, image, (out) => packdebugCommand(image, out, setting), { setting: setting.join(' ') || '(defaults)' });
+    seen.set(key, r);
+    results.push(r);
+    return r;
+  };
+  const def = await pack('packdebug default', []);
+  const lean = await pack('packdebug size-leaning', SIZE_LEANING);
+  // The default settings spelled out are the same run.
+  seen.set(JSON.stringify(['--block-size', '2MiB']), def);
+  seen.set(JSON.stringify(['--block-size', '2MiB', '--large-block-size', '8MiB']), def);
+
+  const extra = [];
+  for (const s of opt.setting) extra.push(await pack(`packdebug ${s}`, s.split(/\s+/).filter(Boolean)));
+
+  const sweep = [];
+  if (opt.sweep) {
+    for (const s of SWEEP) sweep.push(await pack(`sweep ${s.join(' ')}`, s));
+    for (const ref of REFERENCES) {
+      const r = await measure('reference', ref.label, image, (out) => referenceCommand(image, out, ref.xzArgs), { setting: ref.label });
+      results.push(r);
+      sweep.push(r);
+    }
+  }
+
+  const checks = {
+    default: verdicts(def, portage, GOALS.default),
+    sizeLeaning: verdicts(lean, portage, GOALS.sizeLeaning),
+  };
+  const allPass = [...checks.default, ...checks.sizeLeaning].every((c) => c.pass);
+  const withRatios = (r) => ({ ...r, wallRatio: r.wall / portage.wall, bytesRatio: r.bytes / portage.bytes });
+
+  if (opt.json) {
+    const json = {
+      machine,
+      corpus: { image, uncompressedTarBytes: portage.uncompressed },
+      runs,
+      goals: GOALS,
+      sizeLeaningSetting: SIZE_LEANING.join(' '),
+      portage: withRatios(portage),
+      default: withRatios(def),
+      sizeLeaning: withRatios(lean),
+      extra: extra.map(withRatios),
+      sweep: sweep.map(withRatios),
+      checks,
+      pass: allPass,
+    };
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+  } else {
+    const out = [];
+    out.push(`# packdebug benchmark, ${machine.date.slice(0, 10)}`);
+    out.push('');
+    out.push(`Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`);
+    out.push(`Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (median wall time)' : ''}.`);
+    out.push('Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).');
+    out.push('');
+    const main = [portage, def, lean, ...extra];
+    out.push(
+      table(
+        ['command', 'wall (s)', 'bytes', 'wall ratio', 'bytes ratio', 'Blocks', 'largest Block (MiB)', 'peak RSS tree (MB)', 'max proc RSS (MB)'],
+        main.map((r) => [
+          r.kind === 'portage' ? `Portage: \`${r.command}\`` : `${r.label}: \`${r.setting}\``,
+          fmtS(r.wall),
+          String(r.bytes),
+          fmtX(r.wall / portage.wall),
+          fmtX(r.bytes / portage.bytes),
+          String(r.blocks),
+          fmtMiB(r.largestBlock),
+          fmtMB(r.peakTreeRss),
+          fmtMB(r.maxProcRss),
+        ]),
+      ),
+    );
+    out.push('');
+    for (const [name, list] of [
+      ['packdebug default', checks.default],
+      [`size-leaning (${SIZE_LEANING.join(' ')})`, checks.sizeLeaning],
+    ]) {
+      out.push(`${name}: ${list.map((c) => `${c.pass ? 'PASS' : 'FAIL'} ${c.goal} (${c.value})`).join('; ')}`);
+    }
+    out.push(`overall: ${allPass ? 'PASS' : 'FAIL'}`);
+    if (sweep.length > 0) {
+      out.push('');
+      out.push('## Sweep');
+      out.push('');
+      const rows = [portage, ...new Set([def, lean, ...sweep])];
+      out.push(
+        table(
+          ['setting', 'wall (s)', 'bytes', 'x Portage bytes', 'x Portage wall', 'Blocks', 'largest Block (MiB)', 'peak RSS (MB)'],
+          rows.map((r) => [
+            r.kind === 'portage' ? "Portage's `tar -cJf`" : r.kind === 'reference' ? `\`${r.setting}\`` : `\`${r.setting}\`${r === def ? ' (default)' : r === lean ? ' (size-leaning)' : ''}`,
+            fmtS(r.wall),
+            String(r.bytes),
+            fmtX(r.bytes / portage.bytes),
+            fmtX(r.wall / portage.wall),
+            String(r.blocks),
+            fmtMiB(r.largestBlock),
+            fmtMB(r.peakTreeRss),
+          ]),
+        ),
+      );
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  }
+  if (opt.check && !allPass) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err.stack ?? err}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,140 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { decodeBlock } from '../src/xz/block-decoder.js';
+import { encodeBlock } from '../src/xz/block-encoder.js';
+import { readXzLayout } from '../src/xz/file-layout.js';
+import { decodeIndex, encodeIndex } from '../src/xz/index.js';
+import { dictSizeFor, parsePreset, presetOptions } from '../src/xz/lzma2-options.js';
+import { decodeStreamFooter, decodeStreamHeader, encodeStreamFooter, encodeStreamHeader } from '../src/xz/stream-flags.js';
+import { decodeVli, encodeVli } from '../src/xz/vli.js';
+import { tmpdir } from './helpers/images.js';
+import { requireTool } from './helpers/tools.js';
+
+const hasXz = requireTool('xz');
+
+describe('xz variable-length integers', () => {
+  it('round-trips values up to 2^53', () => {
+    for (const v of [0, 1, 127, 128, 300, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      const enc = encodeVli(v);
+      expect(decodeVli(enc, 0)).toEqual({ value: v, size: enc.length });
+    }
+  });
+  it('rejects superfluous zero bytes, truncation and over-long integers', () => {
+    expect(decodeVli(Buffer.from([0x80, 0x00]), 0)).toHaveProperty('error');
+    expect(decodeVli(Buffer.from([0x80]), 0)).toHaveProperty('error');
+    expect(decodeVli(Buffer.alloc(10, 0x81), 0)).toHaveProperty('error');
+  });
+});
+
+describe('Stream Header, Stream Footer, Index', () => {
+  it('encodes and decodes', () => {
+    expect(decodeStreamHeader(encodeStreamHeader(4))).toEqual({ checkId: 4 });
+    const index = encodeIndex([{ unpaddedSize: 100, uncompressedSize: 2000 }, { unpaddedSize: 7, uncompressedSize: 0 }]);
+    expect(index.length % 4).toBe(0);
+    expect(decodeIndex(index)).toEqual({ records: [{ unpaddedSize: 100, uncompressedSize: 2000 }, { unpaddedSize: 7, uncompressedSize: 0 }] });
+    expect(decodeStreamFooter(encodeStreamFooter(4, index.length))).toEqual({ checkId: 4, indexSize: index.length });
+  });
+  it('rejects corrupt headers, footers and indexes', () => {
+    const header = encodeStreamHeader(4);
+    header[7] = 0x14; // reserved bit
+    expect(decodeStreamHeader(header)).toMatchObject({ error: expect.stringContaining('') });
+    const footer = encodeStreamFooter(4, 8);
+    footer[5] ^= 1;
+    expect(decodeStreamFooter(footer)).toMatchObject({ error: expect.stringContaining('CRC32') });
+    const index = encodeIndex([{ unpaddedSize: 100, uncompressedSize: 2000 }]);
+    index[2] ^= 0x01;
+    expect(decodeIndex(index)).toHaveProperty('error');
+    // A record count that could not fit in the Index must not make us loop or allocate.
+    const huge = Buffer.concat([Buffer.from([0]), encodeVli(2 ** 40), Buffer.alloc(3)]);
+    expect(decodeIndex(Buffer.concat([huge.subarray(0, 8), Buffer.alloc(4)]))).toHaveProperty('error');
+  });
+});
+
+describe('LZMA2 presets', () => {
+  it('parses 0-9 and 0e-9e and nothing else', () => {
+    expect(parsePreset('6')).toEqual({ level: 6, extreme: false });
+    expect(parsePreset('9e')).toEqual({ level: 9, extreme: true });
+    expect(parsePreset(undefined)).toEqual({ level: 6, extreme: false });
+    for (const bad of ['10', 'e', '6x', '', '-']) if (bad !== '') expect(() => parsePreset(bad)).toThrow(/invalid preset/);
+  });
+  it('matches liblzma preset 6 and sizes dictionaries to the Block', () => {
+    expect(presetOptions({ level: 6, extreme: false })).toMatchObject({ dictSize: 8 << 20, niceLen: 64, mf: 0x14, mode: 2 });
+    expect(dictSizeFor(10_000, 8 << 20)).toBe(12 << 10);
+    expect(dictSizeFor(2 << 20, 8 << 20)).toBe(2 << 20);
+    expect(dictSizeFor(100 << 20, 8 << 20)).toBe(8 << 20);
+  });
+});
+
+describe('Block encoder backends', () => {
+  it.skipIf(!hasXz)('xz(1) and lzma-native write byte-identical Blocks that decode back', async () => {
+    const input = Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${(i * 7919) % 1000}\n`)));
+    const options = { ...presetOptions({ level: 6, extreme: false }), dictSize: dictSizeFor(input.length, 8 << 20) };
+    const [a, b] = await Promise.all([encodeBlock(input, options, 'lzma-native'), encodeBlock(input, options, 'xz')]);
+    expect(a.bytes.equals(b.bytes)).toBe(true);
+    const info = { stream: 0, fileOffset: 12, unpaddedSize: a.unpaddedSize, totalSize: a.bytes.length, uncompressedOffset: 0, uncompressedSize: input.length, checkId: 4 };
+    expect((await decodeBlock(a.bytes, info, 'x', 'lzma-native')).equals(input)).toBe(true);
+    expect((await decodeBlock(a.bytes, info, 'x', 'xz')).equals(input)).toBe(true);
+    const corrupt = Buffer.from(a.bytes);
+    corrupt[corrupt.length - 3] ^= 0xff; // inside the CRC64
+    await expect(decodeBlock(corrupt, info, 'x', 'lzma-native')).rejects.toThrow(/corrupt/);
+    await expect(decodeBlock(corrupt, info, 'x', 'xz')).rejects.toThrow(/corrupt/);
+  });
+});
+
+describe('readXzLayout', () => {
+  const layoutOf = async (file: string) => {
+    const fh = await fs.open(file);
+    try {
+      return await readXzLayout(fh, file);
+    } finally {
+      await fh.close();
+    }
+  };
+
+  it.skipIf(!hasXz)('reads Blocks of multi-Block files, concatenated Streams and Stream Padding', async () => {
+    const dir = await tmpdir('xz-layout');
+    const data = path.join(dir, 'data');
+    await fs.writeFile(data, Buffer.concat(Array.from({ length: 4000 }, (_, i) => Buffer.from(`${i}\n`.repeat(50)))));
+    await execa('xz', ['-k', '-T2', '--block-size=100KiB', data]);
+    const one = await layoutOf(`${data}.xz`);
+    expect(one.streams).toHaveLength(1);
+    expect(one.blocks.length).toBeGreaterThan(1);
+    expect(one.footerLast).toBe(true);
+    expect(one.uncompressedSize).toBe((await fs.stat(data)).size);
+    // Two Streams with Stream Padding between and after them.
+    const xz = await fs.readFile(`${data}.xz`);
+    const cat = path.join(dir, 'cat.xz');
+    await fs.writeFile(cat, Buffer.concat([xz, Buffer.alloc(8), xz, Buffer.alloc(4)]));
+    const two = await layoutOf(cat);
+    expect(two.streams).toHaveLength(2);
+    expect(two.blocks).toHaveLength(one.blocks.length * 2);
+    expect(two.blocks[one.blocks.length]!.uncompressedOffset).toBe(one.uncompressedSize);
+    expect(two.footerLast).toBe(false);
+    await execa('xz', ['-t', cat]);
+  });
+
+  it('rejects truncated, bit-flipped and foreign files with the file name', async () => {
+    const dir = await tmpdir('xz-bad');
+    const good = Buffer.concat([encodeStreamHeader(4), encodeIndex([]), encodeStreamFooter(4, 8)]);
+    const cases: [string, Buffer, RegExp][] = [
+      ['empty', Buffer.alloc(0), /empty file/],
+      ['gzip', Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), /gzip data, not xz/],
+      ['truncated', good.subarray(0, good.length - 1), /footer|truncated/i],
+      ['flipped', Buffer.concat([good.subarray(0, 14), Buffer.from([good[14]! ^ 1]), good.subarray(15)]), /Index|CRC32/],
+      ['odd padding', Buffer.concat([good, Buffer.alloc(3)]), /./],
+    ];
+    for (const [name, bytes, pattern] of cases) {
+      const file = path.join(dir, `${name}.xz`);
+      await fs.writeFile(file, bytes);
+      const err = await layoutOf(file).then(() => undefined, (e: Error) => e);
+      expect(err, name).toBeDefined();
+      expect(err!.message).toContain(file);
+      expect(err!.message).toMatch(pattern);
+    }
+    const ok = path.join(dir, 'ok.xz');
+    await fs.writeFile(ok, good);
+    expect((await layoutOf(ok)).blocks).toHaveLength(0);
+  });
+});
