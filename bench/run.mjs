@@ -8,6 +8,7 @@
 //                                      (also: PACKDEBUG_BENCH_CORPUS=DIR)
 //   npm run bench -- --runs 3          repeat every measurement; wall time is the median
 //   npm run bench -- --json            machine-readable results on stdout
+//   npm run bench -- --json-out FILE   ... or into FILE, next to the tables on stdout
 //   npm run bench -- --setting='--block-size 3MiB'   measure extra packdebug settings (repeatable)
 //   npm run bench -- --check           exit 1 when a goal FAILs
 //
@@ -31,7 +32,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(repoRoot, 'dist', 'cli.js');
+// PACKDEBUG_BENCH_CLI: measure another build of the CLI (e.g. a copy of dist/ kept while src/ changes).
+const cli = path.resolve(process.env.PACKDEBUG_BENCH_CLI ?? path.join(repoRoot, 'dist', 'cli.js'));
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------- settings
@@ -81,6 +83,7 @@ try {
     runs: { type: 'string', default: '1' },
     sweep: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    'json-out': { type: 'string' },
     setting: { type: 'string', multiple: true, default: [] },
     check: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -92,7 +95,7 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16);
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 17);
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -378,7 +381,15 @@ async function main() {
 
   const xzVersion = execFileSync('xz', ['--version'], { encoding: 'utf8' }).split('\n')[0];
   const cpu = (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ?? os.cpus()[0]?.model;
-  const machine = { cores: os.availableParallelism(), cpu, memBytes: os.totalmem(), node: process.version, xz: xzVersion, loadavg: os.loadavg(), date: new Date().toISOString() };
+  let git;
+  try {
+    const rev = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    git = `${rev}${dirty ? ' (src/ modified)' : ''}`;
+  } catch {
+    git = undefined;
+  }
+  const machine = { git, cli, cores: os.availableParallelism(), cpu, memBytes: os.totalmem(), node: process.version, xz: xzVersion, loadavg: os.loadavg(), date: new Date().toISOString() };
   log(`corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`);
 
   // Warm the page cache so that the first measured command does not pay for the disk.
@@ -422,8 +433,7 @@ async function main() {
   const allPass = [...checks.default, ...checks.sizeLeaning].every((c) => c.pass);
   const withRatios = (r) => ({ ...r, wallRatio: r.wall / portage.wall, bytesRatio: r.bytes / portage.bytes });
 
-  if (opt.json) {
-    const json = {
+  const json = {
       machine,
       corpus: { image, uncompressedTarBytes: portage.uncompressed },
       runs,
@@ -437,12 +447,15 @@ async function main() {
       checks,
       pass: allPass,
     };
+  if (opt['json-out']) fs.writeFileSync(opt['json-out'], JSON.stringify(json, null, 2) + '\n');
+  if (opt.json) {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
   } else {
     const out = [];
     out.push(`# packdebug benchmark, ${machine.date.slice(0, 10)}`);
     out.push('');
     out.push(`Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`);
+    out.push(`packdebug: ${cli}${git ? ` at ${git}` : ''}.`);
     out.push(`Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (median wall time)' : ''}.`);
     out.push('Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).');
     out.push('');
