@@ -207,3 +207,17 @@ describe('packImage', () => {
     expect(await exists(path.join(image, 'usr/src/debug/app-misc/hello-1.0/hello.c'))).toBe(true);
   });
 });
+
+describe('Block layout edge cases', () => {
+  it('gives a stream of one large member more than one Block', async () => {
+    const image = await tmpdir('one-big');
+    await fs.mkdir(path.join(image, 'usr/lib/debug'), { recursive: true });
+    await fs.writeFile(path.join(image, 'usr/lib/debug/big.debug'), Buffer.alloc(300 << 10, 7));
+    const plan = planTar((await walkDebugRoots(image)).entries);
+    const blocks = planBlocks(plan, { blockSize: 64 << 10, largeBlockSize: 8 << 20 });
+    expect(blocks.length).toBeGreaterThan(1);
+    expect(blocks[blocks.length - 1]!.end).toBe(plan.size);
+    const r = await packImage({ image, ...ID, blockSize: 64 << 10 });
+    expect(r.blocks).toBe(blocks.length);
+  });
+});

@@ -15,6 +15,8 @@ export interface ImageEntry {
   size: number;
   /** Seconds since the epoch, clamped to SOURCE_DATE_EPOCH when given. */
   mtime: number;
+  /** The mtime as found (ms), to notice a change after packing. */
+  mtimeMs: number;
   /** Symlink target as stored on disk, or the member name a hardlink points to. */
   linkTarget: string;
   dev: number;
@@ -75,7 +77,7 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
     } catch (err) {
       throw fromSystemError(err, abs, 'reading the image');
     }
-    const base = { relPath, mode: st.mode & 0o7777, mtime: clamp(Math.floor(st.mtimeMs / 1000)), dev: st.dev, ino: st.ino };
+    const base = { relPath, mode: st.mode & 0o7777, mtime: clamp(Math.floor(st.mtimeMs / 1000)), mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino };
     if (st.isDirectory()) {
       entries.push({ ...base, member: `./${relPath}/`, kind: 'directory', size: 0, linkTarget: '' });
       let names: Buffer[];

@@ -12,6 +12,10 @@ import type { TarPlan } from './tar-plan.js';
  * - A member of `blockSize` bytes or more starts a Block of its own and is
  *   split into equal parts of at most `largeBlockSize`; the next member
  *   starts a new Block.
+ *
+ * A stream larger than `blockSize` therefore always has more than one Block
+ * (what debuginfod calls seekable): the root directory entries come before
+ * any large member.
  */
 export interface LayoutOptions {
   blockSize: number;

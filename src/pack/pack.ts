@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import { walkDebugRoots } from '../image/walk.js';
+import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
 import { AtomicFile, mkdirBelow, removeCreatedDirs } from '../util/atomic.js';
@@ -159,12 +159,11 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
 }
 
 /** The tarball must describe the image as it is now, not as it was a minute ago. */
-async function checkImageUnchanged(image: string, entries: readonly { relPath: string; ino: number; size: number; kind: string }[]): Promise<void> {
+async function checkImageUnchanged(image: string, entries: readonly ImageEntry[]): Promise<void> {
   for (const e of entries) {
     const abs = path.join(image, e.relPath);
     const st = await fs.lstat(abs).catch(() => undefined);
-    if (!st || st.ino !== e.ino || (e.kind === 'file' && st.size !== e.size)) {
-      throw new PackdebugError('E_CHANGED', `${abs}: changed while packing`, { file: abs });
-    }
+    const same = st && st.ino === e.ino && st.dev === e.dev && (e.kind === 'directory' || (st.mtimeMs === e.mtimeMs && (e.kind !== 'file' || st.size === e.size)));
+    if (!same) throw new PackdebugError('E_CHANGED', `${abs}: changed while packing`, { file: abs });
   }
 }
