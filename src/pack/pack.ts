@@ -5,7 +5,7 @@ import { PackdebugError, fromSystemError } from '../errors.js';
 import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
-import { AtomicFile, mkdirBelow, removeCreatedDirs } from '../util/atomic.js';
+import { AtomicFile } from '../util/atomic.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
@@ -85,14 +85,9 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     throw new PackdebugError('E_USAGE', `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`);
   }
   const blocks = planBlocks(plan, { blockSize, largeBlockSize });
-  const createdDirs = await mkdirBelow(image, path.dirname(out));
-  const file = await AtomicFile.create(out).catch(async (err) => {
-    await removeCreatedDirs(createdDirs);
-    throw err;
-  });
+  const file = await AtomicFile.create(out, { root: image });
   const source = new TarSource(plan, image);
   let replaced = false;
-  let committed = false;
   try {
     const written = await writeSeekableXz(file.fh, blocks.length, (i) => source.read(blocks[i]!), {
       lzma,
@@ -114,7 +109,6 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       if (await sameBytes(out, file.temp)) {
         // Packed before from the same image: leave the file (and its mtime) alone.
         await file.abort();
-        committed = true;
         return await finish('unchanged', written.fileSize, written.records.length);
       }
       const old = await digestTarball(out).catch((err: PackdebugError) => {
@@ -127,12 +121,10 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       replaced = true;
     }
     await file.commit();
-    committed = true;
     return await finish(replaced ? 'replaced' : 'written', written.fileSize, written.records.length);
   } finally {
     await source.close();
     await file.abort();
-    if (!committed) await removeCreatedDirs(createdDirs);
   }
 
   async function finish(how: 'written' | 'replaced' | 'unchanged', compressedBytes: number, blockCount: number): Promise<PackResult> {

@@ -1,28 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { lstatSync, rmdirSync, rmSync, utimesSync } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
 
 /**
  * A file written under a temporary name beside its destination and renamed
- * over it only on commit. Until then, SIGINT/SIGTERM or any failure removes
- * it, so no half-written file ever carries the final name.
+ * over it only on commit. Until then, SIGINT/SIGTERM/SIGHUP or any failure
+ * removes it, and the directories created for it, so no half-written file
+ * ever carries the final name and the tree is left as it was.
  */
 export class AtomicFile {
   readonly final: string;
   readonly temp: string;
   readonly fh: FileHandle;
+  readonly #createdDirs: string[];
   #done = false;
   #onSignal: (signal: NodeJS.Signals) => void;
 
-  private constructor(final: string, temp: string, fh: FileHandle) {
+  private constructor(final: string, temp: string, fh: FileHandle, createdDirs: string[]) {
     this.final = final;
     this.temp = temp;
     this.fh = fh;
+    this.#createdDirs = createdDirs;
     this.#onSignal = (signal) => {
       // Synchronous: the process is about to die, there is no later tick.
       this.#removeTempSync();
+      removeCreatedDirsSync(this.#createdDirs);
       AtomicFile.#live.delete(this);
       if (AtomicFile.#live.size === 0) AtomicFile.#uninstall();
       process.kill(process.pid, signal);
@@ -49,16 +53,23 @@ export class AtomicFile {
     process.off('SIGHUP', AtomicFile.#handler);
   }
 
-  static async create(final: string, mode = 0o644): Promise<AtomicFile> {
+  /**
+   * Opens a temporary file beside `final`. With `root`, missing directories
+   * between `root` and `final` are created (see mkdirBelow) and removed again
+   * unless the file is committed.
+   */
+  static async create(final: string, options: { mode?: number; root?: string } = {}): Promise<AtomicFile> {
     const dir = path.dirname(final);
+    const createdDirs = options.root === undefined ? [] : await mkdirBelow(options.root, dir);
     const temp = path.join(dir, `.${path.basename(final)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     let fh: FileHandle;
     try {
-      fh = await fs.open(temp, 'wx+', mode);
+      fh = await fs.open(temp, 'wx+', options.mode ?? 0o644);
     } catch (err) {
+      await removeCreatedDirs(createdDirs);
       throw fromSystemError(err, temp, 'creating the output');
     }
-    const file = new AtomicFile(final, temp, fh);
+    const file = new AtomicFile(final, temp, fh, createdDirs);
     AtomicFile.#live.add(file);
     AtomicFile.#install();
     return file;
@@ -74,6 +85,7 @@ export class AtomicFile {
       await this.abort();
       throw fromSystemError(err, this.final, 'writing the output');
     }
+    this.#createdDirs.length = 0; // they hold the committed file now
     this.#finish();
     const dir = await fs.open(path.dirname(this.final), 'r').catch(() => undefined);
     await dir?.sync().catch(() => undefined);
@@ -85,6 +97,7 @@ export class AtomicFile {
     if (this.#done) return;
     await this.fh.close().catch(() => undefined);
     await fs.rm(this.temp, { force: true }).catch(() => undefined);
+    await removeCreatedDirs(this.#createdDirs);
     this.#finish();
   }
 
@@ -147,5 +160,17 @@ export async function removeCreatedDirs(created: readonly string[]): Promise<voi
     const parentStat = await fs.lstat(parent).catch(() => undefined);
     const removed = await fs.rmdir(dir).then(() => true, () => false);
     if (removed && parentStat) await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
+  }
+}
+
+function removeCreatedDirsSync(created: readonly string[]): void {
+  for (const dir of [...created].reverse()) {
+    try {
+      const parent = lstatSync(path.dirname(dir));
+      rmdirSync(dir);
+      utimesSync(path.dirname(dir), parent.atime, parent.mtime);
+    } catch {
+      // not empty or gone: leave it
+    }
   }
 }

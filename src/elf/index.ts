@@ -1,0 +1,8 @@
+/**
+ * ELF inspection for packdebug: what `packdebug list` reports per member
+ * (GNU build-id, debuginfod's debuginfo/executable classes, Go build id).
+ * Import from here; the other files in this directory are one concept each.
+ */
+export { ElfCapture } from './capture.js';
+export { inspectElf, isElf, type ElfInfo } from './inspect.js';
+export { bufferSource, fdSource, type ByteSource } from './source.js';

@@ -1,0 +1,60 @@
+/**
+ * The program header table. Counting follows libelf (elf_getphdrnum):
+ * e_phnum PN_XNUM defers to section 0's sh_info, and a table that runs past
+ * the end of the file is cut to the entries that fit.
+ */
+import type { ReadContext } from './context.js';
+import { FieldReader } from './endian.js';
+import { RECORD_SIZES, type ElfHeader } from './header.js';
+import { MAX_SEGMENTS } from './limits.js';
+import type { SectionHeader } from './sections.js';
+
+export const PT_NOTE = 4;
+export const PN_XNUM = 0xffff;
+
+export interface ProgramHeader {
+  index: number;
+  type: number;
+  offset: number;
+  filesz: number;
+  align: number;
+}
+
+/** Reads the program header table; undefined when the source lacks it (noted on ctx). */
+export function readProgramHeaders(
+  ctx: ReadContext,
+  hdr: ElfHeader,
+  section0: SectionHeader | undefined,
+): ProgramHeader[] | undefined {
+  const entSize = RECORD_SIZES[hdr.elfClass].phdr;
+  let count = hdr.phnum;
+  if (count === PN_XNUM && section0 !== undefined) count = section0.info;
+  if (count === 0) return [];
+  if (hdr.phoff >= ctx.size || ctx.size - hdr.phoff < entSize) {
+    ctx.malformed('program header table starts past the end of the file');
+    return [];
+  }
+  const fitting = Math.floor((ctx.size - hdr.phoff) / entSize);
+  if (count > fitting) {
+    ctx.malformed(`program header table (${count} entries) extends past the end of the file`);
+    count = fitting;
+  }
+  if (hdr.phentsize !== entSize) ctx.malformed(`e_phentsize is ${hdr.phentsize}, not ${entSize}`);
+  if (count > MAX_SEGMENTS) {
+    ctx.incomplete(`only the first ${MAX_SEGMENTS} of ${count} program headers were examined`);
+    count = MAX_SEGMENTS;
+  }
+  const buf = ctx.read(hdr.phoff, count * entSize, 'program header table');
+  if (buf === undefined) return undefined;
+  const r = new FieldReader(buf, hdr.byteOrder);
+  const out: ProgramHeader[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = i * entSize;
+    if (hdr.elfClass === 32) {
+      out.push({ index: i, type: r.u32(at), offset: r.u32(at + 4), filesz: r.u32(at + 16), align: r.u32(at + 28) });
+    } else {
+      out.push({ index: i, type: r.u32(at), offset: r.u64(at + 8), filesz: r.u64(at + 32), align: r.u64(at + 48) });
+    }
+  }
+  return out;
+}

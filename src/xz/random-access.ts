@@ -1,0 +1,378 @@
+import fs, { type FileHandle } from 'node:fs/promises';
+import { fromSystemError, PackdebugError } from '../errors.js';
+import { decodeBlock } from './block-decoder.js';
+import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
+import {
+  BLOCK_HEADER_SIZE_MAX,
+  type BlockHeader,
+  checkBlockHeaderAgainstIndex,
+  decodeBlockHeader,
+  FILTER_ARM64,
+  FILTER_LZMA2,
+  FILTER_RISCV,
+  filterName,
+} from './block-header.js';
+import { readXzLayout, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
+import { encodeStreamHeader } from './stream-flags.js';
+
+export interface XzRandomAccessOptions {
+  /**
+   * Who decodes whole Blocks: 'lzma-native' (default: no process start-up,
+   * best for the small Blocks random access reads), 'xz' (xz(1), faster on
+   * large Blocks), or 'auto' (xz when usable). Whatever is chosen, a Block
+   * whose filters lzma-native's liblzma 5.2.3 lacks (ARM64, RISC-V) goes to
+   * xz(1) when that is new enough, and is E_UNSUPPORTED otherwise.
+   */
+  backend?: EncoderChoice;
+  /** Decoded Blocks kept in memory, in bytes (LRU). Default 64 MiB; 0 disables the cache. */
+  cacheBytes?: number;
+  /** Compressed bytes fed to the decoder at a time by readBlockPrefix. Default 16 KiB. */
+  prefixChunk?: number;
+  /** The name used in error messages. Default: the path. */
+  name?: string;
+}
+
+const DEFAULT_CACHE_BYTES = 64 << 20;
+const DEFAULT_PREFIX_CHUNK = 16 << 10;
+
+/** Filters the liblzma 5.2.3 bundled in lzma-native 8 decodes (ARM64 came in 5.4, RISC-V in 5.6). */
+const NATIVE_FILTERS = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, FILTER_LZMA2]);
+/** The XZ Utils release (as major*10000 + minor*100) that first decodes a filter. */
+const XZ_FILTER_SINCE = new Map([
+  [FILTER_ARM64, 50400],
+  [FILTER_RISCV, 50600],
+]);
+
+function versionNumber(v: string): number {
+  const [a = 0, b = 0] = v.split('.').map(Number);
+  return a * 10000 + b * 100;
+}
+
+interface NativeDecoder extends NodeJS.ReadWriteStream {
+  destroy(): void;
+  cleanup?(): void;
+}
+
+/**
+ * Random access to the uncompressed data of an .xz file. The structure is
+ * read from the end of the file (readXzLayout: every Stream's Footer, Index
+ * and Header); reads then decode only the Blocks that cover the requested
+ * range, each on its own, after checking its Block Header against the Index.
+ *
+ * Whole-Block decodes (read, readBlock) verify everything liblzma verifies:
+ * the Block Header, Compressed Data, Block Padding, the Check and both
+ * sizes. readBlockPrefix stops early and therefore cannot verify the Check.
+ *
+ * Errors: a damaged or unsupported file is a PackdebugError (E_FORMAT or
+ * E_UNSUPPORTED) whose message starts with the file name and, for a Block,
+ * says "Block at offset N" (N = the Block's offset in the file). A read that
+ * extends past the end of the uncompressed data is a PackdebugError E_FORMAT
+ * too (offsets usually come from the data itself, e.g. a tar header, so that
+ * is a malformed file, not a programming error); a negative or non-integer
+ * offset, length or Block number is a RangeError.
+ */
+export class XzRandomAccess {
+  /** Uncompressed bytes produced by Block decoders (whole and prefix decodes). */
+  bytesDecoded = 0;
+  /** Block decodes started (whole and prefix); cache hits do not count. */
+  blocksDecoded = 0;
+  /** How many of blocksDecoded were prefix decodes. */
+  prefixDecodes = 0;
+  /** Compressed bytes read from the file for Blocks (the layout's reads are not counted). */
+  compressedBytesRead = 0;
+
+  private readonly cache = new Map<number, Buffer>();
+  private cachedBytes = 0;
+  private readonly pending = new Map<number, Promise<Buffer>>();
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly name: string,
+    private readonly fh: FileHandle,
+    readonly layout: XzFileLayout,
+    private readonly backend: EncoderBackend,
+    private readonly cacheLimit: number,
+    private readonly prefixChunk: number,
+  ) {}
+
+  static async open(path: string, options: XzRandomAccessOptions = {}): Promise<XzRandomAccess> {
+    const name = options.name ?? path;
+    const cacheLimit = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    const prefixChunk = options.prefixChunk ?? DEFAULT_PREFIX_CHUNK;
+    if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
+    if (!(Number.isInteger(prefixChunk) && prefixChunk > 0)) throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
+    const backend = await resolveEncoder(options.backend ?? 'lzma-native');
+    let fh: FileHandle;
+    try {
+      fh = await fs.open(path, 'r');
+    } catch (err) {
+      throw fromSystemError(err, name, 'opening');
+    }
+    try {
+      const layout = await readXzLayout(fh, name);
+      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
+    }
+  }
+
+  /** Size of the uncompressed data (all Streams). */
+  get size(): number {
+    return this.layout.uncompressedSize;
+  }
+
+  get blocks(): readonly XzBlockInfo[] {
+    return this.layout.blocks;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.clear();
+    this.cachedBytes = 0;
+    await Promise.allSettled(this.pending.values());
+    await this.fh.close();
+  }
+
+  /** Index of the Block that holds uncompressed byte `offset` (never an empty Block). */
+  blockIndexAt(offset: number): number {
+    checkInteger('offset', offset);
+    if (offset >= this.size) throw this.pastEnd(offset, 1);
+    const blocks = this.layout.blocks;
+    let lo = 0;
+    let hi = blocks.length - 1;
+    // The last Block that starts at or before `offset`: Blocks after it start
+    // later, so it is not empty (offset < size rules out a trailing empty one).
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (blocks[mid]!.uncompressedOffset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Indexes of the Blocks a read of [offset, offset+length) decodes. */
+  blocksCovering(offset: number, length: number): number[] {
+    checkInteger('offset', offset);
+    checkInteger('length', length);
+    if (offset + length > this.size) throw this.pastEnd(offset, length);
+    if (length === 0) return [];
+    const out: number[] = [];
+    const end = offset + length;
+    for (let i = this.blockIndexAt(offset); i < this.layout.blocks.length; i++) {
+      const b = this.layout.blocks[i]!;
+      if (b.uncompressedOffset >= end) break;
+      if (b.uncompressedSize > 0) out.push(i);
+    }
+    return out;
+  }
+
+  /** Uncompressed bytes [offset, offset+length), decoding only the Blocks that cover them. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const indexes = this.blocksCovering(offset, length);
+    const out = Buffer.allocUnsafe(length);
+    let done = 0;
+    for (const i of indexes) {
+      const b = this.layout.blocks[i]!;
+      const data = await this.readBlockShared(i);
+      const from = offset + done - b.uncompressedOffset;
+      done += data.copy(out, done, from, Math.min(data.length, from + length - done));
+    }
+    if (done !== length) throw new Error(`internal error: read ${done} of ${length} bytes`);
+    return out;
+  }
+
+  /** The whole decoded Block `index` (a copy the caller may keep or change). */
+  async readBlock(index: number): Promise<Buffer> {
+    return Buffer.from(await this.readBlockShared(index));
+  }
+
+  /**
+   * The first `n` uncompressed bytes of Block `index` (fewer if the Block is
+   * smaller), decoding no further than needed: the Block's compressed bytes
+   * are read and fed to the decoder `prefixChunk` bytes at a time, and
+   * decoding stops as soon as `n` bytes came out. The Check cannot be
+   * verified this way; the Block Header is checked as for a whole decode.
+   */
+  async readBlockPrefix(index: number, n: number): Promise<Buffer> {
+    const b = this.blockAt(index);
+    checkInteger('n', n);
+    if (n === 0) return Buffer.alloc(0);
+    const cached = this.cache.get(index);
+    if (cached) return Buffer.from(cached.subarray(0, n));
+    if (n >= b.uncompressedSize || this.pending.has(index)) {
+      const whole = await this.readBlockShared(index);
+      return Buffer.from(whole.subarray(0, n));
+    }
+    this.assertOpen();
+    const head = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX));
+    const header = this.checkHeader(b, head);
+    // lzma-native lacks this filter: xz(1) decodes the whole Block instead.
+    if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) {
+      const whole = await this.readBlockShared(index);
+      return Buffer.from(whole.subarray(0, n));
+    }
+    this.blocksDecoded++;
+    this.prefixDecodes++;
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let failure: unknown;
+    const decoder = lzma().createStream('streamDecoder', { synchronous: false }) as NativeDecoder;
+    const failed = new Promise<never>((_, reject) => {
+      decoder.on('error', (err: unknown) => {
+        failure ??= err;
+        reject(err);
+      });
+    });
+    failed.catch(() => undefined);
+    decoder.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+      this.bytesDecoded += c.length;
+    });
+    const feed = (piece: Buffer) => Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
+    try {
+      await feed(encodeStreamHeader(b.checkId));
+      await feed(head);
+      for (let pos = head.length; pos < b.totalSize && got < n && got <= b.uncompressedSize; pos += this.prefixChunk) {
+        await feed(await this.readFile(b, pos, Math.min(this.prefixChunk, b.totalSize - pos)));
+      }
+    } catch (err) {
+      failure ??= err;
+    } finally {
+      decoder.destroy();
+      // Frees liblzma's state now rather than at garbage collection; nothing is
+      // in flight (every write completed or the decoder failed).
+      decoder.cleanup?.();
+    }
+    if (failure instanceof PackdebugError) throw failure;
+    if (failure !== undefined) {
+      throw this.blockError(b, `is corrupt: ${(failure as Error).message ?? String(failure)}`, false, failure);
+    }
+    if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
+    if (got < n) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+    return Buffer.concat(chunks, got).subarray(0, n);
+  }
+
+  /** Drops all cached Blocks. */
+  clearCache(): void {
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
+  // ---------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`${this.name}: XzRandomAccess used after close()`);
+  }
+
+  private blockAt(index: number): XzBlockInfo {
+    checkInteger('Block index', index);
+    const b = this.layout.blocks[index];
+    if (!b) throw new RangeError(`${this.name}: no Block ${index} (the file has ${this.layout.blocks.length})`);
+    return b;
+  }
+
+  private pastEnd(offset: number, length: number): PackdebugError {
+    return new PackdebugError(
+      'E_FORMAT',
+      `${this.name}: read of ${length} bytes at offset ${offset} goes past the end of the uncompressed data (${this.size} bytes)`,
+      { file: this.name },
+    );
+  }
+
+  private blockError(b: XzBlockInfo, what: string, unsupported = false, cause?: unknown): PackdebugError {
+    return new PackdebugError(unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT', `${this.name}: Block at offset ${b.fileOffset} ${what}`, {
+      file: this.name,
+      cause,
+    });
+  }
+
+  /** The decoded Block, shared with the cache: callers must not change or hand it out. */
+  private readBlockShared(index: number): Promise<Buffer> {
+    this.blockAt(index);
+    const cached = this.cache.get(index);
+    if (cached) {
+      // Most recently used goes last.
+      this.cache.delete(index);
+      this.cache.set(index, cached);
+      return Promise.resolve(cached);
+    }
+    let p = this.pending.get(index);
+    if (!p) {
+      p = this.decodeWhole(index).finally(() => this.pending.delete(index));
+      this.pending.set(index, p);
+    }
+    return p;
+  }
+
+  private async decodeWhole(index: number): Promise<Buffer> {
+    this.assertOpen();
+    const b = this.layout.blocks[index]!;
+    const bytes = await this.readFile(b, 0, b.totalSize);
+    const header = this.checkHeader(b, bytes);
+    const backend = await this.backendFor(b, header);
+    this.blocksDecoded++;
+    const out = await decodeBlock(bytes, b, this.name, backend);
+    this.bytesDecoded += out.length;
+    this.remember(index, out);
+    return out;
+  }
+
+  private checkHeader(b: XzBlockInfo, bytes: Buffer): BlockHeader {
+    const header = decodeBlockHeader(bytes);
+    if ('error' in header) throw this.blockError(b, `has a bad Block Header: ${header.error}`, header.unsupported);
+    const mismatch = checkBlockHeaderAgainstIndex(header, b);
+    if (mismatch) throw this.blockError(b, `disagrees with the Index: ${mismatch}`);
+    return header;
+  }
+
+  private async backendFor(b: XzBlockInfo, header: BlockHeader): Promise<EncoderBackend> {
+    const foreign = header.filters.find((f) => !NATIVE_FILTERS.has(f.id));
+    if (!foreign) return this.backend;
+    const since = XZ_FILTER_SINCE.get(foreign.id) ?? Infinity;
+    const xz = await findXz();
+    if (xz && versionNumber(xz) >= since) return 'xz';
+    const need = Number.isFinite(since) ? `xz ${Math.floor(since / 10000)}.${(since / 100) % 100} or later` : 'a newer xz';
+    throw this.blockError(
+      b,
+      `uses the ${filterName(foreign.id)} filter, which lzma-native's bundled liblzma cannot decode; this needs ${need} on PATH${xz ? ` (found ${xz})` : ''} (unsupported)`,
+      true,
+    );
+  }
+
+  private remember(index: number, data: Buffer): void {
+    if (this.closed || data.length > this.cacheLimit) return;
+    for (const [i, old] of this.cache) {
+      if (this.cachedBytes + data.length <= this.cacheLimit) break;
+      this.cache.delete(i);
+      this.cachedBytes -= old.length;
+    }
+    this.cache.set(index, data);
+    this.cachedBytes += data.length;
+  }
+
+  /** `length` bytes at `offset` within Block `b`. */
+  private async readFile(b: XzBlockInfo, offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    try {
+      while (done < length) {
+        const { bytesRead } = await this.fh.read(buf, done, length - done, b.fileOffset + offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw fromSystemError(err, this.name, 'reading');
+    }
+    this.compressedBytesRead += done;
+    if (done !== length) throw this.blockError(b, 'extends past the end of the file (truncated or changed while open)');
+    return buf;
+  }
+}
+
+function checkInteger(what: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, not ${value}`);
+}
