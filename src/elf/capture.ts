@@ -8,11 +8,11 @@
  * (where .shstrtab ends up: objcopy, strip and ld write it last, right before
  * the section header table). Beyond that the capture asks inspectElf itself
  * what it wants: whenever a kept range completes, inspectElf runs on what is
- * there, and every range it failed to read that still lies ahead in the
- * stream (the section header table, PT_NOTE segments, note sections or a
- * string table placed elsewhere) is kept as it streams by. A range that had
- * already streamed past unkept stays missing, and inspectElf then reports
- * `incomplete`.
+ * there, and every range it failed to read or hinted at (ByteSource.want)
+ * that still lies ahead in the stream (the section header table, PT_NOTE
+ * segments, note sections or a string table placed elsewhere) is kept as it
+ * streams by. A range that had already streamed past unkept stays missing,
+ * and inspectElf then reports `incomplete`.
  *
  * Memory: at most MAX_RETAINED_BYTES whatever the file size; for gcc and
  * binutils output about 1.1 MiB plus the section header table.
@@ -104,6 +104,10 @@ export class ElfCapture implements ByteSource {
     }
     this.recording?.push([offset, end]);
     return undefined;
+  }
+
+  want(offset: number, length: number): void {
+    if (length > 0 && fits(offset, length, this.size)) this.recording?.push([offset, offset + length]);
   }
 
   /** Copies the chunk's bytes into pieces; true when one of them completed. */

@@ -39,6 +39,16 @@ export class ReadContext {
     return buf;
   }
 
+  /** Passes a hint on to the source (see ByteSource.want); ranges outside the file are dropped. */
+  want(offset: number, length: number): void {
+    if (length === 0 || !fits(offset, length, this.src.size)) return;
+    try {
+      this.src.want?.(offset, length);
+    } catch {
+      // a hint only
+    }
+  }
+
   malformed(note: string): void {
     if (!this.malformedNotes.includes(note) && this.malformedNotes.length < 8) this.malformedNotes.push(note);
   }

@@ -153,6 +153,23 @@ function findGoSection(table: SectionTable, names: SectionNames): SectionHeader 
   return unknown || table.count > table.sections.length ? 'unknown' : 'none';
 }
 
+/**
+ * Tells the source which note sections a later attempt may read: the next
+ * area of the GNU search, or the Go section once names are known. A
+ * streaming capture then keeps them as they pass, whatever their order in
+ * the file. Bounded like the reads themselves.
+ */
+function wantNoteSections(ctx: ReadContext, table: SectionTable): void {
+  let areas = MAX_NOTE_AREAS;
+  let bytes = MAX_NOTE_BYTES_TOTAL;
+  for (const area of sectionNoteAreas(table)) {
+    if (areas-- <= 0 || bytes <= 0) break;
+    const length = Math.min(area.size, MAX_NOTE_AREA_BYTES, bytes);
+    bytes -= length;
+    ctx.want(area.offset, length);
+  }
+}
+
 function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
   if (hdr.truncated) {
     ctx.malformed('the ELF header is truncated');
@@ -164,8 +181,8 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
   const budget: NoteBudget = { areas: MAX_NOTE_AREAS, bytes: MAX_NOTE_BYTES_TOTAL };
   let names: SectionNames | undefined;
   const sectionNames = (): SectionNames => (names ??= readSectionNames(ctx, table));
-  let segmentAreas: NoteArea[] | undefined | null = null;
-  const segments = (): NoteArea[] | undefined => (segmentAreas === null ? (segmentAreas = segmentNoteAreas(ctx, hdr, table)) : segmentAreas);
+  // Without sections, both ids come from PT_NOTE segments (undefined: the program headers were not available).
+  const segmentAreas = hasSections ? [] : segmentNoteAreas(ctx, hdr, table);
 
   // GNU build-id, as dwelf_elf_gnu_build_id finds it.
   let gnu: Note | 'none' | 'undecided';
@@ -173,8 +190,7 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
     gnu = searchAreas(ctx, hdr, sectionNoteAreas(table), isGnuBuildIdNote, budget);
     if (gnu === 'none' && table.count > table.sections.length) gnu = 'undecided';
   } else {
-    const areas = segments();
-    gnu = areas === undefined ? 'undecided' : searchAreas(ctx, hdr, areas, isGnuBuildIdNote, budget);
+    gnu = segmentAreas === undefined ? 'undecided' : searchAreas(ctx, hdr, segmentAreas, isGnuBuildIdNote, budget);
   }
 
   // Go build id: the section .note.go.buildid, or PT_NOTE when there are no sections.
@@ -183,13 +199,14 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
     const s = findGoSection(table, sectionNames());
     if (s === 'unknown') go = 'undecided';
     else if (s !== 'none' && s.type !== SHT_NOBITS) {
-      go = searchAreas(ctx, hdr, [{ offset: s.offset, size: s.size, align: s.addralign, what: GO_BUILD_ID_SECTION }], isGoBuildIdNote, budget);
+      const area = { offset: s.offset, size: s.size, align: s.addralign, what: GO_BUILD_ID_SECTION };
+      go = searchAreas(ctx, hdr, [area], isGoBuildIdNote, budget);
     }
   } else {
-    const areas = segments();
-    go = areas === undefined ? 'undecided' : searchAreas(ctx, hdr, areas, isGoBuildIdNote, budget);
+    go = segmentAreas === undefined ? 'undecided' : searchAreas(ctx, hdr, segmentAreas, isGoBuildIdNote, budget);
   }
   if (typeof go === 'object') info.goBuildId = goBuildIdText(go.desc);
+  if (hasSections && (gnu === 'undecided' || go === 'undecided')) wantNoteSections(ctx, table);
   if (go === 'undecided') ctx.incomplete('whether there is a Go build id');
 
   if (gnu === 'undecided') {

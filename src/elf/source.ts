@@ -8,6 +8,11 @@ import { readSync } from 'node:fs';
 export interface ByteSource {
   size: number;
   read(offset: number, length: number): Buffer | undefined;
+  /**
+   * Optional hint: these bytes may be read later. A streaming capture keeps
+   * them if they are still ahead; random-access sources need not implement it.
+   */
+  want?(offset: number, length: number): void;
 }
 
 /** True when [offset, offset + length) lies inside a file of `size` bytes (no overflow, no NaN). */

@@ -43,6 +43,18 @@ export interface XzFileLayout {
   footerLast: boolean;
 }
 
+/** Locates the Stream Header through the Index and compares its flags with the footer's. */
+async function headerDisagrees(fh: FileHandle, end: number, indexSize: number, footerBytes: Buffer): Promise<boolean> {
+  const indexOffset = end - STREAM_FOOTER_SIZE - indexSize;
+  if (indexSize > INDEX_LIMIT || indexOffset < STREAM_HEADER_SIZE) return false;
+  const index = decodeIndex(await readAt(fh, indexOffset, indexSize));
+  if ('error' in index) return false;
+  const streamOffset = indexOffset - index.records.reduce((n, r) => n + padTo4(r.unpaddedSize), 0) - STREAM_HEADER_SIZE;
+  if (streamOffset < 0) return false;
+  const header = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
+  return !('error' in decodeStreamHeader(header)) && !sameStreamFlags(header, footerBytes);
+}
+
 /** The Index is read into memory; refuse absurd sizes from hostile files. */
 const INDEX_LIMIT = 256 << 20;
 
@@ -82,7 +94,7 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
   const fileSize = (await fh.stat()).size;
   const head = await readAt(fh, 0, Math.min(fileSize, 16));
   if (fileSize === 0) throw formatError(name, 'empty file, not xz');
-  const kind = sniffFormat(head);
+  const kind = sniffFormatStrict(head);
   if (kind !== 'xz') throw formatError(name, kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
 
   const streams: XzStreamInfo[] = [];
@@ -99,8 +111,13 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
     }
     if (pos === 0) throw formatError(name, 'only Stream Padding, no Stream');
     if (pos < STREAM_HEADER_SIZE + STREAM_FOOTER_SIZE) throw formatError(name, 'truncated (too short for a Stream)');
-    const footer = decodeStreamFooter(await readAt(fh, pos - STREAM_FOOTER_SIZE, STREAM_FOOTER_SIZE));
+    const footerBytes = await readAt(fh, pos - STREAM_FOOTER_SIZE, STREAM_FOOTER_SIZE);
+    const footer = decodeStreamFooter(footerBytes);
     if ('error' in footer) {
+      // Footer flags we do not know: if the Stream Header disagrees, the file is corrupt, not merely unsupported.
+      if (footer.unsupported && footer.indexSize !== undefined && (await headerDisagrees(fh, pos, footer.indexSize, footerBytes))) {
+        throw formatError(name, 'Stream Header and Stream Footer flags differ');
+      }
       throw formatError(name, streams.length === 0 ? `${footer.error} at the end of the file` : footer.error, footer.unsupported);
     }
     if (footer.indexSize > INDEX_LIMIT) throw formatError(name, `Index of ${footer.indexSize} bytes is too large`, true);
@@ -115,7 +132,6 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
     const headerBytes = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
     const header = decodeStreamHeader(headerBytes);
     if ('error' in header) throw formatError(name, `${header.error} (Stream at offset ${streamOffset})`, header.unsupported);
-    const footerBytes = await readAt(fh, pos - STREAM_FOOTER_SIZE, STREAM_FOOTER_SIZE);
     if (!sameStreamFlags(headerBytes, footerBytes)) throw formatError(name, 'Stream Header and Stream Footer flags differ');
     const blocks: XzBlockInfo[] = [];
     let at = streamOffset + STREAM_HEADER_SIZE;
@@ -149,4 +165,41 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
   });
   const last = streams[streams.length - 1]!;
   return { fileSize, streams, blocks: allBlocks, uncompressedSize: uncompressed, footerLast: last.padding === 0 };
+}
+
+/** liblzma's LZMA_Alone dictionary rule (alone_decoder.c, picky mode): 2^n or 2^n + 2^(n-1). */
+function isLzmaAloneDictSize(dict: number): boolean {
+  if (dict === 0xffffffff) return true;
+  let d = (dict - 1) >>> 0;
+  d |= d >>> 2;
+  d |= d >>> 3;
+  d |= d >>> 4;
+  d |= d >>> 8;
+  d |= d >>> 16;
+  return ((d + 1) >>> 0) === dict;
+}
+
+/**
+ * Like sniffFormat, with the rules liblzma's format auto-detection uses, so
+ * that damaged foreign files are named correctly: lzip when three of the
+ * four "LZIP" magic bytes and a version byte of 0 or 1 are there (XZ Utils'
+ * bad-1-v1-magic-*.lz), and LZMA_Alone only when the properties byte, the
+ * dictionary size (2^n or 2^n + 2^(n-1)) and the uncompressed size (unknown
+ * or below 2^38) are all what liblzma accepts. sniffFormat's looser LZMA
+ * test takes "-ZIP\x01..." for LZMA_Alone.
+ */
+export function sniffFormatStrict(head: Uint8Array): string | undefined {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length >= 6 && HEADER_MAGIC.equals(b.subarray(0, 6))) return 'xz';
+  if (b.length >= 5) {
+    let same = 0;
+    for (let i = 0; i < 4; i++) if (b[i] === 'LZIP'.charCodeAt(i)) same++;
+    if (same === 4 || (same === 3 && b[4]! <= 1)) return 'lzip';
+  }
+  if (b.length >= 13 && b[0]! < 225 && isLzmaAloneDictSize(b.readUInt32LE(1))) {
+    const size = b.readBigUInt64LE(5);
+    if (size === 0xffffffffffffffffn || size < 1n << 38n) return 'lzma';
+  }
+  const other = sniffFormat(b);
+  return other === 'lzma' ? undefined : other;
 }

@@ -12,7 +12,7 @@ import {
   FILTER_RISCV,
   filterName,
 } from './block-header.js';
-import { readXzLayout, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
+import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
 import { encodeStreamHeader } from './stream-flags.js';
 
 export interface XzRandomAccessOptions {
@@ -82,7 +82,7 @@ export class XzRandomAccess {
   compressedBytesRead = 0;
 
   private readonly cache = new Map<number, Buffer>();
-  private cachedBytes = 0;
+  private cacheUsed = 0;
   private readonly pending = new Map<number, Promise<Buffer>>();
   private closed = false;
 
@@ -110,6 +110,14 @@ export class XzRandomAccess {
       throw fromSystemError(err, name, 'opening');
     }
     try {
+      // readXzLayout rejects anything without the xz magic too; this names
+      // damaged lzip and LZMA_Alone files the way liblzma would see them.
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      const kind = bytesRead > 0 ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
+      if (kind !== 'xz') {
+        throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
+      }
       const layout = await readXzLayout(fh, name);
       return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk);
     } catch (err) {
@@ -123,6 +131,11 @@ export class XzRandomAccess {
     return this.layout.uncompressedSize;
   }
 
+  /** Bytes of decoded Blocks held in the cache now (at most the cacheBytes option). */
+  get cachedBytes(): number {
+    return this.cacheUsed;
+  }
+
   get blocks(): readonly XzBlockInfo[] {
     return this.layout.blocks;
   }
@@ -131,7 +144,7 @@ export class XzRandomAccess {
     if (this.closed) return;
     this.closed = true;
     this.cache.clear();
-    this.cachedBytes = 0;
+    this.cacheUsed = 0;
     await Promise.allSettled(this.pending.values());
     await this.fh.close();
   }
@@ -218,6 +231,7 @@ export class XzRandomAccess {
     this.prefixDecodes++;
     const chunks: Buffer[] = [];
     let got = 0;
+    let kept = 0;
     let failure: unknown;
     const decoder = lzma().createStream('streamDecoder', { synchronous: false }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
@@ -228,7 +242,12 @@ export class XzRandomAccess {
     });
     failed.catch(() => undefined);
     decoder.on('data', (c: Buffer) => {
-      chunks.push(c);
+      // Keep only what was asked for; count everything the decoder produced.
+      if (kept < n) {
+        const part = c.length <= n - kept ? c : c.subarray(0, n - kept);
+        chunks.push(part);
+        kept += part.length;
+      }
       got += c.length;
       this.bytesDecoded += c.length;
     });
@@ -239,6 +258,8 @@ export class XzRandomAccess {
       for (let pos = head.length; pos < b.totalSize && got < n && got <= b.uncompressedSize; pos += this.prefixChunk) {
         await feed(await this.readFile(b, pos, Math.min(this.prefixChunk, b.totalSize - pos)));
       }
+      // Output is delivered asynchronously: let the last of it arrive.
+      if (got < n) await new Promise((resolve) => setImmediate(resolve));
     } catch (err) {
       failure ??= err;
     } finally {
@@ -253,13 +274,13 @@ export class XzRandomAccess {
     }
     if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
     if (got < n) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
-    return Buffer.concat(chunks, got).subarray(0, n);
+    return Buffer.concat(chunks, n);
   }
 
   /** Drops all cached Blocks. */
   clearCache(): void {
     this.cache.clear();
-    this.cachedBytes = 0;
+    this.cacheUsed = 0;
   }
 
   // ---------------------------------------------------------------------
@@ -346,12 +367,12 @@ export class XzRandomAccess {
   private remember(index: number, data: Buffer): void {
     if (this.closed || data.length > this.cacheLimit) return;
     for (const [i, old] of this.cache) {
-      if (this.cachedBytes + data.length <= this.cacheLimit) break;
+      if (this.cacheUsed + data.length <= this.cacheLimit) break;
       this.cache.delete(i);
-      this.cachedBytes -= old.length;
+      this.cacheUsed -= old.length;
     }
     this.cache.set(index, data);
-    this.cachedBytes += data.length;
+    this.cacheUsed += data.length;
   }
 
   /** `length` bytes at `offset` within Block `b`. */

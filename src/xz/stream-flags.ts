@@ -61,16 +61,18 @@ export function decodeStreamHeader(buf: Uint8Array): FlagsResult {
   return decodeFlags(buf.subarray(6, 8));
 }
 
-export type FooterResult = { checkId: number; indexSize: number } | { error: string; unsupported?: boolean };
+/** With unsupported flags the footer is still intact: indexSize lets a reader compare it with the Stream Header. */
+export type FooterResult = { checkId: number; indexSize: number } | { error: string; unsupported?: boolean; indexSize?: number };
 
 export function decodeStreamFooter(buf: Uint8Array): FooterResult {
   if (buf.length < STREAM_FOOTER_SIZE) return { error: 'truncated Stream Footer' };
   const b = Buffer.from(buf.buffer, buf.byteOffset, STREAM_FOOTER_SIZE);
   if (!FOOTER_MAGIC.equals(b.subarray(10, 12))) return { error: 'bad Stream Footer magic (truncated or not xz)' };
   if (crc32(b.subarray(4, 10)) !== b.readUInt32LE(0)) return { error: 'Stream Footer CRC32 mismatch' };
+  const indexSize = (b.readUInt32LE(4) + 1) * 4;
   const flags = decodeFlags(b.subarray(8, 10));
-  if ('error' in flags) return flags;
-  return { checkId: flags.checkId, indexSize: (b.readUInt32LE(4) + 1) * 4 };
+  if ('error' in flags) return { ...flags, indexSize };
+  return { checkId: flags.checkId, indexSize };
 }
 
 /** Stream Flags of header and footer must be equal (spec 2.1.2.3). */
