@@ -85,7 +85,7 @@ describe('Block layout', () => {
   it('starts Blocks at member headers, groups small members and gives large ones Blocks of their own', async () => {
     const image = await makeImage('odd');
     const plan = planTar((await walkDebugRoots(image)).entries);
-    const blocks = planBlocks(plan, { blockSize: 64 << 10, largeBlockSize: 1 << 20 });
+    const blocks = planBlocks(plan.members, plan.size, { blockSize: 64 << 10, largeBlockSize: 1 << 20 });
     const starts = new Set(plan.members.map((m) => m.offset));
     const big = plan.members.find((m) => m.entry.member.endsWith('big.debug'))!;
     expect(blocks[0]!.start).toBe(0);
@@ -214,7 +214,7 @@ describe('Block layout edge cases', () => {
     await fs.mkdir(path.join(image, 'usr/lib/debug'), { recursive: true });
     await fs.writeFile(path.join(image, 'usr/lib/debug/big.debug'), Buffer.alloc(300 << 10, 7));
     const plan = planTar((await walkDebugRoots(image)).entries);
-    const blocks = planBlocks(plan, { blockSize: 64 << 10, largeBlockSize: 8 << 20 });
+    const blocks = planBlocks(plan.members, plan.size, { blockSize: 64 << 10, largeBlockSize: 8 << 20 });
     expect(blocks.length).toBeGreaterThan(1);
     expect(blocks[blocks.length - 1]!.end).toBe(plan.size);
     const r = await packImage({ image, ...ID, blockSize: 64 << 10 });

@@ -84,17 +84,20 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   if (!Number.isSafeInteger(largeBlockSize) || largeBlockSize < blockSize) {
     throw new PackdebugError('E_USAGE', `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`);
   }
-  const blocks = planBlocks(plan, { blockSize, largeBlockSize });
+  const blocks = planBlocks(plan.members, plan.size, { blockSize, largeBlockSize });
   const file = await AtomicFile.create(out, { root: image });
   const source = new TarSource(plan, image);
   let replaced = false;
   try {
-    const written = await writeSeekableXz(file.fh, blocks.length, (i) => source.read(blocks[i]!), {
+    const inputs = (async function* () {
+      for (const b of blocks) yield await source.read(b);
+    })();
+    const written = await writeSeekableXz(file.fh, inputs, {
       lzma,
       encoder,
       threads,
-      onBlock: (done, total, bytes) =>
-        log?.progress?.(`packing ${done}/${total} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),
+      onBlock: (done, bytes) =>
+        log?.progress?.(`packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),
     }).catch((err) => {
       throw fromSystemError(err, out, 'writing the tarball');
     });

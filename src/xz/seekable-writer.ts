@@ -12,7 +12,7 @@ export interface SeekableWriteOptions {
   /** Blocks compressed at once. */
   threads: number;
   /** Called after each Block is written (for progress). */
-  onBlock?: (done: number, total: number, uncompressedDone: number) => void;
+  onBlock?: (done: number, uncompressedDone: number) => void;
 }
 
 export interface SeekableWriteResult {
@@ -26,12 +26,7 @@ export interface SeekableWriteResult {
  * Index and the Stream Footer, which ends the file. The output depends only
  * on the inputs and the LZMA2 options, never on the thread count.
  */
-export async function writeSeekableXz(
-  out: FileHandle,
-  blockCount: number,
-  readBlock: (i: number) => Promise<Buffer>,
-  opts: SeekableWriteOptions,
-): Promise<SeekableWriteResult> {
+export async function writeSeekableXz(out: FileHandle, inputs: AsyncIterable<Buffer>, opts: SeekableWriteOptions): Promise<SeekableWriteResult> {
   let position = 0;
   const write = async (buf: Buffer) => {
     let done = 0;
@@ -55,12 +50,11 @@ export async function writeSeekableXz(
     await write(block.bytes);
     records.push({ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize });
     uncompressedDone += block.uncompressedSize;
-    opts.onBlock?.(records.length, blockCount, uncompressedDone);
+    opts.onBlock?.(records.length, uncompressedDone);
   };
   try {
-    for (let i = 0; i < blockCount; i++) {
+    for await (const input of inputs) {
       while (inFlight.length >= maxInMemory) await writeNext();
-      const input = await readBlock(i);
       const options = { ...opts.lzma, dictSize: dictSizeFor(input.length, opts.lzma.dictSize) };
       const encoding = encodeSlot(() => encodeBlock(input, options, opts.encoder));
       encoding.catch(() => undefined); // awaited in order by writeNext; avoid an unhandled rejection meanwhile
