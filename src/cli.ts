@@ -78,6 +78,61 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command(
+    'list <tarball>',
+    'list members with offsets, build-ids and how debuginfod would index them; summary of the xz Blocks',
+    (y) =>
+      y
+        .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
+        .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, members, buildIds, entries[]} as JSON' }),
+    (a) =>
+      run(async () => {
+        const { runList } = await import('./commands/list.js');
+        return runList({ tarball: a.tarball as string, json: a.json }, processIO());
+      }),
+  )
+  .command(
+    'extract [source]',
+    'write one member, by build-id or by path, decoding only the xz Blocks that hold it',
+    (y) =>
+      y
+        .positional('source', { type: 'string', describe: 'a tarball, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+        .option('build-id', { type: 'string', describe: 'GNU build-id (hex) of the wanted ELF file' })
+        .option('kind', { choices: ['debuginfo', 'executable'] as const, default: 'debuginfo' as const, describe: 'with --build-id: which file debuginfod would serve' })
+        .option('path', { type: 'string', describe: 'member name, e.g. /usr/src/debug/CAT/PF/file.c' })
+        .option('output', { alias: 'o', type: 'string', describe: 'output file (written atomically); default stdout' })
+        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'say where the member came from and how much was decoded' })
+        .conflicts('build-id', 'path')
+        .check((a) => (a['build-id'] !== undefined || a.path !== undefined ? true : 'give --build-id ID or --path MEMBER'))
+        .epilog('Exit status: 0 written, 1 not found or failed, 2 usage or input error.'),
+    (a) =>
+      run(async () => {
+        const { runExtract } = await import('./commands/extract.js');
+        return runExtract({ source: a.source, buildId: a['build-id'], kind: a.kind, path: a.path, output: a.output, verbose: a.verbose }, processIO());
+      }),
+  )
+  .command(
+    'repack [targets..]',
+    "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; the tar stream stays byte-identical",
+    (y) =>
+      y
+        .positional('targets', { type: 'string', array: true, describe: 'tarballs, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be repacked' })
+        .option('block-size', { type: 'string', describe: 'as for pack (default 2MiB)' })
+        .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
+        .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
+        .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the results as a JSON array' })
+        .epilog('Exit status: 0 all repacked or skipped, 1 some failed (those are left as they were), 2 usage or input error.'),
+    (a) =>
+      run(async () => {
+        const { runRepack } = await import('./commands/repack.js');
+        return runRepack(
+          { targets: (a.targets as string[] | undefined) ?? [], dryRun: a['dry-run'], blockSize: a['block-size'], preset: a.preset, threads: a.threads, encoder: a.encoder, json: a.json },
+          processIO(),
+        );
+      }),
+  )
+  .command(
     'hook',
     'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
     (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),

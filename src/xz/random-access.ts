@@ -13,7 +13,8 @@ import {
   filterName,
 } from './block-header.js';
 import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
-import { encodeStreamHeader } from './stream-flags.js';
+import { encodeIndex } from './index.js';
+import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 
 export interface XzRandomAccessOptions {
   /**
@@ -204,34 +205,46 @@ export class XzRandomAccess {
 
   /**
    * The first `n` uncompressed bytes of Block `index` (fewer if the Block is
-   * smaller), decoding no further than needed: the Block's compressed bytes
-   * are read and fed to the decoder `prefixChunk` bytes at a time, and
-   * decoding stops as soon as `n` bytes came out. The Check cannot be
-   * verified this way; the Block Header is checked as for a whole decode.
+   * smaller), decoding no further than needed (see streamBlock).
    */
   async readBlockPrefix(index: number, n: number): Promise<Buffer> {
-    const b = this.blockAt(index);
     checkInteger('n', n);
     if (n === 0) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    await this.streamBlock(index, (chunk) => {
+      const part = chunk.length <= n - kept ? chunk : chunk.subarray(0, n - kept);
+      chunks.push(Buffer.from(part));
+      kept += part.length;
+      return kept < n;
+    });
+    return Buffer.concat(chunks, kept);
+  }
+
+  /**
+   * Hands Block `index`'s uncompressed data to `consumer` chunk by chunk, in
+   * order, until the consumer returns false or the Block ends. The Block's
+   * compressed bytes are fed to the decoder `prefixChunk` bytes at a time, so
+   * stopping early decodes little more than was consumed. The Check is only
+   * verified when the whole Block is decoded; the Block Header always is.
+   */
+  async streamBlock(index: number, consumer: (chunk: Buffer) => boolean | void): Promise<void> {
+    const b = this.blockAt(index);
     const cached = this.cache.get(index);
-    if (cached) return Buffer.from(cached.subarray(0, n));
-    if (n >= b.uncompressedSize || this.pending.has(index)) {
-      const whole = await this.readBlockShared(index);
-      return Buffer.from(whole.subarray(0, n));
-    }
+    const whole = async (data: Buffer) => {
+      for (let pos = 0; pos < data.length; pos += 1 << 16) if (consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))) === false) return;
+    };
+    if (cached) return whole(cached);
+    if (this.pending.has(index)) return whole(await this.readBlockShared(index));
     this.assertOpen();
     const head = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX));
     const header = this.checkHeader(b, head);
     // lzma-native lacks this filter: xz(1) decodes the whole Block instead.
-    if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) {
-      const whole = await this.readBlockShared(index);
-      return Buffer.from(whole.subarray(0, n));
-    }
+    if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) return whole(await this.readBlockShared(index));
     this.blocksDecoded++;
     this.prefixDecodes++;
-    const chunks: Buffer[] = [];
     let got = 0;
-    let kept = 0;
+    let stopped = false;
     let failure: unknown;
     const decoder = lzma().createStream('streamDecoder', { synchronous: false }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
@@ -242,30 +255,35 @@ export class XzRandomAccess {
     });
     failed.catch(() => undefined);
     decoder.on('data', (c: Buffer) => {
-      // Keep only what was asked for; count everything the decoder produced.
-      if (kept < n) {
-        const part = c.length <= n - kept ? c : c.subarray(0, n - kept);
-        chunks.push(part);
-        kept += part.length;
-      }
       got += c.length;
       this.bytesDecoded += c.length;
+      if (stopped || got > b.uncompressedSize) return;
+      try {
+        if (consumer(c) === false) stopped = true;
+      } catch (err) {
+        failure ??= err;
+        stopped = true;
+      }
     });
     const feed = (piece: Buffer) => Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
     try {
       await feed(encodeStreamHeader(b.checkId));
       await feed(head);
-      for (let pos = head.length; pos < b.totalSize && got < n && got <= b.uncompressedSize; pos += this.prefixChunk) {
+      for (let pos = head.length; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += this.prefixChunk) {
         await feed(await this.readFile(b, pos, Math.min(this.prefixChunk, b.totalSize - pos)));
       }
-      // Output is delivered asynchronously: let the last of it arrive.
-      if (got < n) await new Promise((resolve) => setImmediate(resolve));
+      if (!stopped && failure === undefined) {
+        // The whole Block went in: finish the Stream so liblzma checks the Check and sizes.
+        const index = encodeIndex([{ unpaddedSize: b.unpaddedSize, uncompressedSize: b.uncompressedSize }]);
+        const ended = new Promise<void>((resolve) => decoder.on('end', () => resolve()));
+        decoder.end(Buffer.concat([index, encodeStreamFooter(b.checkId, index.length)]));
+        await Promise.race([ended, failed]);
+      }
     } catch (err) {
       failure ??= err;
     } finally {
       decoder.destroy();
-      // Frees liblzma's state now rather than at garbage collection; nothing is
-      // in flight (every write completed or the decoder failed).
+      // Frees liblzma's state now rather than at garbage collection.
       decoder.cleanup?.();
     }
     if (failure instanceof PackdebugError) throw failure;
@@ -273,8 +291,7 @@ export class XzRandomAccess {
       throw this.blockError(b, `is corrupt: ${(failure as Error).message ?? String(failure)}`, false, failure);
     }
     if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
-    if (got < n) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
-    return Buffer.concat(chunks, n);
+    if (!stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
   }
 
   /** Drops all cached Blocks. */

@@ -1,0 +1,121 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fromSystemError, PackdebugError } from '../errors.js';
+import type { BuildIdKind } from '../tarball/elf-members.js';
+import { findByBuildId, findByPath, type Extraction } from '../tarball/extract.js';
+import { type Sink, TarballReader } from '../tarball/reader.js';
+import { findTarballs, type TreeTarball } from '../tarball/tree.js';
+import { AtomicFile } from '../util/atomic.js';
+import type { CommandIO } from './io.js';
+
+export interface ExtractArgs {
+  /** A tarball or a tree of them; default `${EPREFIX}/usr/lib/debug/.tarball`. */
+  source?: string;
+  buildId?: string;
+  kind?: BuildIdKind;
+  path?: string;
+  /** Output file; stdout when absent or `-`. */
+  output?: string;
+  /** Report what was done on stderr (member, tarball, bytes decoded). */
+  verbose?: boolean;
+}
+
+interface Hit {
+  tarball: TreeTarball;
+  reader: TarballReader;
+  found: Extraction;
+}
+
+export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
+  if ((args.buildId === undefined) === (args.path === undefined)) {
+    throw new PackdebugError('E_USAGE', 'give exactly one of --build-id ID or --path MEMBER');
+  }
+  const source = args.source ?? path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball');
+  const st = await fs.stat(source).catch(() => undefined);
+  if (!st) throw new PackdebugError('E_INPUT', `${source}: no such tarball or directory`, { file: source });
+  const candidates: TreeTarball[] = st.isDirectory() ? await findTarballs(source) : [{ path: source, buildNumber: undefined, mtimeMs: st.mtimeMs }];
+  if (candidates.length === 0) throw new PackdebugError('E_INPUT', `${source}: holds no CATEGORY/PN/*-debug.tar.xz tarballs`, { file: source });
+  const what = args.buildId !== undefined ? `build-id ${args.buildId}${args.kind === 'executable' ? ' (executable)' : ''}` : `member ${args.path}`;
+
+  // One tarball into a file: the member goes straight into the temporary output in
+  // the pass that finds it (committed only if found and verified). Elsewhere
+  // (stdout, trees) it is found first and read afterwards.
+  const direct = candidates.length === 1 && args.output !== undefined && args.output !== '-' ? await outputFile(args.output) : undefined;
+  const hits: Hit[] = [];
+  try {
+    for (const tarball of candidates) {
+      const reader = await TarballReader.open(tarball.path);
+      let found: Extraction | undefined;
+      try {
+        if (!reader.seekable) {
+          io.stderr.write(`packdebug: ${tarball.path} is not seekable (${reader.ra.blocks.length} xz Block): reading it sequentially, which is slow; 'packdebug repack' fixes that\n`);
+        }
+        const sink = direct?.sink;
+        found = args.buildId !== undefined ? await findByBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink) : await findByPath(reader, args.path!, sink);
+      } catch (err) {
+        await reader.close();
+        throw err;
+      }
+      if (found) hits.push({ tarball, reader, found });
+      else await reader.close();
+    }
+    if (hits.length === 0) throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}`, { file: source });
+    hits.sort((a, b) => (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs);
+    const hit = hits[0]!;
+    if (hits.length > 1) {
+      io.stderr.write(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`);
+    }
+    if (direct) await direct.commit();
+    else if (args.output === undefined || args.output === '-') await hit.reader.readData(hit.found.entry, { write: (chunk) => void io.stdout.write(chunk) });
+    else {
+      const out = await outputFile(args.output);
+      try {
+        await hit.reader.readData(hit.found.entry, out.sink);
+        await out.commit();
+      } finally {
+        await out.abort();
+      }
+    }
+    if (args.verbose) {
+      io.stderr.write(
+        `packdebug: ${hit.found.entry.path} (${hit.found.entry.size} bytes) from ${hit.tarball.path}, found by ${hit.found.via === 'index' ? 'the Block layout' : 'a sequential scan'}, ${hit.reader.bytesDecoded} bytes decoded\n`,
+      );
+    }
+    return 0;
+  } finally {
+    await direct?.abort();
+    await Promise.all(hits.map((h) => h.reader.close()));
+  }
+}
+
+/** An atomically written output file fed through a Sink; only the last member begun is kept. */
+async function outputFile(output: string): Promise<{ sink: Sink; commit(): Promise<void>; abort(): Promise<void> }> {
+  const file = await AtomicFile.create(path.resolve(output));
+  let writing = Promise.resolve();
+  let position = 0;
+  let failure: unknown;
+  const sink: Sink = {
+    begin() {
+      position = 0;
+      writing = writing.then(() => file.fh.truncate(0)).catch((err) => void (failure ??= err));
+    },
+    write(chunk) {
+      const at = position;
+      position += chunk.length;
+      const copy = Buffer.from(chunk);
+      writing = writing.then(async () => {
+        if (failure === undefined) await file.fh.write(copy, 0, copy.length, at).catch((err) => void (failure ??= err));
+      });
+    },
+  };
+  return {
+    sink,
+    async commit() {
+      await writing;
+      if (failure !== undefined) throw fromSystemError(failure, output, 'writing the output');
+      await file.fh.chmod(0o644);
+      await file.commit();
+    },
+    abort: () => file.abort(),
+  };
+}

@@ -1,0 +1,106 @@
+import { PackdebugError } from '../errors.js';
+import type { TarEntry } from '../tar/parse.js';
+import { inspectingVisitor } from '../tarball/elf-members.js';
+import { TarballReader } from '../tarball/reader.js';
+import type { CommandIO } from './io.js';
+
+export interface ListArgs {
+  tarball: string;
+  json?: boolean;
+}
+
+const TYPE_NAMES: Record<string, string> = { '0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo' };
+
+export interface ListedMember {
+  path: string;
+  type: string;
+  mode: string;
+  size: number;
+  linkpath?: string;
+  /** Offset of the member's first header in the uncompressed tar stream. */
+  offset: number;
+  buildId?: string;
+  /** How debuginfod would index it: debuginfo, executable, both, or none (no GNU build-id). */
+  debuginfod?: 'debuginfo' | 'executable' | 'debuginfo+executable' | 'none';
+  /** A Go build id (`.note.go.buildid`) and no GNU build-id: debuginfod cannot serve it. */
+  goBuildIdOnly?: boolean;
+}
+
+export interface ListResult {
+  tarball: string;
+  blocks: number;
+  largestBlock: number;
+  seekable: boolean;
+  /** Blocks start at member headers (written by pack or repack). */
+  packdebugLayout: boolean;
+  /** ... and members are in packdebug's order: a cold extract finds any member by binary search. */
+  sorted: boolean;
+  members: number;
+  buildIds: number;
+  entries: ListedMember[];
+}
+
+export async function listTarball(tarball: string): Promise<ListResult> {
+  const reader = await TarballReader.open(tarball);
+  try {
+    const entries: ListedMember[] = [];
+    const byEntry = new Map<TarEntry, ListedMember>();
+    await reader.scan(
+      inspectingVisitor(
+        ({ entry, elf }) => {
+          const m = byEntry.get(entry)!;
+          if (elf.gnuBuildId) {
+            m.buildId = elf.gnuBuildId;
+            m.debuginfod = elf.debuginfo && elf.executable ? 'debuginfo+executable' : elf.debuginfo ? 'debuginfo' : elf.executable ? 'executable' : 'none';
+          } else {
+            m.debuginfod = 'none';
+            if (elf.goBuildId) m.goBuildIdOnly = true;
+          }
+        },
+        {
+          entry: (e) => {
+            const m: ListedMember = { path: e.path, type: TYPE_NAMES[e.type] ?? `type-${e.type}`, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), size: e.size, offset: e.headerOffset };
+            if (e.linkpath) m.linkpath = e.linkpath;
+            entries.push(m);
+            byEntry.set(e, m);
+          },
+        },
+      ),
+    );
+    const blocks = reader.ra.blocks;
+    const layout = await reader.locator.layout();
+    return {
+      tarball,
+      blocks: blocks.length,
+      largestBlock: blocks.reduce((n, b) => Math.max(n, b.uncompressedSize), 0),
+      seekable: reader.seekable,
+      packdebugLayout: layout.aligned,
+      sorted: layout.aligned && layout.sorted,
+      members: entries.length,
+      buildIds: new Set(entries.filter((e) => e.buildId).map((e) => e.buildId)).size,
+      entries,
+    };
+  } finally {
+    await reader.close();
+  }
+}
+
+export async function runList(args: ListArgs, io: CommandIO): Promise<number> {
+  if (!args.tarball) throw new PackdebugError('E_USAGE', 'name a tarball');
+  const r = await listTarball(args.tarball);
+  if (args.json) {
+    io.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+  }
+  const lines = r.entries.map((m) => {
+    const link = m.linkpath ? ` -> ${m.linkpath}` : '';
+    const elf = m.buildId ? `  [${m.debuginfod} ${m.buildId}]` : m.goBuildIdOnly ? '  [Go build id only: not servable]' : m.debuginfod === 'none' ? '  [ELF without GNU build-id: not servable]' : '';
+    return `${String(m.offset).padStart(12)} ${m.type.padEnd(8)} ${m.mode} ${String(m.size).padStart(11)}  ${m.path}${link}${elf}`;
+  });
+  io.stdout.write(`${'offset'.padStart(12)} ${'type'.padEnd(8)} mode ${'size'.padStart(11)}  name\n${lines.join('\n')}\n\n`);
+  io.stdout.write(
+    `${r.tarball}: ${r.members} members, ${r.buildIds} GNU build-ids; ${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
+      `${r.sorted ? 'seekable, packdebug layout' : r.packdebugLayout ? 'seekable, Blocks at member headers (original member order)' : r.seekable ? 'seekable (Blocks not at member boundaries)' : "not seekable: 'packdebug repack' makes it so"}\n`,
+  );
+  return 0;
+}

@@ -1,0 +1,64 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PackdebugError } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
+import { repackTarball, type RepackResult } from '../tarball/repack.js';
+import { findTarballs } from '../tarball/tree.js';
+import { parseSize } from '../util/size.js';
+import type { CommandIO } from './io.js';
+import { progressLine } from './progress.js';
+
+export interface RepackArgs {
+  /** Tarballs, or one tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
+  targets: string[];
+  dryRun?: boolean;
+  blockSize?: string;
+  preset?: string;
+  threads?: number;
+  encoder?: 'auto' | 'xz' | 'lzma-native';
+  json?: boolean;
+}
+
+export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
+  const targets = args.targets.length > 0 ? args.targets : [path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball')];
+  const files: string[] = [];
+  for (const t of targets) {
+    const st = await fs.stat(t).catch(() => undefined);
+    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
+    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
+    else files.push(t);
+  }
+  const blockSize = args.blockSize === undefined ? DEFAULT_BLOCK_SIZE : parseSize(args.blockSize, `--block-size ${args.blockSize}`);
+  const progress = progressLine(io);
+  const results: (RepackResult | { tarball: string; status: 'failed'; error: string })[] = [];
+  for (const file of files) {
+    try {
+      const r = await repackTarball(file, { blockSize, preset: args.preset, threads: args.threads, encoder: args.encoder, dryRun: args.dryRun, progress: progress.update });
+      progress.clear();
+      results.push(r);
+      if (!args.json) io.stdout.write(`${describe(r)}\n`);
+    } catch (err) {
+      progress.clear();
+      if (!(err instanceof PackdebugError)) throw err;
+      results.push({ tarball: file, status: 'failed', error: err.message });
+      io.stderr.write(`packdebug: ${err.message}\n`);
+    }
+  }
+  if (args.json) io.stdout.write(`${JSON.stringify(results)}\n`);
+  else if (results.length > 1) {
+    const count = (s: string) => results.filter((r) => r.status === s).length;
+    io.stdout.write(`${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already seekable, ${count('failed')} failed\n`);
+  }
+  return results.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+function describe(r: RepackResult): string {
+  switch (r.status) {
+    case 'skipped':
+      return `${r.tarball}: skipped, ${r.reason}`;
+    case 'would-repack':
+      return `${r.tarball}: would repack (${r.blocksBefore} xz Block${r.blocksBefore === 1 ? '' : 's'}, ${r.bytesBefore} bytes)`;
+    default:
+      return `${r.tarball}: repacked, ${r.blocksBefore} -> ${r.blocksAfter} xz Blocks, ${r.bytesBefore} -> ${r.bytesAfter} bytes (${((r.bytesAfter! / r.bytesBefore) * 100).toFixed(1)}%), tar stream verified identical`;
+  }
+}

@@ -1,0 +1,82 @@
+import { ElfCapture, inspectElf } from '../elf/index.js';
+import { PackdebugError } from '../errors.js';
+import type { TarEntry } from '../tar/parse.js';
+import { inspectingVisitor, matchesBuildId, type BuildIdKind } from './elf-members.js';
+import { normalizeMemberName, resolveLinkTarget } from './order.js';
+import type { Sink, TarballReader } from './reader.js';
+
+export interface Extraction {
+  entry: TarEntry;
+  /** How the member was found: through the layout ('index') or a sequential scan. */
+  via: 'index' | 'scan';
+}
+
+/**
+ * Follows hardlinks inside the archive to the member that holds the data
+ * (handing that data to `sink`); refuses symlinks and non-files.
+ */
+async function dataMember(reader: TarballReader, entry: TarEntry, requested: string, sink?: Sink): Promise<TarEntry> {
+  let current = entry;
+  for (let hops = 0; current.type === '1'; hops++) {
+    if (hops > 8) throw new PackdebugError('E_FORMAT', `${reader.path}: hardlink chain at ${requested} is too long`);
+    const target = (await reader.find(normalizeMemberName(current.linkpath), sink))?.entry;
+    if (!target) throw new PackdebugError('E_FORMAT', `${reader.path}: ${current.path} is a hardlink to ${current.linkpath}, which is not in the archive`);
+    current = target;
+  }
+  if (current.type === '2') {
+    throw new PackdebugError('E_UNSAFE', `${reader.path}: ${current.path} is a symlink to ${current.linkpath}; not followed (ask for the target)`);
+  }
+  if (current.type !== '0' && current.type !== '7') {
+    throw new PackdebugError('E_INPUT', `${reader.path}: ${current.path} is not a regular file`);
+  }
+  return current;
+}
+
+/** Finds a member by path and returns the entry holding its data; with `sink`, the data too, in the same pass. */
+export async function findByPath(reader: TarballReader, member: string, sink?: Sink): Promise<Extraction | undefined> {
+  const name = normalizeMemberName(member);
+  const found = await reader.find(name, sink);
+  if (!found) return undefined;
+  return { entry: await dataMember(reader, found.entry, name, sink), via: found.via };
+}
+
+/**
+ * Finds the member debuginfod would serve for a build-id. The estrip link
+ * `.build-id/xx/rest.debug` names a candidate cheaply; the candidate counts
+ * only if its ELF note says so, as debuginfod decides by notes, not names.
+ * Otherwise every ELF member is inspected in one sequential pass.
+ */
+export async function findByBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink?: Sink): Promise<Extraction | undefined> {
+  const id = buildId.toLowerCase();
+  if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0) throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
+  const link = `./usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}${kind === 'debuginfo' ? '.debug' : ''}`;
+  if (reader.seekable) {
+    const hint = await reader.find(link);
+    const target = hint?.entry.type === '2' ? resolveLinkTarget(hint.entry.path, hint.entry.linkpath) : undefined;
+    if (target && hint?.via === 'index') {
+      // Read the candidate once, into the ELF inspection and the caller's sink (which commits only on success).
+      let capture: ElfCapture | undefined;
+      const candidate = await findByPath(reader, target, {
+        begin(entry) {
+          capture = new ElfCapture(entry.size);
+          sink?.begin?.(entry);
+        },
+        write(chunk) {
+          capture?.push(chunk);
+          sink?.write(chunk);
+        },
+      }).catch(() => undefined);
+      const elf = candidate && capture ? inspectElf(capture) : undefined;
+      if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };
+      if (sink) throw new PackdebugError('E_NOT_FOUND', `${reader.path}: ${link} does not lead to the file with build-id ${id}`);
+    }
+  }
+  let match: TarEntry | undefined;
+  await reader.scan(
+    inspectingVisitor((m) => {
+      if (matchesBuildId(m.elf, id, kind)) match ??= m.entry;
+    }),
+    () => match !== undefined,
+  );
+  return match ? { entry: match, via: 'scan' } : undefined;
+}

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import fs from 'node:fs/promises';
+import { PackdebugError, fromSystemError } from '../errors.js';
+import { BlockPlanner } from '../pack/layout.js';
+import { forEachBlock } from '../pack/verify.js';
+import { paddedSize } from '../tar/header.js';
+import { TarParser } from '../tar/parse.js';
+import { AtomicFile } from '../util/atomic.js';
+import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
+import { readXzLayout } from '../xz/file-layout.js';
+import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
+import { writeSeekableXz } from '../xz/seekable-writer.js';
+import { decodeSequential } from '../xz/sequential.js';
+import { TarballReader } from './reader.js';
+
+export interface RepackOptions {
+  blockSize: number;
+  largeBlockSize?: number;
+  preset?: string;
+  threads?: number;
+  encoder?: EncoderChoice;
+  dryRun?: boolean;
+  progress?: (message: string) => void;
+}
+
+export interface RepackResult {
+  tarball: string;
+  status: 'repacked' | 'skipped' | 'would-repack';
+  /** Why it was skipped. */
+  reason?: string;
+  bytesBefore: number;
+  bytesAfter?: number;
+  blocksBefore: number;
+  blocksAfter?: number;
+}
+
+/** The uncompressed tar stream, decoded from the start with backpressure. */
+async function* decodedStream(file: string): AsyncGenerator<Buffer> {
+  if (await findXz()) {
+    const { execa } = await import('execa');
+    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', file], { buffer: false, reject: false, stderr: 'pipe' });
+    for await (const chunk of child.stdout!) yield chunk as Buffer;
+    const r = await child;
+    if (r.exitCode !== 0) throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${String(r.stderr).trim()}`, { file });
+    return;
+  }
+  // Without xz(1): lzma-native, one chunk at a time through a small queue.
+  const queue: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  let done = false;
+  let failure: unknown;
+  const decoding = decodeSequential(file, (chunk) => {
+    queue.push(Buffer.from(chunk));
+    wake?.();
+  }).then(
+    () => void (done = true),
+    (err) => void ((failure = err), (done = true)),
+  );
+  for (;;) {
+    if (queue.length > 0) yield queue.shift()!;
+    else if (done) break;
+    else await new Promise<void>((resolve) => (wake = resolve));
+    wake?.();
+  }
+  await decoding;
+  if (failure) throw failure;
+}
+
+/**
+ * Rewrites a tarball into packdebug's seekable layout. The uncompressed tar
+ * stream stays byte-identical (checked by SHA-256 of the new file's decoded
+ * stream before the atomic replace); mode and owner are kept, the mtime is
+ * new so that debuginfod rescans the file.
+ */
+export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
+  const reader = await TarballReader.open(file);
+  const st = await fs.stat(file);
+  const before = { tarball: file, bytesBefore: st.size, blocksBefore: reader.ra.blocks.length };
+  try {
+    if ((await reader.locator.layout()).aligned) return { ...before, status: 'skipped', reason: 'already in the seekable layout' };
+  } finally {
+    await reader.close();
+  }
+  if (opts.dryRun) return { ...before, status: 'would-repack' };
+
+  const lzma = presetOptions(parsePreset(opts.preset));
+  const encoder = await resolveEncoder(opts.encoder);
+  const threads = opts.threads ?? availableParallelism();
+  const largeBlockSize = opts.largeBlockSize ?? Math.max(opts.blockSize, lzma.dictSize);
+  const planner = new BlockPlanner({ blockSize: opts.blockSize, largeBlockSize });
+  const cuts: number[] = [];
+  const parser = new TarParser({ entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size))) }, file);
+  const originalHash = createHash('sha256');
+  let streamSize = 0;
+
+  const inputs = async function* (): AsyncGenerator<Buffer> {
+    let pending: Buffer[] = [];
+    let pendingStart = 0;
+    let pendingBytes = 0;
+    const take = (n: number): Buffer => {
+      const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      const out = all.subarray(0, n);
+      const rest = all.subarray(n);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingStart += n;
+      pendingBytes -= n;
+      return out;
+    };
+    for await (const chunk of decodedStream(file)) {
+      originalHash.update(chunk);
+      streamSize += chunk.length;
+      if (!parser.ended) parser.write(chunk);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      while (cuts.length > 0 && cuts[0]! <= pendingStart + pendingBytes) {
+        const cut = cuts.shift()!;
+        if (cut > pendingStart) yield take(cut - pendingStart);
+      }
+      // Bytes after the end of the archive, or a member the planner never cut: bounded Blocks all the same.
+      while (pendingBytes >= largeBlockSize) yield take(largeBlockSize);
+    }
+    parser.end();
+    if (pendingBytes > 0) yield take(pendingBytes);
+  };
+
+  const out = await AtomicFile.create(file, { mode: st.mode & 0o7777 });
+  try {
+    const written = await writeSeekableXz(out.fh, inputs(), {
+      lzma,
+      encoder,
+      threads,
+      onBlock: (n, bytes) => opts.progress?.(`${file}: ${n} Blocks, ${(bytes / 2 ** 20).toFixed(1)} MiB`),
+    });
+    // Verify: the new file decodes, Block by Block with its Checks, to the very same stream.
+    const layout = await readXzLayout(out.fh, out.temp);
+    const check = createHash('sha256');
+    let size = 0;
+    await forEachBlock(out.fh, out.temp, layout, threads, (data) => {
+      check.update(data);
+      size += data.length;
+    }, encoder);
+    if (size !== streamSize || check.digest('hex') !== originalHash.digest('hex')) {
+      throw new PackdebugError('E_VERIFY', `${file}: repacked stream differs from the original; original kept`, { file });
+    }
+    await out.fh.chmod(st.mode & 0o7777).catch((err) => {
+      throw fromSystemError(err, file, 'keeping the mode');
+    });
+    await out.fh.chown(st.uid, st.gid).catch((err) => {
+      throw fromSystemError(err, file, 'keeping the owner');
+    });
+    await out.commit();
+    return { ...before, status: 'repacked', bytesAfter: written.fileSize, blocksAfter: written.records.length };
+  } finally {
+    await out.abort();
+  }
+}
