@@ -56,6 +56,7 @@ export async function findByBuildId(reader: TarballReader, buildId: string, kind
     if (target && hint?.via === 'index') {
       // Read the candidate once, into the ELF inspection and the caller's sink (which commits only on success).
       let capture: ElfCapture | undefined;
+      let written = false;
       const candidate = await findByPath(reader, target, {
         begin(entry) {
           capture = new ElfCapture(entry.size);
@@ -64,11 +65,13 @@ export async function findByBuildId(reader: TarballReader, buildId: string, kind
         write(chunk) {
           capture?.push(chunk);
           sink?.write(chunk);
+          written = true;
         },
       }).catch(() => undefined);
       const elf = candidate && capture ? inspectElf(capture) : undefined;
       if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };
-      if (sink) throw new PackdebugError('E_NOT_FOUND', `${reader.path}: ${link} does not lead to the file with build-id ${id}`);
+      // The sink got the wrong file; a scan cannot take that back (begin() resets a file sink, not stdout).
+      if (sink && written) throw new PackdebugError('E_NOT_FOUND', `${reader.path}: ${link} does not lead to the file with build-id ${id}`);
     }
   }
   let match: TarEntry | undefined;
@@ -78,5 +81,7 @@ export async function findByBuildId(reader: TarballReader, buildId: string, kind
     }),
     () => match !== undefined,
   );
-  return match ? { entry: match, via: 'scan' } : undefined;
+  if (!match) return undefined;
+  if (sink) await reader.readData(match, sink);
+  return { entry: match, via: 'scan' };
 }

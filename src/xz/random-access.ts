@@ -269,8 +269,12 @@ export class XzRandomAccess {
     try {
       await feed(encodeStreamHeader(b.checkId));
       await feed(head);
-      for (let pos = head.length; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += this.prefixChunk) {
-        await feed(await this.readFile(b, pos, Math.min(this.prefixChunk, b.totalSize - pos)));
+      // Feeds grow from 64 bytes to prefixChunk: a consumer that stops early
+      // (a header probe) makes the decoder produce little more than it used,
+      // while a long read soon runs at full-size feeds.
+      let feedSize = 64;
+      for (let pos = head.length; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)) {
+        await feed(await this.readFile(b, pos, Math.min(feedSize, b.totalSize - pos)));
       }
       if (!stopped && failure === undefined) {
         // The whole Block went in: finish the Stream so liblzma checks the Check and sizes.

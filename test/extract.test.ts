@@ -1,0 +1,183 @@
+import { execa } from 'execa';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { memoryIO } from '../src/commands/io.js';
+import { runExtract } from '../src/commands/extract.js';
+import { listTarball } from '../src/commands/list.js';
+import { packImage } from '../src/pack/pack.js';
+import { encodeHeader } from '../src/tar/header.js';
+import { findByBuildId, findByPath } from '../src/tarball/extract.js';
+import { TarballReader } from '../src/tarball/reader.js';
+import { repackTarball } from '../src/tarball/repack.js';
+import { buildIds, makeImage, tmpdir } from './helpers/images.js';
+import { requireTool } from './helpers/tools.js';
+
+const hasTools = requireTool('tar') && requireTool('xz');
+const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
+
+async function extractToBuffer(tarball: string, how: { path?: string; buildId?: string; kind?: 'debuginfo' | 'executable' }): Promise<{ data?: Buffer; via?: string; decoded: number }> {
+  const reader = await TarballReader.open(tarball);
+  try {
+    const chunks: Buffer[] = [];
+    const sink = { begin: () => void (chunks.length = 0), write: (c: Buffer) => void chunks.push(Buffer.from(c)) };
+    const found = how.path !== undefined ? await findByPath(reader, how.path, sink) : await findByBuildId(reader, how.buildId!, how.kind ?? 'debuginfo', sink);
+    return { data: found ? Buffer.concat(chunks) : undefined, via: found?.via, decoded: reader.bytesDecoded };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** A packed odd image (Blocks of 16 KiB) and a Portage-style single-Block tarball of the same image. */
+async function tarballs() {
+  const image = await makeImage('odd');
+  const dir = await tmpdir('extract');
+  const seekable = path.join(dir, 'seekable.tar.xz');
+  await packImage({ image, ...ID, out: seekable, blockSize: 16 << 10 });
+  const portage = path.join(dir, 'portage.tar.xz');
+  await execa('bash', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', image, portage]);
+  return { image, dir, seekable, portage };
+}
+
+describe.skipIf(!hasTools)('extract', () => {
+  it('finds every regular file by path, byte for byte, through the layout or by a scan', async () => {
+    const { image, seekable, portage } = await tarballs();
+    const { stdout } = await execa('bash', ['-c', 'cd "$1" && find usr/src/debug usr/lib/debug -type f', '_', image]);
+    const files = stdout.split('\n');
+    expect(files.length).toBeGreaterThan(5);
+    for (const rel of files) {
+      const want = await fs.readFile(path.join(image, rel));
+      const a = await extractToBuffer(seekable, { path: `/${rel}` });
+      expect(a.via, rel).toBe('index');
+      expect(a.data?.equals(want), rel).toBe(true);
+      const b = await extractToBuffer(portage, { path: `./${rel}` });
+      expect(b.via, rel).toBe('scan');
+      expect(b.data?.equals(want), rel).toBe(true);
+    }
+  });
+
+  it('decodes only the Blocks that hold the member on a packdebug tarball', async () => {
+    const { image, seekable } = await tarballs();
+    const rel = 'usr/src/debug/app-misc/hello-1.0/util.h';
+    const r = await extractToBuffer(seekable, { path: rel });
+    expect(r.data?.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    // The small members' Blocks (16 KiB each) and a few header probes; none of the 3 MiB big.debug's Blocks.
+    expect(r.decoded).toBeLessThan(64 << 10);
+  });
+
+  it('finds debug files by build-id, checked against the ELF note', async () => {
+    const { image, seekable, portage } = await tarballs();
+    const ids = await buildIds(image);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const { path: rel, buildId } of ids) {
+      const want = await fs.readFile(path.join(image, rel));
+      for (const t of [seekable, portage]) {
+        const r = await extractToBuffer(t, { buildId });
+        expect(r.data?.equals(want), `${t} ${rel}`).toBe(true);
+      }
+    }
+    expect((await extractToBuffer(seekable, { buildId: 'ab'.repeat(20) })).data).toBeUndefined();
+    // The executables are not in a debug tarball: no executable by that build-id.
+    expect((await extractToBuffer(seekable, { buildId: ids[0]!.buildId, kind: 'executable' })).data).toBeUndefined();
+  });
+
+  it('writes -o atomically and refuses symlinks, directories and names with ..', async () => {
+    const { seekable, dir } = await tarballs();
+    const out = path.join(dir, 'out.c');
+    const io = memoryIO();
+    expect(await runExtract({ source: seekable, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io)).toBe(0);
+    expect((await fs.readFile(out, 'utf8')).length).toBeGreaterThan(10);
+    await expect(runExtract({ source: seekable, path: 'usr/lib/debug/usr/lib64/abs.debug', output: out }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
+    await expect(runExtract({ source: seekable, path: 'usr/src/debug/../../etc/passwd' }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
+    await expect(runExtract({ source: seekable, path: 'usr/src/debug/app-misc' }, io)).rejects.toMatchObject({ code: 'E_INPUT' });
+    await expect(runExtract({ source: seekable, path: 'usr/src/debug/nope.c', output: path.join(dir, 'nope') }, io)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    expect((await fs.readdir(dir)).filter((n) => n.includes('nope') || n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('picks the newest BUILD_ID in a tree and says so', async () => {
+    const image = await makeImage('hello');
+    const tree = await tmpdir('tree');
+    for (const n of ['1', '3', '2']) await packImage({ image, ...ID, buildId: n, out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`) });
+    await fs.symlink('/etc', path.join(tree, 'app-misc/evil'));
+    const io = memoryIO();
+    const [{ buildId }] = await buildIds(image);
+    expect(await runExtract({ source: tree, buildId, output: path.join(tree, '..', path.basename(tree) + '.out') }, io)).toBe(0);
+    expect(io.err()).toContain('in 3 tarballs; using the newest BUILD_ID');
+    expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
+  });
+
+  it('fails cleanly on every conformance file and on hostile tar headers', async () => {
+    const io = memoryIO();
+    for (const name of await fs.readdir(CONFORMANCE)) {
+      if (name === 'README') continue;
+      const file = path.join(CONFORMANCE, name);
+      const err = await runExtract({ source: file, path: 'usr/lib/debug/x' }, io).then(() => undefined, (e: Error) => e);
+      expect(err, name).toBeDefined();
+      expect(err, name).toHaveProperty('code');
+    }
+    // A tar with '../' and absolute names: found by name, but never written anywhere else than -o.
+    const dir = await tmpdir('hostile');
+    const header = (name: string, body: string) => {
+      const h = encodeHeader({ name, mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0, type: '0', linkname: '', uname: 'root', gname: 'root', devmajor: 0, devminor: 0 });
+      const data = Buffer.alloc(Math.ceil(body.length / 512) * 512);
+      data.write(body);
+      return Buffer.concat([h, data]);
+    };
+    const tarFile = path.join(dir, 'h.tar');
+    await fs.writeFile(tarFile, Buffer.concat([header('../../escape', 'x'), header('/etc/evil', 'y'), Buffer.alloc(1024)]));
+    await execa('xz', ['-k', tarFile]);
+    await expect(runExtract({ source: `${tarFile}.xz`, path: '../../escape' }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
+    const out = path.join(dir, 'evil.out');
+    expect(await runExtract({ source: `${tarFile}.xz`, path: '/etc/evil', output: out }, io)).toBe(0);
+    expect(await fs.readFile(out, 'utf8')).toBe('y');
+    expect(await fs.readdir(dir)).toEqual(['evil.out', 'h.tar', 'h.tar.xz']);
+  });
+});
+
+describe.skipIf(!hasTools)('list and repack', () => {
+  it('lists members, offsets, build-ids and classes', async () => {
+    const { image, seekable, portage } = await tarballs();
+    const ids = await buildIds(image);
+    for (const t of [seekable, portage]) {
+      const r = await listTarball(t);
+      const names = r.entries.map((e) => e.path);
+      const { stdout } = await execa('tar', ['-tJf', t]);
+      expect(names).toEqual(stdout.split('\n'));
+      for (const { path: rel, buildId } of ids) {
+        const m = r.entries.find((e) => e.path === `./${rel}`)!;
+        if (m.type === 'file') expect(m).toMatchObject({ buildId, debuginfod: 'debuginfo' });
+      }
+      expect(r.entries.find((e) => e.path.endsWith('big.debug'))?.debuginfod).toBeUndefined();
+    }
+    expect(await listTarball(seekable)).toMatchObject({ seekable: true, packdebugLayout: true, sorted: true });
+    expect(await listTarball(portage)).toMatchObject({ seekable: false, blocks: 1 });
+  });
+
+  it('repacks a single-Block tarball with an identical tar stream, keeping mode and owner, and skips it next time', async () => {
+    const { portage, image } = await tarballs();
+    await fs.chmod(portage, 0o640);
+    await fs.chown(portage, 1, 2);
+    const before = (await execa('xz', ['-dc', portage], { encoding: 'buffer' })).stdout;
+    const r = await repackTarball(portage, { blockSize: 16 << 10 });
+    expect(r).toMatchObject({ status: 'repacked', blocksBefore: 1 });
+    expect(r.blocksAfter).toBeGreaterThan(2);
+    const after = (await execa('xz', ['-dc', portage], { encoding: 'buffer' })).stdout;
+    expect(Buffer.compare(Buffer.from(before), Buffer.from(after))).toBe(0);
+    const st = await fs.stat(portage);
+    expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o640, 1, 2]);
+    expect((await repackTarball(portage, { blockSize: 16 << 10 })).status).toBe('skipped');
+    // Extraction from the repacked file works and decodes only a few Blocks.
+    const rel = 'usr/src/debug/app-misc/hello-1.0/hello.c';
+    const x = await extractToBuffer(portage, { path: rel });
+    expect(x.data?.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    expect(await fs.readdir(path.dirname(portage))).not.toContain(expect.stringMatching(/\.tmp$/));
+  });
+
+  it('--dry-run writes nothing', async () => {
+    const { portage } = await tarballs();
+    const bytes = await fs.readFile(portage);
+    expect((await repackTarball(portage, { blockSize: 16 << 10, dryRun: true })).status).toBe('would-repack');
+    expect((await fs.readFile(portage)).equals(bytes)).toBe(true);
+  });
+});
