@@ -17,8 +17,12 @@ const hasTools = requireTool('tar') && requireTool('xz');
 const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
 const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 
-async function extractToBuffer(tarball: string, how: { path?: string; buildId?: string; kind?: 'debuginfo' | 'executable' }): Promise<{ data?: Buffer; via?: string; decoded: number }> {
-  const reader = await TarballReader.open(tarball);
+async function extractToBuffer(
+  tarball: string,
+  how: { path?: string; buildId?: string; kind?: 'debuginfo' | 'executable' },
+  env: NodeJS.ProcessEnv = { PACKDEBUG_CACHE_DIR: '' },
+): Promise<{ data?: Buffer; via?: string; decoded: number }> {
+  const reader = await TarballReader.open(tarball, env);
   try {
     const chunks: Buffer[] = [];
     const sink = { begin: () => void (chunks.length = 0), write: (c: Buffer) => void chunks.push(Buffer.from(c)) };
@@ -167,10 +171,31 @@ describe.skipIf(!hasTools)('list and repack', () => {
     const st = await fs.stat(portage);
     expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o640, 1, 2]);
     expect((await repackTarball(portage, { blockSize: 16 << 10 })).status).toBe('skipped');
-    // Extraction from the repacked file works and decodes only a few Blocks.
+    // Extraction from the repacked file (Portage's member order, so no binary
+    // search): the first one scans and caches a member index, the next ones use it.
+    const cache = await tmpdir('cache');
+    const env = { PACKDEBUG_CACHE_DIR: cache };
     const rel = 'usr/src/debug/app-misc/hello-1.0/hello.c';
-    const x = await extractToBuffer(portage, { path: rel });
-    expect(x.data?.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    const want = await fs.readFile(path.join(image, rel));
+    const first = await extractToBuffer(portage, { path: rel }, env);
+    expect(first.data?.equals(want)).toBe(true);
+    expect(await fs.readdir(cache)).toHaveLength(1);
+    const second = await extractToBuffer(portage, { path: rel }, env);
+    expect(second).toMatchObject({ via: 'cache' });
+    expect(second.data?.equals(want)).toBe(true);
+    expect(second.decoded).toBeLessThan(first.decoded);
+    const [{ path: debugRel, buildId }] = await buildIds(image);
+    const byId = await extractToBuffer(portage, { buildId }, env);
+    expect(byId.via).toBe('cache');
+    expect(byId.data?.equals(await fs.readFile(path.join(image, debugRel)))).toBe(true);
+    // A cache whose tarball changed (mtime) is not trusted.
+    const cacheFile = path.join(cache, (await fs.readdir(cache))[0]!);
+    const json = JSON.parse(await fs.readFile(cacheFile, 'utf8'));
+    json.members = [];
+    await fs.writeFile(cacheFile, JSON.stringify(json));
+    expect((await extractToBuffer(portage, { path: rel }, env)).data).toBeUndefined(); // the (tampered) cache is trusted while the file is unchanged
+    await fs.utimes(portage, new Date(), new Date(Date.now() + 5000));
+    expect((await extractToBuffer(portage, { path: rel }, env)).data?.equals(want)).toBe(true);
     expect(await fs.readdir(path.dirname(portage))).not.toContain(expect.stringMatching(/\.tmp$/));
   });
 

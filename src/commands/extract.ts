@@ -44,7 +44,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   const hits: Hit[] = [];
   try {
     for (const tarball of candidates) {
-      const reader = await TarballReader.open(tarball.path);
+      const reader = await TarballReader.open(tarball.path, io.env);
       let found: Extraction | undefined;
       try {
         if (!reader.seekable) {
@@ -78,7 +78,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     }
     if (args.verbose) {
       io.stderr.write(
-        `packdebug: ${hit.found.entry.path} (${hit.found.entry.size} bytes) from ${hit.tarball.path}, found by ${hit.found.via === 'index' ? 'the Block layout' : 'a sequential scan'}, ${hit.reader.bytesDecoded} bytes decoded\n`,
+        `packdebug: ${hit.found.entry.path} (${hit.found.entry.size} bytes) from ${hit.tarball.path}, found by ${{ index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[hit.found.via]}, ${hit.reader.bytesDecoded} bytes decoded\n`,
       );
     }
     return 0;

@@ -7,8 +7,8 @@ import type { Sink, TarballReader } from './reader.js';
 
 export interface Extraction {
   entry: TarEntry;
-  /** How the member was found: through the layout ('index') or a sequential scan. */
-  via: 'index' | 'scan';
+  /** How the member was found (see FoundMember.via). */
+  via: 'index' | 'cache' | 'scan';
 }
 
 /**
@@ -73,6 +73,13 @@ export async function findByBuildId(reader: TarballReader, buildId: string, kind
       // The sink got the wrong file; a scan cannot take that back (begin() resets a file sink, not stdout).
       if (sink && written) throw new PackdebugError('E_NOT_FOUND', `${reader.path}: ${link} does not lead to the file with build-id ${id}`);
     }
+  }
+  const members = reader.seekable ? await reader.members() : undefined;
+  if (members) {
+    const m = members.find((x) => x.buildId === id && (kind === 'debuginfo' ? x.debuginfo : x.executable));
+    if (!m) return undefined;
+    if (sink) await reader.readData(m.entry, sink);
+    return { entry: m.entry, via: 'cache' };
   }
   let match: TarEntry | undefined;
   await reader.scan(

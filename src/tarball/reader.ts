@@ -2,7 +2,8 @@ import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { findXz } from '../xz/block-encoder.js';
 import { XzRandomAccess } from '../xz/random-access.js';
 import { MemberLocator } from './locate.js';
-import { compareMemberNames } from './order.js';
+import { buildMemberIndex, type IndexedMember, loadCachedIndex, saveCachedIndex } from './member-index.js';
+import { compareMemberNames, sameMemberName } from './order.js';
 
 /** Receives a member's data as it is decoded: `begin` with its entry, then the chunks. */
 export interface Sink {
@@ -12,8 +13,12 @@ export interface Sink {
 
 export interface FoundMember {
   entry: TarEntry;
-  /** 'index': found through the Block layout; 'scan': by reading the archive from its start. */
-  via: 'index' | 'scan';
+  /**
+   * 'index': through the sorted Block layout; 'cache': through a cached member
+   * index of a Block-aligned tarball in another order; 'scan': by reading the
+   * archive from its start.
+   */
+  via: 'index' | 'cache' | 'scan';
 }
 
 /**
@@ -31,8 +36,33 @@ export class TarballReader {
     this.locator = new MemberLocator(ra);
   }
 
-  static async open(path: string): Promise<TarballReader> {
-    return new TarballReader(path, await XzRandomAccess.open(path));
+  /** Environment for the member index cache (see member-index.ts); tests point it elsewhere. */
+  env: NodeJS.ProcessEnv = process.env;
+  #members: Promise<IndexedMember[] | undefined> | undefined;
+
+  static async open(path: string, env?: NodeJS.ProcessEnv): Promise<TarballReader> {
+    const reader = new TarballReader(path, await XzRandomAccess.open(path));
+    if (env) reader.env = env;
+    return reader;
+  }
+
+  /**
+   * Every member with its offsets and build-id, for a tarball whose Blocks
+   * start at headers but whose members are not in packdebug's order (a
+   * repacked Portage tarball): from the cache, else built by one full scan
+   * and cached. Undefined when such an index would not help (not aligned).
+   */
+  members(): Promise<IndexedMember[] | undefined> {
+    this.#members ??= (async () => {
+      const layout = await this.locator.layout();
+      if (!layout.aligned || layout.sorted) return undefined;
+      const cached = await loadCachedIndex(this.path, this.env);
+      if (cached) return cached;
+      const built = await buildMemberIndex(this);
+      await saveCachedIndex(this.path, built, this.env);
+      return built;
+    })();
+    return this.#members;
   }
 
   async close(): Promise<void> {
@@ -44,9 +74,12 @@ export class TarballReader {
     return this.ra.blocks.length > 1 && this.ra.layout.footerLast;
   }
 
+  /** Uncompressed bytes produced for this reader, by in-process decoding and by xz(1) scans. */
   get bytesDecoded(): number {
-    return this.ra.bytesDecoded;
+    return this.ra.bytesDecoded + this.#scanned;
   }
+
+  #scanned = 0;
 
   /**
    * Hands the uncompressed tar stream from `offset` to `consumer`, Block by
@@ -83,7 +116,12 @@ export class TarballReader {
       parser.write(chunk);
       return !parser.ended && !shouldStop();
     };
-    if (await findXz()) await this.#scanWithXz(feed);
+    if (await findXz()) {
+      await this.#scanWithXz((chunk) => {
+        this.#scanned += chunk.length;
+        return feed(chunk);
+      });
+    }
     else await this.streamFrom(0, feed);
     if (!shouldStop()) parser.end();
   }
@@ -130,6 +168,13 @@ export class TarballReader {
       }
       // Not where the layout says: authoritative only if the whole file is in the layout.
       if (await this.locator.isSeekableLayout()) return undefined;
+      const members = await this.members();
+      if (members) {
+        const m = members.find((x) => sameMemberName(x.entry.path, name));
+        if (!m) return undefined;
+        if (sink && (m.entry.type === '0' || m.entry.type === '7')) await this.readData(m.entry, sink);
+        return { entry: m.entry, via: 'cache' };
+      }
     }
     const match = matcher(name, sink);
     await this.scan(match.visitor, () => match.done);
