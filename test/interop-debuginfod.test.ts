@@ -16,6 +16,7 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repackTarball } from '../src/tarball/repack.js';
 import { packImage } from '../src/pack/pack.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
@@ -247,6 +248,18 @@ if (hasTools) {
       return { path, blocks };
     },
     1,
+  );
+
+  servedTarballTests(
+    "Portage's single-Block tarball after packdebug repack (4 KiB Blocks)",
+    async (image, dir) => {
+      const path = join(dir, 'hello-1.0-1-debug.tar.xz');
+      await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', image, path], { timeout: 60_000 });
+      const r = await repackTarball(path, { blockSize: 4096, threads: 2 });
+      expect(r.status).toBe('repacked');
+      return { path, blocks: r.blocksAfter! };
+    },
+    3,
   );
 } else {
   describe('debuginfod interop', () => {
