@@ -106,7 +106,7 @@ describe.skipIf(!hasTools)('extract', () => {
     await fs.symlink('/etc', path.join(tree, 'app-misc/evil'));
     const io = memoryIO();
     const [{ buildId }] = await buildIds(image);
-    expect(await runExtract({ source: tree, buildId, output: path.join(tree, '..', path.basename(tree) + '.out') }, io)).toBe(0);
+    expect(await runExtract({ source: tree, buildId, output: path.join(await tmpdir('tree-out'), 'x.debug') }, io)).toBe(0);
     expect(io.err()).toContain('in 3 tarballs; using the newest BUILD_ID');
     expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
   });

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -473,6 +473,29 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     expect(await xzBlocks(tarball)).toBeGreaterThan(1);
     expect(await members(tarball)).toEqual(nativeMembers);
     expect(await readdir(join(build.ed, TARBALL_DIR))).toEqual([`${PF}-1-debug.tar.xz`]);
+  });
+
+  it("repacks Portage's tarball when INSTALL_MASK already removed the debug dirs (native packdebug)", async () => {
+    const build = await newBuild();
+    await addFiller(build);
+    const native = join(build.t, 'native.tar.xz');
+    await execa('tar', ['-cJf', native, './usr/src/debug', './usr/lib/debug'], { cwd: build.ed });
+    await mkdir(join(build.ed, TARBALL_DIR), { recursive: true });
+    const tarball = join(build.ed, tarballRel('1'));
+    await rename(native, tarball);
+    const nativeStream = (await execa('xz', ['-dc', tarball], { encoding: 'buffer' })).stdout;
+    // What INSTALL_MASK="/usr/lib/debug/ /usr/src/debug/ -/usr/lib/debug/.tarball" leaves.
+    await rm(join(build.ed, 'usr/src/debug'), { recursive: true });
+    for (const name of await readdir(join(build.ed, 'usr/lib/debug'))) {
+      if (name !== '.tarball') await rm(join(build.ed, 'usr/lib/debug', name), { recursive: true });
+    }
+    const rc = await bashrc(build, { vars: { PACKDEBUG_BLOCK_SIZE: '64KiB' } });
+    const r = await preinst(build, { bashrc: rc, env: { FEATURES: 'packdebug splitdebug installsources binpkg-multi-instance' } });
+    expectCompleted(r);
+    expect(r.stderr).toContain("repacked Portage's tarball");
+    expect(await xzBlocks(tarball)).toBeGreaterThan(1);
+    const after = (await execa('xz', ['-dc', tarball], { encoding: 'buffer' })).stdout;
+    expect(Buffer.compare(Buffer.from(after), Buffer.from(nativeStream))).toBe(0);
   });
 
   describe('failures', () => {

@@ -8,10 +8,12 @@
  * one eerror line and a non-zero status; the bashrc decides between ewarn
  * and die (PACKDEBUG_STRICT). It writes nothing outside ${ED}.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, exitStatusFor } from '../errors.js';
 import type { PackOptions, PackResult } from '../pack/options.js';
-import { packImage } from '../pack/pack.js';
+import { DEFAULT_BLOCK_SIZE, packImage } from '../pack/pack.js';
+import { repackTarball } from '../tarball/repack.js';
 import { readHookSettings, readTextFile, type HookSettings, type ReadFile } from '../portage/environment.js';
 import { portageLogger, portageOutput, type PortageOutput } from '../portage/messages.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
@@ -24,6 +26,8 @@ export const HOOK_PHASE = 'preinst';
 export interface HookArgs {
   /** The pack engine; tests may substitute one. Default: packImage. */
   packImage?: (opts: PackOptions) => Promise<PackResult>;
+  /** The repack engine (for Portage's own tarball when the image has no debug dirs); tests may substitute one. */
+  repackTarball?: typeof repackTarball;
   /** Reads ${PORTAGE_BUILDDIR}/build-info/BUILD_ID; tests may substitute one. */
   readFile?: ReadFile;
 }
@@ -79,6 +83,24 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   const result = await (args.packImage ?? packImage)(opts);
 
   if (result.status === 'empty') {
+    // Native FEATURES=packdebug with INSTALL_MASK: the debug dirs are gone before
+    // pkg_preinst, only Portage's single-Block tarball is left. Make it seekable.
+    const native = defaultTarballPath(s.ed, identity);
+    const st = await fs.lstat(native).catch(() => undefined);
+    if (st?.isFile()) {
+      const r = await (args.repackTarball ?? repackTarball)(native, {
+        blockSize: s.blockSize ?? DEFAULT_BLOCK_SIZE,
+        preset: s.preset,
+        threads: s.threads,
+        encoder: s.encoder,
+      });
+      out.einfo(
+        r.status === 'repacked'
+          ? `packdebug: ${path.relative(s.ed, native)}: repacked Portage's tarball into ${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), tar stream verified identical`
+          : `packdebug: ${path.relative(s.ed, native)}: already seekable`,
+      );
+      return 0;
+    }
     out.einfo(`packdebug: no debug info in the image of ${atom}, nothing to pack`);
     return 0;
   }
