@@ -143,10 +143,11 @@ COLLISION_IGNORE="\${COLLISION_IGNORE} /${TARBALL_DIR}"
 # too (debug info can be hundreds of GB); gdb and other tools without
 # debuginfod then find no debug files on the binhost itself. With the hook,
 # use PACKDEBUG_REMOVE_PACKED=1 (see \`packdebug snippet bashrc\`): it removes
-# only what was packed and verified. The INSTALL_MASK line below is for
-# Portage's native FEATURES=packdebug alone: Portage applies INSTALL_MASK
-# before pkg_preinst, where the hook runs, so the hook would find nothing left
-# to pack. Its "-" negation needs a Portage with INSTALL_MASK negation support.
+# only what was packed and verified. The INSTALL_MASK line below needs
+# Portage's native FEATURES=packdebug: Portage applies INSTALL_MASK before
+# pkg_preinst, where the hook runs, so without native packdebug nothing would
+# be left to pack; with it, the hook repacks Portage's tarball to be seekable.
+# Its "-" negation needs a Portage with INSTALL_MASK negation support.
 #INSTALL_MASK="\${INSTALL_MASK} /usr/lib/debug/ /usr/src/debug/ -/${TARBALL_DIR}"
 
 # The hook (\`packdebug snippet bashrc\`) reads PACKDEBUG_* settings (preset,
