@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { BlockPlanner } from '../pack/layout.js';
+import { defaultLargeBlockSize } from '../pack/pack.js';
 import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
@@ -87,7 +88,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
   const lzma = presetOptions(parsePreset(opts.preset));
   const encoder = await resolveEncoder(opts.encoder);
   const threads = opts.threads ?? availableParallelism();
-  const largeBlockSize = opts.largeBlockSize ?? Math.max(opts.blockSize, lzma.dictSize);
+  const largeBlockSize = opts.largeBlockSize ?? defaultLargeBlockSize(opts.blockSize, lzma.dictSize);
   const planner = new BlockPlanner({ blockSize: opts.blockSize, largeBlockSize });
   const cuts: number[] = [];
   const parser = new TarParser({ entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size))) }, file);

@@ -11,6 +11,8 @@ export interface SeekableWriteOptions {
   encoder: EncoderBackend;
   /** Blocks compressed at once. */
   threads: number;
+  /** Called after each Block's bytes are written at `fileOffset` (to read it back). */
+  onWritten?: (fileOffset: number, record: IndexRecord) => void;
   /** Called after each Block is written (for progress). */
   onBlock?: (done: number, uncompressedDone: number) => void;
 }
@@ -47,8 +49,11 @@ export async function writeSeekableXz(out: FileHandle, inputs: AsyncIterable<Buf
   let uncompressedDone = 0;
   const writeNext = async () => {
     const block = await inFlight.shift()!;
+    const at = position;
     await write(block.bytes);
-    records.push({ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize });
+    const record = { unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize };
+    records.push(record);
+    opts.onWritten?.(at, record);
     uncompressedDone += block.uncompressedSize;
     opts.onBlock?.(records.length, uncompressedDone);
   };
