@@ -6,13 +6,15 @@
 //   npm run bench -- --quick           the small corpus (about 28 MiB), for a smoke run
 //   npm run bench -- --corpus DIR      a make-corpus.sh OUTDIR or its image/ directory
 //                                      (also: PACKDEBUG_BENCH_CORPUS=DIR)
-//   npm run bench -- --runs 3          repeat every measurement; wall time is the median
+//   npm run bench -- --runs 3          measure everything 3 times, in rounds; wall time is the median
 //   npm run bench -- --json            machine-readable results on stdout
 //   npm run bench -- --json-out FILE   ... or into FILE, next to the tables on stdout
 //   npm run bench -- --setting='--block-size 3MiB'   measure extra packdebug settings (repeatable)
 //   npm run bench -- --check           exit 1 when a goal FAILs
 //   npm run bench -- --retries 2       repeat a run during which other processes used > 5% of the CPU
 //   npm run bench -- --wait-idle 600   before each run, wait (up to 600 s) for the machine to be idle
+//   npm run bench -- --baseline FILE   reuse Portage's measurement from an earlier --json-out FILE
+//   npm run bench -- --extract         then the random-access benchmark (bench/extract.mjs)
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
 // temporary directory and removed. See docs/layout.md for what is measured
@@ -26,7 +28,7 @@
 // an upper bound. /usr/bin/time's maximum resident set of the largest single
 // process is reported next to it ("max proc RSS") when /usr/bin/time exists.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,11 +49,11 @@ const GOALS = {
 };
 
 /** The documented size-leaning setting (docs/layout.md, "Leaning to size"). */
-const SIZE_LEANING = ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '7'];
+const SIZE_LEANING = ['--block-size', '32MiB'];
 
 /** Layouts measured by --sweep, besides the default and the size-leaning setting. */
 const SWEEP = [
-  // Small-member group target, default large-member Blocks (max(block size, 8 MiB dictionary)).
+  // Small-member group target, default large-member Blocks.
   ['--block-size', '512KiB'],
   ['--block-size', '1MiB'],
   ['--block-size', '1.5MiB'],
@@ -61,14 +63,20 @@ const SWEEP = [
   ['--block-size', '16MiB'],
   // Large-member Block size at the default group target.
   ['--block-size', '2MiB', '--large-block-size', '4MiB'],
+  ['--block-size', '2MiB', '--large-block-size', '8MiB'],
   ['--block-size', '2MiB', '--large-block-size', '16MiB'],
   ['--block-size', '2MiB', '--large-block-size', '32MiB'],
-  ['--block-size', '1MiB', '--large-block-size', '32MiB'],
-  // Candidates for the size-leaning setting.
+  // Candidates for the size-leaning setting: big Blocks, and a dictionary as big as the Block
+  // (a higher preset), so that a Block holding several debug files can share what they have in common.
   ['--block-size', '16MiB', '--large-block-size', '32MiB'],
-  ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '7'],
-  ['--block-size', '32MiB', '--large-block-size', '32MiB', '--preset', '8'],
-  ['--block-size', '16MiB', '--large-block-size', '32MiB', '--preset', '6e'],
+  ['--block-size', '16MiB', '--preset', '7'],
+  ['--block-size', '16MiB', '--preset', '6e'],
+  ['--block-size', '24MiB'],
+  ['--block-size', '32MiB'],
+  ['--block-size', '20MiB', '--preset', '8'],
+  ['--block-size', '24MiB', '--preset', '8'],
+  ['--block-size', '32MiB', '--preset', '8'],
+  ['--block-size', '64MiB', '--preset', '9'],
 ];
 
 /** Non-packdebug reference points measured by --sweep (tar piped into a multi-threaded xz). */
@@ -90,6 +98,8 @@ try {
     check: { type: 'boolean', default: false },
     retries: { type: 'string', default: '2' },
     'wait-idle': { type: 'string', default: '0' },
+    baseline: { type: 'string' },
+    extract: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -99,7 +109,7 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 19);
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -343,62 +353,121 @@ function packdebugCommand(image, out, setting) {
 }
 
 let outCounter = 0;
-async function measure(kind, label, image, build, extra = {}) {
-  const samples = [];
-  for (let r = 0; r < runs; r++) {
-    const out = path.join(tmp, `out-${++outCounter}.tar.xz`);
-    const cmd = build(out);
-    let m;
-    for (let attempt = 0; ; attempt++) {
-      if (waitIdleLimit > 0) await waitIdle(waitIdleLimit);
-      log(`${label}${runs > 1 ? ` (run ${r + 1}/${runs})` : ''}${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`);
-      const t = await measureProcess(cmd.argv);
-      const noise = t.otherCpu === undefined ? 0 : t.otherCpu / (t.wall * cores);
-      t.noise = noise;
-      if (!m || noise < m.noise) m = t;
-      if (noise <= NOISE_LIMIT) break;
-      log(`  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile (${(noise * 100).toFixed(0)}% of the machine)`);
-      if (attempt >= retries) {
-        log(`  keeping the least disturbed of ${attempt + 1} attempts (${(m.noise * 100).toFixed(0)}% noise)`);
-        break;
+
+/**
+ * The speed probe: `xz -6 -T1` of a fixed 4 MiB chunk of a debug file, run right
+ * before every measurement. On a shared VM the CPU speed drifts (by 40% within
+ * 20 minutes on the project's machine); dividing a wall time by the probe's
+ * time taken just before it makes runs made at different moments comparable.
+ */
+let probeFile;
+function setupProbe(image) {
+  let best;
+  const dir = path.join(image, 'usr', 'lib', 'debug');
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        const size = fs.statSync(p).size;
+        if (!best || size > best.size) best = { p, size };
       }
     }
-    const list = xzList(out);
-    const bytes = fs.statSync(out).size;
-    if (kind === 'packdebug') {
-      const json = JSON.parse(m.stdout);
-      if (json.compressedBytes !== bytes || json.blocks !== list.blocks) {
-        throw new Error(`${label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`);
-      }
-    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  if (!best || best.size < MiB) return;
+  const chunk = Buffer.alloc(Math.min(4 * MiB, best.size));
+  const fd = fs.openSync(best.p, 'r');
+  fs.readSync(fd, chunk, 0, chunk.length, 0);
+  fs.closeSync(fd);
+  probeFile = path.join(tmp, 'probe');
+  fs.writeFileSync(probeFile, chunk);
+}
+
+function probe() {
+  if (!probeFile) return undefined;
+  const t0 = process.hrtime.bigint();
+  execFileSync('sh', ['-c', 'xz -6 -T1 -c "$1" > /dev/null', 'sh', probeFile], { env: { ...process.env, XZ_OPT: '', XZ_DEFAULTS: '' } });
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** One measurement of one configuration (retried while other processes disturb it). */
+async function measureOnce(cfg, image, round) {
+  const out = path.join(tmp, `out-${++outCounter}.tar.xz`);
+  const cmd = cfg.build(out);
+  let m;
+  for (let attempt = 0; ; attempt++) {
+    if (waitIdleLimit > 0) await waitIdle(waitIdleLimit);
+    log(`${cfg.label}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''}${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`);
     fs.rmSync(out, { force: true });
-    samples.push({ wall: m.wall, cpu: m.cpu, otherCpu: m.otherCpu, noise: m.noise, bytes, blocks: list.blocks, largestBlock: list.largestBlock, uncompressed: list.uncompressed, peakTreeRss: m.peakTreeRss, maxProcRss: m.maxProcRss, maxProcs: m.maxProcs });
-    log(
-      `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
-        `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB${m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : ''}` +
-        (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : ''),
-    );
+    const probeSeconds = probe();
+    const t = await measureProcess(cmd.argv);
+    t.probe = probeSeconds;
+    const noise = t.otherCpu === undefined ? 0 : t.otherCpu / (t.wall * cores);
+    t.noise = noise;
+    if (!m || noise < m.noise) m = { ...t, list: xzList(out), bytes: fs.statSync(out).size };
+    if (noise <= NOISE_LIMIT) break;
+    log(`  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile (${(noise * 100).toFixed(0)}% of the machine)`);
+    if (attempt >= retries) {
+      log(`  keeping the least disturbed of ${attempt + 1} attempts (${(m.noise * 100).toFixed(0)}% noise)`);
+      break;
+    }
   }
-  const walls = samples.map((s) => s.wall).sort((a, b) => a - b);
-  const median = walls[Math.floor(walls.length / 2)];
+  const { list, bytes } = m;
+  if (cfg.kind === 'packdebug') {
+    const json = JSON.parse(m.stdout);
+    if (json.compressedBytes !== bytes || json.blocks !== list.blocks) {
+      throw new Error(`${cfg.label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`);
+    }
+  }
+  fs.rmSync(out, { force: true });
+  log(
+    `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
+      `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB${m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : ''}` +
+      (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : ''),
+  );
+  return { wall: m.wall, probe: m.probe, cpu: m.cpu, otherCpu: m.otherCpu, noise: m.noise, bytes, blocks: list.blocks, largestBlock: list.largestBlock, uncompressed: list.uncompressed, peakTreeRss: m.peakTreeRss, maxProcRss: m.maxProcRss, maxProcs: m.maxProcs };
+}
+
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/** Summary of a configuration's samples: median wall and CPU time, largest peak RSS. */
+function summarize(cfg, samples) {
+  const s0 = samples[0];
   return {
-    kind,
-    label,
-    command: build('OUT').shown,
-    ...extra,
-    wall: median,
+    kind: cfg.kind,
+    label: cfg.label,
+    command: cfg.build('OUT').shown,
+    ...(cfg.setting !== undefined ? { setting: cfg.setting } : {}),
+    wall: median(samples.map((s) => s.wall)),
     walls: samples.map((s) => s.wall),
-    cpu: samples.find((s) => s.wall === median)?.cpu,
+    probes: samples.map((s) => s.probe),
+    cpu: samples.every((s) => s.cpu !== undefined) ? median(samples.map((s) => s.cpu)) : undefined,
     noise: Math.max(...samples.map((s) => s.noise ?? 0)),
-    bytes: samples[0].bytes,
-    blocks: samples[0].blocks,
-    largestBlock: samples[0].largestBlock,
-    uncompressed: samples[0].uncompressed,
+    bytes: s0.bytes,
+    blocks: s0.blocks,
+    largestBlock: s0.largestBlock,
+    uncompressed: s0.uncompressed,
     peakTreeRss: Math.max(...samples.map((s) => s.peakTreeRss)),
     maxProcRss: samples.every((s) => s.maxProcRss !== undefined) ? Math.max(...samples.map((s) => s.maxProcRss)) : undefined,
     maxProcs: Math.max(...samples.map((s) => s.maxProcs)),
-    deterministic: samples.every((s) => s.bytes === samples[0].bytes),
+    deterministic: samples.every((s) => s.bytes === s0.bytes),
   };
+}
+
+/**
+ * Measures every configuration once per round, for `runs` rounds, so that a
+ * slow drift of the machine (a shared VM) affects all of them alike.
+ */
+async function measureAll(configs, image) {
+  const samples = configs.map(() => []);
+  for (let round = 0; round < runs; round++) {
+    for (const [i, cfg] of configs.entries()) samples[i].push(await measureOnce(cfg, image, round));
+  }
+  return configs.map((cfg, i) => summarize(cfg, samples[i]));
 }
 
 // ---------------------------------------------------------------- formatting
@@ -413,14 +482,14 @@ const fmtX = (r) => `${r.toFixed(3)}x`;
 
 function table(header, rows) {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  for (const r of rows) lines.push(`| ${r.map((c) => String(c).replaceAll('|', '\\|')).join(' | ')} |`);
   return lines.join('\n');
 }
 
 function verdicts(result, portage, goals) {
   const out = [];
-  const wr = result.wall / portage.wall;
-  const br = result.bytes / portage.bytes;
+  const wr = result.wallRatio;
+  const br = result.bytesRatio;
   if (goals.wallRatio !== undefined) out.push({ goal: `wall <= ${goals.wallRatio}x`, value: fmtX(wr), pass: wr <= goals.wallRatio });
   if (goals.bytesRatio !== undefined) out.push({ goal: `bytes <= ${goals.bytesRatio.toFixed(2)}x`, value: fmtX(br), pass: br <= goals.bytesRatio });
   if (goals.minBlocks !== undefined) out.push({ goal: `Blocks >= ${goals.minBlocks}`, value: String(result.blocks), pass: result.blocks >= goals.minBlocks });
@@ -458,6 +527,7 @@ async function main() {
     const rev = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
     git = `${rev}${dirty ? ' (src/ modified)' : ''}`;
+    if (process.env.PACKDEBUG_BENCH_CLI) git = `${git} (repository; the measured CLI is PACKDEBUG_BENCH_CLI)`;
   } catch {
     git = undefined;
   }
@@ -467,43 +537,90 @@ async function main() {
   // Warm the page cache so that the first measured command does not pay for the disk.
   log('reading the corpus once (page cache)');
   execFileSync('sh', ['-c', `cd "$1" && tar -cf - ${dirs.join(' ')} | cat > /dev/null`, 'sh', image]);
+  setupProbe(image);
 
-  const portage = await measure('portage', "Portage's tar -cJf", image, (out) => portageCommand(image, out));
-  const results = [portage];
-  const seen = new Map();
-  const pack = async (label, setting) => {
-    const key = JSON.stringify(setting);
-    if (seen.has(key)) return seen.get(key);
-    const r = await measure('packdebug', label, image, (out) => packdebugCommand(image, out, setting), { setting: setting.join(' ') || '(defaults)' });
-    seen.set(key, r);
-    results.push(r);
-    return r;
+  const configs = [];
+  const byKey = new Map();
+  const add = (cfg) => {
+    if (byKey.has(cfg.key)) return byKey.get(cfg.key);
+    configs.push(cfg);
+    byKey.set(cfg.key, cfg);
+    return cfg;
   };
-  const def = await pack('packdebug default', []);
-  const lean = await pack('packdebug size-leaning', SIZE_LEANING);
-  // The default settings spelled out are the same run.
-  seen.set(JSON.stringify(['--block-size', '2MiB']), def);
-  seen.set(JSON.stringify(['--block-size', '2MiB', '--large-block-size', '8MiB']), def);
+  const packCfg = (label, setting) =>
+    add({ kind: 'packdebug', key: JSON.stringify(setting), label, setting: setting.join(' ') || '(defaults)', build: (out) => packdebugCommand(image, out, setting) });
 
-  const extra = [];
-  for (const s of opt.setting) extra.push(await pack(`packdebug ${s}`, s.split(/\s+/).filter(Boolean)));
-
-  const sweep = [];
+  let portageCfg;
+  let baseline;
+  if (opt.baseline) {
+    // Reuse Portage's measurement from an earlier --json-out (same corpus) to explore settings faster.
+    const prev = JSON.parse(fs.readFileSync(opt.baseline, 'utf8'));
+    if (prev.corpus?.image !== image) die(`--baseline ${opt.baseline}: measured on ${prev.corpus?.image}, not ${image}`);
+    baseline = { ...prev.portage, label: `${prev.portage.label} (from ${path.basename(opt.baseline)}, ${prev.machine.date})` };
+    log(`Portage's command: ${baseline.wall.toFixed(1)} s, ${baseline.bytes} bytes, from ${opt.baseline}`);
+  } else {
+    portageCfg = add({ kind: 'portage', key: 'portage', label: "Portage's tar -cJf", build: (out) => portageCommand(image, out) });
+  }
+  const defCfg = packCfg('packdebug default', []);
+  const leanCfg = packCfg('packdebug size-leaning', SIZE_LEANING);
+  const extraCfgs = opt.setting.map((s) => packCfg(`packdebug ${s}`, s.split(/\s+/).filter(Boolean)));
+  const sweepCfgs = [];
   if (opt.sweep) {
-    for (const s of SWEEP) sweep.push(await pack(`sweep ${s.join(' ')}`, s));
+    for (const s of SWEEP) sweepCfgs.push(packCfg(`sweep ${s.join(' ')}`, s));
     for (const ref of REFERENCES) {
-      const r = await measure('reference', ref.label, image, (out) => referenceCommand(image, out, ref.xzArgs), { setting: ref.label });
-      results.push(r);
-      sweep.push(r);
+      sweepCfgs.push(add({ kind: 'reference', key: `ref ${ref.label}`, label: ref.label, setting: ref.label, build: (out) => referenceCommand(image, out, ref.xzArgs) }));
     }
+    // What xz(1) alone takes for packdebug's default layout: the same tar stream and the same
+    // Block boundaries, without reading the image, hashing, or verifying.
+    log('preparing the block-list reference (packdebug default layout, untimed)');
+    const layoutXz = path.join(tmp, 'layout.tar.xz');
+    const layoutTar = path.join(tmp, 'layout.tar');
+    execFileSync(packdebugCommand(image, layoutXz, []).argv[0], packdebugCommand(image, layoutXz, []).argv.slice(1), { stdio: 'ignore' });
+    execFileSync('sh', ['-c', 'xz -dc "$1" > "$2"', 'sh', layoutXz, layoutTar]);
+    const blockList = execFileSync('xz', ['--robot', '-vv', '--list', layoutXz], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith('block\t'))
+      .map((l) => l.split('\t')[7])
+      .join(',');
+    fs.rmSync(layoutXz);
+    const label = "xz -T2 -6 --block-list=(packdebug's default layout) on its tar file";
+    sweepCfgs.push(
+      add({
+        kind: 'reference',
+        key: 'ref block-list',
+        label,
+        setting: label,
+        build: (out) => ({ argv: ['sh', '-c', 'xz -T2 -6 --block-list="$1" -c "$2" > "$3"', 'sh', blockList, layoutTar, out], shown: `xz -T2 -6 --block-list=... -c default-layout.tar > OUT` }),
+      }),
+    );
   }
 
+  const summaries = await measureAll(configs, image);
+  const resultOf = (cfg) => summaries[configs.indexOf(cfg)];
+  const portage = portageCfg ? resultOf(portageCfg) : baseline;
+  const def = resultOf(defCfg);
+  const lean = resultOf(leanCfg);
+  const extra = [...new Set(extraCfgs)].map(resultOf);
+  const sweep = [...new Set(sweepCfgs)].map(resultOf);
+
+  // Wall ratio: the median over rounds of (wall / Portage's wall in the same round) when Portage
+  // was measured in this run, which cancels most of a shared machine's drift.
+  const paired = portage.walls && !baseline;
+  const probed = (r) => r.probes?.every((p) => p > 0);
+  const portageSpeedWall = probed(portage) ? median(portage.walls.map((w, i) => w / portage.probes[i])) : undefined;
+  for (const r of summaries) {
+    r.wallRatio = paired ? median(r.walls.map((w, i) => w / portage.walls[i])) : r.wall / portage.wall;
+    r.bytesRatio = r.bytes / portage.bytes;
+    // Drift-corrected: wall time in units of the probe run just before it, against Portage's.
+    if (portageSpeedWall && probed(r)) r.wallRatioProbed = median(r.walls.map((w, i) => w / r.probes[i])) / portageSpeedWall;
+  }
+  if (baseline) Object.assign(portage, { wallRatio: 1, bytesRatio: 1 });
   const checks = {
     default: verdicts(def, portage, GOALS.default),
     sizeLeaning: verdicts(lean, portage, GOALS.sizeLeaning),
   };
   const allPass = [...checks.default, ...checks.sizeLeaning].every((c) => c.pass);
-  const withRatios = (r) => ({ ...r, wallRatio: r.wall / portage.wall, bytesRatio: r.bytes / portage.bytes });
+  const withRatios = (r) => r;
 
   const json = {
       machine,
@@ -528,21 +645,24 @@ async function main() {
     out.push('');
     out.push(`Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`);
     out.push(`packdebug: ${cli}${git ? ` at ${git}` : ''}.`);
-    out.push(`Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (median wall time)' : ''}.`);
+    out.push(`Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (in rounds, every command once per round; median wall and CPU time, largest RSS)' : ''}.`);
+    if (runs > 1 && paired) out.push("Wall ratio: median over the rounds of the wall time divided by Portage's wall time in the same round.");
+    out.push('Probe-corrected: each wall time divided by the time of `xz -6 -T1` on a fixed 4 MiB chunk run just before it (the CPU speed of a shared VM drifts), relative to Portage\'s.');
     out.push('Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).');
     out.push(`CPU: user + system seconds of the measured process tree; others: CPU the rest of the machine used meanwhile, in % of its ${cores} cores (runs above ${NOISE_LIMIT * 100}% are retried up to ${retries} times).`);
     out.push('');
     const main = [portage, def, lean, ...extra];
     out.push(
       table(
-        ['command', 'wall (s)', 'CPU (s)', 'bytes', 'wall ratio', 'bytes ratio', 'Blocks', 'largest Block (MiB)', 'peak RSS tree (MB)', 'max proc RSS (MB)', 'others (%)'],
+        ['command', 'wall (s)', 'CPU (s)', 'bytes', 'wall ratio', 'wall ratio, probe-corrected', 'bytes ratio', 'Blocks', 'largest Block (MiB)', 'peak RSS tree (MB)', 'max proc RSS (MB)', 'others (%)'],
         main.map((r) => [
           r.kind === 'portage' ? `Portage: \`${r.command}\`` : `${r.label}: \`${r.setting}\``,
           fmtS(r.wall),
           r.cpu === undefined ? '-' : fmtS(r.cpu),
           String(r.bytes),
-          fmtX(r.wall / portage.wall),
-          fmtX(r.bytes / portage.bytes),
+          fmtX(r.wallRatio),
+          r.wallRatioProbed === undefined ? '-' : fmtX(r.wallRatioProbed),
+          fmtX(r.bytesRatio),
           String(r.blocks),
           fmtMiB(r.largestBlock),
           fmtMB(r.peakTreeRss),
@@ -566,14 +686,15 @@ async function main() {
       const rows = [portage, ...new Set([def, lean, ...sweep])];
       out.push(
         table(
-          ['setting', 'wall (s)', 'CPU (s)', 'bytes', 'x Portage bytes', 'x Portage wall', 'Blocks', 'largest Block (MiB)', 'peak RSS (MB)', 'others (%)'],
+          ['setting', 'wall (s)', 'CPU (s)', 'bytes', 'x Portage bytes', 'x Portage wall', 'x Portage wall, probe-corrected', 'Blocks', 'largest Block (MiB)', 'peak RSS (MB)', 'others (%)'],
           rows.map((r) => [
             r.kind === 'portage' ? "Portage's `tar -cJf`" : r.kind === 'reference' ? `\`${r.setting}\`` : `\`${r.setting}\`${r === def ? ' (default)' : r === lean ? ' (size-leaning)' : ''}`,
             fmtS(r.wall),
             r.cpu === undefined ? '-' : fmtS(r.cpu),
             String(r.bytes),
-            fmtX(r.bytes / portage.bytes),
-            fmtX(r.wall / portage.wall),
+            fmtX(r.bytesRatio),
+            fmtX(r.wallRatio),
+            r.wallRatioProbed === undefined ? '-' : fmtX(r.wallRatioProbed),
             String(r.blocks),
             fmtMiB(r.largestBlock),
             fmtMB(r.peakTreeRss),
@@ -583,6 +704,11 @@ async function main() {
       );
     }
     process.stdout.write(out.join('\n') + '\n');
+  }
+  if (opt.extract) {
+    // The random-access benchmark (bench/extract.mjs) on the same corpus, in the same run.
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'extract.mjs'), '--corpus', image], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = 1;
   }
   if (opt.check && !allPass) process.exitCode = 1;
 }

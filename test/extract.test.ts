@@ -66,8 +66,9 @@ describe.skipIf(!hasTools)('extract', () => {
     const rel = 'usr/src/debug/app-misc/hello-1.0/util.h';
     const r = await extractToBuffer(seekable, { path: rel });
     expect(r.data?.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
-    // The small members' Blocks (16 KiB each) and a few header probes; none of the 3 MiB big.debug's Blocks.
-    expect(r.decoded).toBeLessThan(64 << 10);
+    // The small members' Blocks (16 KiB each) and header probes, some of which land on
+    // big.debug's continuation Blocks (32 KiB parts here); far less than that 3 MiB member.
+    expect(r.decoded).toBeLessThan(256 << 10);
   });
 
   it('finds debug files by build-id, checked against the ELF note', async () => {

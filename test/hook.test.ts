@@ -454,15 +454,21 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     expect(r.stderr).toContain('(BUILD_ID from build-info)');
   });
 
-  it("replaces Portage's native single-Block tarball with a multi-Block one of the same members", async () => {
+  /** A build whose image already holds Portage's native tarball, made as __generate_packdebug makes it. */
+  async function nativeBuild() {
     const build = await newBuild();
     await addFiller(build);
-    // What __generate_packdebug does: tar in ${ED} into ${T}, then move in.
+    // tar in ${ED} into ${T}, then move it into the image.
     const native = join(build.t, 'native.tar.xz');
     await execa('tar', ['-cJf', native, './usr/src/debug', './usr/lib/debug'], { cwd: build.ed });
     await mkdir(join(build.ed, TARBALL_DIR), { recursive: true });
     const tarball = join(build.ed, tarballRel('1'));
     await rename(native, tarball);
+    return { build, tarball };
+  }
+
+  it("replaces Portage's native single-Block tarball with a multi-Block one of the same members", async () => {
+    const { build, tarball } = await nativeBuild();
     expect(await xzBlocks(tarball)).toBe(1);
     const nativeMembers = await members(tarball);
 
@@ -476,13 +482,7 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
   });
 
   it("repacks Portage's tarball when INSTALL_MASK already removed the debug dirs (native packdebug)", async () => {
-    const build = await newBuild();
-    await addFiller(build);
-    const native = join(build.t, 'native.tar.xz');
-    await execa('tar', ['-cJf', native, './usr/src/debug', './usr/lib/debug'], { cwd: build.ed });
-    await mkdir(join(build.ed, TARBALL_DIR), { recursive: true });
-    const tarball = join(build.ed, tarballRel('1'));
-    await rename(native, tarball);
+    const { build, tarball } = await nativeBuild();
     const nativeStream = (await execa('xz', ['-dc', tarball], { encoding: 'buffer' })).stdout;
     // What INSTALL_MASK="/usr/lib/debug/ /usr/src/debug/ -/usr/lib/debug/.tarball" leaves.
     await rm(join(build.ed, 'usr/src/debug'), { recursive: true });

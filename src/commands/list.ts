@@ -1,6 +1,5 @@
 import { PackdebugError } from '../errors.js';
-import type { TarEntry } from '../tar/parse.js';
-import { inspectingVisitor } from '../tarball/elf-members.js';
+import { buildMemberIndex } from '../tarball/member-index.js';
 import { TarballReader } from '../tarball/reader.js';
 import type { CommandIO } from './io.js';
 
@@ -43,30 +42,18 @@ export interface ListResult {
 export async function listTarball(tarball: string): Promise<ListResult> {
   const reader = await TarballReader.open(tarball);
   try {
-    const entries: ListedMember[] = [];
-    const byEntry = new Map<TarEntry, ListedMember>();
-    await reader.scan(
-      inspectingVisitor(
-        ({ entry, elf }) => {
-          const m = byEntry.get(entry)!;
-          if (elf.gnuBuildId) {
-            m.buildId = elf.gnuBuildId;
-            m.debuginfod = elf.debuginfo && elf.executable ? 'debuginfo+executable' : elf.debuginfo ? 'debuginfo' : elf.executable ? 'executable' : 'none';
-          } else {
-            m.debuginfod = 'none';
-            if (elf.goBuildId) m.goBuildIdOnly = true;
-          }
-        },
-        {
-          entry: (e) => {
-            const m: ListedMember = { path: e.path, type: TYPE_NAMES[e.type] ?? `type-${e.type}`, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), size: e.size, offset: e.headerOffset };
-            if (e.linkpath) m.linkpath = e.linkpath;
-            entries.push(m);
-            byEntry.set(e, m);
-          },
-        },
-      ),
-    );
+    const entries = (await buildMemberIndex(reader)).map(({ entry: e, buildId, debuginfo, executable, goBuildIdOnly }) => {
+      const m: ListedMember = { path: e.path, type: TYPE_NAMES[e.type] ?? `type-${e.type}`, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), size: e.size, offset: e.headerOffset };
+      if (e.linkpath) m.linkpath = e.linkpath;
+      if (buildId) {
+        m.buildId = buildId;
+        m.debuginfod = debuginfo && executable ? 'debuginfo+executable' : debuginfo ? 'debuginfo' : executable ? 'executable' : 'none';
+      } else if (debuginfo !== undefined || goBuildIdOnly) {
+        m.debuginfod = 'none';
+        if (goBuildIdOnly) m.goBuildIdOnly = true;
+      }
+      return m;
+    });
     const blocks = reader.ra.blocks;
     const layout = await reader.locator.layout();
     return {

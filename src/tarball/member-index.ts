@@ -11,6 +11,7 @@ import type { TarballReader } from './reader.js';
 export interface IndexedMember {
   entry: TarEntry;
   buildId?: string;
+  /** Set for ELF files (debuginfod's classes; both false without a GNU build-id). */
   debuginfo?: boolean;
   executable?: boolean;
   goBuildIdOnly?: boolean;
@@ -24,7 +25,8 @@ export async function buildMemberIndex(reader: TarballReader): Promise<IndexedMe
     inspectingVisitor(
       ({ entry, elf }) => {
         const m = byEntry.get(entry)!;
-        if (elf.gnuBuildId) Object.assign(m, { buildId: elf.gnuBuildId, debuginfo: elf.debuginfo, executable: elf.executable });
+        Object.assign(m, { debuginfo: elf.debuginfo, executable: elf.executable });
+        if (elf.gnuBuildId) m.buildId = elf.gnuBuildId;
         else if (elf.goBuildId) m.goBuildIdOnly = true;
       },
       {
