@@ -424,7 +424,8 @@ async function measureOnce(cfg, image, round) {
   log(
     `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
       `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB${m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : ''}` +
-      (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : ''),
+      (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : '') +
+      (m.probe !== undefined ? `, probe ${m.probe.toFixed(2)} s` : ''),
   );
   return { wall: m.wall, probe: m.probe, cpu: m.cpu, otherCpu: m.otherCpu, noise: m.noise, bytes, blocks: list.blocks, largestBlock: list.largestBlock, uncompressed: list.uncompressed, peakTreeRss: m.peakTreeRss, maxProcRss: m.maxProcRss, maxProcs: m.maxProcs };
 }
@@ -465,7 +466,14 @@ function summarize(cfg, samples) {
 async function measureAll(configs, image) {
   const samples = configs.map(() => []);
   for (let round = 0; round < runs; round++) {
-    for (const [i, cfg] of configs.entries()) samples[i].push(await measureOnce(cfg, image, round));
+    for (const [i, cfg] of configs.entries()) {
+      samples[i].push(await measureOnce(cfg, image, round));
+      // A long run on a shared machine may be cut short: keep what was measured so far.
+      if (opt['json-out']) {
+        const partial = { complete: false, runs, round: round + 1, configs: configs.map((c, j) => ({ kind: c.kind, label: c.label, setting: c.setting, samples: samples[j] })) };
+        fs.writeFileSync(opt['json-out'], JSON.stringify(partial, null, 2) + '\n');
+      }
+    }
   }
   return configs.map((cfg, i) => summarize(cfg, samples[i]));
 }
@@ -623,6 +631,7 @@ async function main() {
   const withRatios = (r) => r;
 
   const json = {
+      complete: true,
       machine,
       corpus: { image, uncompressedTarBytes: portage.uncompressed },
       runs,
