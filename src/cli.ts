@@ -3,8 +3,7 @@
  * Command-line entry: wires yargs to src/commands/<verb>.ts. Each command
  * module is imported only when its verb runs, to keep start-up light.
  */
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv } from 'yargs';
 import { exitStatusFor, PackdebugError } from './errors.js';
 import { processIO } from './commands/io.js';
 
@@ -36,149 +35,167 @@ const identityOptions = (y: Argv) =>
     .option('pf', { type: 'string', demandOption: true, describe: 'package name and version with revision (${PF})' })
     .option('build-id', { type: 'string', demandOption: true, describe: 'binpkg BUILD_ID (an integer, FEATURES=binpkg-multi-instance)' });
 
-await yargs(hideBin(process.argv))
-  .scriptName('packdebug')
-  .usage('$0 <command> [options]\n\nBlock-seekable debug tarballs for Gentoo binhosts, served by debuginfod.')
-  .command(
-    'pack',
-    'pack usr/src/debug and usr/lib/debug of an image into a verified, seekable .tar.xz',
-    (y) =>
-      identityOptions(y)
-        .option('out', { alias: 'o', type: 'string', describe: 'output file (default: IMAGE/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz)' })
-        .option('preset', { type: 'string', describe: 'xz preset 0-9 or 0e-9e', default: '6' })
-        .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
-        .option('block-size', { type: 'string', describe: 'target uncompressed size of a Block of small members, e.g. 2MiB (see docs/layout.md)' })
-        .option('large-block-size', { type: 'string', describe: 'members of at least --block-size get Blocks of their own, at most this large (default: twice --block-size, at most the preset dictionary, so 4MiB at the defaults)' })
-        .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output' })
-        .option('remove-packed', { type: 'boolean', default: false, describe: 'after a verified write, remove the packed files from the image and prune the directories that emptied' })
-        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-        .example('$0 pack --image "$ED" --category app-misc --pn hello --pf hello-1.0 --build-id 1', '')
-        .epilog('Exit status: 0 packed (or nothing to pack), 1 failed (nothing written), 2 usage or input error.'),
-    (a) =>
-      run(async () => {
-        const { runPack } = await import('./commands/pack.js');
-        return runPack(
-          {
-            image: a.image,
-            category: a.category,
-            pn: a.pn,
-            pf: a.pf,
-            buildId: a['build-id'],
-            out: a.out,
-            preset: a.preset,
-            threads: a.threads,
-            blockSize: a['block-size'],
-            largeBlockSize: a['large-block-size'],
-            encoder: a.encoder,
-            removePacked: a['remove-packed'],
-            json: a.json,
-          },
-          processIO(),
-        );
-      }),
-  )
-  .command(
-    'list <tarball>',
-    'list members with offsets, build-ids and how debuginfod would index them; summary of the xz Blocks',
-    (y) =>
-      y
-        .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
-        .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, members, buildIds, entries[]} as JSON' }),
-    (a) =>
-      run(async () => {
-        const { runList } = await import('./commands/list.js');
-        return runList({ tarball: a.tarball as string, json: a.json }, processIO());
-      }),
-  )
-  .command(
-    'extract [source]',
-    'write one member, by build-id or by path, decoding only the xz Blocks that hold it',
-    (y) =>
-      y
-        .positional('source', { type: 'string', describe: 'a tarball, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-        .option('build-id', { type: 'string', describe: 'GNU build-id (hex) of the wanted ELF file' })
-        .option('kind', { choices: ['debuginfo', 'executable'] as const, default: 'debuginfo' as const, describe: 'with --build-id: which file debuginfod would serve' })
-        .option('path', { type: 'string', describe: 'member name, e.g. /usr/src/debug/CAT/PF/file.c' })
-        .option('output', { alias: 'o', type: 'string', describe: 'output file (written atomically); default stdout' })
-        .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'say where the member came from and how much was decoded' })
-        .conflicts('build-id', 'path')
-        .check((a) => (a['build-id'] !== undefined || a.path !== undefined ? true : 'give --build-id ID or --path MEMBER'))
-        .epilog('Exit status: 0 written, 1 not found or failed, 2 usage or input error.'),
-    (a) =>
-      run(async () => {
-        const { runExtract } = await import('./commands/extract.js');
-        return runExtract({ source: a.source, buildId: a['build-id'], kind: a.kind, path: a.path, output: a.output, verbose: a.verbose }, processIO());
-      }),
-  )
-  .command(
-    'repack [targets..]',
-    "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; the tar stream stays byte-identical",
-    (y) =>
-      y
-        .positional('targets', { type: 'string', array: true, describe: 'tarballs, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be repacked' })
-        .option('block-size', { type: 'string', describe: 'as for pack (default 2MiB)' })
-        .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
-        .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
-        .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
-        .option('json', { type: 'boolean', default: false, describe: 'print the results as a JSON array' })
-        .epilog('Exit status: 0 all repacked or skipped, 1 some failed (those are left as they were), 2 usage or input error.'),
-    (a) =>
-      run(async () => {
-        const { runRepack } = await import('./commands/repack.js');
-        return runRepack(
-          { targets: (a.targets as string[] | undefined) ?? [], dryRun: a['dry-run'], blockSize: a['block-size'], preset: a.preset, threads: a.threads, encoder: a.encoder, json: a.json },
-          processIO(),
-        );
-      }),
-  )
-  .command(
-    'hook',
-    'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
-    (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),
-    () =>
-      run(async () => {
-        const { runHook } = await import('./commands/hook.js');
-        return runHook({}, processIO());
-      }),
-  )
-  .command(
-    'snippet <kind>',
-    'print ready-to-paste configuration: make.conf, bashrc, debuginfod-systemd, debuginfod-openrc, client',
-    (y) =>
-      y
-        .positional('kind', { type: 'string', demandOption: true, choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'] })
-        .option('eprefix', { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' })
-        .option('url', { type: 'string', describe: 'debuginfod URL for the client snippet' })
-        .option('port', { type: 'number', describe: 'debuginfod port', default: 8002 })
-        .option('json', { type: 'boolean', default: false, describe: 'print {kind, path, text} as JSON' }),
-    (a) =>
-      run(async () => {
-        const { runSnippet } = await import('./commands/snippet.js');
-        return runSnippet({ kind: a.kind as string, eprefix: a.eprefix, url: a.url, port: a.port, json: a.json }, processIO());
-      }),
-  )
-  .command(
-    'demo',
-    'pack the shipped fixture image (fixtures/hello-image.tar) into a temporary directory and show the result',
-    (y) => y.option('keep', { type: 'boolean', default: false, describe: 'keep the temporary directory' }),
-    (a) =>
-      run(async () => {
-        const { runDemo } = await import('./commands/demo.js');
-        return runDemo({ keep: a.keep }, processIO());
-      }),
-  )
-  .demandCommand(1, 'name a command; see --help')
-  .strict()
-  .recommendCommands()
-  .help()
-  .alias('h', 'help')
-  .version()
-  .wrap(Math.min(100, process.stdout.columns || 100))
-  .fail((msg, err, y) => {
-    if (err) throw err;
-    process.stderr.write(`packdebug: ${msg}\n\n`);
-    y.showHelp((s: string) => process.stderr.write(`${s}\n`));
-    process.exit(2);
-  })
-  .parseAsync();
+// extract runs once per file a debugger asks for: a plain extract command
+// line skips yargs (about 80 ms to import); help and mistakes still get it.
+const quickExtract = process.argv[2] === 'extract' ? (await import('./commands/extract.js')).extractArgsFromArgv(process.argv.slice(3)) : undefined;
+if (quickExtract) {
+  await run(async () => (await import('./commands/extract.js')).runExtract(quickExtract, processIO()));
+} else {
+  await wireYargs();
+}
+
+async function wireYargs(): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const { hideBin } = await import('yargs/helpers');
+  await yargs(hideBin(process.argv))
+    .scriptName('packdebug')
+    .usage('$0 <command> [options]\n\nBlock-seekable debug tarballs for Gentoo binhosts, served by debuginfod.')
+    .command(
+      'pack',
+      'pack usr/src/debug and usr/lib/debug of an image into a verified, seekable .tar.xz',
+      (y) =>
+        identityOptions(y)
+          .option('out', { alias: 'o', type: 'string', describe: 'output file (default: IMAGE/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz)' })
+          .option('preset', { type: 'string', describe: 'xz preset 0-9 or 0e-9e', default: '6' })
+          .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
+          .option('block-size', { type: 'string', describe: 'target uncompressed size of a Block of small members, default 1984KiB (see docs/layout.md)' })
+          .option('source-block-size', { type: 'string', describe: 'Block size for usr/src/debug, which debuggers fetch one file at a time (default: the smaller of --block-size and 1984KiB)' })
+          .option('large-block-size', { type: 'string', describe: 'members of at least --block-size get Blocks of their own, at most this large (default: twice --block-size, at most the preset dictionary, so 3968KiB at the defaults)' })
+          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output' })
+          .option('remove-packed', { type: 'boolean', default: false, describe: 'after a verified write, remove the packed files from the image and prune the directories that emptied' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+          .example('$0 pack --image "$ED" --category app-misc --pn hello --pf hello-1.0 --build-id 1', '')
+          .epilog('Exit status: 0 packed (or nothing to pack), 1 failed (nothing written), 2 usage or input error.'),
+      (a) =>
+        run(async () => {
+          const { runPack } = await import('./commands/pack.js');
+          return runPack(
+            {
+              image: a.image,
+              category: a.category,
+              pn: a.pn,
+              pf: a.pf,
+              buildId: a['build-id'],
+              out: a.out,
+              preset: a.preset,
+              threads: a.threads,
+              blockSize: a['block-size'],
+              largeBlockSize: a['large-block-size'],
+              sourceBlockSize: a['source-block-size'],
+              encoder: a.encoder,
+              removePacked: a['remove-packed'],
+              json: a.json,
+            },
+            processIO(),
+          );
+        }),
+    )
+    .command(
+      'list <tarball>',
+      'list members with offsets, build-ids and how debuginfod would index them; summary of the xz Blocks',
+      (y) =>
+        y
+          .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, members, buildIds, entries[]} as JSON' }),
+      (a) =>
+        run(async () => {
+          const { runList } = await import('./commands/list.js');
+          return runList({ tarball: a.tarball as string, json: a.json }, processIO());
+        }),
+    )
+    .command(
+      'extract [source]',
+      'write one member, by build-id or by path, decoding only the xz Blocks that hold it',
+      (y) =>
+        y
+          .positional('source', { type: 'string', describe: 'a tarball, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('build-id', { type: 'string', describe: 'GNU build-id (hex) of the wanted ELF file' })
+          .option('kind', { choices: ['debuginfo', 'executable'] as const, default: 'debuginfo' as const, describe: 'with --build-id: which file debuginfod would serve' })
+          .option('path', { type: 'string', describe: 'member name, e.g. /usr/src/debug/CAT/PF/file.c' })
+          .option('output', { alias: 'o', type: 'string', describe: 'output file (written atomically); default stdout' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'say where the member came from and how much was decoded' })
+          .conflicts('build-id', 'path')
+          .check((a) => (a['build-id'] !== undefined || a.path !== undefined ? true : 'give --build-id ID or --path MEMBER'))
+          .epilog('Exit status: 0 written, 1 not found or failed, 2 usage or input error.'),
+      (a) =>
+        run(async () => {
+          const { runExtract } = await import('./commands/extract.js');
+          return runExtract({ source: a.source, buildId: a['build-id'], kind: a.kind, path: a.path, output: a.output, verbose: a.verbose }, processIO());
+        }),
+    )
+    .command(
+      'repack [targets..]',
+      "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; the tar stream stays byte-identical",
+      (y) =>
+        y
+          .positional('targets', { type: 'string', array: true, describe: 'tarballs, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be repacked' })
+          .option('block-size', { type: 'string', describe: 'as for pack (default 1984KiB)' })
+          .option('source-block-size', { type: 'string', describe: 'as for pack' })
+          .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
+          .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
+          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the results as a JSON array' })
+          .epilog('Exit status: 0 all repacked or skipped, 1 some failed (those are left as they were), 2 usage or input error.'),
+      (a) =>
+        run(async () => {
+          const { runRepack } = await import('./commands/repack.js');
+          return runRepack(
+            { targets: (a.targets as string[] | undefined) ?? [], dryRun: a['dry-run'], blockSize: a['block-size'], sourceBlockSize: a['source-block-size'], preset: a.preset, threads: a.threads, encoder: a.encoder, json: a.json },
+            processIO(),
+          );
+        }),
+    )
+    .command(
+      'hook',
+      'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
+      (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),
+      () =>
+        run(async () => {
+          const { runHook } = await import('./commands/hook.js');
+          return runHook({}, processIO());
+        }),
+    )
+    .command(
+      'snippet <kind>',
+      'print ready-to-paste configuration: make.conf, bashrc, debuginfod-systemd, debuginfod-openrc, client',
+      (y) =>
+        y
+          .positional('kind', { type: 'string', demandOption: true, choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'] })
+          .option('eprefix', { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' })
+          .option('url', { type: 'string', describe: 'debuginfod URL for the client snippet' })
+          .option('port', { type: 'number', describe: 'debuginfod port', default: 8002 })
+          .option('json', { type: 'boolean', default: false, describe: 'print {kind, path, text} as JSON' }),
+      (a) =>
+        run(async () => {
+          const { runSnippet } = await import('./commands/snippet.js');
+          return runSnippet({ kind: a.kind as string, eprefix: a.eprefix, url: a.url, port: a.port, json: a.json }, processIO());
+        }),
+    )
+    .command(
+      'demo',
+      'pack the shipped fixture image (fixtures/hello-image.tar) into a temporary directory and show the result',
+      (y) => y.option('keep', { type: 'boolean', default: false, describe: 'keep the temporary directory' }),
+      (a) =>
+        run(async () => {
+          const { runDemo } = await import('./commands/demo.js');
+          return runDemo({ keep: a.keep }, processIO());
+        }),
+    )
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((msg, err, y) => {
+      // yargs' own validation failures arrive as YError or as a plain message
+      // (yargs 18 hands a .check() message over as both msg and err).
+      if (err instanceof Error && err.name !== 'YError') throw err;
+      process.stderr.write(`packdebug: ${msg ?? String(err)}\n\n`);
+      y.showHelp((s: string) => process.stderr.write(`${s}\n`));
+      process.exit(2);
+    })
+    .parseAsync();
+}

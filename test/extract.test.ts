@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryIO } from '../src/commands/io.js';
-import { runExtract } from '../src/commands/extract.js';
+import { extractArgsFromArgv, runExtract } from '../src/commands/extract.js';
 import { listTarball } from '../src/commands/list.js';
 import { packImage } from '../src/pack/pack.js';
 import { encodeHeader } from '../src/tar/header.js';
@@ -69,6 +69,73 @@ describe.skipIf(!hasTools)('extract', () => {
     // The small members' Blocks (16 KiB each) and header probes, some of which land on
     // big.debug's continuation Blocks (32 KiB parts here); far less than that 3 MiB member.
     expect(r.decoded).toBeLessThan(256 << 10);
+  });
+
+  it('decodes long spans with xz(1) and short ones in-process, and falls back without xz', async () => {
+    const image = await makeImage('odd');
+    const dir = await tmpdir('extract-xz');
+    const tarball = path.join(dir, 'default.tar.xz');
+    await packImage({ image, ...ID, out: tarball });
+    const rel = 'usr/lib/debug/usr/lib64/big.debug';
+    const want = await fs.readFile(path.join(image, rel));
+    expect(want.length).toBeGreaterThan(1 << 20);
+    const read = async () => {
+      const reader = await TarballReader.open(tarball, { PACKDEBUG_CACHE_DIR: '' });
+      try {
+        const chunks: Buffer[] = [];
+        await findByPath(reader, rel, { write: (c) => void chunks.push(Buffer.from(c)) });
+        return { data: Buffer.concat(chunks), xz: reader.ra.xzDecodes, blocks: reader.ra.blocksDecoded };
+      } finally {
+        await reader.close();
+      }
+    };
+    const withXz = await read();
+    expect(withXz.data.equals(want)).toBe(true);
+    expect(withXz.xz).toBeGreaterThan(0);
+    expect(withXz.xz).toBeLessThan(withXz.blocks); // the header probes stay in-process
+    const savedPath = process.env['PATH'];
+    process.env['PATH'] = dir; // no xz here
+    try {
+      const without = await read();
+      expect(without.data.equals(want)).toBe(true);
+      expect(without.xz).toBe(0);
+    } finally {
+      process.env['PATH'] = savedPath;
+    }
+  });
+
+  it('the CLI parses plain extract command lines without yargs, and leaves the rest to it', async () => {
+    expect(extractArgsFromArgv(['t.tar.xz', '--path', '/usr/src/debug/x.c', '-o', 'out'])).toEqual({
+      source: 't.tar.xz',
+      buildId: undefined,
+      kind: undefined,
+      path: '/usr/src/debug/x.c',
+      output: 'out',
+      verbose: false,
+    });
+    expect(extractArgsFromArgv(['--build-id=ab12', '--kind', 'executable', '-v'])).toMatchObject({ source: undefined, buildId: 'ab12', kind: 'executable', verbose: true });
+    for (const argv of [
+      ['t.tar.xz'],
+      ['--help'],
+      ['--path', 'a', '--build-id', 'ab'],
+      ['--path', 'a', '--path', 'b'],
+      ['--path', 'a', '--kind', 'other'],
+      ['--path', 'a', '--unknown'],
+      ['--path'],
+      ['one', 'two', '--path', 'a'],
+    ]) {
+      expect(extractArgsFromArgv(argv), argv.join(' ')).toBeUndefined();
+    }
+    const { seekable, image } = await tarballs();
+    const cli = path.resolve(__dirname, '../dist/cli.js');
+    const rel = 'usr/src/debug/app-misc/hello-1.0/util.h';
+    const ok = await execa('node', [cli, 'extract', seekable, '--path', rel], { encoding: 'buffer', stripFinalNewline: false, env: { PACKDEBUG_CACHE_DIR: '' } });
+    expect(Buffer.from(ok.stdout).equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    const usage = await execa('node', [cli, 'extract', seekable], { reject: false });
+    expect(usage.exitCode).toBe(2);
+    expect(usage.stderr).toContain('give --build-id ID or --path MEMBER');
+    const help = await execa('node', [cli, 'extract', '--help']);
+    expect(help.stdout).toContain('--build-id');
   });
 
   it('finds debug files by build-id, checked against the ELF note', async () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { walkDebugRoots } from '../src/image/walk.js';
-import { planBlocks } from '../src/pack/layout.js';
+import { DEFAULT_BLOCK_SIZE, planBlocks, resolveLayout } from '../src/pack/layout.js';
 import { packImage } from '../src/pack/pack.js';
 import { planTar } from '../src/pack/tar-plan.js';
 import { TarParser } from '../src/tar/parse.js';
@@ -99,6 +99,26 @@ describe('Block layout', () => {
     }
     const bigBlocks = blocks.filter((b) => b.start >= big.offset && b.end <= big.end + 10240);
     expect(bigBlocks.length).toBe(Math.ceil((big.end - big.offset) / (1 << 20)));
+  });
+
+  it('keeps small Blocks for the sources when debug files get large ones', async () => {
+    const image = await makeImage('odd');
+    const plan = planTar((await walkDebugRoots(image)).entries);
+    const members = plan.members.map((m) => ({ offset: m.offset, end: m.end, name: m.entry.member }));
+    const firstLib = plan.members.find((m) => m.entry.member.startsWith('./usr/lib/'))!;
+    expect(firstLib.offset).toBeGreaterThan(0);
+    // Defaults: the sources' limits follow --block-size up to 1984 KiB.
+    expect(resolveLayout({}, 8 << 20)).toEqual({ blockSize: DEFAULT_BLOCK_SIZE, largeBlockSize: 2 * DEFAULT_BLOCK_SIZE });
+    expect(resolveLayout({ blockSize: 32 << 20 }, 8 << 20).sources).toEqual({ blockSize: DEFAULT_BLOCK_SIZE, largeBlockSize: 2 * DEFAULT_BLOCK_SIZE });
+    expect(() => resolveLayout({ sourceBlockSize: 100 }, 8 << 20)).toThrow(/source block size 100/);
+    const blocks = planBlocks(members, plan.size, { blockSize: 1 << 30, largeBlockSize: 1 << 30, sources: { blockSize: 1024, largeBlockSize: 4096 } });
+    // Sources in Blocks of about 1 KiB, then one Block from the first debug member to the end.
+    expect(blocks.some((b) => b.start === firstLib.offset)).toBe(true);
+    expect(blocks.filter((b) => b.start >= firstLib.offset)).toHaveLength(1);
+    expect(blocks.filter((b) => b.start < firstLib.offset).length).toBeGreaterThan(3);
+    // Equal limits: no cut of its own between sources and debug files.
+    const same = planBlocks(members, plan.size, { blockSize: 1 << 30, largeBlockSize: 1 << 30 });
+    expect(same).toEqual([{ start: 0, end: plan.size }]);
   });
 });
 

@@ -211,8 +211,8 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
       const prefixMs = performance.now() - t;
       expect(prefix.equals(big.subarray(0, 4096))).toBe(true);
       expect(x.prefixDecodes).toBe(1);
-      // One 16 KiB piece of (incompressible) input gives about 16 KiB of output.
-      expect(x.compressedBytesRead).toBeLessThanOrEqual(2 * 16384);
+      // Feeds sized for 4 KiB at the Block's average ratio, doubling, with a little read-ahead.
+      expect(x.compressedBytesRead).toBeLessThanOrEqual(64 << 10);
       expect(x.bytesDecoded).toBeLessThan(64 << 10);
       const early = `read ${x.compressedBytesRead} of ${block.totalSize} compressed bytes, decoded ${x.bytesDecoded}`;
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { fromSystemError, PackdebugError } from '../errors.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
 import { findByBuildId, findByPath, type Extraction } from '../tarball/extract.js';
@@ -24,6 +25,42 @@ interface Hit {
   tarball: TreeTarball;
   reader: TarballReader;
   found: Extraction;
+}
+
+/**
+ * The extract arguments from a plain command line (`extract [SOURCE]
+ * --build-id ID [--kind K] | --path M [-o FILE] [-v]`), parsed without
+ * yargs: extract runs once per file a debugger asks for, and importing
+ * yargs alone takes about 80 ms. Undefined for anything else (help, unknown
+ * or repeated options, mistakes): the CLI then hands the line to yargs,
+ * which gives the full messages.
+ */
+export function extractArgsFromArgv(argv: readonly string[]): ExtractArgs | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        'build-id': { type: 'string', multiple: true },
+        kind: { type: 'string', multiple: true },
+        path: { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o', multiple: true },
+        verbose: { type: 'boolean', short: 'v', multiple: true },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch {
+    return undefined;
+  }
+  const { values, positionals } = parsed;
+  const once = <T>(v: T[] | undefined): T | undefined => v?.[0];
+  if (positionals.length > 1 || Object.values(values).some((v) => v !== undefined && v.length !== 1)) return undefined;
+  const kind = once(values.kind);
+  if (kind !== undefined && kind !== 'debuginfo' && kind !== 'executable') return undefined;
+  const args: ExtractArgs = { source: positionals[0], buildId: once(values['build-id']), kind, path: once(values.path), output: once(values.output), verbose: once(values.verbose) ?? false };
+  if ((args.buildId === undefined) === (args.path === undefined)) return undefined;
+  return args;
 }
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {

@@ -12,7 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, exitStatusFor } from '../errors.js';
 import type { PackOptions, PackResult } from '../pack/options.js';
-import { DEFAULT_BLOCK_SIZE, packImage } from '../pack/pack.js';
+import { packImage } from '../pack/pack.js';
 import { repackTarball } from '../tarball/repack.js';
 import { readHookSettings, readTextFile, type HookSettings, type ReadFile } from '../portage/environment.js';
 import { portageLogger, portageOutput, type PortageOutput } from '../portage/messages.js';
@@ -76,6 +76,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   if (s.preset !== undefined) opts.preset = s.preset;
   if (s.threads !== undefined) opts.threads = s.threads;
   if (s.blockSize !== undefined) opts.blockSize = s.blockSize;
+  if (s.sourceBlockSize !== undefined) opts.sourceBlockSize = s.sourceBlockSize;
   if (s.removePacked) opts.removePacked = true;
   if (s.encoder !== 'auto') opts.encoder = s.encoder;
   if (s.sourceDateEpoch !== undefined) opts.sourceDateEpoch = s.sourceDateEpoch;
@@ -89,7 +90,8 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
     const st = await fs.lstat(native).catch(() => undefined);
     if (st?.isFile()) {
       const r = await (args.repackTarball ?? repackTarball)(native, {
-        blockSize: s.blockSize ?? DEFAULT_BLOCK_SIZE,
+        blockSize: s.blockSize,
+        sourceBlockSize: s.sourceBlockSize,
         preset: s.preset,
         threads: s.threads,
         encoder: s.encoder,

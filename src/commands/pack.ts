@@ -1,6 +1,6 @@
 import type { PackResult } from '../pack/options.js';
 import { packImage } from '../pack/pack.js';
-import { parseSize } from '../util/size.js';
+import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
 
@@ -17,6 +17,8 @@ export interface PackArgs {
   blockSize?: string;
   /** A size; see PackOptions.largeBlockSize. */
   largeBlockSize?: string;
+  /** A size; see PackOptions.sourceBlockSize. */
+  sourceBlockSize?: string;
   encoder?: 'auto' | 'xz' | 'lzma-native';
   removePacked?: boolean;
   json?: boolean;
@@ -52,8 +54,9 @@ export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
       out: args.out,
       preset: args.preset,
       threads: args.threads,
-      blockSize: args.blockSize === undefined ? undefined : parseSize(args.blockSize, `--block-size ${args.blockSize}`),
-      largeBlockSize: args.largeBlockSize === undefined ? undefined : parseSize(args.largeBlockSize, `--large-block-size ${args.largeBlockSize}`),
+      blockSize: optionalSize(args.blockSize, '--block-size'),
+      largeBlockSize: optionalSize(args.largeBlockSize, '--large-block-size'),
+      sourceBlockSize: optionalSize(args.sourceBlockSize, '--source-block-size'),
       encoder: args.encoder,
       removePacked: args.removePacked,
       sourceDateEpoch: sourceDateEpoch(io.env),

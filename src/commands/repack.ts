@@ -1,10 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
-import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { findTarballs } from '../tarball/tree.js';
-import { parseSize } from '../util/size.js';
+import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
 
@@ -12,7 +11,9 @@ export interface RepackArgs {
   /** Tarballs, or one tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
   targets: string[];
   dryRun?: boolean;
+  /** Sizes such as `2MiB`; see PackOptions. */
   blockSize?: string;
+  sourceBlockSize?: string;
   preset?: string;
   threads?: number;
   encoder?: 'auto' | 'xz' | 'lzma-native';
@@ -28,12 +29,13 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
     if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
     else files.push(t);
   }
-  const blockSize = args.blockSize === undefined ? DEFAULT_BLOCK_SIZE : parseSize(args.blockSize, `--block-size ${args.blockSize}`);
+  const blockSize = optionalSize(args.blockSize, '--block-size');
+  const sourceBlockSize = optionalSize(args.sourceBlockSize, '--source-block-size');
   const progress = progressLine(io);
   const results: (RepackResult | { tarball: string; status: 'failed'; error: string })[] = [];
   for (const file of files) {
     try {
-      const r = await repackTarball(file, { blockSize, preset: args.preset, threads: args.threads, encoder: args.encoder, dryRun: args.dryRun, progress: progress.update });
+      const r = await repackTarball(file, { blockSize, sourceBlockSize, preset: args.preset, threads: args.threads, encoder: args.encoder, dryRun: args.dryRun, progress: progress.update });
       progress.clear();
       results.push(r);
       if (!args.json) io.stdout.write(`${describe(r)}\n`);

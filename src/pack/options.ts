@@ -15,14 +15,20 @@ export interface PackOptions {
   threads?: number;
   /** Who compresses Blocks: the system's xz (faster) or lzma-native; default auto (xz when on PATH). */
   encoder?: 'auto' | 'xz' | 'lzma-native';
-  /** Target uncompressed size of one xz Block, in bytes (see docs/layout.md). */
+  /** Target uncompressed size of a Block of small members, in bytes (default 1984 KiB; see docs/layout.md). */
   blockSize?: number;
   /**
    * Members of at least blockSize bytes get Blocks of their own, split into
-   * parts of at most this many bytes. Default: the larger of blockSize and
-   * the preset's dictionary size (8 MiB at preset 6).
+   * parts of at most this many bytes. Default: twice blockSize, at most the
+   * preset's dictionary size (8 MiB at preset 6), at least blockSize.
    */
   largeBlockSize?: number;
+  /**
+   * Block size for the sources (usr/src/debug), which debuggers fetch one
+   * file at a time. Default: the smaller of blockSize and 1984 KiB, so a
+   * large blockSize (leaning to size) only affects the debug files.
+   */
+  sourceBlockSize?: number;
   /** After a verified write, remove the packed files and prune what that emptied. */
   removePacked?: boolean;
   /** Clamp member mtimes to this epoch (SOURCE_DATE_EPOCH). */

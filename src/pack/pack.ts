@@ -9,27 +9,14 @@ import { AtomicFile } from '../util/atomic.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
-import { planBlocks } from './layout.js';
+import { planBlocks, resolveLayout } from './layout.js';
 import type { PackOptions, PackResult } from './options.js';
 import { removePacked } from './remove.js';
 import { TarSource } from './source.js';
 import { planTar, type TarPlan } from './tar-plan.js';
 import { digestTarball, WrittenTarballVerifier } from './verify.js';
 
-/** Default target size of a Block of small members (chosen by measurement, see docs/layout.md). */
-export const DEFAULT_BLOCK_SIZE = 2 << 20;
-export const MIN_BLOCK_SIZE = 4096;
-
-/**
- * Parts of large members: twice the Block size, at most the preset's
- * dictionary (a larger part cannot compress better) and at least the Block
- * size. Measured (docs/layout.md): 4 MiB parts for 2 MiB Blocks pack faster
- * than 8 MiB ones (shorter idle tail on two cores) in less memory, for 0.6 %
- * more bytes.
- */
-export function defaultLargeBlockSize(blockSize: number, presetDict: number): number {
-  return Math.max(blockSize, Math.min(2 * blockSize, presetDict));
-}
+export { DEFAULT_BLOCK_SIZE, defaultLargeBlockSize, MIN_BLOCK_SIZE } from './layout.js';
 
 /** Digests of the planned members, for comparison with an existing tarball. */
 function planDigests(plan: TarPlan, hashes: ReadonlyMap<number, string>): MemberDigest[] {
@@ -74,10 +61,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   const lzma = presetOptions(preset);
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new PackdebugError('E_USAGE', `invalid thread count '${opts.threads}'`);
-  const blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isSafeInteger(blockSize) || blockSize < MIN_BLOCK_SIZE) {
-    throw new PackdebugError('E_USAGE', `invalid block size ${opts.blockSize}: at least ${MIN_BLOCK_SIZE} bytes`);
-  }
+  const layout = resolveLayout(opts, lzma.dictSize);
   const encoder = await resolveEncoder(opts.encoder);
   const image = path.resolve(opts.image);
   const out = path.resolve(opts.out ?? defaultTarballPath(image, id));
@@ -91,11 +75,11 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
 
   const plan = planTar(walk.entries);
-  const largeBlockSize = opts.largeBlockSize ?? defaultLargeBlockSize(blockSize, lzma.dictSize);
-  if (!Number.isSafeInteger(largeBlockSize) || largeBlockSize < blockSize) {
-    throw new PackdebugError('E_USAGE', `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`);
-  }
-  const blocks = planBlocks(plan.members, plan.size, { blockSize, largeBlockSize });
+  const blocks = planBlocks(
+    plan.members.map((m) => ({ offset: m.offset, end: m.end, name: m.entry.member })),
+    plan.size,
+    layout,
+  );
   const file = await AtomicFile.create(out, { root: image });
   const source = new TarSource(plan, image);
   let replaced = false;

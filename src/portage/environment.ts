@@ -42,6 +42,8 @@ export interface HookSettings {
   threads: number | undefined;
   /** PACKDEBUG_BLOCK_SIZE in bytes; undefined = engine default. */
   blockSize: number | undefined;
+  /** PACKDEBUG_SOURCE_BLOCK_SIZE in bytes; undefined = engine default. */
+  sourceBlockSize: number | undefined;
   /** PACKDEBUG_ENCODER: auto (default), xz or lzma-native. */
   encoder: 'auto' | 'xz' | 'lzma-native';
   /** PACKDEBUG_REMOVE_PACKED. */
@@ -161,14 +163,17 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
 
   const preset = nonEmpty(env, 'PACKDEBUG_PRESET');
   const threads = nonEmpty(env, 'PACKDEBUG_THREADS');
-  const blockSize = nonEmpty(env, 'PACKDEBUG_BLOCK_SIZE');
   const sde = nonEmpty(env, 'SOURCE_DATE_EPOCH');
-  let blockBytes: number | undefined;
-  if (blockSize !== undefined) {
-    const label = `PACKDEBUG_BLOCK_SIZE=${blockSize}`;
-    blockBytes = parseSize(blockSize, label);
-    if (blockBytes < 4096) throw usage(`${label}: must be at least 4KiB`);
-  }
+  const sizeSetting = (name: string): number | undefined => {
+    const text = nonEmpty(env, name);
+    if (text === undefined) return undefined;
+    const label = `${name}=${text}`;
+    const bytes = parseSize(text, label);
+    if (bytes < 4096) throw usage(`${label}: must be at least 4KiB`);
+    return bytes;
+  };
+  const blockBytes = sizeSetting('PACKDEBUG_BLOCK_SIZE');
+  const sourceBlockBytes = sizeSetting('PACKDEBUG_SOURCE_BLOCK_SIZE');
   const encoder = nonEmpty(env, 'PACKDEBUG_ENCODER') ?? 'auto';
   if (encoder !== 'auto' && encoder !== 'xz' && encoder !== 'lzma-native') {
     throw usage(`PACKDEBUG_ENCODER=${encoder}: expected auto, xz or lzma-native`);
@@ -191,6 +196,7 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     preset: preset === undefined ? undefined : parsePreset('PACKDEBUG_PRESET', preset),
     threads: threads === undefined ? undefined : parsePositiveInt('PACKDEBUG_THREADS', threads),
     blockSize: blockBytes,
+    sourceBlockSize: sourceBlockBytes,
     encoder,
     removePacked: parseBoolean('PACKDEBUG_REMOVE_PACKED', env['PACKDEBUG_REMOVE_PACKED']),
     strict: parseBoolean('PACKDEBUG_STRICT', env['PACKDEBUG_STRICT']),

@@ -163,7 +163,7 @@ export function bashrcSnippet(opts: SnippetOptions = {}): string {
 # Optional settings (the hook's defaults are described):
 #PACKDEBUG_PRESET=6           # xz preset 0-9 or 0e-9e; default 6
 #PACKDEBUG_THREADS=4          # compression threads; default all cores
-#PACKDEBUG_BLOCK_SIZE=2MiB    # uncompressed xz Block size: smaller = faster random access, larger = smaller tarballs
+#PACKDEBUG_BLOCK_SIZE=1984KiB # uncompressed xz Block size: smaller = faster random access, larger = smaller tarballs
 #PACKDEBUG_ENCODER=auto       # xz (system xz, fastest), lzma-native, or auto; same output
 #PACKDEBUG_REMOVE_PACKED=1    # remove packed debug files from the image after a verified write (instead of INSTALL_MASK)
 #PACKDEBUG_STRICT=1           # fail the merge when packing fails; default: warn and go on

@@ -75,6 +75,14 @@ export class MemberLocator {
       // Continuation Blocks of a large member have no header: use the closest keyed Block before.
       let j = mid;
       let probe = await this.probe(j);
+      if (!probe.entry) {
+        const k = this.#partsStart(mid, lo);
+        const first = k < mid ? await this.probe(k) : undefined;
+        if (first?.entry && first.entry.dataOffset + first.entry.size > this.#ra.blocks[mid]!.uncompressedOffset) {
+          j = k;
+          probe = first;
+        }
+      }
       while (!probe.entry && j > lo) probe = await this.probe(--j);
       if (!probe.entry) {
         lo = mid + 1;
@@ -88,6 +96,22 @@ export class MemberLocator {
       }
     }
     return best;
+  }
+
+  /**
+   * Where the large member that Block `mid` continues probably starts, to
+   * probe that Block at once instead of each part before `mid`: pack cuts a
+   * large member into equal parts (only the last one differs), so it is the
+   * first of the run of equally sized Blocks just before `mid`. The caller
+   * checks the guess against the member's extent.
+   */
+  #partsStart(mid: number, lo: number): number {
+    const blocks = this.#ra.blocks;
+    if (mid - 1 < lo) return mid;
+    const partSize = blocks[mid - 1]!.uncompressedSize;
+    let k = mid - 1;
+    while (k - 1 >= lo && blocks[k - 1]!.uncompressedSize === partSize) k--;
+    return k;
   }
 
   /**

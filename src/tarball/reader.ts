@@ -83,24 +83,30 @@ export class TarballReader {
 
   /**
    * Hands the uncompressed tar stream from `offset` to `consumer`, Block by
-   * Block, until it returns false or the stream ends.
+   * Block, until it returns false or the stream ends. `until`, when known,
+   * is where the consumer will stop (so the decoder need not run far past it).
    */
-  async streamFrom(offset: number, consumer: (chunk: Buffer) => boolean | void): Promise<void> {
+  async streamFrom(offset: number, consumer: (chunk: Buffer) => boolean | void, until = Infinity): Promise<void> {
     const blocks = this.ra.blocks;
     if (blocks.length === 0) return;
     let skip = offset - blocks[this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1))]!.uncompressedOffset;
     for (let i = this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1)); i < blocks.length; i++) {
       let stop = false;
-      await this.ra.streamBlock(i, (chunk) => {
-        if (skip >= chunk.length) {
-          skip -= chunk.length;
-          return true;
-        }
-        const part = skip > 0 ? chunk.subarray(skip) : chunk;
-        skip = 0;
-        if (consumer(part) === false) stop = true;
-        return !stop;
-      });
+      const block = blocks[i]!;
+      await this.ra.streamBlock(
+        i,
+        (chunk) => {
+          if (skip >= chunk.length) {
+            skip -= chunk.length;
+            return true;
+          }
+          const part = skip > 0 ? chunk.subarray(skip) : chunk;
+          skip = 0;
+          if (consumer(part) === false) stop = true;
+          return !stop;
+        },
+        until - block.uncompressedOffset,
+      );
       if (stop) return;
     }
   }
@@ -202,7 +208,7 @@ export class TarballReader {
       sink.write(part);
       left -= part.length;
       return left > 0;
-    });
+    }, entry.dataOffset + entry.size);
     if (left > 0) throw new Error(`${this.path}: member ${entry.path} is truncated`);
   }
 }

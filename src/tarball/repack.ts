@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import { BlockPlanner } from '../pack/layout.js';
-import { defaultLargeBlockSize } from '../pack/pack.js';
+import { BlockPlanner, resolveLayout } from '../pack/layout.js';
 import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
@@ -16,8 +15,10 @@ import { decodeSequential } from '../xz/sequential.js';
 import { TarballReader } from './reader.js';
 
 export interface RepackOptions {
-  blockSize: number;
+  /** As for pack (PackOptions): default 1984 KiB. */
+  blockSize?: number;
   largeBlockSize?: number;
+  sourceBlockSize?: number;
   preset?: string;
   threads?: number;
   encoder?: EncoderChoice;
@@ -88,10 +89,11 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
   const lzma = presetOptions(parsePreset(opts.preset));
   const encoder = await resolveEncoder(opts.encoder);
   const threads = opts.threads ?? availableParallelism();
-  const largeBlockSize = opts.largeBlockSize ?? defaultLargeBlockSize(opts.blockSize, lzma.dictSize);
-  const planner = new BlockPlanner({ blockSize: opts.blockSize, largeBlockSize });
+  const cutting = resolveLayout(opts, lzma.dictSize);
+  const planner = new BlockPlanner(cutting);
+  const largest = Math.max(cutting.largeBlockSize, cutting.sources?.largeBlockSize ?? 0);
   const cuts: number[] = [];
-  const parser = new TarParser({ entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size))) }, file);
+  const parser = new TarParser({ entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size), e.path)) }, file);
   const originalHash = createHash('sha256');
   let streamSize = 0;
 
@@ -119,7 +121,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
         if (cut > pendingStart) yield take(cut - pendingStart);
       }
       // Bytes after the end of the archive, or a member the planner never cut: bounded Blocks all the same.
-      while (pendingBytes >= largeBlockSize) yield take(largeBlockSize);
+      while (pendingBytes >= largest) yield take(largest);
     }
     parser.end();
     if (pendingBytes > 0) yield take(pendingBytes);

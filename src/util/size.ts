@@ -89,3 +89,8 @@ export function formatSize(bytes: number): string {
   }
   return `${sign}${text.replace(/\.0$/, '')} ${units[i]}`;
 }
+
+/** parseSize for an optional command-line option, named in errors as `--option VALUE`. */
+export function optionalSize(text: string | undefined, option: string): number | undefined {
+  return text === undefined ? undefined : parseSize(text, `${option} ${text}`);
+}

@@ -1,6 +1,6 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
-import { decodeBlock } from './block-decoder.js';
+import { decodeBlock, wrapBlockInStream } from './block-decoder.js';
 import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
 import {
   BLOCK_HEADER_SIZE_MAX,
@@ -15,26 +15,37 @@ import {
 import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
+import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
 
 export interface XzRandomAccessOptions {
   /**
-   * Who decodes whole Blocks: 'lzma-native' (default: no process start-up,
-   * best for the small Blocks random access reads), 'xz' (xz(1), faster on
-   * large Blocks), or 'auto' (xz when usable). Whatever is chosen, a Block
-   * whose filters lzma-native's liblzma 5.2.3 lacks (ARM64, RISC-V) goes to
-   * xz(1) when that is new enough, and is E_UNSUPPORTED otherwise.
+   * Who decodes: 'auto' (default) runs xz(1) in a child process for reads
+   * that span at least XZ_MIN_SPAN bytes of a Block (2.5 to 4 times the
+   * speed of lzma-native's bundled liblzma 5.2.3, for about 5 ms of process
+   * start) and lzma-native for shorter ones (header probes), falling back to
+   * lzma-native when there is no xz; 'xz' and 'lzma-native' use only that
+   * one. Whatever is chosen, a Block whose filters lzma-native's liblzma
+   * lacks (ARM64, RISC-V) goes to xz(1) when that is new enough, and is
+   * E_UNSUPPORTED otherwise.
    */
   backend?: EncoderChoice;
   /** Decoded Blocks kept in memory, in bytes (LRU). Default 64 MiB; 0 disables the cache. */
   cacheBytes?: number;
-  /** Compressed bytes fed to the decoder at a time by readBlockPrefix. Default 16 KiB. */
+  /**
+   * Largest piece of compressed data fed to the decoder at once by
+   * streamBlock and readBlockPrefix (feeds start small and grow). Default 256 KiB.
+   */
   prefixChunk?: number;
   /** The name used in error messages. Default: the path. */
   name?: string;
 }
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
-const DEFAULT_PREFIX_CHUNK = 16 << 10;
+/** With backend 'auto', reads of at least this much of a Block go to xz(1) (measured: docs/layout.md). */
+export const XZ_MIN_SPAN = 256 << 10;
+const DEFAULT_PREFIX_CHUNK = 256 << 10;
+/** Compressed bytes read from the file at once while streaming a Block. */
+const READ_AHEAD = 256 << 10;
 
 /** Filters the liblzma 5.2.3 bundled in lzma-native 8 decodes (ARM64 came in 5.4, RISC-V in 5.6). */
 const NATIVE_FILTERS = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, FILTER_LZMA2]);
@@ -79,6 +90,8 @@ export class XzRandomAccess {
   blocksDecoded = 0;
   /** How many of blocksDecoded were prefix decodes. */
   prefixDecodes = 0;
+  /** How many of blocksDecoded went to xz(1) in a child process. */
+  xzDecodes = 0;
   /** Compressed bytes read from the file for Blocks (the layout's reads are not counted). */
   compressedBytesRead = 0;
 
@@ -92,7 +105,7 @@ export class XzRandomAccess {
     readonly name: string,
     private readonly fh: FileHandle,
     readonly layout: XzFileLayout,
-    private readonly backend: EncoderBackend,
+    private readonly backend: EncoderChoice,
     private readonly cacheLimit: number,
     private readonly prefixChunk: number,
   ) {}
@@ -103,7 +116,9 @@ export class XzRandomAccess {
     const prefixChunk = options.prefixChunk ?? DEFAULT_PREFIX_CHUNK;
     if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
     if (!(Number.isInteger(prefixChunk) && prefixChunk > 0)) throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
-    const backend = await resolveEncoder(options.backend ?? 'lzma-native');
+    const backend = options.backend ?? 'auto';
+    // An explicit 'xz' must be usable; 'auto' finds out on first use.
+    if (backend === 'xz') await resolveEncoder('xz');
     let fh: FileHandle;
     try {
       fh = await fs.open(path, 'r');
@@ -212,23 +227,30 @@ export class XzRandomAccess {
     if (n === 0) return Buffer.alloc(0);
     const chunks: Buffer[] = [];
     let kept = 0;
-    await this.streamBlock(index, (chunk) => {
-      const part = chunk.length <= n - kept ? chunk : chunk.subarray(0, n - kept);
-      chunks.push(Buffer.from(part));
-      kept += part.length;
-      return kept < n;
-    });
+    await this.streamBlock(
+      index,
+      (chunk) => {
+        const part = chunk.length <= n - kept ? chunk : chunk.subarray(0, n - kept);
+        chunks.push(Buffer.from(part));
+        kept += part.length;
+        return kept < n;
+      },
+      n,
+    );
     return Buffer.concat(chunks, kept);
   }
 
   /**
    * Hands Block `index`'s uncompressed data to `consumer` chunk by chunk, in
-   * order, until the consumer returns false or the Block ends. The Block's
-   * compressed bytes are fed to the decoder `prefixChunk` bytes at a time, so
-   * stopping early decodes little more than was consumed. The Check is only
-   * verified when the whole Block is decoded; the Block Header always is.
+   * order, until the consumer returns false or the Block ends. `wanted` is
+   * how much of the Block the caller expects to consume (default: all of
+   * it): the first feed of compressed data is sized for that at the Block's
+   * average ratio, later feeds double, so stopping early decodes little
+   * more than was consumed while a long read needs few round trips to
+   * liblzma's thread. The Check is only verified when the whole Block is
+   * decoded; the Block Header always is.
    */
-  async streamBlock(index: number, consumer: (chunk: Buffer) => boolean | void): Promise<void> {
+  async streamBlock(index: number, consumer: (chunk: Buffer) => boolean | void, wanted = Infinity): Promise<void> {
     const b = this.blockAt(index);
     const cached = this.cache.get(index);
     const whole = async (data: Buffer) => {
@@ -237,12 +259,20 @@ export class XzRandomAccess {
     if (cached) return whole(cached);
     if (this.pending.has(index)) return whole(await this.readBlockShared(index));
     this.assertOpen();
-    const head = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX));
-    const header = this.checkHeader(b, head);
+    // The first feed of compressed data is sized for `wanted` at the Block's average ratio.
+    const span = Math.min(wanted, b.uncompressedSize);
+    const firstFeed = Math.min(this.prefixChunk, Math.max(64, Math.ceil(span * (b.totalSize / Math.max(1, b.uncompressedSize)) * 1.25)));
+    let buffered = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX + 2 * firstFeed));
+    const header = this.checkHeader(b, buffered);
     // lzma-native lacks this filter: xz(1) decodes the whole Block instead.
     if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) return whole(await this.readBlockShared(index));
     this.blocksDecoded++;
     this.prefixDecodes++;
+    if (this.wantsXz(span)) {
+      const data = buffered.length === b.totalSize ? buffered : await this.readFile(b, 0, b.totalSize);
+      const streamed = await this.streamWithXz(b, data, consumer);
+      if (streamed) return;
+    }
     let got = 0;
     let stopped = false;
     let failure: unknown;
@@ -267,14 +297,17 @@ export class XzRandomAccess {
     });
     const feed = (piece: Buffer) => Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
     try {
-      await feed(encodeStreamHeader(b.checkId));
-      await feed(head);
-      // Feeds grow from 64 bytes to prefixChunk: a consumer that stops early
-      // (a header probe) makes the decoder produce little more than it used,
-      // while a long read soon runs at full-size feeds.
-      let feedSize = 64;
-      for (let pos = head.length; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)) {
-        await feed(await this.readFile(b, pos, Math.min(feedSize, b.totalSize - pos)));
+      await feed(Buffer.concat([encodeStreamHeader(b.checkId), buffered.subarray(0, header.headerSize)]));
+      let bufferedFrom = 0;
+      let feedSize = firstFeed;
+      for (let pos = header.headerSize; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)) {
+        const end = Math.min(pos + feedSize, b.totalSize);
+        if (end > bufferedFrom + buffered.length) {
+          bufferedFrom = pos;
+          // Read ahead as far as the next feeds will go, so a long read needs few file reads.
+          buffered = await this.readFile(b, pos, Math.min(b.totalSize - pos, Math.max(end - pos, Math.min(READ_AHEAD, 4 * feedSize))));
+        }
+        await feed(buffered.subarray(pos - bufferedFrom, end - bufferedFrom));
       }
       if (!stopped && failure === undefined) {
         // The whole Block went in: finish the Stream so liblzma checks the Check and sizes.
@@ -296,6 +329,44 @@ export class XzRandomAccess {
     }
     if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
     if (!stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+  }
+
+  /** xz(1) is known to be missing (backend 'auto' then stays in-process). */
+  private xzMissing = false;
+
+  private wantsXz(span: number): boolean {
+    if (this.backend === 'xz') return true;
+    return this.backend === 'auto' && !this.xzMissing && span >= XZ_MIN_SPAN;
+  }
+
+  /**
+   * streamBlock through xz(1): the Block wrapped in a one-Block Stream, so
+   * xz checks the Block Header, the Check and the sizes. False when there
+   * is no xz (with backend 'auto': the caller decodes in-process instead).
+   */
+  private async streamWithXz(b: XzBlockInfo, blockBytes: Buffer, consumer: (chunk: Buffer) => boolean | void): Promise<boolean> {
+    let got = 0;
+    let result;
+    try {
+      this.xzDecodes++;
+      result = await decodeWithXzProcess({ data: wrapBlockInStream(b, blockBytes) }, (chunk) => {
+        got += chunk.length;
+        this.bytesDecoded += chunk.length;
+        return got <= b.uncompressedSize && consumer(chunk) !== false;
+      });
+    } catch (err) {
+      if (err instanceof XzMissingError) {
+        if (this.backend !== 'auto') throw new PackdebugError('E_IO', `${this.name}: ${err.message}`, { file: this.name, cause: err });
+        this.xzMissing = true;
+        this.xzDecodes--;
+        return false;
+      }
+      if (err instanceof XzFailedError) throw this.blockError(b, `is corrupt: ${err.message}`, false, err);
+      throw err;
+    }
+    if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
+    if (!result.stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+    return true;
   }
 
   /** Drops all cached Blocks. */
@@ -357,7 +428,16 @@ export class XzRandomAccess {
     const header = this.checkHeader(b, bytes);
     const backend = await this.backendFor(b, header);
     this.blocksDecoded++;
-    const out = await decodeBlock(bytes, b, this.name, backend);
+    let out: Buffer;
+    try {
+      if (backend === 'xz') this.xzDecodes++;
+      out = await decodeBlock(bytes, b, this.name, backend);
+    } catch (err) {
+      if (!(err instanceof XzMissingError) || this.backend !== 'auto') throw err;
+      this.xzMissing = true;
+      this.xzDecodes--;
+      out = await decodeBlock(bytes, b, this.name, 'lzma-native');
+    }
     this.bytesDecoded += out.length;
     this.remember(index, out);
     return out;
@@ -373,7 +453,7 @@ export class XzRandomAccess {
 
   private async backendFor(b: XzBlockInfo, header: BlockHeader): Promise<EncoderBackend> {
     const foreign = header.filters.find((f) => !NATIVE_FILTERS.has(f.id));
-    if (!foreign) return this.backend;
+    if (!foreign) return this.wantsXz(b.uncompressedSize) ? 'xz' : 'lzma-native';
     const since = XZ_FILTER_SINCE.get(foreign.id) ?? Infinity;
     const xz = await findXz();
     if (xz && versionNumber(xz) >= since) return 'xz';
