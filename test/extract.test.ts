@@ -8,6 +8,7 @@ import { listTarball } from '../src/commands/list.js';
 import { packImage } from '../src/pack/pack.js';
 import { encodeHeader } from '../src/tar/header.js';
 import { findByBuildId, findByPath } from '../src/tarball/extract.js';
+import { comparedWith, compareMemberNames } from '../src/tarball/order.js';
 import { TarballReader } from '../src/tarball/reader.js';
 import { repackTarball } from '../src/tarball/repack.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
@@ -43,6 +44,23 @@ async function tarballs() {
   await execa('bash', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', image, portage]);
   return { image, dir, seekable, portage };
 }
+
+describe('member order', () => {
+  it('compares names component by component in UTF-8 byte order, sources first', () => {
+    const names = ['a', 'a b', 'a-b', 'ab', 'a\u00e9', 'a\uE000', 'a\u{1F600}', 'a\uFFFD', 'b', 'a/b', 'a/b/c', 'Z'];
+    const byBytes = (x: string, y: string) => Buffer.compare(Buffer.from(x), Buffer.from(y));
+    for (const x of names) {
+      for (const y of names) {
+        const want = x.includes('/') || y.includes('/') ? undefined : Math.sign(byBytes(x, y));
+        const got = Math.sign(compareMemberNames(`./usr/lib/debug/${x}`, `/usr/lib/debug/${y}`));
+        if (want !== undefined) expect(got, `${x} vs ${y}`).toBe(want);
+        expect(Math.sign(comparedWith(`usr/lib/debug/${y}`)(`./usr/lib/debug/${x}`)), `${x} vs ${y}`).toBe(got);
+      }
+    }
+    expect(compareMemberNames('./usr/lib/debug/a/b', './usr/lib/debug/a-b')).toBeLessThan(0); // a directory's contents come right after it
+    expect(compareMemberNames('./usr/src/debug/z', './usr/lib/debug/a')).toBeLessThan(0);
+  });
+});
 
 describe.skipIf(!hasTools)('extract', () => {
   it('finds every regular file by path, byte for byte, through the layout or by a scan', async () => {

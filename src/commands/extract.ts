@@ -5,8 +5,7 @@ import { fromSystemError, PackdebugError } from '../errors.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
 import { findByBuildId, findByPath, type Extraction } from '../tarball/extract.js';
 import { type Sink, TarballReader } from '../tarball/reader.js';
-import { findTarballs, type TreeTarball } from '../tarball/tree.js';
-import { AtomicFile } from '../util/atomic.js';
+import type { TreeTarball } from '../tarball/tree.js';
 import type { CommandIO } from './io.js';
 
 export interface ExtractArgs {
@@ -70,7 +69,10 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   const source = args.source ?? path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball');
   const st = await fs.stat(source).catch(() => undefined);
   if (!st) throw new PackdebugError('E_INPUT', `${source}: no such tarball or directory`, { file: source });
-  const candidates: TreeTarball[] = st.isDirectory() ? await findTarballs(source) : [{ path: source, buildNumber: undefined, mtimeMs: st.mtimeMs }];
+  // Modules only some runs need are loaded when needed: extract's start-up counts.
+  const candidates: TreeTarball[] = st.isDirectory()
+    ? await (await import('../tarball/tree.js')).findTarballs(source)
+    : [{ path: source, buildNumber: undefined, mtimeMs: st.mtimeMs }];
   if (candidates.length === 0) throw new PackdebugError('E_INPUT', `${source}: holds no CATEGORY/PN/*-debug.tar.xz tarballs`, { file: source });
   const what = args.buildId !== undefined ? `build-id ${args.buildId}${args.kind === 'executable' ? ' (executable)' : ''}` : `member ${args.path}`;
 
@@ -127,6 +129,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
 
 /** An atomically written output file fed through a Sink; only the last member begun is kept. */
 async function outputFile(output: string): Promise<{ sink: Sink; commit(): Promise<void>; abort(): Promise<void> }> {
+  const { AtomicFile } = await import('../util/atomic.js');
   const file = await AtomicFile.create(path.resolve(output));
   let writing = Promise.resolve();
   let position = 0;

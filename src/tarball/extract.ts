@@ -1,7 +1,7 @@
-import { ElfCapture, inspectElf } from '../elf/index.js';
+import type { ElfCapture } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import type { TarEntry } from '../tar/parse.js';
-import { inspectingVisitor, matchesBuildId, type BuildIdKind } from './elf-members.js';
+import type { BuildIdKind } from './elf-members.js';
 import { normalizeMemberName, resolveLinkTarget } from './order.js';
 import type { Sink, TarballReader } from './reader.js';
 
@@ -49,6 +49,8 @@ export async function findByPath(reader: TarballReader, member: string, sink?: S
 export async function findByBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink?: Sink): Promise<Extraction | undefined> {
   const id = buildId.toLowerCase();
   if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0) throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
+  // The ELF code is loaded only for build-id lookups (extract's start-up counts).
+  const [{ ElfCapture, inspectElf }, { inspectingVisitor, matchesBuildId }] = await Promise.all([import('../elf/index.js'), import('./elf-members.js')]);
   const link = `./usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}${kind === 'debuginfo' ? '.debug' : ''}`;
   if (reader.seekable) {
     const hint = await reader.find(link);

@@ -13,7 +13,7 @@ export interface LocateStats {
 }
 
 /** How much of a Block's start to decode to read its first header (pax headers included). */
-const PROBE_BYTES = [1536, 16384, 65536, 1 << 20];
+const PROBE_BYTES = [512, 1536, 16384, 65536, 1 << 20];
 
 /**
  * Finds members of a packdebug tarball without decoding it: Blocks start at

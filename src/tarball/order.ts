@@ -15,16 +15,33 @@ function rootRank(c: readonly string[]): number {
   return 2;
 }
 
-export function compareMemberNames(a: string, b: string): number {
-  const ca = components(a);
-  const cb = components(b);
+/** UTF-16 order is UTF-8 byte order except where surrogates meet U+E000-U+FFFF. */
+const NOT_BYTE_ORDERED = /[\uD800-\uFFFF]/;
+
+function compareComponents(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!NOT_BYTE_ORDERED.test(a) && !NOT_BYTE_ORDERED.test(b)) return a < b ? -1 : 1;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function compareSplit(ca: readonly string[], cb: readonly string[]): number {
   const rank = rootRank(ca) - rootRank(cb);
   if (rank !== 0) return rank;
   for (let i = 0; i < Math.min(ca.length, cb.length); i++) {
-    const c = Buffer.compare(Buffer.from(ca[i]!), Buffer.from(cb[i]!));
+    const c = compareComponents(ca[i]!, cb[i]!);
     if (c !== 0) return c;
   }
   return ca.length - cb.length;
+}
+
+export function compareMemberNames(a: string, b: string): number {
+  return compareSplit(components(a), components(b));
+}
+
+/** compareMemberNames(x, name) for many x: `name` is split once (a scan compares it with every header). */
+export function comparedWith(name: string): (other: string) => number {
+  const target = components(name);
+  return (other) => compareSplit(components(other), target);
 }
 
 /** `/usr/x`, `usr/x/` and `./usr/x` all name the member `./usr/x`; `..` is refused. */

@@ -2,8 +2,8 @@ import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { findXz } from '../xz/block-encoder.js';
 import { XzRandomAccess } from '../xz/random-access.js';
 import { MemberLocator } from './locate.js';
-import { buildMemberIndex, type IndexedMember, loadCachedIndex, saveCachedIndex } from './member-index.js';
-import { compareMemberNames, sameMemberName } from './order.js';
+import type { IndexedMember } from './member-index.js';
+import { comparedWith, sameMemberName } from './order.js';
 
 /** Receives a member's data as it is decoded: `begin` with its entry, then the chunks. */
 export interface Sink {
@@ -56,6 +56,8 @@ export class TarballReader {
     this.#members ??= (async () => {
       const layout = await this.locator.layout();
       if (!layout.aligned || layout.sorted) return undefined;
+      // Loaded here: a sorted tarball (what pack writes) never needs it, and extract's start-up counts.
+      const { buildMemberIndex, loadCachedIndex, saveCachedIndex } = await import('./member-index.js');
       const cached = await loadCachedIndex(this.path, this.env);
       if (cached) return cached;
       const built = await buildMemberIndex(this);
@@ -215,13 +217,14 @@ export class TarballReader {
 
 /** A visitor that spots `name` and passes its data on; in a sorted archive it stops once members sort after it. */
 function matcher(name: string, sink?: Sink, sorted = false) {
+  const compare = comparedWith(name);
   const state = {
     found: undefined as TarEntry | undefined,
     done: false,
     visitor: {
       entry(e: TarEntry) {
         if (state.done) return;
-        const c = compareMemberNames(e.path, name);
+        const c = compare(e.path);
         if (c === 0) {
           state.found = e;
           if (sink && (e.type === '0' || e.type === '7')) sink.begin?.(e);

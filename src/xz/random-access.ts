@@ -14,7 +14,8 @@ import {
 } from './block-header.js';
 import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
-import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
+import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
+import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
 import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
 
 export interface XzRandomAccessOptions {
@@ -41,8 +42,10 @@ export interface XzRandomAccessOptions {
 }
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
+/** Reads of at most this much of a Block's start (header probes) use the small in-process LZMA2 decoder. */
+const SMALL_PREFIX = 16 << 10;
 /** With backend 'auto', reads of at least this much of a Block go to xz(1) (measured: docs/layout.md). */
-export const XZ_MIN_SPAN = 256 << 10;
+export const XZ_MIN_SPAN = 16 << 10;
 const DEFAULT_PREFIX_CHUNK = 256 << 10;
 /** Compressed bytes read from the file at once while streaming a Block. */
 const READ_AHEAD = 256 << 10;
@@ -250,7 +253,8 @@ export class XzRandomAccess {
    * liblzma's thread. The Check is only verified when the whole Block is
    * decoded; the Block Header always is.
    */
-  async streamBlock(index: number, consumer: (chunk: Buffer) => boolean | void, wanted = Infinity): Promise<void> {
+  async streamBlock(index: number, wholeConsumer: (chunk: Buffer) => boolean | void, wanted = Infinity): Promise<void> {
+    let consumer = wholeConsumer;
     const b = this.blockAt(index);
     const cached = this.cache.get(index);
     const whole = async (data: Buffer) => {
@@ -268,6 +272,22 @@ export class XzRandomAccess {
     if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) return whole(await this.readBlockShared(index));
     this.blocksDecoded++;
     this.prefixDecodes++;
+    if (span < b.uncompressedSize && span <= SMALL_PREFIX && header.filters.length === 1 && header.filters[0]!.id === FILTER_LZMA2) {
+      const prefix = await this.smallPrefix(b, header.headerSize, buffered, firstFeed, span);
+      this.bytesDecoded += prefix.length;
+      if (consumer(prefix) === false) return;
+      // The consumer wants more after all: decode the Block again from its start, past what it has.
+      let skip = prefix.length;
+      consumer = (chunk) => {
+        if (skip >= chunk.length) {
+          skip -= chunk.length;
+          return true;
+        }
+        const rest = skip > 0 ? chunk.subarray(skip) : chunk;
+        skip = 0;
+        return wholeConsumer(rest);
+      };
+    }
     if (this.wantsXz(span)) {
       const data = buffered.length === b.totalSize ? buffered : await this.readFile(b, 0, b.totalSize);
       const streamed = await this.streamWithXz(b, data, consumer);
@@ -329,6 +349,26 @@ export class XzRandomAccess {
     }
     if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
     if (!stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+  }
+
+  /**
+   * The first `span` bytes of an LZMA2 Block, by the small in-process
+   * decoder (lzma2-prefix.ts): exactly as many bytes as asked for, without
+   * loading lzma-native. Compressed input is read in growing pieces.
+   */
+  private async smallPrefix(b: XzBlockInfo, headerSize: number, head: Buffer, firstFeed: number, span: number): Promise<Buffer> {
+    const dataSize = b.unpaddedSize - headerSize - checkSize(b.checkId);
+    let have = head.subarray(headerSize, Math.min(head.length, headerSize + dataSize));
+    for (let n = Math.max(have.length, firstFeed); ; n *= 2) {
+      if (have.length < Math.min(n, dataSize)) have = await this.readFile(b, headerSize, Math.min(n, dataSize));
+      try {
+        return decodeLzma2Prefix(have, span);
+      } catch (err) {
+        if (err instanceof NeedMoreInput && have.length < dataSize) continue;
+        const reason = err instanceof NeedMoreInput ? 'the compressed data ends too early' : (err as Error).message;
+        throw this.blockError(b, `is corrupt: ${reason}`, false, err);
+      }
+    }
   }
 
   /** xz(1) is known to be missing (backend 'auto' then stays in-process). */
