@@ -170,19 +170,26 @@ function writeChecksum(b: Buffer): void {
 }
 
 function checksumMatches(b: Buffer, stored: number): boolean {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const v = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    unsigned += v;
-    signed += v > 127 ? v - 256 : v;
+  // The checksum field counts as spaces; some old tars summed signed bytes.
+  let unsigned = 8 * 0x20;
+  let high = 0;
+  for (let i = 0; i < 148; i++) {
+    unsigned += b[i]!;
+    high += b[i]! >> 7;
   }
-  return stored === unsigned || stored === signed;
+  for (let i = 156; i < BLOCK_SIZE; i++) {
+    unsigned += b[i]!;
+    high += b[i]! >> 7;
+  }
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
+// Header fields are read byte by byte: a scan decodes a header per member,
+// and in a short-lived process (extract) that code never gets optimized.
 function readString(b: Buffer, offset: number, size: number): string {
-  const end = b.indexOf(0, offset);
-  return b.toString('utf8', offset, end === -1 || end > offset + size ? offset + size : end);
+  let end = offset;
+  while (end < offset + size && b[end] !== 0) end++;
+  return end === offset ? '' : b.toString('utf8', offset, end);
 }
 
 /** Octal (space/NUL padded) or GNU base-256 (high bit set) numbers; null when invalid. */
@@ -194,9 +201,16 @@ function readNumber(b: Buffer, offset: number, size: number): number | null {
     for (let i = 1; i < size; i++) v = v * 256 + b[offset + i]!;
     return Number.isSafeInteger(v) ? v : null;
   }
-  const text = b.toString('latin1', offset, offset + size).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) return null;
-  const v = parseInt(text, 8);
+  // Leading spaces, octal digits, then only NULs and spaces.
+  const end = offset + size;
+  let i = offset;
+  while (i < end && b[i] === 0x20) i++;
+  let v = 0;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) if (b[i] !== 0 && b[i] !== 0x20) return null;
   return Number.isSafeInteger(v) ? v : null;
 }
