@@ -133,6 +133,23 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command(
+    'audit [tree]',
+    'check a tarball tree: layout, xz containers, unsafe members, build-ids, binpkgs and installed builds',
+    (y) =>
+      y
+        .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+        .option('pkgdir', { type: 'string', describe: 'a binpkg directory (PKGDIR): report tarballs without binpkg and binpkgs without tarball' })
+        .option('vdb', { type: 'string', describe: 'the installed-package database (e.g. /var/db/pkg): tell which tarballs belong to installed builds' })
+        .option('deep', { type: 'boolean', default: false, describe: 'decode every Block (Checks verified) and parse every tar stream to its end' })
+        .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)' })
+        .epilog('Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.'),
+    (a) =>
+      run(async () => {
+        const { runAudit } = await import('./commands/audit.js');
+        return runAudit({ tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json }, processIO());
+      }),
+  )
+  .command(
     'hook',
     'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
     (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),

@@ -298,6 +298,16 @@ export class XzRandomAccess {
     if (!stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
   }
 
+  /**
+   * Reads Block `index`'s header (at most 1 KiB) and checks it against the
+   * Index, without decoding anything: a PackdebugError when they disagree.
+   */
+  async checkBlockHeader(index: number): Promise<void> {
+    const b = this.blockAt(index);
+    this.assertOpen();
+    this.checkHeader(b, await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX)));
+  }
+
   /** Drops all cached Blocks. */
   clearCache(): void {
     this.cache.clear();
