@@ -150,6 +150,25 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command(
+    'prune [tree]',
+    'delete old tarballs: per CATEGORY/PN keep the newest N builds and those with a binpkg or installed',
+    (y) =>
+      y
+        .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+        .option('keep', { type: 'number', default: 3, describe: 'newest builds (highest version, then BUILD_ID) kept per CATEGORY/PN' })
+        .option('pkgdir', { type: 'string', describe: 'also keep every tarball whose binpkg is in this PKGDIR' })
+        .option('vdb', { type: 'string', describe: 'also keep every tarball of an installed build (e.g. /var/db/pkg)' })
+        .option('older-than', { type: 'number', describe: 'only delete tarballs last modified at least this many days ago' })
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be deleted' })
+        .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, dryRun, keep, deleted[], removedDirs[], skipped[], failed[], kept, reclaimedBytes} as JSON' })
+        .epilog('Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; removes directories it emptied. Safe from cron beside debuginfod.\nExit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).'),
+    (a) =>
+      run(async () => {
+        const { runPrune } = await import('./commands/prune.js');
+        return runPrune({ tree: a.tree, keep: a.keep, pkgdir: a.pkgdir, vdb: a.vdb, olderThan: a['older-than'], dryRun: a['dry-run'], json: a.json }, processIO());
+      }),
+  )
+  .command(
     'hook',
     'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
     (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),
