@@ -50,7 +50,7 @@ export class MemberChecks {
   readonly #elfIds = new Map<string, string>();
   readonly #hardlinks = new Map<string, string>();
   readonly #symlinks = new Map<string, string>();
-  readonly #debugLinks: { name: string; id: string }[] = [];
+  readonly #debugLinks: { name: string; member: string; id: string }[] = [];
 
   constructor(file: string) {
     this.#file = file;
@@ -88,7 +88,7 @@ export class MemberChecks {
         this.#add('symlink-escape', `symlink '${name}' -> '${e.linkpath}' leads outside the debug roots`, name);
       } else if (target !== undefined) this.#symlinks.set(c, target);
       const m = DEBUG_LINK_RE.exec(c);
-      if (m) this.#debugLinks.push({ name: c, id: m[1]! + m[2]! });
+      if (m) this.#debugLinks.push({ name: c, member: name, id: m[1]! + m[2]! });
     }
     this.#seen.add(c);
   }
@@ -125,12 +125,12 @@ export class MemberChecks {
       if (id === undefined) {
         // Not in the archive, not ELF, or not inspected: only the first two are findings.
         if (!this.#seen.has(name) || this.#symlinks.has(name)) {
-          this.#add('build-id-link-dangling', `'${link.name}' leads to '${name}', which is not in the tarball`, link.name);
+          this.#add('build-id-link-dangling', `'${link.member}' leads to './${name}', which is not in the tarball`, link.member);
         }
         continue;
       }
       if (id !== link.id) {
-        this.#add('build-id-link-mismatch', `'${link.name}' leads to '${name}', whose build-id is ${id || 'missing'}`, link.name);
+        this.#add('build-id-link-mismatch', `'${link.member}' leads to './${name}', whose build-id is ${id || 'missing'}`, link.member);
       }
     }
   }
