@@ -26,7 +26,7 @@ export async function runPrune(args: PruneArgs, io: CommandIO): Promise<number> 
     args.json
       ? {}
       : {
-          deleted: (c) => io.stdout.write(`${verb} ${c.rel} (${c.size} bytes)\n`),
+          deleted: (c) => void io.stdout.write(`${verb} ${c.rel} (${c.size} bytes)\n`),
           removedDir: (d) => io.stdout.write(`${args.dryRun ? 'would remove' : 'removed'} empty directory ${path.relative(tree, d)}/\n`),
           skipped: (f, reason) => io.stderr.write(`packdebug: ${f}: ${reason}\n`),
         },

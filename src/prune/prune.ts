@@ -40,8 +40,8 @@ export interface PruneOptions {
 }
 
 export interface PruneEvents {
-  /** A tarball deleted (or, in a dry run, that would be). */
-  deleted?(c: PruneCandidate): void;
+  /** A tarball deleted (or, in a dry run, that would be); awaited before the next one. */
+  deleted?(c: PruneCandidate): void | Promise<void>;
   removedDir?(dir: string): void;
   skipped?(file: string, reason: string): void;
 }
@@ -141,7 +141,7 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
       gone.add(path.basename(c.path));
       result.deleted.push({ path: c.path, rel: c.rel, bytes: c.size });
       result.reclaimedBytes += c.size;
-      events.deleted?.(c);
+      await events.deleted?.(c);
     }
     if (plan.remove.length > 0 && gone.size > 0) await removeEmptied(dir, gone);
   };
