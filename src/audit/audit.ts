@@ -12,7 +12,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import { PackdebugError } from '../errors.js';
 import type { BinpkgIndex } from '../portage/binpkg-builds.js';
-import type { TarballName } from '../portage/naming.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { FINDINGS, finding, type Finding, type FindingCode, type Severity } from './findings.js';
@@ -56,7 +55,8 @@ export interface AuditSink {
   /** A finding not about one tarball (stray files, binpkgs). */
   finding(f: Finding): void;
   tarball(r: TarballReport): void;
-  progress?(done: number, total: number): void;
+  /** `total` is known once the walk has finished. */
+  progress?(done: number, total: number | undefined): void;
 }
 
 export interface AuditSummary {
@@ -82,9 +82,6 @@ export interface AuditSummary {
   /** Some file or directory could not be read (exit status 2). */
   ioErrors: number;
 }
-
-const sameCp = (a: TarballName | string | undefined, b: TarballName | string | undefined) =>
-  typeof a === 'object' && typeof b === 'object' && a.category === b.category && a.pn === b.pn;
 
 const TREE_ITEM_CODES: Record<Exclude<TreeItem['kind'], 'tarball'>, FindingCode> = {
   'stray-file': 'stray-file',
@@ -155,27 +152,14 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     if (f.code === 'io-error') summary.ioErrors++;
   };
 
-  // The walk is cheap (directory listings); tarballs are kept as paths, for the progress total.
-  const tarballs: Extract<TreeItem, { kind: 'tarball' }>[] = [];
-  try {
-    for await (const item of walkTarballTree(tree)) {
-      if (item.kind === 'tarball') tarballs.push(item);
-      else {
-        const f = finding(TREE_ITEM_CODES[item.kind], item.path, treeItemMessage(item));
-        count(f);
-        sink.finding(f);
-      }
-    }
-  } catch (err) {
-    throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, { file: tree, cause: err });
-  }
-
   const firstOwner = new Map<string, number>();
-  const owners: { rel: string; name: TarballName | string }[] = [];
+  const owners: { rel: string; cp: string | undefined }[] = [];
   const usedBinpkgs = new Set<string>();
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
 
-  const emit = (item: (typeof tarballs)[number], audit: TarballAudit) => {
+  type TarballItem = Extract<TreeItem, { kind: 'tarball' }>;
+  const emit = (item: TarballItem, audit: TarballAudit) => {
+    if (audit.gone) return;
     const findings: Finding[] = [];
     if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, `'${item.rel}': ${item.name}`));
     findings.push(...audit.findings);
@@ -197,7 +181,8 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
 
     // Build-ids seen before, grouped by the tarball that had them first.
     const me = owners.length;
-    owners.push({ rel: item.rel, name: item.name });
+    const cp = name ? `${name.category}/${name.pn}` : undefined;
+    owners.push({ rel: item.rel, cp });
     const shared = new Map<number, string[]>();
     for (const id of audit.buildIds) {
       const first = firstOwner.get(id);
@@ -207,7 +192,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     for (const [other, ids] of shared) {
       const o = owners[other]!;
       const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${o.rel}`;
-      if (sameCp(o.name, item.name)) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+      if (cp !== undefined && o.cp === cp) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
       else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
     }
 
@@ -237,17 +222,45 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     sink.tarball(report);
   };
 
-  const window: Promise<TarballAudit>[] = [];
-  let next = 0;
+  // The walk runs ahead of the audits by at most `concurrency` tarballs; results go out in walk order.
+  type Pending = { item: TarballItem; audit: Promise<TarballAudit> } | { finding: Finding };
+  const window: Pending[] = [];
   let done = 0;
-  sink.progress?.(0, tarballs.length);
-  while (done < tarballs.length) {
-    while (window.length < concurrency && next < tarballs.length) window.push(auditTarball(tarballs[next++]!.path, { deep: options.deep }));
-    const audit = await window.shift()!;
-    emit(tarballs[done]!, audit);
-    tarballs[done] = undefined as never; // let the item go
+  let total: number | undefined;
+  let seen = 0;
+  const walk = walkTarballTree(tree);
+  const pull = async (): Promise<boolean> => {
+    let r: IteratorResult<TreeItem>;
+    try {
+      r = await walk.next();
+    } catch (err) {
+      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, { file: tree, cause: err });
+    }
+    if (r.done) {
+      total = seen;
+      return false;
+    }
+    const item = r.value;
+    if (item.kind === 'tarball') {
+      seen++;
+      window.push({ item, audit: auditTarball(item.path, { deep: options.deep }).catch((err: unknown) => failedAudit(item.path, err)) });
+    } else window.push({ finding: finding(TREE_ITEM_CODES[item.kind], item.path, treeItemMessage(item)) });
+    return true;
+  };
+  let walking = true;
+  sink.progress?.(0, undefined);
+  for (;;) {
+    while (walking && window.filter((p) => 'item' in p).length < concurrency) walking = await pull();
+    const head = window.shift();
+    if (!head) break;
+    if ('finding' in head) {
+      count(head.finding);
+      sink.finding(head.finding);
+      continue;
+    }
+    emit(head.item, await head.audit);
     done++;
-    sink.progress?.(done, tarballs.length);
+    sink.progress?.(done, total);
   }
   summary.distinctBuildIds = firstOwner.size;
 
@@ -265,6 +278,26 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     }
   }
   return summary;
+}
+
+/** An audit that threw (a bug, not the file's fault): reported on the file, the others go on. */
+function failedAudit(file: string, err: unknown): TarballAudit {
+  return {
+    file,
+    bytes: 0,
+    blocks: 0,
+    uncompressedBytes: 0,
+    seekable: false,
+    layout: 'unknown',
+    members: undefined,
+    elfFiles: 0,
+    elfNotInspected: 0,
+    buildIds: new Set(),
+    findings: [finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`)],
+    decodedBytes: 0,
+    ioError: true,
+    gone: false,
+  };
 }
 
 /** Exit status: 2 when something could not be read, 1 with an error finding, else 0. */

@@ -7,9 +7,10 @@
 import type { ElfInfo } from '../elf/index.js';
 import type { TarEntry } from '../tar/parse.js';
 import { resolveLinkTarget } from '../tarball/order.js';
-import { finding, type Finding } from './findings.js';
+import { finding, type Finding, type FindingCode } from './findings.js';
 
 const REGULAR = new Set(['0', '7']);
+const MAX_PER_CODE = 20;
 const SPECIAL = new Set(['3', '4', '6']);
 const ROOTS = ['usr/src/debug', 'usr/lib/debug'];
 /** estrip's link to the binary: `.build-id/xx/yyyy` (no `.debug`), dangling by design. */
@@ -56,8 +57,13 @@ export class MemberChecks {
     this.#file = file;
   }
 
-  #add(code: Parameters<typeof finding>[0], message: string, member: string): void {
-    this.findings.push(finding(code, this.#file, message, member));
+  /** Findings per code; past MAX_PER_CODE they are only counted (a hostile tarball can have millions of members). */
+  readonly #perCode = new Map<FindingCode, number>();
+
+  #add(code: FindingCode, message: string, member: string): void {
+    const n = (this.#perCode.get(code) ?? 0) + 1;
+    this.#perCode.set(code, n);
+    if (n <= MAX_PER_CODE) this.findings.push(finding(code, this.#file, message, member));
   }
 
   entry(e: TarEntry): void {
@@ -114,6 +120,13 @@ export class MemberChecks {
 
   /** Checks the `.build-id/xx/yyyy.debug` links once every member is known. */
   finish(): void {
+    this.#checkDebugLinks();
+    for (const [code, n] of this.#perCode) {
+      if (n > MAX_PER_CODE) this.findings.push(finding(code, this.#file, `${n - MAX_PER_CODE} more members like the above`));
+    }
+  }
+
+  #checkDebugLinks(): void {
     for (const link of this.#debugLinks) {
       let name = link.name;
       for (let hops = 0; hops < 16; hops++) {

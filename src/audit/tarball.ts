@@ -61,6 +61,8 @@ export interface TarballAudit {
   decodedBytes: number;
   /** An I/O error (not damage) stopped the audit of this file. */
   ioError: boolean;
+  /** The file was gone when its turn came (a concurrent prune): nothing to report. */
+  gone: boolean;
 }
 
 const REGULAR = new Set(['0', '7']);
@@ -70,6 +72,11 @@ const REGULAR = new Set(['0', '7']);
  * audit reads its headers.
  */
 const SMALL_BLOCK = DEFAULT_BLOCK_SIZE;
+
+function isEnoent(err: unknown): boolean {
+  const cause = err instanceof PackdebugError ? err.cause : err;
+  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
 
 /** Maps a read failure to a finding code. */
 function failureCode(err: unknown, blockStage: boolean): FindingCode {
@@ -188,9 +195,14 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
     findings: [],
     decodedBytes: 0,
     ioError: false,
+    gone: false,
   };
   const add = (code: FindingCode, message: string, member?: string) => result.findings.push(finding(code, file, message, member));
   const fail = (err: unknown, blockStage: boolean) => {
+    if (!blockStage && isEnoent(err)) {
+      result.gone = true;
+      return;
+    }
     const code = failureCode(err, blockStage);
     if (code === 'io-error') result.ioError = true;
     add(code, messageOf(err, file));
