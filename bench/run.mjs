@@ -15,6 +15,9 @@
 //   npm run bench -- --wait-idle 600   before each run, wait (up to 600 s) for the machine to be idle
 //   npm run bench -- --baseline FILE   reuse Portage's measurement from an earlier --json-out FILE
 //   npm run bench -- --extract         then the random-access benchmark (bench/extract.mjs)
+//   npm run bench -- --audit           then the audit benchmark (bench/audit.mjs: 2,000 tarballs,
+//                                      shallow and --deep; the tree is generated once, about 2 min)
+//   npm run bench -- --audit-only      only the audit benchmark
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
 // temporary directory and removed. See docs/layout.md for what is measured
@@ -100,6 +103,8 @@ try {
     'wait-idle': { type: 'string', default: '0' },
     baseline: { type: 'string' },
     extract: { type: 'boolean', default: false },
+    audit: { type: 'boolean', default: false },
+    'audit-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -109,7 +114,7 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 23);
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -517,8 +522,17 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** The audit benchmark (bench/audit.mjs), on the same corpus. */
+function runAuditBench() {
+  const args = [path.join(repoRoot, 'bench', 'audit.mjs')];
+  if (opt.corpus) args.push('--corpus', opt.corpus);
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
 async function main() {
   if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
+  if (opt['audit-only']) return runAuditBench();
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -719,6 +733,7 @@ async function main() {
     const r = spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'extract.mjs'), '--corpus', image], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = 1;
   }
+  if (opt.audit) runAuditBench();
   if (opt.check && !allPass) process.exitCode = 1;
 }
 
