@@ -15,7 +15,7 @@ import type { BinpkgIndex } from '../portage/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { FINDINGS, finding, type Finding, type FindingCode, type Severity } from './findings.js';
-import { auditTarball, type BlockLayout, type TarballAudit } from './tarball.js';
+import { auditTarball, emptyAudit, type BlockLayout, type TarballAudit } from './tarball.js';
 
 export interface AuditOptions {
   tree: string;
@@ -282,22 +282,10 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
 
 /** An audit that threw (a bug, not the file's fault): reported on the file, the others go on. */
 function failedAudit(file: string, err: unknown): TarballAudit {
-  return {
-    file,
-    bytes: 0,
-    blocks: 0,
-    uncompressedBytes: 0,
-    seekable: false,
-    layout: 'unknown',
-    members: undefined,
-    elfFiles: 0,
-    elfNotInspected: 0,
-    buildIds: new Set(),
-    findings: [finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`)],
-    decodedBytes: 0,
-    ioError: true,
-    gone: false,
-  };
+  const audit = emptyAudit(file);
+  audit.findings.push(finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`));
+  audit.ioError = true;
+  return audit;
 }
 
 /** Exit status: 2 when something could not be read, 1 with an error finding, else 0. */

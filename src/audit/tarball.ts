@@ -180,8 +180,9 @@ class MemberWalk {
   }
 }
 
-export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
-  const result: TarballAudit = {
+/** The record of a tarball nothing is known about yet. */
+export function emptyAudit(file: string): TarballAudit {
+  return {
     file,
     bytes: 0,
     blocks: 0,
@@ -197,6 +198,10 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
     ioError: false,
     gone: false,
   };
+}
+
+export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
+  const result = emptyAudit(file);
   const add = (code: FindingCode, message: string, member?: string) => result.findings.push(finding(code, file, message, member));
   const fail = (err: unknown, blockStage: boolean) => {
     if (!blockStage && isEnoent(err)) {

@@ -28,22 +28,17 @@ export async function readInstalled(vdb: string): Promise<InstalledPackages> {
   });
   if (!st.isDirectory()) throw new PackdebugError('E_INPUT', `${vdb}: not a directory (--vdb)`, { file: vdb });
   const byCpv = new Map<string, string | null>();
-  let categories;
-  try {
-    categories = await fs.readdir(vdb, { withFileTypes: true });
-  } catch (err) {
-    throw fromSystemError(err, vdb, 'reading the package database');
-  }
-  for (const cat of categories) {
+  const list = async (dir: string) => {
+    try {
+      return await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      throw fromSystemError(err, dir, 'reading the package database');
+    }
+  };
+  for (const cat of await list(vdb)) {
     if (!cat.isDirectory() || !CATEGORY_RE.test(cat.name) || cat.name.startsWith('-')) continue;
     const catDir = path.join(vdb, cat.name);
-    let pkgs;
-    try {
-      pkgs = await fs.readdir(catDir, { withFileTypes: true });
-    } catch (err) {
-      throw fromSystemError(err, catDir, 'reading the package database');
-    }
-    for (const pkg of pkgs) {
+    for (const pkg of await list(catDir)) {
       if (!pkg.isDirectory() || pkg.name.startsWith('-') || pkg.name.startsWith('.')) continue;
       const raw = await fs.readFile(path.join(catDir, pkg.name, 'BUILD_ID'), 'utf8').catch(() => undefined);
       const id = raw?.trim();
