@@ -282,6 +282,15 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(shallow.elfNotInspected).toBe(0);
   });
 
+  it('deep through xz(1) (large tarballs) finds what the in-process walk finds', async () => {
+    for (const f of [files.odd!, files.portage!, files.threaded!, files.evil!, files.flipped!, files.truncated!, files.cut!, files.nobid!, files.mismatch!]) {
+      const viaXz = await auditTarball(f, { deep: true, xzFrom: 0 });
+      const inProcess = await auditTarball(f, { deep: true });
+      expect(viaXz.findings, f).toEqual(inProcess.findings);
+      expect([viaXz.members, viaXz.layout, [...viaXz.buildIds].sort()], f).toEqual([inProcess.members, inProcess.layout, [...inProcess.buildIds].sort()]);
+    }
+  });
+
   it('reports a file it cannot read as io-error', async () => {
     const r = await auditTarball(dir);
     expect(r.findings.map((f) => f.code)).toEqual(['io-error']);

@@ -29,6 +29,13 @@ export interface XzRandomAccessOptions {
   cacheBytes?: number;
   /** Compressed bytes fed to the decoder at a time by readBlockPrefix. Default 16 KiB. */
   prefixChunk?: number;
+  /**
+   * The first feed of a streaming decode (streamBlock), in compressed bytes;
+   * feeds then double up to prefixChunk. Default 64: a probe that stops after
+   * a header decodes little. A reader that consumes whole Blocks wants
+   * prefixChunk here (fewer round trips to liblzma's thread).
+   */
+  firstFeed?: number;
   /** The name used in error messages. Default: the path. */
   name?: string;
 }
@@ -95,6 +102,7 @@ export class XzRandomAccess {
     private readonly backend: EncoderBackend,
     private readonly cacheLimit: number,
     private readonly prefixChunk: number,
+    private readonly firstFeed: number,
   ) {}
 
   static async open(path: string, options: XzRandomAccessOptions = {}): Promise<XzRandomAccess> {
@@ -103,6 +111,8 @@ export class XzRandomAccess {
     const prefixChunk = options.prefixChunk ?? DEFAULT_PREFIX_CHUNK;
     if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
     if (!(Number.isInteger(prefixChunk) && prefixChunk > 0)) throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
+    const firstFeed = Math.min(options.firstFeed ?? 64, prefixChunk);
+    if (!(Number.isInteger(firstFeed) && firstFeed > 0)) throw new RangeError(`firstFeed must be a positive integer, not ${firstFeed}`);
     const backend = await resolveEncoder(options.backend ?? 'lzma-native');
     let fh: FileHandle;
     try {
@@ -120,7 +130,7 @@ export class XzRandomAccess {
         throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
       }
       const layout = await readXzLayout(fh, name);
-      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk);
+      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk, firstFeed);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
@@ -272,7 +282,7 @@ export class XzRandomAccess {
       // Feeds grow from 64 bytes to prefixChunk: a consumer that stops early
       // (a header probe) makes the decoder produce little more than it used,
       // while a long read soon runs at full-size feeds.
-      let feedSize = 64;
+      let feedSize = this.firstFeed;
       for (let pos = head.length; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)) {
         await feed(await this.readFile(b, pos, Math.min(feedSize, b.totalSize - pos)));
       }
