@@ -39,7 +39,7 @@ export const FINDINGS = {
   'dotdot-path': { severity: 'error', title: "a member or hardlink name contains '..'", fix: 'rebuild the tarball with packdebug pack' },
   'outside-debug-roots': { severity: 'error', title: 'a member outside ./usr/lib/debug and ./usr/src/debug', fix: 'rebuild the tarball with packdebug pack' },
   'special-file': { severity: 'error', title: 'a device node or fifo', fix: 'rebuild the tarball with packdebug pack' },
-  'setuid-setgid': { severity: 'error', title: 'a member with the setuid or setgid bit', fix: 'rebuild the tarball with packdebug pack' },
+  'setuid-setgid': { severity: 'error', title: 'a file (not a directory) with the setuid or setgid bit', fix: 'rebuild the tarball with packdebug pack' },
   'hardlink-missing': { severity: 'error', title: 'a hardlink to a member that is not earlier in the archive', fix: 'rebuild the tarball with packdebug pack' },
   'symlink-escape': { severity: 'error', title: 'a symlink that leaves the debug roots (estrip links to binaries excepted)', fix: 'rebuild the tarball with packdebug pack' },
   // Content

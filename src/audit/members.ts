@@ -30,9 +30,9 @@ function underRoots(c: string): boolean {
   return ROOTS.some((r) => c === r || c.startsWith(`${r}/`));
 }
 
-/** `usr`, `usr/lib`, `usr/src`: parents of the roots some tar writers include. */
+/** `.`, `usr`, `usr/lib`, `usr/src`: parents of the roots some tar writers include. */
 function isRootAncestor(c: string): boolean {
-  return ROOTS.some((r) => r.startsWith(`${c}/`));
+  return c === '' || ROOTS.some((r) => r.startsWith(`${c}/`));
 }
 
 export class MemberChecks {
@@ -77,7 +77,8 @@ export class MemberChecks {
       this.#add('outside-debug-roots', `member '${name}' is outside ./usr/lib/debug and ./usr/src/debug`, name);
     }
     if (SPECIAL.has(e.type)) this.#add('special-file', `member '${name}' is a ${e.type === '6' ? 'fifo' : e.type === '3' ? 'character device' : 'block device'}`, name);
-    if ((e.mode & 0o6000) !== 0 && e.type !== '2') {
+    // Directories are left out: setgid there only passes the group on (and a build host's may carry it).
+    if ((e.mode & 0o6000) !== 0 && e.type !== '2' && e.type !== '5') {
       this.#add('setuid-setgid', `member '${name}' has mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} (setuid or setgid)`, name);
     }
     if (e.type === '1') {
