@@ -14,17 +14,14 @@ const NAME_RE = /-([0-9]+)-debug\.tar\.xz$/;
 
 /**
  * The tarballs of a `.tarball` tree: `CATEGORY/PN/*-debug.tar.xz`, regular
- * files only, never through a symlink.
+ * files only, never through a symlink (see walkTarballTree).
  */
 export async function findTarballs(tree: string): Promise<TreeTarball[]> {
-  const { globby } = await import('globby');
-  const files = await globby('*/*/*-debug.tar.xz', { cwd: tree, onlyFiles: true, followSymbolicLinks: false, dot: false, absolute: true });
   const out: TreeTarball[] = [];
-  for (const file of files.sort()) {
-    const st = await fs.lstat(file).catch(() => undefined);
-    if (!st?.isFile()) continue;
-    const m = NAME_RE.exec(path.basename(file));
-    out.push({ path: file, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: st.mtimeMs });
+  for await (const item of walkTarballTree(tree)) {
+    if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz') || item.rel.split('/').some((c) => c.startsWith('.'))) continue;
+    const m = NAME_RE.exec(item.file);
+    out.push({ path: item.path, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: item.mtimeMs });
   }
   return out;
 }

@@ -42,6 +42,8 @@ export interface XzRandomAccessOptions {
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
 const DEFAULT_PREFIX_CHUNK = 16 << 10;
+/** Blocks of at most this many compressed bytes are decoded synchronously (see streamBlock). */
+const SYNC_DECODE_MAX = 32 << 10;
 
 /** Filters the liblzma 5.2.3 bundled in lzma-native 8 decodes (ARM64 came in 5.4, RISC-V in 5.6). */
 const NATIVE_FILTERS = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, FILTER_LZMA2]);
@@ -256,7 +258,8 @@ export class XzRandomAccess {
     let got = 0;
     let stopped = false;
     let failure: unknown;
-    const decoder = lzma().createStream('streamDecoder', { synchronous: false }) as NativeDecoder;
+    // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
+    const decoder = lzma().createStream('streamDecoder', { synchronous: b.totalSize <= SYNC_DECODE_MAX }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
       decoder.on('error', (err: unknown) => {
         failure ??= err;
