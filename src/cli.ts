@@ -11,6 +11,12 @@ import { processIO } from './commands/io.js';
 // liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
 process.env.UV_THREADPOOL_SIZE ??= '8';
 
+// `packdebug audit | head`: a reader that went away ends the run quietly, as SIGPIPE would.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(141);
+  throw err;
+});
+
 type Handler = () => Promise<number>;
 
 async function run(handler: Handler): Promise<void> {

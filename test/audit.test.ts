@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditTree, type AuditSummary, type TarballReport } from '../src/audit/audit.js';
 import { FINDINGS, type Finding, type FindingCode } from '../src/audit/findings.js';
+import { bufferSource, gnuBuildIdFromSegments, inspectElf, type ByteSource } from '../src/elf/index.js';
 import { auditTarball } from '../src/audit/tarball.js';
 import { memoryIO } from '../src/commands/io.js';
 import { runAudit } from '../src/commands/audit.js';
@@ -354,5 +355,23 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
+  });
+});
+
+describe.skipIf(!hasTools)('GNU build-id through the program headers (shallow audit of large members)', () => {
+  it('agrees with the section-header lookup on real debug files, from their first 64 KiB', async () => {
+    const image = await makeImage('odd');
+    const { stdout } = await execa('find', [path.join(image, 'usr/lib/debug'), '-type', 'f', '-name', '*.debug']);
+    let checked = 0;
+    for (const f of stdout.split('\n')) {
+      const data = await fs.readFile(f);
+      const full = inspectElf(bufferSource(data));
+      if (!full) continue;
+      const head: ByteSource = { size: data.length, read: (o, n) => (o + n <= 65536 ? data.subarray(o, o + n) : undefined) };
+      expect(gnuBuildIdFromSegments(head), f).toBe(full.gnuBuildId);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(1);
+    expect(gnuBuildIdFromSegments(bufferSource(Buffer.from('not ELF at all, not at all')))).toBeUndefined();
   });
 });

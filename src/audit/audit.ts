@@ -96,19 +96,19 @@ const TREE_ITEM_CODES: Record<Exclude<TreeItem['kind'], 'tarball'>, FindingCode>
 function treeItemMessage(item: Exclude<TreeItem, { kind: 'tarball' }>): string {
   switch (item.kind) {
     case 'stray-file':
-      return `'${item.rel}' is not a CATEGORY/PN/PF-BUILD_ID-debug.tar.xz tarball`;
+      return 'not a CATEGORY/PN/PF-BUILD_ID-debug.tar.xz tarball';
     case 'special':
-      return `'${item.rel}' is a special file (fifo, socket or device)`;
+      return 'a special file (fifo, socket or device)';
     case 'stray-dir':
-      return `'${item.rel}' is a directory where the layout has none`;
+      return 'a directory where the layout has none';
     case 'symlink':
-      return `'${item.rel}' is a symlink (not followed)`;
+      return 'a symlink (not followed)';
     case 'temp-file':
-      return `'${item.rel}' is a temporary file of pack or repack`;
+      return 'a temporary file of pack or repack';
     case 'empty-dir':
-      return `'${item.rel}' is an empty directory`;
+      return 'an empty directory';
     case 'unreadable':
-      return `'${item.rel}' could not be read: ${(item.error as Error)?.message ?? String(item.error)}`;
+      return `cannot be read: ${(item.error as Error)?.message ?? String(item.error)}`;
   }
 }
 
@@ -153,7 +153,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   };
 
   const firstOwner = new Map<string, number>();
-  const owners: { rel: string; cp: string | undefined }[] = [];
+  const owners: { rel: string; cp: string }[] = [];
   const usedBinpkgs = new Set<string>();
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
 
@@ -161,7 +161,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   const emit = (item: TarballItem, audit: TarballAudit) => {
     if (audit.gone) return;
     const findings: Finding[] = [];
-    if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, `'${item.rel}': ${item.name}`));
+    if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, item.name));
     findings.push(...audit.findings);
     const report: TarballReport = {
       file: item.path,
@@ -181,7 +181,8 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
 
     // Build-ids seen before, grouped by the tarball that had them first.
     const me = owners.length;
-    const cp = name ? `${name.category}/${name.pn}` : undefined;
+    // The directory says which package a tarball belongs to, also when its name is bad.
+    const cp = `${item.category}/${item.pn}`;
     owners.push({ rel: item.rel, cp });
     const shared = new Map<number, string[]>();
     for (const id of audit.buildIds) {
@@ -192,7 +193,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     for (const [other, ids] of shared) {
       const o = owners[other]!;
       const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${o.rel}`;
-      if (cp !== undefined && o.cp === cp) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+      if (o.cp === cp) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
       else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
     }
 

@@ -52,6 +52,8 @@ export class MemberChecks {
   readonly #hardlinks = new Map<string, string>();
   readonly #symlinks = new Map<string, string>();
   readonly #debugLinks: { name: string; member: string; id: string }[] = [];
+  /** canonical target -> the build-ids `.build-id/xx/yyyy.debug` links seen so far claim for it. */
+  readonly #claims = new Map<string, Set<string>>();
 
   constructor(file: string) {
     this.#file = file;
@@ -95,13 +97,22 @@ export class MemberChecks {
         this.#add('symlink-escape', `symlink '${name}' -> '${e.linkpath}' leads outside the debug roots`, name);
       } else if (target !== undefined) this.#symlinks.set(c, target);
       const m = DEBUG_LINK_RE.exec(c);
-      if (m) this.#debugLinks.push({ name: c, member: name, id: m[1]! + m[2]! });
+      if (m) {
+        const id = m[1]! + m[2]!;
+        this.#debugLinks.push({ name: c, member: name, id });
+        if (target !== undefined) (this.#claims.get(target) ?? this.#claims.set(target, new Set()).get(target)!).add(id);
+      }
     }
     this.#seen.add(c);
   }
 
+  /** The build-ids that `.build-id` links seen so far claim for member `name`. */
+  linkClaims(name: string): ReadonlySet<string> | undefined {
+    return this.#claims.get(canonical(name));
+  }
+
   /** An ELF regular file's inspection result (undefined: it could not be read). */
-  elf(e: TarEntry, info: ElfInfo | undefined): void {
+  elf(e: TarEntry, info: Pick<ElfInfo, 'gnuBuildId' | 'goBuildId' | 'incomplete' | 'malformed'> | undefined): void {
     if (!REGULAR.has(e.type)) return;
     this.elfFiles++;
     const c = canonical(e.path);

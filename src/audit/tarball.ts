@@ -19,7 +19,7 @@
  */
 import fs from 'node:fs/promises';
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
-import { ElfCapture, inspectElf, isElf } from '../elf/index.js';
+import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
 import { paddedSize } from '../tar/header.js';
@@ -154,6 +154,13 @@ class MemberWalk {
     const c = this.current;
     this.current = undefined;
     if (!c?.capture || !c.elfSeen) return;
+    // The note through the program headers, confirmed by the estrip link that names the same id: no need
+    // to decode the member's last Block for its section headers (most of a shallow audit's decoding otherwise).
+    const quick = gnuBuildIdFromSegments(c.capture);
+    if (quick !== undefined && this.checks.linkClaims(c.entry.path)?.has(quick)) {
+      this.checks.elf(c.entry, { gnuBuildId: quick });
+      return;
+    }
     this.checks.elf(c.entry, await inspectElfAt(this.reader.ra, c.entry, c.capture));
   }
 
