@@ -50,6 +50,8 @@ export type TreeItem =
 /** pack's temporary names: `.NAME.PID-RANDOM.tmp` (src/util/atomic.ts). */
 const TEMP_RE = /^\..+\.tmp$/;
 
+const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
 const byName = (a: Dirent, b: Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /**
@@ -79,7 +81,8 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
     }
     const pns = await list(catAbs);
     if ('error' in pns) {
-      yield { kind: 'unreadable', path: catAbs, rel: cat.name, error: pns.error };
+      // Removed since the listing (a concurrent prune): nothing to report.
+      if (!isEnoent(pns.error)) yield { kind: 'unreadable', path: catAbs, rel: cat.name, error: pns.error };
       continue;
     }
     if (pns.length === 0) yield { kind: 'empty-dir', path: catAbs, rel: cat.name };
@@ -92,7 +95,7 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
       }
       const files = await list(pnAbs);
       if ('error' in files) {
-        yield { kind: 'unreadable', path: pnAbs, rel: pnRel, error: files.error };
+        if (!isEnoent(files.error)) yield { kind: 'unreadable', path: pnAbs, rel: pnRel, error: files.error };
         continue;
       }
       if (files.length === 0) yield { kind: 'empty-dir', path: pnAbs, rel: pnRel };
@@ -110,7 +113,7 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
         const st = await fs.lstat(abs).catch((error: unknown) => ({ error }));
         if ('error' in st) {
           // Gone since the listing (a concurrent prune or repack): nothing to report.
-          if ((st.error as NodeJS.ErrnoException)?.code !== 'ENOENT') yield { kind: 'unreadable', path: abs, rel, error: st.error };
+          if (!isEnoent(st.error)) yield { kind: 'unreadable', path: abs, rel, error: st.error };
           continue;
         }
         if (!st.isFile()) {
