@@ -188,6 +188,19 @@ describe.skipIf(!hasTools)('prune', () => {
     await expect(fs.stat(victim)).resolves.toBeTruthy();
   });
 
+  it('an audit running beside a prune neither crashes nor reports what the prune removed as unreadable', async () => {
+    const t = await copyTree();
+    const { auditTree } = await import('../src/audit/audit.js');
+    const seen: string[] = [];
+    const [audit, prune] = await Promise.all([
+      auditTree({ tree: t, concurrency: 1 }, { finding: (f) => void seen.push(f.code), tarball: (r) => void seen.push(...r.findings.map((f) => f.code)) }),
+      pruneTree({ tree: t, keep: 0, now: NOW }),
+    ]);
+    expect(prune.deleted.length).toBeGreaterThan(5);
+    expect(audit.ioErrors).toBe(0);
+    expect(seen).not.toContain('io-error');
+  });
+
   it('stops before deleting anything when --pkgdir or --vdb cannot be read', async () => {
     const t = await copyTree();
     const before = await snapshot(t);
