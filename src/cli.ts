@@ -147,12 +147,13 @@ await yargs(hideBin(process.argv))
         .option('pkgdir', { type: 'string', describe: 'a binpkg directory (PKGDIR): report tarballs without binpkg and binpkgs without tarball' })
         .option('vdb', { type: 'string', describe: 'the installed-package database (e.g. /var/db/pkg): tell which tarballs belong to installed builds' })
         .option('deep', { type: 'boolean', default: false, describe: 'decode every Block (Checks verified) and parse every tar stream to its end' })
+        .option('severity', { choices: ['error', 'warning', 'info'] as const, default: 'info' as const, describe: 'show findings of this severity or worse (the summary counts all)' })
         .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)' })
         .epilog('Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.'),
     (a) =>
       run(async () => {
         const { runAudit } = await import('./commands/audit.js');
-        return runAudit({ tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json }, processIO());
+        return runAudit({ tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json, severity: a.severity }, processIO());
       }),
   )
   .command(

@@ -328,6 +328,12 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(io.out()).toMatch(/^tarballs\s+\d+/m);
     expect(io.out()).toMatch(/^code\s+severity\s+count\s+meaning$/m);
 
+    const errorsOnly = memoryIO();
+    expect(await runAudit({ tree, severity: 'error' }, errorsOnly)).toBe(1);
+    const lines = errorsOnly.out().split('\n\n')[0]!.split('\n');
+    expect(lines.length).toBeGreaterThan(5);
+    expect(lines.every((l) => l.startsWith('error '))).toBe(true);
+
     const j = memoryIO();
     expect(await runAudit({ tree, json: true }, j)).toBe(1);
     const doc = JSON.parse(j.out());

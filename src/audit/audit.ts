@@ -14,7 +14,7 @@ import { PackdebugError } from '../errors.js';
 import type { BinpkgIndex } from '../portage/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
-import { FINDINGS, finding, type Finding, type FindingCode, type Severity } from './findings.js';
+import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
 import { auditTarball, emptyAudit, type BlockLayout, type TarballAudit } from './tarball.js';
 
 export interface AuditOptions {
@@ -295,4 +295,3 @@ export function auditExitStatus(summary: AuditSummary): number {
   return summary.findings.error > 0 ? 1 : 0;
 }
 
-export { FINDINGS };

@@ -75,4 +75,3 @@ export function finding(code: FindingCode, file: string, message: string, member
   return f;
 }
 
-export const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { auditExitStatus, auditTree, type AuditSummary, type TarballReport } from '../audit/audit.js';
-import { FINDINGS, type Finding, type FindingCode } from '../audit/findings.js';
+import { FINDINGS, type Finding, type FindingCode, type Severity } from '../audit/findings.js';
 import { defaultTree } from '../portage/environment.js';
 import { formatSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
@@ -13,7 +13,11 @@ export interface AuditArgs {
   vdb?: string;
   deep?: boolean;
   json?: boolean;
+  /** Findings shown: of this severity or worse (the summary counts all). Default info: all. */
+  severity?: Severity;
 }
+
+const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
 /** Version of the --json output (docs/audit.md). */
 export const AUDIT_SCHEMA = 'packdebug-audit/1';
@@ -25,6 +29,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     const r = path.relative(tree, file);
     return r.startsWith('..') || path.isAbsolute(r) ? file : r;
   };
+  const shown = (f: Finding) => RANK[f.severity] <= RANK[args.severity ?? 'info'];
   const line = (f: Finding) => `${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}\n`;
 
   let summary: AuditSummary;
@@ -35,12 +40,12 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
-        finding: (f) => treeFindings.push(f),
+        finding: (f) => void (shown(f) && treeFindings.push(f)),
         tarball: (r: TarballReport) => {
-          io.stdout.write(`${first ? '' : ','}\n${JSON.stringify(r)}`);
+          io.stdout.write(`${first ? '' : ','}\n${JSON.stringify({ ...r, findings: r.findings.filter(shown) })}`);
           first = false;
         },
-        progress: (done, total) => progress.update(`audit: ${done}/${total} tarballs`),
+        progress: (done, total) => progress.update(`audit: ${done}/${total ?? `${done}+`} tarballs`),
       },
     );
     progress.clear();
@@ -50,15 +55,17 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
         finding: (f) => {
+          if (!shown(f)) return;
           progress.clear();
           io.stdout.write(line(f));
         },
         tarball: (r) => {
-          if (r.findings.length === 0) return;
+          const fs = r.findings.filter(shown);
+          if (fs.length === 0) return;
           progress.clear();
-          for (const f of r.findings) io.stdout.write(line(f));
+          for (const f of fs) io.stdout.write(line(f));
         },
-        progress: (done, total) => progress.update(`audit: ${done}/${total} tarballs`),
+        progress: (done, total) => progress.update(`audit: ${done}/${total ?? `${done}+`} tarballs`),
       },
     );
     progress.clear();
@@ -83,8 +90,7 @@ function summaryTable(s: AuditSummary): string {
   let out = `\n${rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n')}\n`;
   const codes = Object.entries(s.byCode) as [FindingCode, number][];
   if (codes.length > 0) {
-    const order = { error: 0, warning: 1, info: 2 };
-    codes.sort((a, b) => order[FINDINGS[a[0]].severity] - order[FINDINGS[b[0]].severity] || (a[0] < b[0] ? -1 : 1));
+    codes.sort((a, b) => RANK[FINDINGS[a[0]].severity] - RANK[FINDINGS[b[0]].severity] || (a[0] < b[0] ? -1 : 1));
     const width = Math.max(...codes.map(([c]) => c.length), 4);
     out += `\n${'code'.padEnd(width)}  severity  ${'count'.padStart(6)}  meaning\n`;
     for (const [code, n] of codes) out += `${code.padEnd(width)}  ${FINDINGS[code].severity.padEnd(8)}  ${String(n).padStart(6)}  ${FINDINGS[code].title}\n`;
