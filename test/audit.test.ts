@@ -56,6 +56,9 @@ describe('PMS versions and tarball names', () => {
     expect(parseTarballName('app-misc', 'hello', 'hullo-1.0-1-debug.tar.xz')).toMatch(/does not start with/);
     expect(parseTarballName('app-misc', 'hello', 'hello-x-1-debug.tar.xz')).toMatch(/not a PMS version/);
     expect(parseTarballName('app misc', 'hello', 'hello-1-1-debug.tar.xz')).toMatch(/category/);
+    // PMS 3.1.2: PN may not end in a hyphen and a version.
+    expect(parseTarballName('app-misc', 'foo-1', 'foo-1-2-3-debug.tar.xz')).toMatch(/not a PMS package name/);
+    expect(typeof parseTarballName('app-misc', 'foo-bar2', 'foo-bar2-3-1-debug.tar.xz')).toBe('object');
   });
 });
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
-import { parseVersion, type PmsVersion } from './version.js';
+import { parseVersion, type PmsVersion, VERSION_RE } from './version.js';
 
 /** Where Portage's packdebug (and we) put debug tarballs, relative to ${ED}. */
 export const TARBALL_DIR = 'usr/lib/debug/.tarball';
@@ -23,7 +23,7 @@ export function validateIdentity(id: PackageIdentity): void {
   const bad = (what: string, value: string, why: string) =>
     new PackdebugError('E_USAGE', `invalid ${what} '${value}': ${why}`);
   if (!CATEGORY_RE.test(id.category)) throw bad('CATEGORY', id.category, 'not a PMS category name');
-  if (!PN_RE.test(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
+  if (!isPackageName(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
   const version = versionOfPf(id.pn, id.pf);
   if (typeof version === 'string') throw bad('PF', id.pf, `must be ${id.pn}-VERSION with a PMS version (${version})`);
   if (!/^[0-9]+$/.test(id.buildId)) throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
@@ -39,6 +39,13 @@ export function defaultTarballPath(image: string, id: PackageIdentity): string {
   return path.join(image, TARBALL_DIR, tarballRelativePath(id));
 }
 
+/** PMS 3.1.2: a package name, which must not end in a hyphen and something that is a valid version. */
+export function isPackageName(pn: string): boolean {
+  if (!PN_RE.test(pn)) return false;
+  for (let i = pn.indexOf('-'); i !== -1; i = pn.indexOf('-', i + 1)) if (VERSION_RE.test(pn.slice(i + 1))) return false;
+  return true;
+}
+
 /** The suffix of every debug tarball name. */
 export const TARBALL_SUFFIX = '-debug.tar.xz';
 
@@ -46,7 +53,7 @@ export const TARBALL_SUFFIX = '-debug.tar.xz';
  * The PMS version in `PF` for package `PN`, or why there is none.
  */
 export function versionOfPf(pn: string, pf: string): PmsVersion | string {
-  if (!PN_RE.test(pn)) return `'${pn}' is not a PMS package name`;
+  if (!isPackageName(pn)) return `'${pn}' is not a PMS package name`;
   if (!pf.startsWith(`${pn}-`)) return `'${pf}' does not start with '${pn}-'`;
   const version = parseVersion(pf.slice(pn.length + 1));
   return version ?? `'${pf.slice(pn.length + 1)}' is not a PMS version`;
@@ -70,7 +77,7 @@ export interface TarballName {
  */
 export function parseTarballName(category: string, pn: string, file: string): TarballName | string {
   if (!CATEGORY_RE.test(category)) return `'${category}' is not a PMS category name`;
-  if (!PN_RE.test(pn)) return `'${pn}' is not a PMS package name`;
+  if (!isPackageName(pn)) return `'${pn}' is not a PMS package name`;
   if (!file.endsWith(TARBALL_SUFFIX)) return `does not end in '${TARBALL_SUFFIX}'`;
   const stem = file.slice(0, -TARBALL_SUFFIX.length);
   const m = /^(.+)-(\d+)$/.exec(stem);
