@@ -15,6 +15,11 @@
 //   npm run bench -- --wait-idle 600   before each run, wait (up to 600 s) for the machine to be idle
 //   npm run bench -- --baseline FILE   reuse Portage's measurement from an earlier --json-out FILE
 //   npm run bench -- --extract         then the random-access benchmark (bench/extract.mjs)
+//   npm run bench -- --audit           then the audit benchmark (bench/audit.mjs: 2,000 tarballs,
+//                                      shallow and --deep; its tree is generated once, about 2 min,
+//                                      and cached; once cached it runs by default (under a minute),
+//                                      --no-audit skips it)
+//   npm run bench -- --audit-only      only the audit benchmark
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
 // temporary directory and removed. See docs/layout.md for what is measured
@@ -100,6 +105,9 @@ try {
     'wait-idle': { type: 'string', default: '0' },
     baseline: { type: 'string' },
     extract: { type: 'boolean', default: false },
+    audit: { type: 'boolean', default: false },
+    'no-audit': { type: 'boolean', default: false },
+    'audit-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -109,7 +117,7 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 25);
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -517,8 +525,18 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/** The audit benchmark (bench/audit.mjs), on the same corpus. */
+function runAuditBench() {
+  const args = [path.join(repoRoot, 'bench', 'audit.mjs')];
+  if (opt.corpus) args.push('--corpus', opt.corpus);
+  // With --json, stdout is for the JSON document: the audit table goes to stderr.
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
 async function main() {
   if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
+  if (opt['audit-only']) return runAuditBench();
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -719,6 +737,9 @@ async function main() {
     const r = spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'extract.mjs'), '--corpus', image], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = 1;
   }
+  // By default only when its tree is cached (then it takes under a minute).
+  if (opt.audit || (!opt['no-audit'] && fs.existsSync(path.join(repoRoot, '.cache', 'audit-tree-v1-2000', '.done')))) runAuditBench();
+  else if (!opt['no-audit']) log('audit benchmark skipped: `npm run bench -- --audit` generates its tree once (about 2 min), later runs include it');
   if (opt.check && !allPass) process.exitCode = 1;
 }
 

@@ -10,6 +10,12 @@ import { processIO } from './commands/io.js';
 // liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
 process.env.UV_THREADPOOL_SIZE ??= '8';
 
+// `packdebug audit | head`: a reader that went away ends the run quietly, as SIGPIPE would.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(141);
+  throw err;
+});
+
 type Handler = () => Promise<number>;
 
 async function run(handler: Handler): Promise<void> {
@@ -144,6 +150,43 @@ async function wireYargs(): Promise<void> {
             { targets: (a.targets as string[] | undefined) ?? [], dryRun: a['dry-run'], blockSize: a['block-size'], sourceBlockSize: a['source-block-size'], preset: a.preset, threads: a.threads, encoder: a.encoder, json: a.json },
             processIO(),
           );
+        }),
+    )
+    .command(
+      'audit [tree]',
+      'check a tarball tree: layout, xz containers, unsafe members, build-ids, binpkgs and installed builds',
+      (y) =>
+        y
+          .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('pkgdir', { type: 'string', describe: 'a binpkg directory (PKGDIR): report tarballs without binpkg and binpkgs without tarball' })
+          .option('vdb', { type: 'string', describe: 'the installed-package database (e.g. /var/db/pkg): tell which tarballs belong to installed builds' })
+          .option('deep', { type: 'boolean', default: false, describe: 'decode every Block (Checks verified) and parse every tar stream to its end' })
+          .option('severity', { choices: ['error', 'warning', 'info'] as const, default: 'info' as const, describe: 'show findings of this severity or worse (the summary counts all)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)' })
+          .epilog('Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.'),
+      (a) =>
+        run(async () => {
+          const { runAudit } = await import('./commands/audit.js');
+          return runAudit({ tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json, severity: a.severity }, processIO());
+        }),
+    )
+    .command(
+      'prune [tree]',
+      'delete old tarballs: per CATEGORY/PN keep the newest N builds and those with a binpkg or installed',
+      (y) =>
+        y
+          .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('keep', { type: 'number', default: 3, describe: 'newest builds (highest version, then BUILD_ID) kept per CATEGORY/PN' })
+          .option('pkgdir', { type: 'string', describe: 'also keep every tarball whose binpkg is in this PKGDIR' })
+          .option('vdb', { type: 'string', describe: 'also keep every tarball of an installed build (e.g. /var/db/pkg)' })
+          .option('older-than', { type: 'number', describe: 'only delete tarballs last modified at least this many days ago' })
+          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be deleted' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, dryRun, keep, deleted[], removedDirs[], skipped[], failed[], kept, reclaimedBytes} as JSON' })
+          .epilog('Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; removes directories it emptied. Safe from cron beside debuginfod.\nExit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).'),
+      (a) =>
+        run(async () => {
+          const { runPrune } = await import('./commands/prune.js');
+          return runPrune({ tree: a.tree, keep: a.keep, pkgdir: a.pkgdir, vdb: a.vdb, olderThan: a['older-than'], dryRun: a['dry-run'], json: a.json }, processIO());
         }),
     )
     .command(

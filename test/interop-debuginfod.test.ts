@@ -3,7 +3,8 @@
  * tarball packed from the hello fixture, served with `-Z .tar.xz`, answers
  * `debuginfod-find debuginfo ID` and `debuginfod-find source ID PATH` with
  * the image's files byte for byte. The same is checked for a single-Block
- * tarball made by Portage's own command, as a baseline.
+ * tarball made by Portage's own command, as a baseline. And `packdebug
+ * prune` deleting a build debuginfod has indexed leaves the build-ids served.
  *
  * Network: the server has no loopback-only option in 0.188, so it listens on
  * every address of this machine on a free port; the tests only ever talk to
@@ -12,12 +13,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repackTarball } from '../src/tarball/repack.js';
 import { packImage } from '../src/pack/pack.js';
+import { pruneTree } from '../src/prune/prune.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
@@ -89,7 +91,7 @@ class Debuginfod {
     return this.#log.join('').split('\n').slice(-40).join('\n');
   }
 
-  static async start(tree: string, db: string): Promise<Debuginfod> {
+  static async start(tree: string, db: string, archives = 1): Promise<Debuginfod> {
     const port = await freePort();
     // -t0: scan once at start, no rescans; -g0: no grooming; no -F: only archives are indexed.
     const child = spawn('debuginfod', ['-p', String(port), '-d', db, '-Z', '.tar.xz', '-t0', '-g0', '-v', tree], {
@@ -104,7 +106,7 @@ class Debuginfod {
     process.once('exit', reap);
     void server.#exited.then(() => process.off('exit', reap));
     try {
-      await server.#waitForScan(1);
+      await server.#waitForScan(archives);
     } catch (err) {
       await server.stop();
       throw err;
@@ -261,6 +263,33 @@ if (hasTools) {
     },
     3,
   );
+  describe('packdebug prune while debuginfod serves the tree', () => {
+    it('deletes the old build; the build-ids stay served from the kept tarball', async () => {
+      const image = await makeImage('hello');
+      const ids = await buildIds(image);
+      const work = await tmpdir('debuginfod-prune');
+      const tree = join(work, 'tree');
+      const dir = join(tree, 'app-misc/hello');
+      await mkdir(dir, { recursive: true });
+      // Two builds of one version (the same files, so the same build-ids).
+      for (const buildId of ['1', '2']) await packImage({ image, ...IDENTITY, buildId, blockSize: 4096, threads: 2, out: join(dir, `hello-1.0-${buildId}-debug.tar.xz`) });
+      // The build prune deletes is the one debuginfod prefers (it tries the newest mtime first).
+      await utimes(join(dir, 'hello-1.0-1-debug.tar.xz'), new Date(), new Date(Date.now() + 3600_000));
+      const server = await Debuginfod.start(tree, join(work, 'index.sqlite'), 2);
+      try {
+        const r = await pruneTree({ tree, keep: 1 });
+        expect(r.deleted.map((d) => d.rel)).toEqual(['app-misc/hello/hello-1.0-1-debug.tar.xz']);
+        const rel = 'usr/lib/debug/usr/bin/hello.debug';
+        const id = ids.find((e) => e.path === rel)!.buildId;
+        const got = await find(server, join(work, 'client-cache'), ['debuginfo', id]);
+        expect((await readFile(got)).equals(await readFile(join(image, rel)))).toBe(true);
+        const src = await find(server, join(work, 'client-cache-2'), ['source', id, `${SRC}/hello.c`]);
+        expect((await readFile(src)).equals(await readFile(join(image, SRC, 'hello.c')))).toBe(true);
+      } finally {
+        await server.stop();
+      }
+    }, 120_000);
+  });
 } else {
   describe('debuginfod interop', () => {
     it.skip('needs debuginfod, debuginfod-find, tar, xz and readelf (apt-get install debuginfod elfutils xz-utils tar binutils)', () => {});

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromSystemError, PackdebugError } from '../errors.js';
+import { defaultTree } from '../portage/environment.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
 import { findByBuildId, findByPath, type Extraction } from '../tarball/extract.js';
 import { type Sink, TarballReader } from '../tarball/reader.js';
@@ -66,7 +67,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   if ((args.buildId === undefined) === (args.path === undefined)) {
     throw new PackdebugError('E_USAGE', 'give exactly one of --build-id ID or --path MEMBER');
   }
-  const source = args.source ?? path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball');
+  const source = args.source ?? defaultTree(io.env);
   const st = await fs.stat(source).catch(() => undefined);
   if (!st) throw new PackdebugError('E_INPUT', `${source}: no such tarball or directory`, { file: source });
   // Modules only some runs need are loaded when needed: extract's start-up counts.

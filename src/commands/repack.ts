@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { PackdebugError } from '../errors.js';
+import { defaultTree } from '../portage/environment.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { findTarballs } from '../tarball/tree.js';
 import { optionalSize } from '../util/size.js';
@@ -21,7 +21,7 @@ export interface RepackArgs {
 }
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
-  const targets = args.targets.length > 0 ? args.targets : [path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball')];
+  const targets = args.targets.length > 0 ? args.targets : [defaultTree(io.env)];
   const files: string[] = [];
   for (const t of targets) {
     const st = await fs.stat(t).catch(() => undefined);

@@ -4,5 +4,5 @@
  * Import from here; the other files in this directory are one concept each.
  */
 export { ElfCapture } from './capture.js';
-export { inspectElf, isElf, type ElfInfo } from './inspect.js';
+export { gnuBuildIdFromSegments, inspectElf, isElf, type ElfInfo } from './inspect.js';
 export { bufferSource, fdSource, type ByteSource } from './source.js';

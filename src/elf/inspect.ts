@@ -263,3 +263,27 @@ export function inspectElf(src: ByteSource): ElfInfo | undefined {
   if (malformed !== undefined) info.malformed = malformed;
   return info;
 }
+
+/**
+ * The GNU build-id as the PT_NOTE segments give it, without the section
+ * headers (which sit at the end of the file): what the first bytes of a file
+ * tell. debuginfod reads the note through the sections instead, and in a
+ * separate debug file the program headers may no longer point at it
+ * (eu-strip -f), so this is only a quick answer that callers confirm by
+ * other means (an estrip link naming the same id) or overrule by inspectElf.
+ */
+export function gnuBuildIdFromSegments(src: ByteSource): string | undefined {
+  try {
+    const head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
+    if (head === undefined || head.length < EI_NIDENT || !isElf(head)) return undefined;
+    const hdr = parseElfHeader(head);
+    if (hdr.truncated) return undefined;
+    const ctx = new ReadContext(src);
+    const areas = segmentNoteAreas(ctx, hdr, { sections: [], count: 0, shstrndx: undefined });
+    if (areas === undefined) return undefined;
+    const note = searchAreas(ctx, hdr, areas, isGnuBuildIdNote, { areas: MAX_NOTE_AREAS, bytes: MAX_NOTE_BYTES_TOTAL });
+    return typeof note === 'object' && note.desc.length > 0 ? note.desc.toString('hex') : undefined;
+  } catch {
+    return undefined;
+  }
+}

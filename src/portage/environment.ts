@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
+import { TARBALL_DIR } from './naming.js';
 import { parseSize } from '../util/size.js';
 
 export interface HookSettings {
@@ -201,4 +202,9 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     removePacked: parseBoolean('PACKDEBUG_REMOVE_PACKED', env['PACKDEBUG_REMOVE_PACKED']),
     strict: parseBoolean('PACKDEBUG_STRICT', env['PACKDEBUG_STRICT']),
   };
+}
+
+/** The installed tarball tree: `${EPREFIX}/usr/lib/debug/.tarball` (the default of extract, repack, audit, prune). */
+export function defaultTree(env: NodeJS.ProcessEnv): string {
+  return path.join('/', env['EPREFIX'] ?? '', TARBALL_DIR);
 }

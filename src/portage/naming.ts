@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
+import { parseVersion, type PmsVersion, VERSION_RE } from './version.js';
 
 /** Where Portage's packdebug (and we) put debug tarballs, relative to ${ED}. */
 export const TARBALL_DIR = 'usr/lib/debug/.tarball';
@@ -14,18 +15,17 @@ export interface PackageIdentity {
   buildId: string;
 }
 
-const CATEGORY_RE = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
-const PN_RE = /^[A-Za-z0-9_][A-Za-z0-9+_-]*$/;
+export const CATEGORY_RE = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
+export const PN_RE = /^[A-Za-z0-9_][A-Za-z0-9+_-]*$/;
 
 /** Rejects names that would not make a single safe path component. */
 export function validateIdentity(id: PackageIdentity): void {
   const bad = (what: string, value: string, why: string) =>
     new PackdebugError('E_USAGE', `invalid ${what} '${value}': ${why}`);
   if (!CATEGORY_RE.test(id.category)) throw bad('CATEGORY', id.category, 'not a PMS category name');
-  if (!PN_RE.test(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
-  if (!id.pf.startsWith(`${id.pn}-`) || id.pf.includes('/') || id.pf === `${id.pn}-`) {
-    throw bad('PF', id.pf, `must be ${id.pn}-VERSION`);
-  }
+  if (!isPackageName(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
+  const version = versionOfPf(id.pn, id.pf);
+  if (typeof version === 'string') throw bad('PF', id.pf, `must be ${id.pn}-VERSION with a PMS version (${version})`);
   if (!/^[0-9]+$/.test(id.buildId)) throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
 }
 
@@ -37,4 +37,53 @@ export function tarballRelativePath(id: PackageIdentity): string {
 /** Default output path for an image: `${ED}/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz`. */
 export function defaultTarballPath(image: string, id: PackageIdentity): string {
   return path.join(image, TARBALL_DIR, tarballRelativePath(id));
+}
+
+/** PMS 3.1.2: a package name, which must not end in a hyphen and something that is a valid version. */
+export function isPackageName(pn: string): boolean {
+  if (!PN_RE.test(pn)) return false;
+  for (let i = pn.indexOf('-'); i !== -1; i = pn.indexOf('-', i + 1)) if (VERSION_RE.test(pn.slice(i + 1))) return false;
+  return true;
+}
+
+/** The suffix of every debug tarball name. */
+export const TARBALL_SUFFIX = '-debug.tar.xz';
+
+/**
+ * The PMS version in `PF` for package `PN`, or why there is none.
+ */
+export function versionOfPf(pn: string, pf: string): PmsVersion | string {
+  if (!isPackageName(pn)) return `'${pn}' is not a PMS package name`;
+  if (!pf.startsWith(`${pn}-`)) return `'${pf}' does not start with '${pn}-'`;
+  const version = parseVersion(pf.slice(pn.length + 1));
+  return version ?? `'${pf.slice(pn.length + 1)}' is not a PMS version`;
+}
+
+/** A tarball name taken apart: `CATEGORY/PN/PF-BUILD_ID-debug.tar.xz`. */
+export interface TarballName {
+  category: string;
+  pn: string;
+  pf: string;
+  version: PmsVersion;
+  /** BUILD_ID as written (digits). */
+  buildId: string;
+}
+
+/**
+ * Parses a tarball's file name in its CATEGORY/PN directory. Returns a
+ * string saying what is wrong when it does not follow the naming scheme:
+ * PF must be PN plus a PMS version, BUILD_ID an integer. (A version never
+ * ends in `-DIGITS`, so the last such group is BUILD_ID.)
+ */
+export function parseTarballName(category: string, pn: string, file: string): TarballName | string {
+  if (!CATEGORY_RE.test(category)) return `'${category}' is not a PMS category name`;
+  if (!isPackageName(pn)) return `'${pn}' is not a PMS package name`;
+  if (!file.endsWith(TARBALL_SUFFIX)) return `does not end in '${TARBALL_SUFFIX}'`;
+  const stem = file.slice(0, -TARBALL_SUFFIX.length);
+  const m = /^(.+)-(\d+)$/.exec(stem);
+  if (!m) return `no BUILD_ID: expected ${pn}-VERSION-BUILD_ID${TARBALL_SUFFIX}`;
+  const pf = m[1]!;
+  const version = versionOfPf(pn, pf);
+  if (typeof version === 'string') return version;
+  return { category, pn, pf, version, buildId: m[2]! };
 }

@@ -1,6 +1,6 @@
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { findXz } from '../xz/block-encoder.js';
-import { XzRandomAccess } from '../xz/random-access.js';
+import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
 import { MemberLocator } from './locate.js';
 import type { IndexedMember } from './member-index.js';
 import { comparedWith, sameMemberName } from './order.js';
@@ -40,8 +40,8 @@ export class TarballReader {
   env: NodeJS.ProcessEnv = process.env;
   #members: Promise<IndexedMember[] | undefined> | undefined;
 
-  static async open(path: string, env?: NodeJS.ProcessEnv): Promise<TarballReader> {
-    const reader = new TarballReader(path, await XzRandomAccess.open(path));
+  static async open(path: string, env?: NodeJS.ProcessEnv, options?: XzRandomAccessOptions): Promise<TarballReader> {
+    const reader = new TarballReader(path, await XzRandomAccess.open(path, options));
     if (env) reader.env = env;
     return reader;
   }

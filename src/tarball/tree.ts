@@ -1,5 +1,7 @@
+import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { parseTarballName, type TarballName } from '../portage/naming.js';
 
 export interface TreeTarball {
   path: string;
@@ -12,17 +14,126 @@ const NAME_RE = /-([0-9]+)-debug\.tar\.xz$/;
 
 /**
  * The tarballs of a `.tarball` tree: `CATEGORY/PN/*-debug.tar.xz`, regular
- * files only, never through a symlink.
+ * files only, never through a symlink (see walkTarballTree).
  */
 export async function findTarballs(tree: string): Promise<TreeTarball[]> {
-  const { globby } = await import('globby');
-  const files = await globby('*/*/*-debug.tar.xz', { cwd: tree, onlyFiles: true, followSymbolicLinks: false, dot: false, absolute: true });
   const out: TreeTarball[] = [];
-  for (const file of files.sort()) {
-    const st = await fs.lstat(file).catch(() => undefined);
-    if (!st?.isFile()) continue;
-    const m = NAME_RE.exec(path.basename(file));
-    out.push({ path: file, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: st.mtimeMs });
+  for await (const item of walkTarballTree(tree)) {
+    if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz') || item.rel.split('/').some((c) => c.startsWith('.'))) continue;
+    const m = NAME_RE.exec(item.file);
+    out.push({ path: item.path, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: item.mtimeMs });
   }
   return out;
+}
+
+/** What a walk of a `.tarball` tree meets, in sorted order. */
+export type TreeItem =
+  | {
+      kind: 'tarball';
+      /** Absolute path. */
+      path: string;
+      /** `CATEGORY/PN/FILE`. */
+      rel: string;
+      category: string;
+      pn: string;
+      file: string;
+      /** The parsed name, or what is wrong with it (the file is still a `.tar.xz` to check). */
+      name: TarballName | string;
+      size: number;
+      mtimeMs: number;
+      dev: number;
+      ino: number;
+    }
+  | { kind: 'stray-file' | 'stray-dir' | 'symlink' | 'special' | 'temp-file' | 'empty-dir'; path: string; rel: string }
+  | { kind: 'unreadable'; path: string; rel: string; error: unknown };
+
+/** pack's temporary names: `.NAME.PID-RANDOM.tmp` (src/util/atomic.ts). */
+const TEMP_RE = /^\..+\.tmp$/;
+
+const isEnoent = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+const byName = (a: Dirent, b: Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/**
+ * Walks `tree` as Portage lays it out: `CATEGORY/PN/PF-BUILD_ID-debug.tar.xz`.
+ * Everything else is reported, never entered (directories below PN) and
+ * never followed (symlinks). Items come in byte order of their paths, one
+ * directory listing in memory at a time.
+ */
+export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
+  const list = async (dir: string): Promise<Dirent[] | { error: unknown }> => {
+    try {
+      return (await fs.readdir(dir, { withFileTypes: true })).sort(byName);
+    } catch (error) {
+      return { error };
+    }
+  };
+  const other = (d: Dirent, abs: string, rel: string): TreeItem =>
+    d.isSymbolicLink() ? { kind: 'symlink', path: abs, rel } : d.isDirectory() ? { kind: 'stray-dir', path: abs, rel } : d.isFile() ? { kind: 'stray-file', path: abs, rel } : { kind: 'special', path: abs, rel };
+
+  const top = await list(tree);
+  if ('error' in top) throw top.error;
+  for (const cat of top) {
+    const catAbs = path.join(tree, cat.name);
+    if (!cat.isDirectory()) {
+      yield other(cat, catAbs, cat.name);
+      continue;
+    }
+    const pns = await list(catAbs);
+    if ('error' in pns) {
+      // Removed since the listing (a concurrent prune): nothing to report.
+      if (!isEnoent(pns.error)) yield { kind: 'unreadable', path: catAbs, rel: cat.name, error: pns.error };
+      continue;
+    }
+    if (pns.length === 0) yield { kind: 'empty-dir', path: catAbs, rel: cat.name };
+    for (const pn of pns) {
+      const pnAbs = path.join(catAbs, pn.name);
+      const pnRel = `${cat.name}/${pn.name}`;
+      if (!pn.isDirectory()) {
+        yield other(pn, pnAbs, pnRel);
+        continue;
+      }
+      const files = await list(pnAbs);
+      if ('error' in files) {
+        if (!isEnoent(files.error)) yield { kind: 'unreadable', path: pnAbs, rel: pnRel, error: files.error };
+        continue;
+      }
+      if (files.length === 0) yield { kind: 'empty-dir', path: pnAbs, rel: pnRel };
+      for (const f of files) {
+        const abs = path.join(pnAbs, f.name);
+        const rel = `${pnRel}/${f.name}`;
+        if (f.isFile() && TEMP_RE.test(f.name)) {
+          yield { kind: 'temp-file', path: abs, rel };
+          continue;
+        }
+        if (!f.isFile() || !f.name.endsWith('.tar.xz')) {
+          yield other(f, abs, rel);
+          continue;
+        }
+        const st = await fs.lstat(abs).catch((error: unknown) => ({ error }));
+        if ('error' in st) {
+          // Gone since the listing (a concurrent prune or repack): nothing to report.
+          if (!isEnoent(st.error)) yield { kind: 'unreadable', path: abs, rel, error: st.error };
+          continue;
+        }
+        if (!st.isFile()) {
+          yield other(f, abs, rel);
+          continue;
+        }
+        yield {
+          kind: 'tarball',
+          path: abs,
+          rel,
+          category: cat.name,
+          pn: pn.name,
+          file: f.name,
+          name: parseTarballName(cat.name, pn.name, f.name),
+          size: st.size,
+          mtimeMs: st.mtimeMs,
+          dev: st.dev,
+          ino: st.ino,
+        };
+      }
+    }
+  }
 }

@@ -37,6 +37,13 @@ export interface XzRandomAccessOptions {
    * streamBlock and readBlockPrefix (feeds start small and grow). Default 256 KiB.
    */
   prefixChunk?: number;
+  /**
+   * With backend 'auto', decodes that span at least this many bytes of a
+   * Block go to xz(1). Default XZ_MIN_SPAN (16 KiB), right for a short-lived
+   * process such as extract, where loading lzma-native costs more than
+   * starting xz; a long scan through many small Blocks (audit) wants more.
+   */
+  xzMinSpan?: number;
   /** The name used in error messages. Default: the path. */
   name?: string;
 }
@@ -49,6 +56,8 @@ export const XZ_MIN_SPAN = 16 << 10;
 const DEFAULT_PREFIX_CHUNK = 256 << 10;
 /** Compressed bytes read from the file at once while streaming a Block. */
 const READ_AHEAD = 256 << 10;
+/** Blocks of at most this many compressed bytes are decoded synchronously by lzma-native (see streamBlock). */
+const SYNC_DECODE_MAX = 32 << 10;
 
 /** Filters the liblzma 5.2.3 bundled in lzma-native 8 decodes (ARM64 came in 5.4, RISC-V in 5.6). */
 const NATIVE_FILTERS = new Set([0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, FILTER_LZMA2]);
@@ -111,6 +120,7 @@ export class XzRandomAccess {
     private readonly backend: EncoderChoice,
     private readonly cacheLimit: number,
     private readonly prefixChunk: number,
+    private readonly xzMinSpan: number,
   ) {}
 
   static async open(path: string, options: XzRandomAccessOptions = {}): Promise<XzRandomAccess> {
@@ -138,7 +148,7 @@ export class XzRandomAccess {
         throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
       }
       const layout = await readXzLayout(fh, name);
-      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk);
+      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk, options.xzMinSpan ?? XZ_MIN_SPAN);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
@@ -296,7 +306,8 @@ export class XzRandomAccess {
     let got = 0;
     let stopped = false;
     let failure: unknown;
-    const decoder = lzma().createStream('streamDecoder', { synchronous: false }) as NativeDecoder;
+    // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
+    const decoder = lzma().createStream('streamDecoder', { synchronous: b.totalSize <= SYNC_DECODE_MAX }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
       decoder.on('error', (err: unknown) => {
         failure ??= err;
@@ -376,7 +387,7 @@ export class XzRandomAccess {
 
   private wantsXz(span: number): boolean {
     if (this.backend === 'xz') return true;
-    return this.backend === 'auto' && !this.xzMissing && span >= XZ_MIN_SPAN;
+    return this.backend === 'auto' && !this.xzMissing && span >= this.xzMinSpan;
   }
 
   /**
@@ -407,6 +418,16 @@ export class XzRandomAccess {
     if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
     if (!result.stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
     return true;
+  }
+
+  /**
+   * Reads Block `index`'s header (at most 1 KiB) and checks it against the
+   * Index, without decoding anything: a PackdebugError when they disagree.
+   */
+  async checkBlockHeader(index: number): Promise<void> {
+    const b = this.blockAt(index);
+    this.assertOpen();
+    this.checkHeader(b, await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX)));
   }
 
   /** Drops all cached Blocks. */

@@ -1,0 +1,297 @@
+/**
+ * `packdebug audit` over a whole `.tarball` tree: the tree's layout, each
+ * tarball (tarball.ts), build-ids found in several tarballs, and, when
+ * given, the binpkgs of a PKGDIR and the installed packages of a VDB.
+ *
+ * Memory is bounded per tarball; across the tree only a map from build-id
+ * to the first tarball that had it (and the list of tarball paths) grows
+ * with the tree. Results are handed to the sink as they are ready, in the
+ * order of the walk, whatever the concurrency.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import { PackdebugError } from '../errors.js';
+import type { BinpkgIndex } from '../portage/binpkg-builds.js';
+import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
+import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
+import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
+import { auditTarball, emptyAudit, type BlockLayout, type TarballAudit } from './tarball.js';
+
+export interface AuditOptions {
+  tree: string;
+  deep?: boolean;
+  /** A PKGDIR to compare with (see portage/binpkg-builds.ts). */
+  pkgdir?: string;
+  /** A VDB (`/var/db/pkg`) to tell installed builds by. */
+  vdb?: string;
+  /** Tarballs audited at once. Default: the number of cores, at most 4. */
+  concurrency?: number;
+}
+
+export interface TarballReport {
+  file: string;
+  /** `CATEGORY/PN/FILE` below the tree. */
+  rel: string;
+  category?: string;
+  pn?: string;
+  pf?: string;
+  buildId?: string;
+  bytes: number;
+  blocks: number;
+  uncompressedBytes: number;
+  seekable: boolean;
+  layout: BlockLayout;
+  members: number | null;
+  elfFiles: number;
+  buildIds: number;
+  /** With --vdb: this build is installed. */
+  installed?: boolean;
+  /** With --pkgdir: a binpkg of this build exists. */
+  binpkg?: boolean;
+  findings: Finding[];
+}
+
+export interface AuditSink {
+  /** A finding not about one tarball (stray files, binpkgs). */
+  finding(f: Finding): void;
+  tarball(r: TarballReport): void;
+  /** `total` is known once the walk has finished. */
+  progress?(done: number, total: number | undefined): void;
+}
+
+export interface AuditSummary {
+  tree: string;
+  deep: boolean;
+  tarballs: number;
+  bytes: number;
+  uncompressedBytes: number;
+  seekable: number;
+  layouts: Record<BlockLayout, number>;
+  members: number;
+  elfFiles: number;
+  /** ELF files whose build-id was not read (a shallow audit and very large Blocks). */
+  elfNotInspected: number;
+  distinctBuildIds: number;
+  installed?: number;
+  withBinpkg?: number;
+  binpkgs?: number;
+  findings: Record<Severity, number>;
+  byCode: Partial<Record<FindingCode, number>>;
+  /** Uncompressed bytes decoded, all tarballs. */
+  decodedBytes: number;
+  /** Some file or directory could not be read (exit status 2). */
+  ioErrors: number;
+}
+
+const TREE_ITEM_CODES: Record<Exclude<TreeItem['kind'], 'tarball'>, FindingCode> = {
+  'stray-file': 'stray-file',
+  'stray-dir': 'stray-dir',
+  symlink: 'symlink',
+  special: 'stray-file',
+  'temp-file': 'temp-file',
+  'empty-dir': 'empty-dir',
+  unreadable: 'io-error',
+};
+
+function treeItemMessage(item: Exclude<TreeItem, { kind: 'tarball' }>): string {
+  switch (item.kind) {
+    case 'stray-file':
+      return 'not a CATEGORY/PN/PF-BUILD_ID-debug.tar.xz tarball';
+    case 'special':
+      return 'a special file (fifo, socket or device)';
+    case 'stray-dir':
+      return 'a directory where the layout has none';
+    case 'symlink':
+      return 'a symlink (not followed)';
+    case 'temp-file':
+      return 'a temporary file of pack or repack';
+    case 'empty-dir':
+      return 'an empty directory';
+    case 'unreadable':
+      return `cannot be read: ${(item.error as Error)?.message ?? String(item.error)}`;
+  }
+}
+
+export async function auditTree(options: AuditOptions, sink: AuditSink): Promise<AuditSummary> {
+  const tree = options.tree;
+  const st = await fs.stat(tree).catch(() => undefined);
+  if (!st) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
+  if (!st.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: not a directory`, { file: tree });
+  const installed: InstalledPackages | undefined = options.vdb ? await readInstalled(options.vdb) : undefined;
+  let binpkgs: BinpkgIndex | undefined;
+  if (options.pkgdir) {
+    const { readBinpkgBuilds } = await import('../portage/binpkg-builds.js');
+    binpkgs = await readBinpkgBuilds(options.pkgdir);
+  }
+
+  const summary: AuditSummary = {
+    tree,
+    deep: options.deep ?? false,
+    tarballs: 0,
+    bytes: 0,
+    uncompressedBytes: 0,
+    seekable: 0,
+    layouts: { none: 0, 'single-block': 0, packdebug: 0, aligned: 0, unaligned: 0, unknown: 0 },
+    members: 0,
+    elfFiles: 0,
+    elfNotInspected: 0,
+    distinctBuildIds: 0,
+    findings: { error: 0, warning: 0, info: 0 },
+    byCode: {},
+    decodedBytes: 0,
+    ioErrors: 0,
+  };
+  if (installed) summary.installed = 0;
+  if (binpkgs) {
+    summary.withBinpkg = 0;
+    summary.binpkgs = binpkgs.size;
+  }
+  const count = (f: Finding) => {
+    summary.findings[f.severity]++;
+    summary.byCode[f.code] = (summary.byCode[f.code] ?? 0) + 1;
+    if (f.code === 'io-error') summary.ioErrors++;
+  };
+
+  const firstOwner = new Map<string, number>();
+  const owners: { rel: string; cp: string }[] = [];
+  const usedBinpkgs = new Set<string>();
+  const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
+
+  type TarballItem = Extract<TreeItem, { kind: 'tarball' }>;
+  const emit = (item: TarballItem, audit: TarballAudit) => {
+    if (audit.gone) return;
+    const findings: Finding[] = [];
+    if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, item.name));
+    findings.push(...audit.findings);
+    const report: TarballReport = {
+      file: item.path,
+      rel: item.rel,
+      bytes: audit.bytes,
+      blocks: audit.blocks,
+      uncompressedBytes: audit.uncompressedBytes,
+      seekable: audit.seekable,
+      layout: audit.layout,
+      members: audit.members ?? null,
+      elfFiles: audit.elfFiles,
+      buildIds: audit.buildIds.size,
+      findings,
+    };
+    const name = typeof item.name === 'object' ? item.name : undefined;
+    if (name) Object.assign(report, { category: name.category, pn: name.pn, pf: name.pf, buildId: name.buildId });
+
+    // Build-ids seen before, grouped by the tarball that had them first.
+    const me = owners.length;
+    // The directory says which package a tarball belongs to, also when its name is bad.
+    const cp = `${item.category}/${item.pn}`;
+    owners.push({ rel: item.rel, cp });
+    const shared = new Map<number, string[]>();
+    for (const id of audit.buildIds) {
+      const first = firstOwner.get(id);
+      if (first === undefined) firstOwner.set(id, me);
+      else (shared.get(first) ?? shared.set(first, []).get(first)!).push(id);
+    }
+    for (const [other, ids] of shared) {
+      const o = owners[other]!;
+      const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${o.rel}`;
+      if (o.cp === cp) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+      else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
+    }
+
+    if (installed && name) {
+      report.installed = isInstalled(installed, name.category, name.pf, name.buildId);
+      if (report.installed) summary.installed!++;
+    }
+    if (binpkgs && name) {
+      const key = binpkgs.find(name.category, name.pf, name.buildId);
+      report.binpkg = key !== undefined;
+      if (key !== undefined) {
+        usedBinpkgs.add(key);
+        summary.withBinpkg!++;
+      } else findings.push(finding('orphaned-tarball', item.path, `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildId} in ${options.pkgdir}`));
+    }
+
+    summary.tarballs++;
+    summary.bytes += audit.bytes;
+    summary.uncompressedBytes += audit.uncompressedBytes;
+    if (audit.seekable) summary.seekable++;
+    summary.layouts[audit.layout]++;
+    summary.members += audit.members ?? 0;
+    summary.elfFiles += audit.elfFiles;
+    summary.elfNotInspected += audit.elfNotInspected;
+    summary.decodedBytes += audit.decodedBytes;
+    for (const f of findings) count(f);
+    sink.tarball(report);
+  };
+
+  // The walk runs ahead of the audits by at most `concurrency` tarballs; results go out in walk order.
+  type Pending = { item: TarballItem; audit: Promise<TarballAudit> } | { finding: Finding };
+  const window: Pending[] = [];
+  let done = 0;
+  let total: number | undefined;
+  let seen = 0;
+  const walk = walkTarballTree(tree);
+  const pull = async (): Promise<boolean> => {
+    let r: IteratorResult<TreeItem>;
+    try {
+      r = await walk.next();
+    } catch (err) {
+      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, { file: tree, cause: err });
+    }
+    if (r.done) {
+      total = seen;
+      return false;
+    }
+    const item = r.value;
+    if (item.kind === 'tarball') {
+      seen++;
+      window.push({ item, audit: auditTarball(item.path, { deep: options.deep }).catch((err: unknown) => failedAudit(item.path, err)) });
+    } else window.push({ finding: finding(TREE_ITEM_CODES[item.kind], item.path, treeItemMessage(item)) });
+    return true;
+  };
+  let walking = true;
+  sink.progress?.(0, undefined);
+  for (;;) {
+    while (walking && window.filter((p) => 'item' in p).length < concurrency) walking = await pull();
+    const head = window.shift();
+    if (!head) break;
+    if ('finding' in head) {
+      count(head.finding);
+      sink.finding(head.finding);
+      continue;
+    }
+    emit(head.item, await head.audit);
+    done++;
+    sink.progress?.(done, total);
+  }
+  summary.distinctBuildIds = firstOwner.size;
+
+  if (binpkgs) {
+    for (const u of binpkgs.unreadable) {
+      const f = finding('binpkg-unreadable', u.path, u.reason);
+      count(f);
+      sink.finding(f);
+    }
+    for (const b of binpkgs.entries()) {
+      if (usedBinpkgs.has(b.key)) continue;
+      const f = finding('binpkg-without-tarball', b.path, `${b.category}/${b.pf}${b.buildId ? ` (BUILD_ID ${b.buildId})` : ''} has no debug tarball in the tree`);
+      count(f);
+      sink.finding(f);
+    }
+  }
+  return summary;
+}
+
+/** An audit that threw (a bug, not the file's fault): reported on the file, the others go on. */
+function failedAudit(file: string, err: unknown): TarballAudit {
+  const audit = emptyAudit(file);
+  audit.findings.push(finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`));
+  audit.ioError = true;
+  return audit;
+}
+
+/** Exit status: 2 when something could not be read, 1 with an error finding, else 0. */
+export function auditExitStatus(summary: AuditSummary): number {
+  if (summary.ioErrors > 0) return 2;
+  return summary.findings.error > 0 ? 1 : 0;
+}
+

@@ -1,0 +1,445 @@
+/**
+ * Audits one tarball: its xz container, then its members.
+ *
+ * Shallow (the default) reads the Stream Footer, the Index and every Block
+ * Header (no decoding), then walks the tar headers: from each header it
+ * decodes on to the next one, and when a member's data runs on past the
+ * next Block boundary it stops and resumes at the Block holding the next
+ * header, so the Blocks inside large members (where debug files put most of
+ * their bytes) are not decoded; an ELF member skipped that way is inspected
+ * by random access (its first and last Blocks). A one-Block tarball larger
+ * than pack's default Block size (Portage's own tarballs) has no such
+ * shortcut: its headers are only reachable by decoding all of it, so a
+ * shallow audit checks its container and says `headers-not-checked`
+ * instead: the cost of a shallow audit stays bounded by the Index and one
+ * small Block per header, whatever the size of the tarball.
+ *
+ * Deep decodes every Block in full (the Check of each verified by liblzma)
+ * and parses the tar stream to its end, inspecting every ELF member.
+ */
+import fs from 'node:fs/promises';
+import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
+import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
+import { PackdebugError } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
+import { paddedSize } from '../tar/header.js';
+import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
+import { inspectElfAt } from '../tarball/elf-at.js';
+import { compareMemberNames } from '../tarball/order.js';
+import { TarballReader } from '../tarball/reader.js';
+import { findXz } from '../xz/block-encoder.js';
+import { sniffFormatStrict } from '../xz/file-layout.js';
+import { finding, type Finding, type FindingCode } from './findings.js';
+import { MemberChecks } from './members.js';
+
+export interface TarballAuditOptions {
+  deep?: boolean;
+  /** Deep audits of tarballs with at least this many bytes of tar decode through xz(1) when there is one. Default 8 MiB. */
+  xzFrom?: number;
+}
+
+export type BlockLayout = 'none' | 'single-block' | 'packdebug' | 'aligned' | 'unaligned' | 'unknown';
+
+export interface TarballAudit {
+  file: string;
+  bytes: number;
+  blocks: number;
+  uncompressedBytes: number;
+  /** More than one Block and the Stream Footer last (debuginfod 0.191+ seeks). */
+  seekable: boolean;
+  /**
+   * packdebug: Blocks at member headers, members sorted (pack); aligned: at
+   * headers, original order (repack); unaligned: cut anywhere (xz -T);
+   * single-block; none: no Blocks; unknown: not determined (damage, or a
+   * one-Block tarball in a shallow audit).
+   */
+  layout: BlockLayout;
+  /** Members whose headers were read; undefined when they were not. */
+  members: number | undefined;
+  elfFiles: number;
+  elfNotInspected: number;
+  buildIds: Set<string>;
+  findings: Finding[];
+  /** Uncompressed bytes decoded for this audit. */
+  decodedBytes: number;
+  /** An I/O error (not damage) stopped the audit of this file. */
+  ioError: boolean;
+  /** The file was gone when its turn came (a concurrent prune): nothing to report. */
+  gone: boolean;
+}
+
+const REGULAR = new Set(['0', '7']);
+/**
+ * One Block no larger than pack's default --block-size costs a reader no
+ * more than a Block of a seekable tarball: not a finding, and a shallow
+ * audit reads its headers.
+ */
+const SMALL_BLOCK = DEFAULT_BLOCK_SIZE;
+/** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
+const XZ_DEEP_MIN = 8 << 20;
+
+function isEnoent(err: unknown): boolean {
+  const cause = err instanceof PackdebugError ? err.cause : err;
+  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** Maps a read failure to a finding code. */
+function failureCode(err: unknown, blockStage: boolean): FindingCode {
+  if (err instanceof PackdebugError) {
+    if (err.code === 'E_UNSUPPORTED') return 'xz-unsupported';
+    if (err.code === 'E_FORMAT') return blockStage ? 'block-corrupt' : 'xz-corrupt';
+  }
+  return 'io-error';
+}
+
+function messageOf(err: unknown, file: string): string {
+  const text = err instanceof Error ? err.message : String(err);
+  // Messages name the file first; the finding already does.
+  return text.startsWith(`${file}: `) ? text.slice(file.length + 2) : text;
+}
+
+/**
+ * Follows the entries of a walk: member checks, ELF inspection of the data
+ * that streams by, and how the Blocks are cut relative to the headers.
+ */
+class MemberWalk {
+  readonly checks: MemberChecks;
+  /** Per Block: 1 header at its start, 2 continuation of a member, 3 after the end of the archive, 4 unaligned. */
+  readonly blockKinds: Uint8Array;
+  sorted = true;
+  /** Where the end-of-archive marker starts, as far as the members seen say. */
+  archiveEnd = 0;
+  #previousAtBlock: string | undefined;
+  current: { entry: TarEntry; capture: ElfCapture | undefined; elfSeen: boolean } | undefined;
+
+  constructor(
+    file: string,
+    private readonly reader: TarballReader,
+  ) {
+    this.checks = new MemberChecks(file);
+    this.blockKinds = new Uint8Array(reader.ra.blocks.length);
+  }
+
+  visitor(): TarVisitor {
+    return {
+      entry: (e) => {
+        this.checks.entry(e);
+        this.archiveEnd = Math.max(this.archiveEnd, e.dataOffset + paddedSize(e.size));
+        this.#classifyBlocks(e);
+        this.current = { entry: e, capture: REGULAR.has(e.type) && e.size >= 52 ? new ElfCapture(e.size) : undefined, elfSeen: false };
+      },
+      data: (_e, chunk) => {
+        const c = this.current;
+        if (!c?.capture) return;
+        c.capture.push(chunk);
+        if (!c.elfSeen && c.capture.position >= 16) {
+          const head = c.capture.read(0, 16);
+          if (head !== undefined && isElf(head)) c.elfSeen = true;
+          else c.capture = undefined;
+        }
+      },
+      entryEnd: (e) => {
+        const c = this.current;
+        if (c?.capture && c.elfSeen) {
+          const info = inspectElf(c.capture);
+          if (info) this.checks.elf(e, info);
+        }
+        this.current = undefined;
+      },
+    };
+  }
+
+  /** The member now being read was skipped from here on: inspect its ELF by random access. */
+  async skipped(): Promise<void> {
+    const c = this.current;
+    this.current = undefined;
+    if (!c?.capture || !c.elfSeen) return;
+    // The note through the program headers, confirmed by the estrip link that names the same id: no need
+    // to decode the member's last Block for its section headers (most of a shallow audit's decoding otherwise).
+    const quick = gnuBuildIdFromSegments(c.capture);
+    if (quick !== undefined && this.checks.linkClaims(c.entry.path)?.has(quick)) {
+      this.checks.elf(c.entry, { gnuBuildId: quick });
+      return;
+    }
+    this.checks.elf(c.entry, await inspectElfAt(this.reader.ra, c.entry, c.capture));
+  }
+
+  /** The archive's end-of-archive marker starts at `offset`: Blocks from there on hold only zeros. */
+  trailerAt(offset: number): void {
+    const blocks = this.reader.ra.blocks;
+    for (let i = 0; i < blocks.length; i++) if (blocks[i]!.uncompressedOffset >= offset && this.blockKinds[i] === 0) this.blockKinds[i] = 3;
+  }
+
+  #classifyBlocks(e: TarEntry): void {
+    const ra = this.reader.ra;
+    const blocks = ra.blocks;
+    if (blocks.length < 2 || e.headerOffset >= ra.size) return;
+    const first = ra.blockIndexAt(e.headerOffset);
+    const atStart = blocks[first]!.uncompressedOffset === e.headerOffset;
+    if (atStart) {
+      this.blockKinds[first] = 1;
+      if (this.#previousAtBlock !== undefined && compareMemberNames(this.#previousAtBlock, e.path) >= 0) this.sorted = false;
+      this.#previousAtBlock = e.path;
+    }
+    const end = Math.min(e.dataOffset + paddedSize(e.size), ra.size);
+    for (let i = first + 1; i < blocks.length && blocks[i]!.uncompressedOffset < end; i++) {
+      if (blocks[i]!.uncompressedSize > 0) this.blockKinds[i] = atStart ? 2 : 4;
+    }
+  }
+
+  layout(): BlockLayout {
+    if (this.blockKinds.length < 2) return this.blockKinds.length === 0 ? 'none' : 'single-block';
+    const empty = (i: number) => this.reader.ra.blocks[i]!.uncompressedSize === 0;
+    for (let i = 0; i < this.blockKinds.length; i++) if ((this.blockKinds[i] === 0 && !empty(i)) || this.blockKinds[i] === 4) return 'unaligned';
+    return this.sorted ? 'packdebug' : 'aligned';
+  }
+}
+
+/** The record of a tarball nothing is known about yet. */
+export function emptyAudit(file: string): TarballAudit {
+  return {
+    file,
+    bytes: 0,
+    blocks: 0,
+    uncompressedBytes: 0,
+    seekable: false,
+    layout: 'unknown',
+    members: undefined,
+    elfFiles: 0,
+    elfNotInspected: 0,
+    buildIds: new Set(),
+    findings: [],
+    decodedBytes: 0,
+    ioError: false,
+    gone: false,
+  };
+}
+
+export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
+  const result = emptyAudit(file);
+  const add = (code: FindingCode, message: string, member?: string) => result.findings.push(finding(code, file, message, member));
+  const fail = (err: unknown, blockStage: boolean) => {
+    if (!blockStage && isEnoent(err)) {
+      result.gone = true;
+      return;
+    }
+    const code = failureCode(err, blockStage);
+    if (code === 'io-error') result.ioError = true;
+    add(code, messageOf(err, file));
+  };
+
+  // The magic first: a file that is not xz at all is named as what it is.
+  try {
+    const fh = await fs.open(file, 'r');
+    try {
+      result.bytes = (await fh.stat()).size;
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await fh.read(head, 0, 16, 0);
+      if (result.bytes === 0) {
+        add('empty-tarball', 'zero bytes');
+        return result;
+      }
+      const kind = sniffFormatStrict(head.subarray(0, bytesRead));
+      if (kind !== 'xz') {
+        add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
+        return result;
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    fail(err, false);
+    return result;
+  }
+
+  let reader: TarballReader;
+  try {
+    // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
+    // the decoded-Block cache serves only inspectElfAt.
+    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20 });
+  } catch (err) {
+    fail(err, false);
+    return result;
+  }
+  try {
+    const ra = reader.ra;
+    result.blocks = ra.blocks.length;
+    result.uncompressedBytes = ra.size;
+    result.seekable = reader.seekable;
+    for (let i = 0; i < ra.blocks.length; i++) {
+      try {
+        await ra.checkBlockHeader(i);
+      } catch (err) {
+        fail(err, false);
+        return result;
+      }
+    }
+    const oneLargeBlock = ra.blocks.length === 1 && ra.size > SMALL_BLOCK;
+    if (oneLargeBlock) add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
+    if (!ra.layout.footerLast && ra.blocks.length > 1) add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
+    if (ra.size === 0) {
+      add('no-members', 'the xz stream holds no data');
+      result.members = 0;
+      result.layout = ra.blocks.length === 0 ? 'none' : 'unknown';
+      return result;
+    }
+    if (!options.deep && oneLargeBlock) {
+      result.layout = 'single-block';
+      add('headers-not-checked', `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`);
+      return result;
+    }
+
+    let walk = new MemberWalk(file, reader);
+    let ok: boolean;
+    if (!options.deep) ok = await shallowWalk(reader, walk, add, fail);
+    else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk))) ok = true;
+    else {
+      // In process, Block by Block: names the Block or member at fault, and verifies the others too.
+      walk = new MemberWalk(file, reader);
+      ok = await deepWalk(reader, walk, add, fail);
+    }
+    walk.checks.finish();
+    result.members = walk.checks.members;
+    result.elfFiles = walk.checks.elfFiles;
+    result.elfNotInspected = walk.checks.elfNotInspected;
+    result.buildIds = walk.checks.buildIds;
+    result.findings.push(...walk.checks.findings);
+    if (ok) {
+      result.layout = walk.layout();
+      if (result.layout === 'unaligned') add('blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
+      if (walk.checks.members === 0) add('no-members', 'the tar stream holds no members');
+    }
+    return result;
+  } finally {
+    result.decodedBytes = reader.bytesDecoded;
+    await reader.close().catch(() => undefined);
+  }
+}
+
+type Add = (code: FindingCode, message: string, member?: string) => void;
+type Fail = (err: unknown, blockStage: boolean) => void;
+
+/** See the file comment. True when the walk reached the end of the archive. */
+async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
+  const ra = reader.ra;
+  const visitor = walk.visitor();
+  let offset = 0;
+  while (offset < ra.size) {
+    const parser = new TarParser(visitor, reader.path, offset);
+    let pos = offset;
+    let jump: number | undefined;
+    let tarError: unknown;
+    try {
+      await reader.streamFrom(offset, (chunk) => {
+        try {
+          parser.write(chunk);
+        } catch (err) {
+          tarError = err;
+          return false;
+        }
+        pos += chunk.length;
+        if (parser.ended) return false;
+        const c = walk.current;
+        if (!c || c.entry.size === 0) return true;
+        const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
+        if (c.entry.dataOffset + c.entry.size > ra.size) {
+          tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
+          return false;
+        }
+        const block = ra.blockIndexAt(pos - 1);
+        const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
+        if (dataEnd <= blockEnd) return true;
+        // The rest of this Block is the member's data: no header in it. Resume at the member's end,
+        // once an ELF member's head is captured; an ELF member that ends in the next Block is read
+        // on instead (inspecting it by random access would decode that Block twice).
+        if (c.capture !== undefined) {
+          const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
+          if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
+        }
+        jump = dataEnd;
+        return false;
+      });
+    } catch (err) {
+      fail(err, true);
+      return false;
+    }
+    if (tarError !== undefined) {
+      add('tar-corrupt', messageOf(tarError, reader.path));
+      return false;
+    }
+    if (parser.ended) {
+      walk.trailerAt(parser.offset - 1024);
+      return true;
+    }
+    if (jump === undefined) break;
+    try {
+      await walk.skipped();
+    } catch (err) {
+      fail(err, true);
+      return false;
+    }
+    offset = jump;
+  }
+  // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
+  if (walk.current) {
+    add('tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * A deep walk through xz(1) (which verifies every Check, the Index and the
+ * sizes, 2.5 times as fast as the bundled liblzma, on the other core).
+ * False when anything failed: the in-process walk then finds out what.
+ */
+async function xzDeepWalk(reader: TarballReader, walk: MemberWalk): Promise<boolean> {
+  try {
+    await reader.scan(walk.visitor());
+  } catch {
+    return false;
+  }
+  walk.trailerAt(walk.archiveEnd);
+  return true;
+}
+
+/** Decodes every Block in full and parses the whole tar stream. */
+async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
+  const ra = reader.ra;
+  const parser = new TarParser(walk.visitor(), reader.path);
+  let tarError: unknown;
+  let corrupt = 0;
+  for (let i = 0; i < ra.blocks.length; i++) {
+    try {
+      await ra.streamBlock(i, (chunk) => {
+        if (tarError === undefined && corrupt === 0 && !parser.ended) {
+          try {
+            parser.write(chunk);
+          } catch (err) {
+            tarError = err;
+          }
+        }
+        return true; // the whole Block, so that its Check is verified
+      });
+    } catch (err) {
+      // Go on: the other Blocks are verified too (a few findings at most).
+      if (++corrupt <= 3) fail(err, true);
+      if (!(err instanceof PackdebugError) || err.code !== 'E_FORMAT') return false;
+    }
+  }
+  if (corrupt > 3) add('block-corrupt', `${corrupt - 3} more Blocks are corrupt`);
+  if (corrupt > 0) return false;
+  if (tarError === undefined && !parser.ended) {
+    try {
+      parser.end();
+    } catch (err) {
+      tarError = err;
+    }
+  }
+  if (tarError !== undefined) {
+    add('tar-corrupt', messageOf(tarError, reader.path));
+    return false;
+  }
+  if (parser.ended) walk.trailerAt(parser.offset - 1024);
+  return true;
+}

@@ -1,0 +1,386 @@
+import { execa } from 'execa';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { auditTree, type AuditSummary, type TarballReport } from '../src/audit/audit.js';
+import { FINDINGS, type Finding, type FindingCode } from '../src/audit/findings.js';
+import { bufferSource, gnuBuildIdFromSegments, inspectElf, type ByteSource } from '../src/elf/index.js';
+import { auditTarball } from '../src/audit/tarball.js';
+import { memoryIO } from '../src/commands/io.js';
+import { runAudit } from '../src/commands/audit.js';
+import { parseTarballName } from '../src/portage/naming.js';
+import { compareVersions, parseVersion } from '../src/portage/version.js';
+import { makeGpkg, makeXpak } from './helpers/binpkg.js';
+import { makeImage, tmpdir } from './helpers/images.js';
+import { requireTool } from './helpers/tools.js';
+import { packInto, portageTarball, rawTar, snapshot, tarballPath, xzInto, xzThreadedTarball } from './helpers/trees.js';
+
+const hasTools = requireTool('tar') && requireTool('xz') && requireTool('gcc') && requireTool('gzip') && requireTool('zstd') && requireTool('bzip2');
+const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
+const CLI = path.resolve(__dirname, '../dist/cli.js');
+
+interface Collected {
+  summary: AuditSummary;
+  tarballs: TarballReport[];
+  findings: Finding[];
+}
+
+/** Every code any test met, for the last test. */
+const triggered = new Set<FindingCode>();
+
+async function audit(tree: string, opts: { deep?: boolean; pkgdir?: string; vdb?: string } = {}): Promise<Collected> {
+  const tarballs: TarballReport[] = [];
+  const findings: Finding[] = [];
+  const summary = await auditTree({ tree, ...opts }, { finding: (f) => findings.push(f), tarball: (t) => (tarballs.push(t), findings.push(...t.findings)) });
+  for (const f of findings) triggered.add(f.code);
+  return { summary, tarballs, findings };
+}
+
+const codesOf = (fs_: Finding[], file?: string) => new Set(fs_.filter((f) => file === undefined || f.file === file).map((f) => f.code));
+
+describe('PMS versions and tarball names', () => {
+  it('orders versions as PMS 3.3 does', () => {
+    const order = ['1.0_alpha', '1.0_alpha1', '1.0_beta', '1.0_pre2', '1.0_rc1', '1.0', '1.0-r1', '1.0-r2', '1.0_p1', '1.0a', '1.01', '1.1', '1.2', '1.10', '2'];
+    for (let i = 0; i + 1 < order.length; i++) {
+      expect(compareVersions(parseVersion(order[i]!)!, parseVersion(order[i + 1]!)!), `${order[i]} < ${order[i + 1]}`).toBeLessThan(0);
+    }
+    expect(compareVersions(parseVersion('1.0')!, parseVersion('1.00')!)).toBe(0);
+    expect(parseVersion('1.0-r')).toBeUndefined();
+    expect(parseVersion('x1')).toBeUndefined();
+  });
+
+  it('parses PF-BUILD_ID-debug.tar.xz and says what is wrong otherwise', () => {
+    const n = parseTarballName('dev-ada', 'gprbuild', 'gprbuild-25.0.0-r5-1-debug.tar.xz');
+    expect(typeof n === 'object' && [n.pf, n.buildId, n.version.text]).toEqual(['gprbuild-25.0.0-r5', '1', '25.0.0-r5']);
+    expect(parseTarballName('app-misc', 'hello', 'hello-1.0-debug.tar.xz')).toMatch(/BUILD_ID|PMS version/);
+    expect(parseTarballName('app-misc', 'hello', 'hullo-1.0-1-debug.tar.xz')).toMatch(/does not start with/);
+    expect(parseTarballName('app-misc', 'hello', 'hello-x-1-debug.tar.xz')).toMatch(/not a PMS version/);
+    expect(parseTarballName('app misc', 'hello', 'hello-1-1-debug.tar.xz')).toMatch(/category/);
+    // PMS 3.1.2: PN may not end in a hyphen and a version.
+    expect(parseTarballName('app-misc', 'foo-1', 'foo-1-2-3-debug.tar.xz')).toMatch(/not a PMS package name/);
+    expect(typeof parseTarballName('app-misc', 'foo-bar2', 'foo-bar2-3-1-debug.tar.xz')).toBe('object');
+  });
+});
+
+describe.skipIf(!hasTools)('audit', () => {
+  let dir: string;
+  let tree: string;
+  let pkgdir: string;
+  let vdb: string;
+  const files: Record<string, string> = {};
+
+  beforeAll(async () => {
+    dir = await tmpdir('audit');
+    tree = path.join(dir, 'tree');
+    const hello = await makeImage('hello');
+    const odd = await makeImage('odd');
+    const id = (category: string, pn: string, pf: string, buildId: string) => ({ category, pn, pf, buildId });
+
+    // Healthy tarballs, two builds of one package and a copy under another package.
+    files.hello1 = await packInto(tree, hello, id('app-misc', 'hello', 'hello-1.0', '1'));
+    files.hello2 = await packInto(tree, hello, id('app-misc', 'hello', 'hello-1.0', '2'));
+    files.other = await packInto(tree, hello, id('app-misc', 'other', 'other-2.0', '1'));
+    // Multi-Block packdebug layout with large members (odd image: a 3 MiB big.debug, a symlink out of the roots).
+    files.odd = await packInto(tree, odd, id('dev-util', 'odd', 'odd-1.0', '1'), 16 << 10);
+    // Portage's single Block, larger than a default Block.
+    files.portage = await portageTarball(odd, tarballPath(tree, id('dev-util', 'odd', 'odd-1.0', '2')));
+    files.threaded = await xzThreadedTarball(odd, tarballPath(tree, id('dev-util', 'odd', 'odd-1.0', '3')));
+    files.padded = tarballPath(tree, id('dev-util', 'odd', 'odd-1.0', '4'));
+    await fs.writeFile(files.padded, Buffer.concat([await fs.readFile(files.odd), Buffer.alloc(4)]));
+
+    // Damaged files.
+    const good = await fs.readFile(files.odd);
+    files.truncated = tarballPath(tree, id('dev-util', 'broken', 'broken-1', '1'));
+    await fs.mkdir(path.dirname(files.truncated), { recursive: true });
+    await fs.writeFile(files.truncated, good.subarray(0, good.length - 100));
+    files.flipped = tarballPath(tree, id('dev-util', 'broken', 'broken-1', '2'));
+    const flipped = Buffer.from(good);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0x10;
+    await fs.writeFile(files.flipped, flipped);
+
+    // Hostile members, hand-made.
+    const elf = await fs.readFile(path.join(hello, 'usr/lib/debug/usr/bin/hello.debug'));
+    files.evil = await xzInto(
+      rawTar([
+        { name: './', type: '5', mode: 0o755 },
+        { name: './usr/', type: '5', mode: 0o755 },
+        { name: './usr/src/debug/', type: '5', mode: 0o2755 },
+        { name: './usr/lib/debug/', type: '5', mode: 0o755 },
+        { name: '/usr/lib/debug/abs.debug', data: Buffer.from('x') },
+        { name: './usr/lib/debug/../../../etc/passwd', data: Buffer.from('root::0:0::/:/bin/sh\n') },
+        { name: './etc/shadow', data: Buffer.from('x') },
+        { name: './usr/lib/debug/null', type: '3', mode: 0o666 },
+        { name: './usr/lib/debug/fifo', type: '6' },
+        { name: './usr/lib/debug/suid', mode: 0o4755, data: Buffer.from('#!/bin/sh\n') },
+        { name: './usr/lib/debug/sgid', mode: 0o2755, data: Buffer.from('#!/bin/sh\n') },
+        { name: './usr/lib/debug/hardlink', type: '1', linkname: './usr/lib/debug/missing' },
+        { name: './usr/lib/debug/escape', type: '2', linkname: '../../../../etc/passwd' },
+        { name: './usr/lib/debug/.build-id/ab/cdef.debug', type: '2', linkname: '../../nothing.debug' },
+        { name: './usr/lib/debug/.build-id/ab/cdef', type: '2', linkname: '../../../../../usr/bin/nothing' },
+        { name: './usr/lib/debug/real.debug', data: elf },
+        { name: './usr/lib/debug/.build-id/00/1122.debug', type: '2', linkname: '../../real.debug' },
+      ]),
+      tarballPath(tree, id('dev-util', 'evil', 'evil-1', '1')),
+    );
+    const cut = rawTar([{ name: './usr/lib/debug/cut.debug', data: Buffer.alloc(4096, 1) }], { end: false }).subarray(0, 2048);
+    files.cut = await xzInto(cut, tarballPath(tree, id('dev-util', 'evil', 'evil-1', '2')));
+
+    // Empty, foreign and unsupported files.
+    files.noMembers = await xzInto(Buffer.alloc(10240), tarballPath(tree, id('dev-util', 'empty', 'empty-1', '1')));
+    files.zero = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '2'));
+    await fs.writeFile(files.zero, '');
+    files.gzip = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '3'));
+    await execa('bash', ['-c', 'echo hello | gzip -c > "$1"', '_', files.gzip]);
+    files.unsupported = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '4'));
+    await fs.copyFile(path.join(CONFORMANCE, 'unsupported-check.xz'), files.unsupported);
+
+    // An ELF file without a GNU build-id.
+    const nobid = await tmpdir('nobid');
+    await fs.mkdir(path.join(nobid, 'usr/lib/debug/usr/bin'), { recursive: true });
+    await fs.writeFile(path.join(nobid, 'main.c'), 'int main(void) { return 0; }\n');
+    await execa('gcc', ['-g', '-Wl,--build-id=none', '-o', path.join(nobid, 'usr/lib/debug/usr/bin/nobid.debug'), path.join(nobid, 'main.c')]);
+    await fs.rm(path.join(nobid, 'main.c'));
+    files.nobid = await packInto(tree, nobid, id('dev-util', 'nobid', 'nobid-1', '1'));
+
+    // A .build-id link retargeted to another debug file.
+    const mism = await makeImage('hello');
+    const links = path.join(mism, 'usr/lib/debug/.build-id');
+    for (const sub of await fs.readdir(links)) {
+      for (const name of await fs.readdir(path.join(links, sub))) {
+        const link = path.join(links, sub, name);
+        if (name.endsWith('.debug') && (await fs.readlink(link)).includes('bin/hello.debug')) {
+          await fs.rm(link);
+          await fs.symlink('../../usr/lib64/libgreet.so.1.debug', link);
+        }
+      }
+    }
+    files.mismatch = await packInto(tree, mism, id('app-misc', 'mism', 'mism-1', '1'));
+
+    // Layout problems.
+    const helloDir = path.dirname(files.hello1);
+    files.noBuildId = path.join(helloDir, 'hello-1.0-debug.tar.xz');
+    await fs.copyFile(files.hello1, files.noBuildId);
+    files.badVersion = path.join(helloDir, 'hello-x-1-debug.tar.xz');
+    await fs.copyFile(files.hello1, files.badVersion);
+    files.stray = path.join(helloDir, 'README');
+    await fs.writeFile(files.stray, 'notes\n');
+    files.topStray = path.join(tree, 'README');
+    await fs.writeFile(files.topStray, 'notes\n');
+    files.strayDir = path.join(helloDir, 'old');
+    await fs.mkdir(files.strayDir);
+    files.symlink = path.join(helloDir, 'hello-1.0-9-debug.tar.xz');
+    await fs.symlink('/etc/passwd', files.symlink);
+    files.temp = path.join(helloDir, '.hello-1.0-3-debug.tar.xz.123-abc.tmp');
+    await fs.writeFile(files.temp, '');
+    files.emptyDir = path.join(tree, 'app-misc', 'emptypn');
+    await fs.mkdir(files.emptyDir);
+    files.fifo = path.join(helloDir, 'fifo');
+    await execa('mkfifo', [files.fifo]);
+
+    // A PKGDIR: gpkg and xpak binpkgs, a Packages index, a binpkg without tarball and an unreadable one.
+    pkgdir = path.join(dir, 'binpkgs');
+    const b1 = await makeGpkg(hello, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+    await makeXpak(hello, path.join(pkgdir, 'app-misc/other/other-2.0-1.xpak'), { category: 'app-misc', pf: 'other-2.0', buildId: '1' });
+    await makeGpkg(hello, path.join(pkgdir, 'app-misc/gone/gone-3-1.gpkg.tar'), { category: 'app-misc', pf: 'gone-3', buildId: '1' });
+    await fs.writeFile(path.join(pkgdir, 'app-misc/junk.gpkg.tar'), 'not a package');
+    const size = (await fs.stat(b1)).size;
+    await fs.writeFile(
+      path.join(pkgdir, 'Packages'),
+      `ARCH: amd64\nVERSION: 0\n\nBUILD_ID: 1\nCPV: app-misc/hello-1.0\nPATH: app-misc/hello/hello-1.0-1.gpkg.tar\nSIZE: ${size}\n\n`,
+    );
+
+    // A VDB: hello-1.0 build 2 and other-2.0 (no BUILD_ID recorded) are installed.
+    vdb = path.join(dir, 'vdb');
+    await fs.mkdir(path.join(vdb, 'app-misc/hello-1.0'), { recursive: true });
+    await fs.writeFile(path.join(vdb, 'app-misc/hello-1.0/BUILD_ID'), '2\n');
+    await fs.mkdir(path.join(vdb, 'app-misc/other-2.0'), { recursive: true });
+    await fs.mkdir(path.join(vdb, 'app-misc/-MERGING-odd-1.0'), { recursive: true });
+  }, 240_000);
+
+  it('reports each problem of a shallow audit with its code, file and fix, and writes nothing', async () => {
+    const before = await snapshot(dir);
+    const { summary, tarballs, findings } = await audit(tree, { pkgdir, vdb });
+    expect(await snapshot(dir)).toEqual(before);
+
+    const expectCode = (code: FindingCode, file: string) => expect(codesOf(findings, file), `${code} on ${path.relative(tree, file)}`).toContain(code);
+    expectCode('duplicate-build-id', files.hello2!);
+    expectCode('build-id-conflict', files.other!);
+    expectCode('symlink-escape', files.odd!);
+    expectCode('not-seekable', files.portage!);
+    expectCode('headers-not-checked', files.portage!);
+    expectCode('blocks-unaligned', files.threaded!);
+    expectCode('footer-not-last', files.padded!);
+    expectCode('xz-corrupt', files.truncated!);
+    for (const c of ['absolute-path', 'dotdot-path', 'outside-debug-roots', 'special-file', 'setuid-setgid', 'hardlink-missing', 'symlink-escape', 'build-id-link-dangling', 'build-id-link-mismatch'] as const) {
+      expectCode(c, files.evil!);
+    }
+    expectCode('tar-corrupt', files.cut!);
+    expectCode('no-members', files.noMembers!);
+    expectCode('empty-tarball', files.zero!);
+    expectCode('not-xz', files.gzip!);
+    expectCode('xz-unsupported', files.unsupported!);
+    expectCode('no-build-id', files.nobid!);
+    expectCode('build-id-link-mismatch', files.mismatch!);
+    expectCode('bad-name', files.noBuildId!);
+    expectCode('bad-name', files.badVersion!);
+    expectCode('stray-file', files.stray!);
+    expectCode('stray-file', files.topStray!);
+    expectCode('stray-file', files.fifo!);
+    expectCode('stray-dir', files.strayDir!);
+    expectCode('symlink', files.symlink!);
+    expectCode('temp-file', files.temp!);
+    expectCode('empty-dir', files.emptyDir!);
+    expectCode('orphaned-tarball', files.hello2!);
+    expectCode('binpkg-without-tarball', path.join(pkgdir, 'app-misc/gone/gone-3-1.gpkg.tar'));
+    expectCode('binpkg-unreadable', path.join(pkgdir, 'app-misc/junk.gpkg.tar'));
+
+    // Healthy tarballs: nothing but what was planted.
+    expect(codesOf(findings, files.hello1)).toEqual(new Set());
+    const evil = findings.filter((f) => f.file === files.evil);
+    expect(evil.find((f) => f.code === 'build-id-link-dangling')?.member).toBe('./usr/lib/debug/.build-id/ab/cdef.debug');
+    // The estrip link to the binary is dangling by design: no symlink-escape for it.
+    expect(evil.filter((f) => f.code === 'symlink-escape').map((f) => f.member)).toEqual(['./usr/lib/debug/escape']);
+    expect(evil.filter((f) => f.code === 'setuid-setgid').map((f) => f.member)).toEqual(['./usr/lib/debug/suid', './usr/lib/debug/sgid']);
+    // The parents of the roots are not outside them; a setgid directory is not a finding.
+    expect(evil.filter((f) => f.code === 'outside-debug-roots').map((f) => f.member)).toEqual(['./etc/shadow']);
+
+    // Binpkgs and installed builds.
+    const byFile = new Map(tarballs.map((t) => [t.file, t]));
+    expect(byFile.get(files.hello1!)).toMatchObject({ binpkg: true, installed: false, category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1', layout: 'single-block', seekable: false });
+    expect(byFile.get(files.hello2!)).toMatchObject({ binpkg: false, installed: true });
+    expect(byFile.get(files.other!)).toMatchObject({ binpkg: true, installed: true });
+    expect(summary.installed).toBe(2);
+    expect(byFile.get(files.odd!)).toMatchObject({ layout: 'packdebug', seekable: true });
+    expect(byFile.get(files.threaded!)).toMatchObject({ layout: 'unaligned', seekable: true });
+    // The header walk of an unaligned tarball sees every member too.
+    expect(byFile.get(files.threaded!)!.members).toBe(byFile.get(files.odd!)!.members);
+    expect(byFile.get(files.portage!)!.members).toBeNull();
+
+    // Every severity is counted, every finding has a known code and the fix of its code.
+    for (const f of findings) {
+      expect(FINDINGS[f.code].severity).toBe(f.severity);
+      expect(f.fix).toBe((FINDINGS[f.code] as { fix?: string }).fix);
+    }
+    expect(summary.findings.error).toBe(findings.filter((f) => f.severity === 'error').length);
+  }, 120_000);
+
+  it('deep: decodes every Block, verifies Checks and reads one-Block tarballs to the end', async () => {
+    const before = await snapshot(dir);
+    const { tarballs, findings } = await audit(tree, { deep: true });
+    expect(await snapshot(dir)).toEqual(before);
+    const byFile = new Map(tarballs.map((t) => [t.file, t]));
+    expect(codesOf(findings, files.flipped)).toContain('block-corrupt');
+    expect(codesOf(findings, files.portage)).not.toContain('headers-not-checked');
+    expect(codesOf(findings, files.portage)).toContain('symlink-escape');
+    expect(byFile.get(files.portage!)!.members).toBe(byFile.get(files.odd!)!.members);
+    expect(byFile.get(files.portage!)!.buildIds).toBe(byFile.get(files.odd!)!.buildIds);
+    // The same checks as shallow where shallow could read the members.
+    for (const f of [files.odd!, files.evil!, files.threaded!, files.mismatch!, files.nobid!]) {
+      expect(codesOf(findings, f)).toEqual(codesOf((await audit(tree)).findings, f));
+    }
+  }, 120_000);
+
+  it('shallow skips the Blocks inside large members, and still reads their build-ids', async () => {
+    const shallow = await auditTarball(files.odd!);
+    const deep = await auditTarball(files.odd!, { deep: true });
+    expect(deep.decodedBytes).toBe(deep.uncompressedBytes);
+    expect(shallow.decodedBytes).toBeLessThan(deep.uncompressedBytes / 2);
+    expect(shallow.members).toBe(deep.members);
+    expect([...shallow.buildIds].sort()).toEqual([...deep.buildIds].sort());
+    expect(shallow.elfFiles).toBe(deep.elfFiles);
+    expect(shallow.elfNotInspected).toBe(0);
+  });
+
+  it('deep through xz(1) (large tarballs) finds what the in-process walk finds', async () => {
+    for (const f of [files.odd!, files.portage!, files.threaded!, files.evil!, files.flipped!, files.truncated!, files.cut!, files.nobid!, files.mismatch!]) {
+      const viaXz = await auditTarball(f, { deep: true, xzFrom: 0 });
+      const inProcess = await auditTarball(f, { deep: true });
+      expect(viaXz.findings, f).toEqual(inProcess.findings);
+      expect([viaXz.members, viaXz.layout, [...viaXz.buildIds].sort()], f).toEqual([inProcess.members, inProcess.layout, [...inProcess.buildIds].sort()]);
+    }
+  });
+
+  it('reports a file it cannot read as io-error', async () => {
+    const r = await auditTarball(dir);
+    expect(r.findings.map((f) => f.code)).toEqual(['io-error']);
+    triggered.add('io-error');
+    expect(r.ioError).toBe(true);
+  });
+
+  it('never crashes on the XZ Utils test files; every bad one is an error in a deep audit', async () => {
+    const t = path.join(await tmpdir('audit-conformance'), 'tree');
+    const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));
+    await fs.mkdir(path.join(t, 'dev-util/xz'), { recursive: true });
+    for (const [i, n] of names.entries()) await fs.copyFile(path.join(CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
+    for (const deep of [false, true]) {
+      const { tarballs } = await audit(t, { deep });
+      expect(tarballs).toHaveLength(names.length);
+      if (!deep) continue;
+      for (const [i, n] of names.entries()) {
+        if (!n.startsWith('bad-')) continue;
+        const r = tarballs.find((x) => x.rel.endsWith(`xz-5.${i}-1-debug.tar.xz`))!;
+        expect(r.findings.some((f) => f.severity === 'error'), n).toBe(true);
+      }
+    }
+  }, 60_000);
+
+  it('CLI: human summary and findings, --json with the documented fields, exit statuses 0, 1 and 2', async () => {
+    const io = memoryIO();
+    expect(await runAudit({ tree, pkgdir, vdb }, io)).toBe(1);
+    expect(io.out()).toMatch(/^error\s+xz-corrupt\s+dev-util\/broken\/broken-1-1-debug\.tar\.xz: .*; fix: /m);
+    expect(io.out()).toMatch(/^tarballs\s+\d+/m);
+    expect(io.out()).toMatch(/^code\s+severity\s+count\s+meaning$/m);
+
+    const errorsOnly = memoryIO();
+    expect(await runAudit({ tree, severity: 'error' }, errorsOnly)).toBe(1);
+    const lines = errorsOnly.out().split('\n\n')[0]!.split('\n');
+    expect(lines.length).toBeGreaterThan(5);
+    expect(lines.every((l) => l.startsWith('error '))).toBe(true);
+
+    const j = memoryIO();
+    expect(await runAudit({ tree, json: true }, j)).toBe(1);
+    const doc = JSON.parse(j.out());
+    expect(doc.schema).toBe('packdebug-audit/1');
+    expect(Object.keys(doc)).toEqual(['schema', 'tree', 'deep', 'tarballs', 'findings', 'summary']);
+    expect(doc.tarballs[0]).toHaveProperty('findings');
+    expect(doc.summary.tarballs).toBe(doc.tarballs.length);
+    expect(doc.findings.every((f: Finding) => f.code && f.severity && f.file && f.message)).toBe(true);
+
+    const clean = path.join(await tmpdir('audit-clean'), 'tree');
+    await fs.mkdir(path.dirname(tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' })), { recursive: true });
+    await fs.copyFile(files.hello1!, tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }));
+    const ok = await execa('node', [CLI, 'audit', clean], { reject: false });
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toMatch(/0 errors, 0 warnings, 0 info/);
+    const bad = await execa('node', [CLI, 'audit', tree, '--json'], { reject: false });
+    expect(bad.exitCode).toBe(1);
+    expect(JSON.parse(bad.stdout).summary.findings.error).toBeGreaterThan(0);
+    const missing = await execa('node', [CLI, 'audit', path.join(dir, 'nope')], { reject: false });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/nope: no such directory/);
+    const badPkgdir = await execa('node', [CLI, 'audit', clean, '--pkgdir', path.join(dir, 'nope')], { reject: false });
+    expect(badPkgdir.exitCode).toBe(2);
+  }, 60_000);
+
+  it('every finding code is triggered by one of the tests above', () => {
+    expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
+  });
+});
+
+describe.skipIf(!hasTools)('GNU build-id through the program headers (shallow audit of large members)', () => {
+  it('agrees with the section-header lookup on real debug files, from their first 64 KiB', async () => {
+    const image = await makeImage('odd');
+    const { stdout } = await execa('find', [path.join(image, 'usr/lib/debug'), '-type', 'f', '-name', '*.debug']);
+    let checked = 0;
+    for (const f of stdout.split('\n')) {
+      const data = await fs.readFile(f);
+      const full = inspectElf(bufferSource(data));
+      if (!full) continue;
+      const head: ByteSource = { size: data.length, read: (o, n) => (o + n <= 65536 ? data.subarray(o, o + n) : undefined) };
+      expect(gnuBuildIdFromSegments(head), f).toBe(full.gnuBuildId);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(1);
+    expect(gnuBuildIdFromSegments(bufferSource(Buffer.from('not ELF at all, not at all')))).toBeUndefined();
+  });
+});
