@@ -1,0 +1,215 @@
+/**
+ * A Portage binary package of either format, opened read-only: its metadata
+ * and its image as a stream of tar entries with paths below ${D}. The file
+ * is never written; payloads are read as byte ranges and decompressed by
+ * the external tool Portage itself uses.
+ */
+import { createReadStream } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { PackdebugError, fromSystemError } from '../errors.js';
+import { type TarEntry, TarParser } from '../tar/parse.js';
+import { type Compression, compressionFromMagic, decompress } from './compression.js';
+import { gpkgLayout, type GpkgLayout } from './gpkg.js';
+import { type BinpkgMetadata, MAX_VALUE_BYTES, parseMetadata } from './metadata.js';
+import { listOuterTar } from './outer-tar.js';
+import { decodeXpak, locateXpak } from './xpak.js';
+
+export type BinpkgFormat = 'gpkg' | 'xpak';
+
+export interface Binpkg {
+  file: string;
+  format: BinpkgFormat;
+  size: number;
+  mtimeMs: number;
+  metadata: BinpkgMetadata;
+  /** Compression of the image tar. */
+  imageCompression: Compression;
+  /** GPKG only: signature and Manifest members (left alone). */
+  signatures: string[];
+  /** Internal: where the image tar lies in the file and how its member names start. */
+  readonly image: { offset: number; size: number; prefix: string; name: string };
+}
+
+/** A member of the image with its path relative to ${D} ('' for ${D} itself), no `./`, no trailing slash. */
+export interface ImageTarEntry extends TarEntry {
+  relPath: string;
+}
+
+/** Receives the image's entries in archive order; promises are awaited before reading on (backpressure). */
+export interface ImageVisitor {
+  entry?(entry: ImageTarEntry): void | Promise<void>;
+  data?(entry: ImageTarEntry, chunk: Buffer): void | Promise<void>;
+  entryEnd?(entry: ImageTarEntry): void | Promise<void>;
+}
+
+/** Format by name: `.gpkg.tar` is GPKG, `.tbz2` and `.xpak` are XPAK. */
+export function formatFromName(file: string): BinpkgFormat | undefined {
+  if (file.endsWith('.gpkg.tar')) return 'gpkg';
+  if (file.endsWith('.tbz2') || file.endsWith('.xpak')) return 'xpak';
+  return undefined;
+}
+
+/** Metadata.tar members are small files; anything bigger than this in total is refused. */
+const MAX_METADATA_BYTES = 256 << 20;
+
+export async function openBinpkg(file: string): Promise<Binpkg> {
+  let fh: FileHandle;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new PackdebugError('E_INPUT', `${file}: no such binary package`, { file, cause: err });
+    throw fromSystemError(err, file, 'opening the binary package');
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new PackdebugError('E_INPUT', `${file}: not a regular file`, { file });
+    let format = formatFromName(file);
+    if (format === undefined) {
+      const tail = Buffer.alloc(4);
+      if (st.size >= 4) await fh.read(tail, 0, 4, st.size - 4);
+      format = tail.toString('latin1') === 'STOP' ? 'xpak' : 'gpkg';
+    }
+    const base = { file, size: st.size, mtimeMs: st.mtimeMs };
+    if (format === 'xpak') {
+      const layout = await locateXpak(fh, st.size, file);
+      const segment = Buffer.alloc(layout.xpakSize);
+      await fh.read(segment, 0, layout.xpakSize, layout.xpakOffset);
+      const metadata = parseMetadata(decodeXpak(segment, file), file);
+      const head = Buffer.alloc(Math.min(512, layout.tarSize));
+      await fh.read(head, 0, head.length, 0);
+      const imageCompression = compressionFromMagic(head);
+      if (imageCompression === undefined) throw new PackdebugError('E_FORMAT', `${file}: the data before the XPAK segment is neither a known compression nor a tar`, { file });
+      return { ...base, format, metadata, imageCompression, signatures: [], image: { offset: 0, size: layout.tarSize, prefix: '', name: 'image tar' } };
+    }
+    const layout = gpkgLayout(await listOuterTar(fh, st.size, file), file);
+    await checkMagic(fh, layout, file);
+    const metadata = parseMetadata(await readGpkgMetadata(file, layout), file);
+    return {
+      ...base,
+      format,
+      metadata,
+      imageCompression: layout.image.compression,
+      signatures: layout.signatures,
+      image: { offset: layout.image.offset, size: layout.image.size, prefix: `${layout.basename}/image`, name: layout.image.name },
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A payload whose bytes contradict its suffix is corrupt, not something to feed to the wrong tool. */
+async function checkMagic(fh: FileHandle, layout: GpkgLayout, file: string): Promise<void> {
+  for (const p of [layout.metadata, layout.image]) {
+    const head = Buffer.alloc(Math.min(512, p.size));
+    await fh.read(head, 0, head.length, p.offset);
+    const found = compressionFromMagic(head);
+    if (found !== p.compression) {
+      throw new PackdebugError('E_FORMAT', `${file}: ${p.name} is not ${p.compression === 'none' ? 'a tar' : `${p.compression} data`} (corrupt)`, { file });
+    }
+  }
+}
+
+function rangeStream(file: string, offset: number, size: number) {
+  // createReadStream's end is inclusive; an empty range reads nothing.
+  return size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+}
+
+async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<string, Buffer>> {
+  const prefix = `${layout.basename}/metadata/`;
+  const values = new Map<string, Buffer>();
+  let current: { key: string; chunks: Buffer[] } | undefined;
+  let total = 0;
+  const parser = new TarParser(
+    {
+      entry: (e) => {
+        const name = e.path.replace(/^\.\//, '');
+        current = undefined;
+        if ((e.type === '0' || e.type === '7') && name.startsWith(prefix) && e.size <= MAX_VALUE_BYTES) {
+          const key = name.slice(prefix.length);
+          if (key !== '' && !key.includes('/')) current = { key, chunks: [] };
+        }
+      },
+      data: (_e, chunk) => {
+        total += chunk.length;
+        if (total > MAX_METADATA_BYTES) throw new PackdebugError('E_FORMAT', `${file}: ${layout.metadata.name} is larger than ${MAX_METADATA_BYTES} bytes`, { file });
+        current?.chunks.push(Buffer.from(chunk));
+      },
+      entryEnd: () => {
+        if (current) values.set(current.key, Buffer.concat(current.chunks));
+        current = undefined;
+      },
+    },
+    `${file}: ${layout.metadata.name}`,
+  );
+  const { offset, size, compression, name } = layout.metadata;
+  for await (const chunk of decompress(rangeStream(file, offset, size), compression, { file, what: name })) parser.write(chunk);
+  parser.end();
+  return values;
+}
+
+/**
+ * Streams the image tar through `visitor`. Entries outside the image
+ * directory (GPKG) or with unsafe names are an E_FORMAT error, as is a
+ * corrupt or truncated payload; the error names the binpkg.
+ */
+export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  const { file } = pkg;
+  const { offset, size, prefix, name } = pkg.image;
+  type Event = { kind: 'entry' | 'end'; entry: ImageTarEntry } | { kind: 'data'; entry: ImageTarEntry; chunk: Buffer };
+  let events: Event[] = [];
+  let current: ImageTarEntry | undefined;
+  const parser = new TarParser(
+    {
+      entry: (e) => {
+        current = { ...e, relPath: imageRelPath(e.path, prefix, file) };
+        events.push({ kind: 'entry', entry: current });
+      },
+      data: (_e, chunk) => {
+        if (visitor.data) events.push({ kind: 'data', entry: current!, chunk });
+      },
+      entryEnd: () => {
+        events.push({ kind: 'end', entry: current! });
+      },
+    },
+    `${file}: ${name}`,
+  );
+  for await (const chunk of decompress(rangeStream(file, offset, size), pkg.imageCompression, { file, what: name, signal: opts.signal })) {
+    parser.write(chunk);
+    const batch = events;
+    events = [];
+    for (const ev of batch) {
+      if (ev.kind === 'entry') await visitor.entry?.(ev.entry);
+      else if (ev.kind === 'data') await visitor.data?.(ev.entry, ev.chunk);
+      else await visitor.entryEnd?.(ev.entry);
+    }
+    if (parser.ended) break;
+  }
+  if (!parser.ended) parser.end();
+}
+
+/** `./usr/x` or `BASENAME/image/usr/x` -> `usr/x`; refuses names that leave the image. */
+export function imageRelPath(name: string, prefix: string, file: string): string {
+  let rel = name.replace(/\/+$/, '');
+  if (prefix !== '') {
+    if (rel !== prefix && !rel.startsWith(`${prefix}/`)) {
+      throw new PackdebugError('E_FORMAT', `${file}: image member '${name}' is outside '${prefix}/' (wrong GPKG layout)`, { file });
+    }
+    rel = rel.slice(prefix.length + 1);
+  }
+  rel = rel.replace(/^(\.\/)+/, '');
+  if (rel === '.') rel = '';
+  const parts = rel === '' ? [] : rel.split('/');
+  if (rel.startsWith('/') || parts.some((p) => p === '..' || p === '' || p === '.')) {
+    throw new PackdebugError('E_UNSAFE', `${file}: image member '${name}' has an unsafe name`, { file });
+  }
+  return path.posix.normalize(rel) === '.' ? '' : rel;
+}
+
+/** `CATEGORY/PF` plus `-BUILD_ID` when there is one: how packdebug names a binpkg in messages. */
+export function describeBinpkg(pkg: Binpkg): string {
+  const m = pkg.metadata;
+  return `${m.category}/${m.pf}${m.buildId === undefined ? '' : `-${m.buildId}`}`;
+}

@@ -1,0 +1,108 @@
+/**
+ * Compressions of binpkg payloads and the external tools that undo them,
+ * as Portage's lib/portage/util/compression_probe.py knows them: Portage
+ * itself pipes image and metadata tars through these commands, so a binhost
+ * that made a binpkg has the tool that reads it.
+ */
+import type { Readable } from 'node:stream';
+import { execa } from 'execa';
+import { PackdebugError } from '../errors.js';
+
+export type Compression = 'zstd' | 'xz' | 'bzip2' | 'gzip' | 'lz4' | 'lzip' | 'none';
+
+/** File name suffixes (after `.tar`) that GPKG uses, by compression. */
+export const COMPRESSION_SUFFIXES: Readonly<Record<string, Compression>> = {
+  '': 'none',
+  '.zst': 'zstd',
+  '.xz': 'xz',
+  '.bz2': 'bzip2',
+  '.gz': 'gzip',
+  '.lz4': 'lz4',
+  '.lz': 'lzip',
+};
+
+/**
+ * Decompression commands, with Portage's flags (`zstd --long=31`: binpkgs
+ * made with a large window need it). `-c` keeps every tool on stdout.
+ */
+export const DECOMPRESSORS: Readonly<Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>> = {
+  zstd: { command: 'zstd', args: ['-d', '-c', '-q', '--long=31'] },
+  xz: { command: 'xz', args: ['-d', '-c', '-q'] },
+  bzip2: { command: 'bzip2', args: ['-d', '-c', '-q'] },
+  gzip: { command: 'gzip', args: ['-d', '-c', '-q'] },
+  lz4: { command: 'lz4', args: ['-d', '-c', '-q'] },
+  lzip: { command: 'lzip', args: ['-d', '-c', '-q'] },
+};
+
+/** Compression named by the magic bytes at the start of a payload (Portage's probe, bzip2 block sizes 1-9). */
+export function compressionFromMagic(head: Uint8Array): Compression | undefined {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  const starts = (...bytes: number[]) => bytes.every((v, i) => b[i] === v);
+  if (starts(0x42, 0x5a, 0x68) && b[3] !== undefined && b[3] >= 0x31 && b[3] <= 0x39) return 'bzip2';
+  if (starts(0x1f, 0x8b)) return 'gzip';
+  if (starts(0x04, 0x22, 0x4d, 0x18) || starts(0x02, 0x21, 0x4c, 0x18)) return 'lz4';
+  if (starts(0x4c, 0x5a, 0x49, 0x50)) return 'lzip';
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
+  if (b[0] !== undefined && b[0] >= 0x22 && b[0] <= 0x28 && starts(b[0], 0xb5, 0x2f, 0xfd)) return 'zstd';
+  // An uncompressed tar: "ustar" at offset 257.
+  if (b.length >= 262 && b.toString('latin1', 257, 262) === 'ustar') return 'none';
+  return undefined;
+}
+
+export interface DecompressOptions {
+  /** Binpkg the data belongs to, for error messages. */
+  file: string;
+  /** What is decompressed (`image.tar.zst`), for error messages. */
+  what: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Streams `input` through the decompressor of `compression`. The consumer
+ * must read the result to the end (or abort through `signal`); a tool that
+ * fails (corrupt or truncated data) makes the stream throw an E_FORMAT
+ * error naming the binpkg. A missing tool is an E_UNSUPPORTED error naming it.
+ */
+export async function* decompress(input: Readable, compression: Compression, opts: DecompressOptions): AsyncGenerator<Buffer> {
+  if (compression === 'none') {
+    for await (const chunk of input) yield chunk as Buffer;
+    return;
+  }
+  const { command, args } = DECOMPRESSORS[compression];
+  const child = execa(command, args, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: { stdout: false, stderr: true },
+    stripFinalNewline: true,
+    cancelSignal: opts.signal,
+    reject: false,
+  });
+  // A decompressor that stops early (corrupt data) closes its stdin: EPIPE is expected then.
+  child.stdin!.on('error', () => undefined);
+  input.on('error', (err) => child.stdin!.destroy(err));
+  input.pipe(child.stdin!);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout!) yield chunk as Buffer;
+    finished = true;
+  } finally {
+    if (!finished) {
+      input.unpipe();
+      input.destroy();
+      child.kill();
+    }
+    const result = await child;
+    input.destroy();
+    if (finished) {
+      const errno = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
+      if (errno === 'ENOENT') {
+        throw new PackdebugError('E_UNSUPPORTED', `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`, { file: opts.file });
+      }
+      if (result.failed) {
+        const why = String(result.stderr ?? '').split('\n').filter((l) => l.trim() !== '').pop() ?? result.shortMessage ?? 'failed';
+        throw new PackdebugError('E_FORMAT', `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why.replace(/^[^:]*: /, '')})`, { file: opts.file });
+      }
+    }
+  }
+}

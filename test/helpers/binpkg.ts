@@ -1,0 +1,98 @@
+/**
+ * Binary packages for tests, made from an image directory with the real
+ * tools (GNU tar and the compressors), laid out as Portage writes them.
+ */
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { encodeXpak, xpakTrailer } from '../../src/binpkg/xpak.js';
+
+export type FixtureCompression = 'zstd' | 'xz' | 'bzip2' | 'gzip' | 'lz4' | 'lzip' | 'none';
+
+export const SUFFIX: Record<FixtureCompression, string> = { zstd: '.zst', xz: '.xz', bzip2: '.bz2', gzip: '.gz', lz4: '.lz4', lzip: '.lz', none: '' };
+
+const COMPRESS: Record<Exclude<FixtureCompression, 'none'>, string[]> = {
+  zstd: ['zstd', '-q', '-c', '-T1'],
+  xz: ['xz', '-c', '-T1', '-1'],
+  bzip2: ['bzip2', '-c'],
+  gzip: ['gzip', '-c', '-n'],
+  lz4: ['lz4', '-q', '-c'],
+  lzip: ['lzip', '-c'],
+};
+
+export interface BinpkgFixture {
+  category: string;
+  pf: string;
+  buildId?: string;
+  eprefix?: string;
+  compression?: FixtureCompression;
+  /** Extra metadata keys (text values). */
+  metadata?: Record<string, string>;
+}
+
+function metadataValues(f: BinpkgFixture): Record<string, string> {
+  const values: Record<string, string> = { CATEGORY: `${f.category}\n`, PF: `${f.pf}\n`, EAPI: '8\n', SLOT: '0\n', USE: 'amd64 elibc_glibc\n' };
+  if (f.buildId !== undefined) values['BUILD_ID'] = `${f.buildId}\n`;
+  if (f.eprefix) values['EPREFIX'] = `${f.eprefix}\n`;
+  for (const [k, v] of Object.entries(f.metadata ?? {})) values[k] = v;
+  return values;
+}
+
+/** `tar -cf - ...` in `cwd`, compressed, into `out`. */
+async function tarInto(out: string, cwd: string, tarArgs: string[], compression: FixtureCompression): Promise<void> {
+  const tarCmd = ['tar', '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', ...tarArgs].map(shq).join(' ');
+  const compress = compression === 'none' ? 'cat' : COMPRESS[compression].map(shq).join(' ');
+  await execa('bash', ['-c', `set -o pipefail; cd ${shq(cwd)} && ${tarCmd} | ${compress} > ${shq(out)}`]);
+}
+
+function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function scratch(): Promise<string> {
+  return mkdtemp(join(os.tmpdir(), 'packdebug-binpkg-stage-'));
+}
+
+/**
+ * Writes a GPKG at `out` from `image` (a ${D}: with EPREFIX its files are
+ * below image/EPREFIX). `basename` defaults to PF[-BUILD_ID].
+ */
+export async function makeGpkg(image: string, out: string, f: BinpkgFixture & { basename?: string; signatures?: boolean }): Promise<string> {
+  const compression = f.compression ?? 'zstd';
+  const base = f.basename ?? (f.buildId === undefined ? f.pf : `${f.pf}-${f.buildId}`);
+  const stage = await scratch();
+  try {
+    const pkg = join(stage, base);
+    await mkdir(join(pkg, 'metadata'), { recursive: true });
+    for (const [k, v] of Object.entries(metadataValues(f))) await writeFile(join(pkg, 'metadata', k), v);
+    const suffix = SUFFIX[compression];
+    await writeFile(join(pkg, 'gpkg-1'), '');
+    await tarInto(join(pkg, `metadata.tar${suffix}`), stage, [`${base}/metadata`], compression);
+    // Image members as BASENAME/image/...; symlink targets untouched (S), hardlink targets renamed (h).
+    await tarInto(join(pkg, `image.tar${suffix}`), image, ['--sort=name', `--transform=s,^\\.,${base}/image,rSh`, '.'], compression);
+    const members = [`${base}/gpkg-1`, `${base}/metadata.tar${suffix}`];
+    if (f.signatures) {
+      await writeFile(join(pkg, `metadata.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
+      members.push(`${base}/metadata.tar${suffix}.sig`);
+    }
+    members.push(`${base}/image.tar${suffix}`);
+    if (f.signatures) {
+      await writeFile(join(pkg, `image.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
+      members.push(`${base}/image.tar${suffix}.sig`);
+    }
+    await mkdir(dirname(out), { recursive: true });
+    await execa('tar', ['--format=ustar', '-cf', out, '-C', stage, ...members]);
+    return out;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+/** Writes an XPAK binpkg (.tbz2 or .xpak) at `out`: compressed `tar -C image .`, then the XPAK segment. */
+export async function makeXpak(image: string, out: string, f: BinpkgFixture): Promise<string> {
+  await mkdir(dirname(out), { recursive: true });
+  await tarInto(out, image, ['--sort=name', '.'], f.compression ?? 'bzip2');
+  await appendFile(out, xpakTrailer(encodeXpak(metadataValues(f))));
+  return out;
+}
