@@ -133,6 +133,43 @@ await yargs(hideBin(process.argv))
       }),
   )
   .command(
+    'from-binpkg <targets..>',
+    'debug tarballs from binpkgs (GPKG or XPAK) that still carry usr/lib/debug and usr/src/debug, without unpacking them',
+    (y) =>
+      y
+        .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'a PKGDIR (with or without its Packages index) or binpkg files (*.gpkg.tar, *.tbz2, *.xpak)' })
+        .option('out', { alias: 'o', type: 'string', describe: 'output tree: tarballs go to TREE/CATEGORY/PN/PF-BUILD_ID-debug.tar.xz (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+        .option('jobs', { alias: 'j', type: 'number', describe: 'binpkgs converted at once (default: the number of cores)' })
+        .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once per binpkg (default: cores / jobs, at least 1)' })
+        .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
+        .option('block-size', { type: 'string', describe: 'as for pack (default 2MiB)' })
+        .option('large-block-size', { type: 'string', describe: 'as for pack' })
+        .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
+        .option('tmpdir', { type: 'string', describe: 'where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package\'s debug files, times --jobs' })
+        .option('json', { type: 'boolean', default: false, describe: 'print {tree, packed, skipped, failed, notices, results[]} as JSON' })
+        .example('$0 from-binpkg /var/cache/binpkgs --out /srv/debug/.tarball', '')
+        .epilog('Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, 1 some failed (the others are done), 2 usage or input error.'),
+    (a) =>
+      run(async () => {
+        const { runFromBinpkg } = await import('./commands/from-binpkg.js');
+        return runFromBinpkg(
+          {
+            targets: (a.targets as string[] | undefined) ?? [],
+            out: a.out,
+            jobs: a.jobs,
+            threads: a.threads,
+            preset: a.preset,
+            blockSize: a['block-size'],
+            largeBlockSize: a['large-block-size'],
+            encoder: a.encoder,
+            tmpdir: a.tmpdir,
+            json: a.json,
+          },
+          processIO(),
+        );
+      }),
+  )
+  .command(
     'hook',
     'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
     (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),

@@ -1,0 +1,159 @@
+import { execa } from 'execa';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { memoryIO } from '../src/commands/io.js';
+import { type FromBinpkgSummary, runFromBinpkg } from '../src/commands/from-binpkg.js';
+import { packImage } from '../src/pack/pack.js';
+import { TarParser } from '../src/tar/parse.js';
+import { decodeSequential } from '../src/xz/sequential.js';
+import { makeGpkg, makeXpak, SUFFIX } from './helpers/binpkg.js';
+import { makeImage, tmpdir } from './helpers/images.js';
+import { requireTool } from './helpers/tools.js';
+
+const hasTools = ['tar', 'zstd', 'xz', 'bzip2'].every((t) => requireTool(t));
+const HELLO = { category: 'app-misc', pf: 'hello-1.0', buildId: '1' };
+const REL = 'app-misc/hello/hello-1.0-1-debug.tar.xz';
+const BLOCK = '16KiB';
+
+interface Member {
+  path: string;
+  type: string;
+  mode: number;
+  mtime: number;
+  size: number;
+  linkpath: string;
+  offset: number;
+}
+
+async function members(tarball: string): Promise<Member[]> {
+  const out: Member[] = [];
+  const parser = new TarParser({ entry: (e) => out.push({ path: e.path, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath, offset: e.headerOffset }) });
+  await decodeSequential(tarball, (c) => parser.write(c));
+  return out;
+}
+
+async function run(args: Parameters<typeof runFromBinpkg>[0], env: NodeJS.ProcessEnv = {}) {
+  const io = memoryIO(env);
+  const status = await runFromBinpkg({ threads: 2, blockSize: BLOCK, ...args, json: true }, io);
+  return { status, summary: JSON.parse(io.out()) as FromBinpkgSummary, err: io.err() };
+}
+
+/** What pack writes from the unpacked image (the reference). */
+async function packReference(image: string, out: string, id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }): Promise<void> {
+  await packImage({ image, ...id, out, blockSize: 16 << 10, threads: 2 });
+}
+
+describe.skipIf(!hasTools)('from-binpkg', () => {
+  it.each([
+    ['gpkg', 'zstd'],
+    ['gpkg', 'xz'],
+    ['gpkg', 'bzip2'],
+    ['xpak', 'bzip2'],
+    ['xpak', 'zstd'],
+  ] as const)('a %s binpkg with a %s image gives the tarball pack writes from the unpacked image, byte for byte', async (format, compression) => {
+    const image = await makeImage('hello');
+    const dir = await tmpdir('from-binpkg');
+    const file = path.join(dir, format === 'gpkg' ? 'hello-1.0-1.gpkg.tar' : 'hello-1.0-1.xpak');
+    if (format === 'gpkg') await makeGpkg(image, file, { ...HELLO, compression, signatures: true });
+    else await makeXpak(image, file, { ...HELLO, compression });
+    const before = await fs.readFile(file);
+
+    // The reference: unpack the binpkg's image with tar, as Portage would merge it, and pack that.
+    const unpacked = path.join(dir, 'unpacked');
+    await fs.mkdir(unpacked);
+    if (format === 'gpkg') {
+      await execa('bash', ['-c', `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=2 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`]);
+    } else {
+      await execa('bash', ['-c', `tar -xf "${file}" -C "${unpacked}" 2>/dev/null || true`]);
+    }
+    const reference = path.join(dir, 'reference.tar.xz');
+    await packReference(unpacked, reference);
+
+    const tree = path.join(dir, 'tree');
+    const { status, summary } = await run({ targets: [file], out: tree });
+    expect(status).toBe(0);
+    expect(summary).toMatchObject({ packed: 1, skipped: 0, failed: 0 });
+    const tarball = path.join(tree, REL);
+    expect(summary.results[0]).toMatchObject({ status: 'packed', package: 'app-misc/hello-1.0-1', tarball, format });
+    expect(await members(tarball)).toEqual(await members(reference));
+    expect((await fs.readFile(tarball)).equals(await fs.readFile(reference))).toBe(true);
+    // The binpkg is untouched, and GNU tar reads the result.
+    expect((await fs.readFile(file)).equals(before)).toBe(true);
+    await execa('tar', ['-tJf', tarball]);
+  });
+
+  it('skips a binpkg without debug info and one whose tarball is up to date; a differing tarball fails that file only', async () => {
+    const image = await makeImage('hello');
+    const bare = await makeImage('hello');
+    await fs.rm(path.join(bare, 'usr/lib/debug'), { recursive: true });
+    await fs.rm(path.join(bare, 'usr/src/debug'), { recursive: true });
+    const pkgdir = await tmpdir('from-binpkg-pkgdir');
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
+    await makeGpkg(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildId: '2' });
+    await makeXpak(image, path.join(pkgdir, 'dev-libs/foo-2.tbz2'), { category: 'dev-libs', pf: 'foo-2' });
+    const tree = path.join(await tmpdir('from-binpkg-tree'), '.tarball');
+
+    const first = await run({ targets: [pkgdir], out: tree, jobs: 2 });
+    expect(first.status).toBe(0);
+    expect(first.summary).toMatchObject({ packed: 2, skipped: 1, failed: 0 });
+    expect(first.summary.results.map((r) => [r.status, 'reason' in r ? r.reason : undefined])).toEqual([
+      ['packed', undefined],
+      ['skipped', 'no-debug-info'],
+      ['packed', undefined],
+    ]);
+    // Without BUILD_ID (classic layout) the name carries 0.
+    const classic = path.join(tree, 'dev-libs/foo/foo-2-0-debug.tar.xz');
+    const stat1 = await fs.stat(classic);
+
+    const second = await run({ targets: [pkgdir], out: tree });
+    expect(second.summary).toMatchObject({ packed: 0, skipped: 3, failed: 0 });
+    expect((await fs.stat(classic)).mtimeMs).toBe(stat1.mtimeMs);
+
+    // Another build under the same name: that file fails, the others go on.
+    const other = await makeImage('hello');
+    await fs.writeFile(path.join(other, 'usr/src/debug/app-misc/hello-1.0/extra.c'), 'int x;\n');
+    await fs.rm(path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'));
+    await makeGpkg(other, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
+    const third = await run({ targets: [pkgdir], out: tree });
+    expect(third.status).toBe(1);
+    expect(third.summary).toMatchObject({ packed: 0, skipped: 2, failed: 1 });
+    expect(third.err).toMatch(/hello-1\.0-1-debug\.tar\.xz: exists with other contents/);
+  });
+
+  it('a corrupt or truncated binpkg fails alone; the run goes on and exits 1', async () => {
+    const image = await makeImage('hello');
+    const pkgdir = await tmpdir('from-binpkg-bad');
+    const good = await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
+    const bytes = await fs.readFile(good);
+    await fs.writeFile(path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), bytes.subarray(0, bytes.length - 3000));
+    const xpak = await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { ...HELLO, buildId: '3', compression: 'zstd' });
+    const xb = await fs.readFile(xpak);
+    for (let i = 2000; i < 2100; i++) xb[i] ^= 0xff;
+    await fs.writeFile(xpak, xb);
+    const tree = await tmpdir('from-binpkg-bad-tree');
+    const { status, summary, err } = await run({ targets: [pkgdir], out: tree });
+    expect(status).toBe(1);
+    expect(summary).toMatchObject({ packed: 1, failed: 2 });
+    expect(err).toMatch(/hello-1\.0-2\.gpkg\.tar: .*truncated/);
+    expect(err).toMatch(/hello-1\.0-3\.xpak: .*corrupt/);
+    // Nothing half-written for the failed ones.
+    const left = await execa('find', [tree, '-type', 'f']);
+    expect(left.stdout.split('\n').map((f) => path.basename(f))).toEqual(['hello-1.0-1-debug.tar.xz']);
+  });
+
+  it('takes the debug dirs under EPREFIX when the metadata names one', async () => {
+    const image = await makeImage('hello');
+    const d = await tmpdir('from-binpkg-prefix');
+    const root = path.join(d, 'D');
+    await fs.mkdir(path.join(root, 'opt/gentoo'), { recursive: true });
+    await execa('cp', ['-a', `${image}/.`, path.join(root, 'opt/gentoo')]);
+    const file = await makeGpkg(root, path.join(d, 'p.gpkg.tar'), { ...HELLO, eprefix: '/opt/gentoo' });
+    const reference = path.join(d, 'reference.tar.xz');
+    await packReference(path.join(root, 'opt/gentoo'), reference);
+    const tree = path.join(d, 'tree');
+    const { status } = await run({ targets: [file], out: tree });
+    expect(status).toBe(0);
+    expect((await fs.readFile(path.join(tree, REL))).equals(await fs.readFile(reference))).toBe(true);
+  });
+});
