@@ -142,6 +142,24 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect(left.stdout.split('\n').map((f) => path.basename(f))).toEqual(['hello-1.0-1-debug.tar.xz']);
   });
 
+  it('CLI: one-line errors naming the file, summary, exit 1; a missing PKGDIR is exit 2', async () => {
+    const image = await makeImage('hello');
+    const pkgdir = await tmpdir('from-binpkg-cli');
+    const good = await makeXpak(image, path.join(pkgdir, 'app-misc/hello-1.0.tbz2'), { category: 'app-misc', pf: 'hello-1.0' });
+    const bad = path.join(pkgdir, 'app-misc/broken-1.tbz2');
+    await fs.writeFile(bad, (await fs.readFile(good)).subarray(0, 5000));
+    const tree = await tmpdir('from-binpkg-cli-tree');
+    const cli = path.resolve('dist/cli.js');
+    const r = await execa('node', [cli, 'from-binpkg', pkgdir, '--out', tree, '-T', '2'], { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^packdebug: ${bad.replace(/[.]/g, '\\.')}: .*XPAK`))]);
+    expect(r.stdout).toMatch(/app-misc\/hello-1\.0-0: packed .*hello-1\.0-0-debug\.tar\.xz/);
+    expect(r.stdout).toMatch(/^1 packed, 0 skipped \(0 without debug info, 0 up to date\), 1 failed$/m);
+    const missing = await execa('node', [cli, 'from-binpkg', path.join(pkgdir, 'nope'), '--out', tree], { reject: false });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/nope: no such PKGDIR or binpkg/);
+  });
+
   it('takes the debug dirs under EPREFIX when the metadata names one', async () => {
     const image = await makeImage('hello');
     const d = await tmpdir('from-binpkg-prefix');
