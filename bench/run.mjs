@@ -15,6 +15,9 @@
 //   npm run bench -- --wait-idle 600   before each run, wait (up to 600 s) for the machine to be idle
 //   npm run bench -- --baseline FILE   reuse Portage's measurement from an earlier --json-out FILE
 //   npm run bench -- --extract         then the random-access benchmark (bench/extract.mjs)
+//   npm run bench -- --binpkg          only the from-binpkg benchmark (bench/binpkg.mjs): a generated
+//                                      PKGDIR of --packages N (default 60) binpkgs from the small corpus
+//                                      (or --corpus), packages/s against tar -x + Portage's tar -cJf
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
 // temporary directory and removed. See docs/layout.md for what is measured
@@ -100,6 +103,8 @@ try {
     'wait-idle': { type: 'string', default: '0' },
     baseline: { type: 'string' },
     extract: { type: 'boolean', default: false },
+    binpkg: { type: 'boolean', default: false },
+    packages: { type: 'string', default: '60' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -109,7 +114,7 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 23);
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -523,6 +528,16 @@ async function main() {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
     die('xz(1) is not on PATH (needed for Portage\'s command and xz --list)');
+  }
+  if (opt.binpkg) {
+    // Its own benchmark, on the small corpus unless one is named (60 packages of the full one take long).
+    if (!opt.corpus && !process.env.PACKDEBUG_BENCH_CORPUS) opt.quick = true;
+    const corpus = resolveCorpus();
+    const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages];
+    if (opt['json-out']) args.push('--json-out', opt['json-out']);
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+    return;
   }
   const image = resolveCorpus();
   const dirs = debugDirs(image);

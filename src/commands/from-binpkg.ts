@@ -18,7 +18,7 @@ export interface FromBinpkgArgs {
   out?: string;
   /** Binpkgs converted at once; default: the number of cores. */
   jobs?: number;
-  /** Encoder threads per binpkg; default: cores divided by jobs (at least 1). */
+  /** Encoder threads per binpkg (default: the number of cores); all binpkgs together never run more encoders than the cores. */
   threads?: number;
   preset?: string;
   blockSize?: string;
@@ -48,11 +48,13 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   if (!Number.isInteger(jobs) || jobs < 1) throw new PackdebugError('E_USAGE', `invalid --jobs '${args.jobs}'`);
   const settings = await engineSettings({
     preset: args.preset,
-    threads: args.threads ?? Math.max(1, Math.floor(cores / jobs)),
+    threads: args.threads ?? cores,
     blockSize: args.blockSize === undefined ? undefined : parseSize(args.blockSize, `--block-size ${args.blockSize}`),
     largeBlockSize: args.largeBlockSize === undefined ? undefined : parseSize(args.largeBlockSize, `--large-block-size ${args.largeBlockSize}`),
     encoder: args.encoder,
   });
+  // A large package may use every core while small ones wait for slots: no idle tail, no oversubscription.
+  settings.sharedSlots = limiter(Math.max(cores, settings.threads));
   const tree = path.resolve(args.out ?? path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball'));
   const epoch = sourceDateEpoch(io.env);
 

@@ -69,6 +69,8 @@ export interface EngineSettings {
   blockSize: number;
   largeBlockSize: number;
   encoder: Awaited<ReturnType<typeof resolveEncoder>>;
+  /** Encoder slots shared by concurrent packs (see SeekableWriteOptions.sharedSlots). */
+  sharedSlots?: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 /** Checks the compression options shared by every command that packs. */
@@ -134,6 +136,7 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
       lzma: settings.lzma,
       encoder: settings.encoder,
       threads: settings.threads,
+      sharedSlots: settings.sharedSlots,
       onWritten: (at, record) => verifier.blockWritten(at, record),
       onBlock: (done, bytes) =>
         log?.progress?.(`packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),

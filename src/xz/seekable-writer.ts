@@ -11,6 +11,12 @@ export interface SeekableWriteOptions {
   encoder: EncoderBackend;
   /** Blocks compressed at once. */
   threads: number;
+  /**
+   * A limiter shared with other writers running at the same time (from-binpkg
+   * converts several binpkgs at once): each Block also takes one of its slots,
+   * so the encoders of all writers together stay within the machine's cores.
+   */
+  sharedSlots?: <T>(task: () => Promise<T>) => Promise<T>;
   /** Called after each Block's bytes are written at `fileOffset` (to read it back). */
   onWritten?: (fileOffset: number, record: IndexRecord) => void;
   /** Called after each Block is written (for progress). */
@@ -43,7 +49,9 @@ export async function writeSeekableXz(out: FileHandle, inputs: AsyncIterable<Buf
   const records: IndexRecord[] = [];
   // Blocks finish out of order (a large one takes seconds); keep every
   // encoder busy and write in order, with a bounded number of Blocks in memory.
-  const encodeSlot = limiter(opts.threads);
+  const ownSlot = limiter(opts.threads);
+  const shared = opts.sharedSlots;
+  const encodeSlot = <T>(task: () => Promise<T>) => ownSlot(() => (shared ? shared(task) : task()));
   const maxInMemory = opts.threads * 2 + 1;
   const inFlight: Promise<EncodedBlock>[] = [];
   let uncompressedDone = 0;
