@@ -160,6 +160,39 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect(missing.stderr).toMatch(/nope: no such PKGDIR or binpkg/);
   });
 
+  it('archive order does not matter: hardlinks flipped to pack\'s first name, a hardlink to a file outside the debug dirs, a hardlinked symlink', async () => {
+    const image = await makeImage('hello');
+    const dbg = 'usr/lib/debug/usr/lib64';
+    await fs.link(path.join(image, dbg, 'libgreet.so.1.debug'), path.join(image, dbg, 'aaa.debug'));
+    await fs.link(path.join(image, 'usr/bin/hello'), path.join(image, 'usr/lib/debug/usr/bin/hello-exe'));
+    await fs.symlink('libgreet.so.1.debug', path.join(image, dbg, 'zz-link'));
+    await fs.link(path.join(image, dbg, 'zz-link'), path.join(image, dbg, 'bb-link'));
+    const all = (await execa('find', ['.', '-mindepth', '1'], { cwd: image })).stdout.split('\n');
+    // Reverse byte order, with usr/bin/hello (outside the debug dirs) first: every hardlink points "backwards".
+    const order = ['./usr/bin/hello', ...all.filter((p) => p !== './usr/bin/hello').sort().reverse()];
+    const dir = await tmpdir('from-binpkg-order');
+    const file = await makeXpak(image, path.join(dir, 'hello-1.0-1.xpak'), { ...HELLO, compression: 'zstd', order });
+    const listing = (await execa('tar', ['-tvf', '-', '--zstd'], { inputFile: file, reject: false })).stdout;
+    expect(listing).toMatch(/aaa\.debug link to .*libgreet/);
+    expect(listing).toMatch(/hello-exe link to \.\/usr\/bin\/hello/);
+
+    const unpacked = path.join(dir, 'unpacked');
+    await fs.mkdir(unpacked);
+    await execa('bash', ['-c', `zstd -dc < "${file}" 2>/dev/null | tar -x -C "${unpacked}" || true`]);
+    const reference = path.join(dir, 'reference.tar.xz');
+    await packReference(unpacked, reference);
+    const tree = path.join(dir, 'tree');
+    const { status } = await run({ targets: [file], out: tree });
+    expect(status).toBe(0);
+    const got = await members(path.join(tree, REL));
+    expect(got).toEqual(await members(reference));
+    expect(got.find((m) => m.path.endsWith('aaa.debug'))).toMatchObject({ type: '0' });
+    expect(got.find((m) => m.path.endsWith('libgreet.so.1.debug'))).toMatchObject({ type: '1', linkpath: './usr/lib/debug/usr/lib64/aaa.debug' });
+    expect(got.find((m) => m.path.endsWith('hello-exe'))).toMatchObject({ type: '0' });
+    expect(got.find((m) => m.path.endsWith('bb-link'))).toMatchObject({ type: '2', linkpath: 'libgreet.so.1.debug' });
+    expect((await fs.readFile(path.join(tree, REL))).equals(await fs.readFile(reference))).toBe(true);
+  });
+
   it('takes the debug dirs under EPREFIX when the metadata names one', async () => {
     const image = await makeImage('hello');
     const d = await tmpdir('from-binpkg-prefix');

@@ -207,6 +207,11 @@ function canonicalEntries(
     }
     const key = groupOf(rel);
     const holder = nodes.get(key) ?? outside.get(key);
+    if (holder?.type === 'symlink') {
+      // A hardlink to a symlink (GNU tar stores those) is, once unpacked, one more symlink.
+      entries.push({ member: `./${relPath}`, relPath, kind: 'symlink', mode: holder.mode, size: 0, mtime: clamp(holder.mtime), mtimeMs: holder.mtime * 1000, linkTarget: holder.linkTarget, dev: 0, ino: ++ino });
+      return;
+    }
     if (holder === undefined || holder.type !== 'file' || holder.data === undefined) {
       throw new PackdebugError('E_FORMAT', `${file}: image member '${rel}' is a hardlink to '${n.linkTarget}', which the archive does not hold before it`, { file });
     }

@@ -89,10 +89,23 @@ export async function makeGpkg(image: string, out: string, f: BinpkgFixture & { 
   }
 }
 
-/** Writes an XPAK binpkg (.tbz2 or .xpak) at `out`: compressed `tar -C image .`, then the XPAK segment. */
-export async function makeXpak(image: string, out: string, f: BinpkgFixture): Promise<string> {
+/**
+ * Writes an XPAK binpkg (.tbz2 or .xpak) at `out`: compressed `tar -C image .`
+ * (or, with `order`, exactly those paths in that order), then the XPAK segment.
+ */
+export async function makeXpak(image: string, out: string, f: BinpkgFixture & { order?: string[] }): Promise<string> {
   await mkdir(dirname(out), { recursive: true });
-  await tarInto(out, image, ['--sort=name', '.'], f.compression ?? 'bzip2');
+  if (f.order) {
+    const list = join(dirname(out), `.${Date.now()}-${Math.random()}.list`);
+    await writeFile(list, f.order.join('\n') + '\n');
+    try {
+      await tarInto(out, image, ['--no-recursion', '-T', list], f.compression ?? 'bzip2');
+    } finally {
+      await rm(list, { force: true });
+    }
+  } else {
+    await tarInto(out, image, ['--sort=name', '.'], f.compression ?? 'bzip2');
+  }
   await appendFile(out, xpakTrailer(encodeXpak(metadataValues(f))));
   return out;
 }
