@@ -1,9 +1,7 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { PackdebugError } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
-import { findTarballs } from '../tarball/tree.js';
+import { tarballsFromTargets } from '../tarball/tree.js';
 import { parseSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
@@ -20,14 +18,7 @@ export interface RepackArgs {
 }
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
-  const targets = args.targets.length > 0 ? args.targets : [path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball')];
-  const files: string[] = [];
-  for (const t of targets) {
-    const st = await fs.stat(t).catch(() => undefined);
-    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
-    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
-    else files.push(t);
-  }
+  const files = await tarballsFromTargets(args.targets, io.env);
   const blockSize = args.blockSize === undefined ? DEFAULT_BLOCK_SIZE : parseSize(args.blockSize, `--block-size ${args.blockSize}`);
   const progress = progressLine(io);
   const results: (RepackResult | { tarball: string; status: 'failed'; error: string })[] = [];

@@ -1,10 +1,8 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { type ProbeResult, probeArtifact } from '../debuginfod/probe.js';
 import { serverUrls } from '../debuginfod/urls.js';
 import { PackdebugError } from '../errors.js';
 import { artifactKey, collectArtifacts, type ExpectedArtifact } from '../tarball/build-ids.js';
-import { findTarballs } from '../tarball/tree.js';
+import { tarballsFromTargets } from '../tarball/tree.js';
 import { limiter } from '../util/limit.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
@@ -81,14 +79,7 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
 
   // The deadline covers everything, reading the tarballs included.
   const signal = AbortSignal.timeout(deadline * 1000);
-  const targets = args.targets.length > 0 ? args.targets : [path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball')];
-  const tarballs: string[] = [];
-  for (const t of targets) {
-    const st = await fs.stat(t).catch(() => undefined);
-    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
-    if (st.isDirectory()) tarballs.push(...(await findTarballs(t)).map((x) => x.path));
-    else tarballs.push(t);
-  }
+  const tarballs = await tarballsFromTargets(args.targets, io.env);
   const artifacts = new Map<string, ExpectedArtifact>();
   const unreadable: VerifyReport['unreadable'] = [];
   for (const [i, t] of tarballs.entries()) {

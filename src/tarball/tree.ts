@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { PackdebugError } from '../errors.js';
 
 export interface TreeTarball {
   path: string;
@@ -25,4 +26,20 @@ export async function findTarballs(tree: string): Promise<TreeTarball[]> {
     out.push({ path: file, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: st.mtimeMs });
   }
   return out;
+}
+
+/**
+ * The tarballs named on a command line: files as given, directories as
+ * trees (findTarballs); none given means `${EPREFIX}/usr/lib/debug/.tarball`.
+ */
+export async function tarballsFromTargets(targets: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const given = targets.length > 0 ? targets : [path.join(env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball')];
+  const files: string[] = [];
+  for (const t of given) {
+    const st = await fs.stat(t).catch(() => undefined);
+    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
+    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
+    else files.push(t);
+  }
+  return files;
 }
