@@ -229,6 +229,8 @@ describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-b
   it('debuginfod serves every build-id of the tarball made from a GPKG, byte for byte', async () => {
     const work = await tmpdir('verify-ci');
     const image = await makeImage('hello');
+    // An executable among the debug files: debuginfod indexes it as such, verify asks /executable too.
+    await fs.copyFile(path.join(image, 'usr/bin/hello'), path.join(image, 'usr/lib/debug/usr/bin/hello-copy'));
     const pkgdir = path.join(work, 'binpkgs');
     await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1', compression: 'zstd' });
     const tree = path.join(work, 'debug/.tarball');
@@ -238,7 +240,14 @@ describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-b
     try {
       const { status, report } = await verify({ targets: [tree], servers: [server.url], deep: true });
       expect(status).toBe(0);
-      expect(report).toMatchObject({ ok: true, artifacts: 2, served: 2 });
+      expect(report).toMatchObject({ ok: true, artifacts: 3, served: 3 });
+      // A tarball that cannot be read fails the run, the others are still checked.
+      const junk = path.join(work, 'junk-1-debug.tar.xz');
+      await fs.writeFile(junk, 'not xz at all');
+      const withJunk = await verify({ targets: [tree, junk], servers: [server.url] });
+      expect(withJunk.status).toBe(1);
+      expect(withJunk.report).toMatchObject({ ok: false, served: 3, unreadable: [expect.objectContaining({ tarball: junk })] });
+      expect(withJunk.err).toContain(junk);
     } finally {
       await server.stop();
     }
