@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { type ProbeResult, probeArtifact } from '../debuginfod/probe.js';
 import { serverUrls } from '../debuginfod/urls.js';
 import { PackdebugError } from '../errors.js';
@@ -82,14 +83,31 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
   const tarballs = await tarballsFromTargets(args.targets, io.env);
   const artifacts = new Map<string, ExpectedArtifact>();
   const unreadable: VerifyReport['unreadable'] = [];
-  for (const [i, t] of tarballs.entries()) {
-    progress.update(`reading tarballs: ${i + 1}/${tarballs.length}`);
-    try {
-      await collectArtifacts(t, artifacts);
-    } catch (err) {
-      if (!(err instanceof PackdebugError)) throw err;
-      unreadable.push({ tarball: t, error: err.message });
-      io.stderr.write(`packdebug: ${err.message}\n`);
+  // Tarballs are read in parallel (each through its own xz), merged in their order.
+  const readers = limiter(Math.min(jobs, availableParallelism()));
+  let read = 0;
+  const perTarball = await Promise.all(
+    tarballs.map((t) =>
+      readers(async () => {
+        const found = new Map<string, ExpectedArtifact>();
+        try {
+          await collectArtifacts(t, found);
+        } catch (err) {
+          if (!(err instanceof PackdebugError)) throw err;
+          unreadable.push({ tarball: t, error: err.message });
+          io.stderr.write(`packdebug: ${err.message}\n`);
+        }
+        progress.update(`reading tarballs: ${++read}/${tarballs.length}`);
+        return found;
+      }),
+    ),
+  );
+  unreadable.sort((a, b) => tarballs.indexOf(a.tarball) - tarballs.indexOf(b.tarball));
+  for (const found of perTarball) {
+    for (const [key, a] of found) {
+      const known = artifacts.get(key);
+      if (known) known.sources.push(...a.sources);
+      else artifacts.set(key, a);
     }
   }
 
