@@ -84,9 +84,15 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
     return next;
   };
   let done = 0;
-  const results: FromBinpkgItem[] = await Promise.all(
-    files.map((file) =>
-      limit(async (): Promise<FromBinpkgItem> => {
+  // Largest binpkgs first (longest-processing-time order): a big package started last would
+  // leave the other cores idle at the end. Results stay in the order of `files`.
+  const sizes = await Promise.all(files.map((f) => fs.stat(f).then((st) => st.size, () => 0)));
+  const schedule = files.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+  const results: FromBinpkgItem[] = new Array<FromBinpkgItem>(files.length);
+  await Promise.all(
+    schedule.map((i) =>
+      limit(async () => {
+        const file = files[i]!;
         let item: FromBinpkgItem;
         try {
           item = await tarballFromBinpkg(file, { tree, settings, spillDir: args.tmpdir, sourceDateEpoch: epoch, lock });
@@ -94,12 +100,12 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
           const e = err instanceof PackdebugError ? err : new PackdebugError('E_IO', `${file}: ${(err as Error)?.message ?? String(err)}`, { file });
           item = { file, status: 'failed', error: e.message.includes(file) ? e.message : `${file}: ${e.message}`, code: e.code };
         }
+        results[i] = item;
         done++;
         progress.clear();
         if (item.status === 'failed') io.stderr.write(`packdebug: ${item.error}\n`);
         else if (!args.json) io.stdout.write(`${describe(item)}\n`);
         progress.update(`from-binpkg: ${done}/${files.length} binpkgs`);
-        return item;
       }),
     ),
   );
