@@ -9,7 +9,8 @@
 // Then, each on all cores of the machine, in one run:
 //
 //   from-binpkg       packdebug from-binpkg PKGDIR --out TREE (streams the images, never unpacks them)
-//   from-binpkg again the same with every tarball up to date (the incremental CI case)
+//   from-binpkg again the same with every tarball up to date (the incremental CI case), with the
+//                     up-to-date records of the first run, then without them (digests compared)
 //   tar -x            unpacking every image with tar (xargs -P cores), nothing else
 //   tar -x + Portage  unpacking, then Portage's `cd IMAGE && tar -cJf - ./usr/src/debug ./usr/lib/debug`
 //   tar -x + pack     unpacking, then `packdebug pack` (what one would script without from-binpkg)
@@ -129,11 +130,16 @@ esac
 
 const results = [];
 const tree = path.join(tmp, 'tree');
+// A private record cache: the first run fills it, "again" uses it, "again, no records" does not.
+process.env.PACKDEBUG_CACHE_DIR = path.join(tmp, 'cache');
 const first = measure('from-binpkg', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
 const summary = JSON.parse(first.stdout);
 results.push({ ...first, bytes: dirBytes(tree), packed: summary.packed, skipped: summary.skipped, failed: summary.failed });
-const again = measure('from-binpkg again', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+const again = measure('from-binpkg again (all up to date)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
 results.push({ ...again, bytes: 0, skipped: JSON.parse(again.stdout).skipped });
+process.env.PACKDEBUG_CACHE_DIR = '';
+const compared = measure('from-binpkg again, no records (compares digests)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+results.push({ ...compared, bytes: 0, skipped: JSON.parse(compared.stdout).skipped });
 for (const [mode, label] of [
   ['unpack', 'tar -x'],
   ['portage', 'tar -x + Portage tar -cJf'],

@@ -33,7 +33,7 @@ async function members(tarball: string): Promise<Member[]> {
   return out;
 }
 
-async function run(args: Parameters<typeof runFromBinpkg>[0], env: NodeJS.ProcessEnv = {}) {
+async function run(args: Parameters<typeof runFromBinpkg>[0], env: NodeJS.ProcessEnv = { PACKDEBUG_CACHE_DIR: '' }) {
   const io = memoryIO(env);
   const status = await runFromBinpkg({ threads: 2, blockSize: BLOCK, ...args, json: true }, io);
   return { status, summary: JSON.parse(io.out()) as FromBinpkgSummary, err: io.err() };
@@ -150,12 +150,13 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     await fs.writeFile(bad, (await fs.readFile(good)).subarray(0, 5000));
     const tree = await tmpdir('from-binpkg-cli-tree');
     const cli = path.resolve('dist/cli.js');
-    const r = await execa('node', [cli, 'from-binpkg', pkgdir, '--out', tree, '-T', '2'], { reject: false });
+    const env = { PACKDEBUG_CACHE_DIR: '' };
+    const r = await execa('node', [cli, 'from-binpkg', pkgdir, '--out', tree, '-T', '2'], { reject: false, env });
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^packdebug: ${bad.replace(/[.]/g, '\\.')}: .*XPAK`))]);
     expect(r.stdout).toMatch(/app-misc\/hello-1\.0-0: packed .*hello-1\.0-0-debug\.tar\.xz/);
     expect(r.stdout).toMatch(/^1 packed, 0 skipped \(0 without debug info, 0 up to date\), 1 failed$/m);
-    const missing = await execa('node', [cli, 'from-binpkg', path.join(pkgdir, 'nope'), '--out', tree], { reject: false });
+    const missing = await execa('node', [cli, 'from-binpkg', path.join(pkgdir, 'nope'), '--out', tree], { reject: false, env });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/nope: no such PKGDIR or binpkg/);
   });
@@ -191,6 +192,37 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect(got.find((m) => m.path.endsWith('hello-exe'))).toMatchObject({ type: '0' });
     expect(got.find((m) => m.path.endsWith('bb-link'))).toMatchObject({ type: '2', linkpath: 'libgreet.so.1.debug' });
     expect((await fs.readFile(path.join(tree, REL))).equals(await fs.readFile(reference))).toBe(true);
+  });
+
+  it('remembers up-to-date and no-debug-info verdicts: a later run reads neither binpkg nor tarball, until one changes', async () => {
+    const image = await makeImage('hello');
+    const bare = await makeImage('hello');
+    await fs.rm(path.join(bare, 'usr/lib/debug'), { recursive: true });
+    await fs.rm(path.join(bare, 'usr/src/debug'), { recursive: true });
+    const pkgdir = await tmpdir('from-binpkg-cache');
+    // XPAK with zstd images: the metadata needs no tool, the image needs zstd.
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.xpak'), { ...HELLO, compression: 'zstd' });
+    await makeXpak(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), { ...HELLO, buildId: '2', compression: 'zstd' });
+    const tree = await tmpdir('from-binpkg-cache-tree');
+    const env = { PACKDEBUG_CACHE_DIR: await tmpdir('from-binpkg-cache-dir') };
+    expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({ packed: 1, skipped: 1 });
+
+    const saved = process.env.PATH;
+    process.env.PATH = await tmpdir('empty-path'); // no zstd: reading an image would fail
+    try {
+      const second = await run({ targets: [pkgdir], out: tree }, env);
+      expect(second.summary).toMatchObject({ packed: 0, skipped: 2, failed: 0 });
+      expect(second.summary.results.map((r) => ('reason' in r ? r.reason : r.status))).toEqual(['up-to-date', 'no-debug-info']);
+      // A touched tarball is compared again (and that needs zstd).
+      const tarball = path.join(tree, REL);
+      await fs.utimes(tarball, new Date(), new Date(Date.now() - 5000));
+      const third = await run({ targets: [pkgdir], out: tree }, env);
+      expect(third.summary).toMatchObject({ failed: 1 });
+      expect(third.err).toMatch(/'zstd'.*not installed/);
+    } finally {
+      process.env.PATH = saved;
+    }
+    expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({ packed: 0, skipped: 2, failed: 0 });
   });
 
   it('takes the debug dirs under EPREFIX when the metadata names one', async () => {

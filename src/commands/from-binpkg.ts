@@ -95,7 +95,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
         const file = files[i]!;
         let item: FromBinpkgItem;
         try {
-          item = await tarballFromBinpkg(file, { tree, settings, spillDir: args.tmpdir, sourceDateEpoch: epoch, lock });
+          item = await tarballFromBinpkg(file, { tree, settings, spillDir: args.tmpdir, sourceDateEpoch: epoch, lock, env: io.env });
         } catch (err) {
           const e = err instanceof PackdebugError ? err : new PackdebugError('E_IO', `${file}: ${(err as Error)?.message ?? String(err)}`, { file });
           item = { file, status: 'failed', error: e.message.includes(file) ? e.message : `${file}: ${e.message}`, code: e.code };

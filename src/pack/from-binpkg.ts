@@ -15,6 +15,7 @@ import { compareDigestSets } from '../tar/digest.js';
 import type { PackLogger } from './options.js';
 import { type EngineSettings, packEntries, planDigests } from './pack.js';
 import { planTar } from './tar-plan.js';
+import { knownVerdict, rememberVerdict } from './up-to-date.js';
 import { digestTarball } from './verify.js';
 
 /** BUILD_ID used in the name of a binpkg that has none (classic PKGDIR layout); multi-instance ones start at 1. */
@@ -28,6 +29,8 @@ export interface FromBinpkgOptions {
   spillDir?: string;
   sourceDateEpoch?: number;
   log?: PackLogger;
+  /** Environment for the up-to-date records (PACKDEBUG_CACHE_DIR, see up-to-date.ts); none: no records. */
+  env?: NodeJS.ProcessEnv;
   /** Serializes work on one output path (two binpkgs of the same CATEGORY/PF-BUILD_ID). */
   lock?: <T>(key: string, task: () => Promise<T>) => Promise<T>;
 }
@@ -68,10 +71,14 @@ export async function tarballFromBinpkg(file: string, opts: FromBinpkgOptions): 
 async function convert(pkg: Binpkg, out: string, tree: string, base: Omit<FromBinpkgResult, 'status'>, opts: FromBinpkgOptions): Promise<FromBinpkgResult> {
   const existing = await fs.lstat(out).catch(() => undefined);
   if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
+  const env = opts.env ?? { PACKDEBUG_CACHE_DIR: '' };
+  const known = await knownVerdict(pkg.file, out, env);
+  if (known === 'up-to-date' && existing) return { ...base, status: 'skipped', reason: 'up-to-date', compressedBytes: existing.size };
+  if (known === 'no-debug-info' && !existing) return { ...base, status: 'skipped', reason: 'no-debug-info' };
   if (existing) {
     // Digests only: nothing is spilled when the tarball is already there.
     const found = await collectDebugEntries(pkg, { sourceDateEpoch: opts.sourceDateEpoch });
-    if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' };
+    if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' }; // beside a tarball: not remembered
     const plan = planTar(found.entries);
     const hashes = new Map(plan.members.flatMap((pm, i) => (pm.entry.kind === 'file' ? [[i, found.files.get(pm.entry.relPath)!.sha256] as const] : [])));
     const old = await digestTarball(out).catch((err: PackdebugError) => {
@@ -81,13 +88,17 @@ async function convert(pkg: Binpkg, out: string, tree: string, base: Omit<FromBi
     if (diffs.length > 0) {
       throw new PackdebugError('E_VERIFY', `${out}: exists with other contents than ${pkg.file} (${diffs[0]}); left in place, nothing written`, { file: pkg.file });
     }
+    await rememberVerdict('up-to-date', pkg.file, out, env);
     return { ...base, status: 'skipped', reason: 'up-to-date', members: plan.members.length, uncompressedBytes: plan.size, compressedBytes: existing.size };
   }
 
   const spill = await SpillFile.create(opts.spillDir);
   try {
     const found = await collectDebugEntries(pkg, { spill, sourceDateEpoch: opts.sourceDateEpoch });
-    if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' };
+    if (!hasContent(found)) {
+      await rememberVerdict('no-debug-info', pkg.file, out, env);
+      return { ...base, status: 'skipped', reason: 'no-debug-info' };
+    }
     for (const [rel, f] of found.files) spill.files.set(rel, f);
     await fs.mkdir(tree, { recursive: true }).catch((err) => {
       throw fromSystemError(err, tree, 'creating the output tree');
@@ -103,6 +114,7 @@ async function convert(pkg: Binpkg, out: string, tree: string, base: Omit<FromBi
       },
       opts.settings,
     );
+    await rememberVerdict('up-to-date', pkg.file, out, env);
     return { ...base, status: 'packed', members: r.plan.members.length, uncompressedBytes: r.plan.size, compressedBytes: r.compressedBytes, blocks: r.blocks, spillBytes: spill.size };
   } finally {
     await spill.close();
