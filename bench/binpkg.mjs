@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // from-binpkg benchmark: debug tarballs for a whole PKGDIR.
 //
-//   node bench/binpkg.mjs [--corpus DIR] [--packages N] [--json-out FILE]
+//   node bench/binpkg.mjs [--corpus DIR] [--packages N] [--runs N] [--json-out FILE]
 //   npm run bench -- --binpkg              (the same, on the small corpus unless --corpus is given)
 //
 // A PKGDIR of N (default 60, at least 50) binpkgs is generated from the
@@ -15,6 +15,8 @@
 //   tar -x + Portage  unpacking, then Portage's `cd IMAGE && tar -cJf - ./usr/src/debug ./usr/lib/debug`
 //   tar -x + pack     unpacking, then `packdebug pack` (what one would script without from-binpkg)
 //
+// With --runs N every method is measured N times, in rounds (so that a burst
+// of load from other jobs hits all methods alike); the median is reported.
 // Reported: wall and CPU seconds, packages per second (all N binpkgs, the
 // ones without debug info included), the largest single process's RSS
 // (/usr/bin/time), bytes written.
@@ -29,7 +31,7 @@ import { parseArgs } from 'node:util';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
-const { values } = parseArgs({ options: { corpus: { type: 'string' }, packages: { type: 'string', default: '60' }, 'json-out': { type: 'string' } } });
+const { values } = parseArgs({ options: { corpus: { type: 'string' }, packages: { type: 'string', default: '60' }, runs: { type: 'string', default: '1' }, 'json-out': { type: 'string' } } });
 const log = (m) => process.stderr.write(`bench/binpkg: ${m}\n`);
 const packages = Number(values.packages);
 if (!Number.isInteger(packages) || packages < 50) {
@@ -128,36 +130,56 @@ esac
 `,
 );
 
-const results = [];
-const tree = path.join(tmp, 'tree');
-// A private record cache: the first run fills it, "again" uses it, "again, no records" does not.
-process.env.PACKDEBUG_CACHE_DIR = path.join(tmp, 'cache');
-const first = measure('from-binpkg', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
-const summary = JSON.parse(first.stdout);
-results.push({ ...first, bytes: dirBytes(tree), packed: summary.packed, skipped: summary.skipped, failed: summary.failed });
-const again = measure('from-binpkg again (all up to date)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
-results.push({ ...again, bytes: 0, skipped: JSON.parse(again.stdout).skipped });
-process.env.PACKDEBUG_CACHE_DIR = '';
-const compared = measure('from-binpkg again, no records (compares digests)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
-results.push({ ...compared, bytes: 0, skipped: JSON.parse(compared.stdout).skipped });
-for (const [mode, label] of [
-  ['unpack', 'tar -x'],
-  ['portage', 'tar -x + Portage tar -cJf'],
-  ['pack', 'tar -x + packdebug pack'],
-]) {
-  const out = path.join(tmp, mode);
-  fs.mkdirSync(out);
-  const list = path.join(tmp, 'list');
-  fs.writeFileSync(list, binpkgs.join('\0'));
-  const r = measure(label, ['bash', '-c', `xargs -0 -P ${cores} -n 1 bash "$1" "$2" "$3" < "$4"`, 'bash', perPackage, mode, out, list]);
-  results.push({ ...r, bytes: dirBytes(out) });
-  fs.rmSync(out, { recursive: true, force: true });
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  log('--runs: a positive integer');
+  process.exit(2);
 }
+const list = path.join(tmp, 'list');
+fs.writeFileSync(list, binpkgs.join('\0'));
+
+function round(r) {
+  const out = [];
+  const tree = path.join(tmp, `tree-${r}`);
+  // A private record cache: the first run fills it, "again" uses it, "again, no records" does not.
+  process.env.PACKDEBUG_CACHE_DIR = path.join(tmp, `cache-${r}`);
+  const first = measure('from-binpkg', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+  const summary = JSON.parse(first.stdout);
+  out.push({ ...first, bytes: dirBytes(tree), packed: summary.packed, skipped: summary.skipped, failed: summary.failed });
+  const again = measure('from-binpkg again (all up to date)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+  out.push({ ...again, bytes: 0, skipped: JSON.parse(again.stdout).skipped });
+  process.env.PACKDEBUG_CACHE_DIR = '';
+  const compared = measure('from-binpkg again, no records (compares digests)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+  out.push({ ...compared, bytes: 0, skipped: JSON.parse(compared.stdout).skipped });
+  fs.rmSync(tree, { recursive: true, force: true });
+  for (const [mode, label] of [
+    ['unpack', 'tar -x'],
+    ['portage', 'tar -x + Portage tar -cJf'],
+    ['pack', 'tar -x + packdebug pack'],
+  ]) {
+    const dir = path.join(tmp, `${mode}-${r}`);
+    fs.mkdirSync(dir);
+    const m = measure(label, ['bash', '-c', `xargs -0 -P ${cores} -n 1 bash "$1" "$2" "$3" < "$4"`, 'bash', perPackage, mode, dir, list]);
+    out.push({ ...m, bytes: dirBytes(dir) });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+const rounds = Array.from({ length: runs }, (_, r) => round(r));
+const median = (xs) => {
+  const v = xs.filter((x) => x !== undefined).sort((a, b) => a - b);
+  return v.length === 0 ? undefined : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const results = rounds[0].map((r0, i) => {
+  const all = rounds.map((rs) => rs[i]);
+  return { ...r0, wall: median(all.map((x) => x.wall)), cpu: median(all.map((x) => x.cpu)), maxRss: Math.max(...all.map((x) => x.maxRss ?? 0)) || undefined, walls: all.map((x) => x.wall) };
+});
 
 const portage = results.find((r) => r.label.includes('Portage'));
 const fmt = (n, d = 2) => (n === undefined ? '-' : n.toFixed(d));
 const lines = [
-  `from-binpkg benchmark: ${binpkgs.length} binpkgs (${(pkgBytes / 2 ** 20).toFixed(1)} MiB) from ${image}, ${cores} cores, node ${process.version}`,
+  `from-binpkg benchmark: ${binpkgs.length} binpkgs (${(pkgBytes / 2 ** 20).toFixed(1)} MiB) from ${image}, ${cores} cores, node ${process.version}, ${runs} run${runs === 1 ? '' : 's'} (medians; load average ${os.loadavg()[0].toFixed(1)} at the end)`,
   '',
   '| method | wall (s) | CPU (s) | packages/s | × Portage wall | largest process RSS (MB) | tarball bytes |',
   '|---|---:|---:|---:|---:|---:|---:|',
@@ -166,6 +188,7 @@ const lines = [
   ),
   '',
   `from-binpkg: ${results[0].packed} packed, ${results[0].skipped} skipped (no debug info), ${results[0].failed} failed; again: ${results[1].skipped} skipped`,
+  ...(runs > 1 ? [`wall times per run: ${results.map((r) => `${r.label}: ${r.walls.map((w) => w.toFixed(2)).join(' ')}`).join('; ')}`] : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 if (values['json-out']) {

@@ -533,7 +533,7 @@ async function main() {
     // Its own benchmark, on the small corpus unless one is named (60 packages of the full one take long).
     if (!opt.corpus && !process.env.PACKDEBUG_BENCH_CORPUS) opt.quick = true;
     const corpus = resolveCorpus();
-    const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages];
+    const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages, '--runs', opt.runs];
     if (opt['json-out']) args.push('--json-out', opt['json-out']);
     const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
     process.exitCode = r.status ?? 1;
