@@ -83,7 +83,7 @@ export class SpillFile implements MemberData {
     try {
       await this.#fh.write(buf, 0, buf.length, this.#size);
     } catch (err) {
-      throw fromSystemError(err, this.#name, 'writing a temporary file (set TMPDIR to a roomier place)');
+      throw fromSystemError(err, this.#name, 'writing a temporary file (give from-binpkg a roomier --tmpdir or TMPDIR)');
     }
     this.#size += buf.length;
   }
