@@ -97,18 +97,20 @@ try {
       rel = `${category}/${pn}/${pf}-${buildId}.gpkg.tar`;
       const [suffix, comp] = format === 'gpkg-xz' ? ['.xz', 'xz -c -T1'] : ['.zst', 'zstd -q -c -T1'];
       const base = `${pf}-${buildId}`;
+      // As Portage lays a GPKG out: BASENAME/{gpkg-1,metadata.tar.C,image.tar.C}, payload members metadata/KEY and image/...
       const stage = path.join(tmp, `stage-${i}`, base);
-      fs.mkdirSync(path.join(stage, 'metadata'), { recursive: true });
-      for (const [k, v] of Object.entries(meta)) fs.writeFileSync(path.join(stage, 'metadata', k), v);
+      const inner = path.join(tmp, `inner-${i}`);
+      fs.mkdirSync(stage, { recursive: true });
+      fs.mkdirSync(path.join(inner, 'metadata'), { recursive: true });
+      for (const [k, v] of Object.entries(meta)) fs.writeFileSync(path.join(inner, 'metadata', k), v);
       fs.writeFileSync(path.join(stage, 'gpkg-1'), '');
-      execFileSync('bash', ['-c', `set -o pipefail; tar --format=gnu -C "$1/.." -cf - "$2/metadata" | ${comp} > "$1/metadata.tar${suffix}"`, 'bash', stage, base]);
+      execFileSync('bash', ['-c', `set -o pipefail; tar --format=ustar -C "$2" -cf - metadata | ${comp} > "$1/metadata.tar${suffix}"`, 'bash', stage, inner]);
       execFileSync('bash', [
         '-c',
-        `set -o pipefail; tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name --transform="s,^\\.,$3/image,rSh" -C "$1" -cf - . | ${comp} > "$2/image.tar${suffix}"`,
+        `set -o pipefail; tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name --transform="s,^\\.,image,rSh" -C "$1" -cf - . | ${comp} > "$2/image.tar${suffix}"`,
         'bash',
         image,
         stage,
-        base,
       ]);
       execFileSync('tar', ['--format=ustar', '-cf', path.join(pkgdir, rel), '-C', path.dirname(stage), `${base}/gpkg-1`, `${base}/metadata.tar${suffix}`, `${base}/image.tar${suffix}`]);
     }

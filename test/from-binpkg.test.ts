@@ -63,7 +63,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const unpacked = path.join(dir, 'unpacked');
     await fs.mkdir(unpacked);
     if (format === 'gpkg') {
-      await execa('bash', ['-c', `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=2 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`]);
+      await execa('bash', ['-c', `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=1 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`]);
     } else {
       await execa('bash', ['-c', `tar -xf "${file}" -C "${unpacked}" 2>/dev/null || true`]);
     }

@@ -64,7 +64,7 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
   const outsideData = new Map<string, Node>();
   let current: { node: Node; hash?: ReturnType<typeof createHash>; size: number } | undefined;
   const bad = (code: 'E_UNSAFE' | 'E_FORMAT', why: string) => new PackdebugError(code, `${file}: ${why}`, { file });
-  const linkRel = (e: ImageTarEntry) => imageRelPath(e.linkpath, pkg.image.prefix, file);
+  const linkRel = (e: ImageTarEntry) => imageRelPath(e.linkpath, pkg.image.prefixes, file);
 
   const onEntry = async (e: ImageTarEntry) => {
     current = undefined;
