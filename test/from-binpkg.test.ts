@@ -225,6 +225,38 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({ packed: 0, skipped: 2, failed: 0 });
   });
 
+  it('refuses what pack refuses, for that binpkg only: a FIFO among the debug files, a symlinked debug root, names leaving the image', async () => {
+    const dir = await tmpdir('from-binpkg-hostile');
+    const fifoImage = await makeImage('hello');
+    await execa('mkfifo', [path.join(fifoImage, 'usr/lib/debug/usr/bin/pipe')]);
+    await makeXpak(fifoImage, path.join(dir, 'pkgs/app-misc/hello/hello-1.0-1.xpak'), HELLO);
+    const linkImage = await makeImage('hello');
+    await fs.rename(path.join(linkImage, 'usr/src/debug'), path.join(linkImage, 'usr/src/elsewhere'));
+    await fs.symlink('elsewhere', path.join(linkImage, 'usr/src/debug'));
+    await makeGpkg(linkImage, path.join(dir, 'pkgs/app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildId: '2' });
+    // A hand-made image tar whose member climbs out of image/.
+    const { encodeHeader } = await import('../src/tar/header.js');
+    const data = Buffer.from('evil\n');
+    const header = encodeHeader({ name: 'image/../../etc/evil', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 1700000000, type: '0', linkname: '', uname: 'root', gname: 'root', devmajor: 0, devminor: 0 });
+    const imageTar = Buffer.concat([header, data, Buffer.alloc(512 - data.length), Buffer.alloc(1024)]);
+    const stage = path.join(dir, 'stage/evil-1-3');
+    await fs.mkdir(stage, { recursive: true });
+    const good = await makeGpkg(await makeImage('hello'), path.join(dir, 'good.gpkg.tar'), { ...HELLO, buildId: '3', basename: 'evil-1-3' });
+    await execa('tar', ['-xf', good, '-C', path.join(dir, 'stage')]);
+    await execa('bash', ['-c', 'zstd -q -c > "$1"', 'bash', path.join(stage, 'image.tar.zst')], { input: imageTar });
+    await execa('tar', ['-cf', path.join(dir, 'pkgs/app-misc/hello/hello-1.0-3.gpkg.tar'), '-C', path.join(dir, 'stage'), 'evil-1-3/gpkg-1', 'evil-1-3/metadata.tar.zst', 'evil-1-3/image.tar.zst']);
+    await makeGpkg(await makeImage('hello'), path.join(dir, 'pkgs/app-misc/hello/hello-1.0-4.gpkg.tar'), { ...HELLO, buildId: '4' });
+
+    const tree = path.join(dir, 'tree');
+    const { status, summary, err } = await run({ targets: [path.join(dir, 'pkgs')], out: tree });
+    expect(status).toBe(1);
+    expect(summary).toMatchObject({ packed: 1, failed: 3 });
+    expect(err).toMatch(/hello-1\.0-1\.xpak: image member 'usr\/lib\/debug\/usr\/bin\/pipe' is a FIFO/);
+    expect(err).toMatch(/hello-1\.0-2\.gpkg\.tar: image member 'usr\/src\/debug' is a symlink/);
+    expect(err).toMatch(/hello-1\.0-3\.gpkg\.tar: image member 'image\/\.\.\/\.\.\/etc\/evil' has an unsafe name/);
+    expect(await fs.readdir(path.join(tree, 'app-misc/hello'))).toEqual(['hello-1.0-4-debug.tar.xz']);
+  });
+
   it('takes the debug dirs under EPREFIX when the metadata names one', async () => {
     const image = await makeImage('hello');
     const d = await tmpdir('from-binpkg-prefix');
