@@ -72,6 +72,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
       files.push(path.resolve(t));
     }
   }
+  if (files.length === 0) notices.push(`no binary packages (*.gpkg.tar, *.xpak, *.tbz2) in ${args.targets.join(', ')}`);
   for (const n of notices) io.stderr.write(`packdebug: notice: ${n}\n`);
 
   const progress = progressLine(io);

@@ -81,6 +81,7 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
   // The deadline covers everything, reading the tarballs included.
   const signal = AbortSignal.timeout(deadline * 1000);
   const tarballs = await tarballsFromTargets(args.targets, io.env);
+  if (tarballs.length === 0) io.stderr.write(`packdebug: notice: no *-debug.tar.xz tarballs in ${args.targets.join(', ') || 'the default tree'}: nothing to verify\n`);
   const artifacts = new Map<string, ExpectedArtifact>();
   const unreadable: VerifyReport['unreadable'] = [];
   // Tarballs are read in parallel (each through its own xz), merged in their order.
