@@ -5,7 +5,7 @@ import { listPkgdir } from '../binpkg/pkgdir.js';
 import { PackdebugError } from '../errors.js';
 import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
 import { engineSettings } from '../pack/pack.js';
-import { limiter } from '../util/limit.js';
+import { limiter, semaphore } from '../util/limit.js';
 import { parseSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { sourceDateEpoch } from './pack.js';
@@ -54,7 +54,10 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
     encoder: args.encoder,
   });
   // A large package may use every core while small ones wait for slots: no idle tail, no oversubscription.
-  settings.sharedSlots = limiter(Math.max(cores, settings.threads));
+  const slots = Math.max(cores, settings.threads);
+  settings.sharedSlots = limiter(slots);
+  // Blocks in memory over all binpkgs together: what one pack with that many threads holds.
+  settings.sharedBudget = semaphore(2 * slots + 1);
   const tree = path.resolve(args.out ?? path.join(io.env['EPREFIX'] ?? '', '/usr/lib/debug/.tarball'));
   const epoch = sourceDateEpoch(io.env);
 

@@ -6,6 +6,7 @@ import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
 import { AtomicFile } from '../util/atomic.js';
+import type { Semaphore } from '../util/limit.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
@@ -71,6 +72,8 @@ export interface EngineSettings {
   encoder: Awaited<ReturnType<typeof resolveEncoder>>;
   /** Encoder slots shared by concurrent packs (see SeekableWriteOptions.sharedSlots). */
   sharedSlots?: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Blocks in memory over all concurrent packs (see SeekableWriteOptions.sharedBudget). */
+  sharedBudget?: Semaphore;
 }
 
 /** Checks the compression options shared by every command that packs. */
@@ -137,6 +140,7 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
       encoder: settings.encoder,
       threads: settings.threads,
       sharedSlots: settings.sharedSlots,
+      sharedBudget: settings.sharedBudget,
       onWritten: (at, record) => verifier.blockWritten(at, record),
       onBlock: (done, bytes) =>
         log?.progress?.(`packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),
