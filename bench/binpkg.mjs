@@ -110,7 +110,7 @@ case $pkg in
 *.gpkg.tar)
 	member=$(tar -tf "$pkg" | grep '/image\\.tar\\.' | grep -v '\\.sig$')
 	case $member in *.zst) d='zstd -dc --long=31' ;; *.xz) d='xz -dc' ;; *.bz2) d='bzip2 -dc' ;; *) d='gzip -dc' ;; esac
-	tar -xOf "$pkg" "$member" | $d | tar -x -C "$work" --strip-components=2 ;;
+	tar -xOf "$pkg" "$member" | $d | tar -x -C "$work" --strip-components=1 ;;   # members image/... (GLEP 78)
 *)
 	# XPAK: the compressed tar is the file minus the segment (its size is in the last 8 bytes).
 	size=$(stat -c %s "$pkg")
@@ -160,6 +160,9 @@ function round(r) {
     const dir = path.join(tmp, `${mode}-${r}`);
     fs.mkdirSync(dir);
     const m = measure(label, ['bash', '-c', `xargs -0 -P ${cores} -n 1 bash "$1" "$2" "$3" < "$4"`, 'bash', perPackage, mode, dir, list]);
+    const made = execFileSync('find', [dir, '-name', '*.tar.xz'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+    // The reference must have packed what from-binpkg packed, or the comparison means nothing.
+    if (mode !== 'unpack' && made !== out[0].packed) throw new Error(`${label}: wrote ${made} tarballs, from-binpkg packed ${out[0].packed}`);
     out.push({ ...m, bytes: dirBytes(dir) });
     fs.rmSync(dir, { recursive: true, force: true });
   }
