@@ -77,6 +77,15 @@ describe('debuginfod client pieces', () => {
   });
 });
 
+describe('verify CLI', () => {
+  it('without a server: usage error, exit 2, one line', async () => {
+    const { execa } = await import('execa');
+    const r = await execa('node', [path.resolve('dist/cli.js'), 'verify', path.resolve('fixtures')], { reject: false, env: { DEBUGINFOD_URLS: '' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe('packdebug: no debuginfod server: give --server URL or set DEBUGINFOD_URLS');
+  });
+});
+
 describe('probe semantics against a scripted server', () => {
   const A = 'aa'.repeat(20);
   const B = 'bb'.repeat(20);
