@@ -24,7 +24,7 @@ const hasTools = ['debuginfod', 'tar', 'xz', 'readelf'].map(requireTool).every(B
 const FAST = { backoffBaseMs: 5, backoffCapMs: 20 };
 
 async function verify(args: VerifyArgs, env: NodeJS.ProcessEnv = {}) {
-  const io = memoryIO(env);
+  const io = memoryIO({ PACKDEBUG_CACHE_DIR: '', ...env });
   const status = await runVerify({ ...FAST, ...args, json: true }, io);
   return { status, report: JSON.parse(io.out()) as VerifyReport, err: io.err() };
 }
@@ -217,6 +217,23 @@ describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
     const shallow = await verify({ targets: [altered], servers: [server!.url] });
     expect(shallow.report.servers[0]!.mismatched).toEqual([]);
     expect(shallow.report.servers[0]!.missing).toHaveLength(1);
+  });
+
+  it('caches what each tarball holds while it keeps its path, size, mtime and inode', async () => {
+    const cache = await tmpdir('verify-cache');
+    const env = { PACKDEBUG_CACHE_DIR: cache };
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(2);
+    const records = (await fs.readdir(cache)).filter((f) => f.startsWith('artifacts-'));
+    expect(records).toHaveLength(1);
+    // Doctor the record: a second run must believe it (the tarball was not read again).
+    const record = path.join(cache, records[0]!);
+    const body = JSON.parse(await fs.readFile(record, 'utf8'));
+    body.artifacts = body.artifacts.slice(0, 1);
+    await fs.writeFile(record, JSON.stringify(body));
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(1);
+    // A touched tarball is read again.
+    await fs.utimes(full, new Date(), new Date());
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(2);
   });
 
   it('several servers: one that serves is enough, unless --every-server; each is reported', async () => {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { type ProbeResult, probeArtifact } from '../debuginfod/probe.js';
 import { serverUrls } from '../debuginfod/urls.js';
 import { PackdebugError } from '../errors.js';
-import { artifactKey, collectArtifacts, type ExpectedArtifact } from '../tarball/build-ids.js';
+import { artifactKey, collectArtifactsCached, type ExpectedArtifact } from '../tarball/build-ids.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { limiter } from '../util/limit.js';
 import type { CommandIO } from './io.js';
@@ -92,7 +92,7 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
       readers(async () => {
         const found = new Map<string, ExpectedArtifact>();
         try {
-          await collectArtifacts(t, found);
+          await collectArtifactsCached(t, found, io.env);
         } catch (err) {
           if (!(err instanceof PackdebugError)) throw err;
           unreadable.push({ tarball: t, error: err.message });

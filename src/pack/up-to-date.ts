@@ -12,27 +12,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { cacheDir } from '../tarball/member-index.js';
 import { AtomicFile } from '../util/atomic.js';
+import { type FileStamp, fileStamp as stamp, sameStamp as same } from '../util/file-stamp.js';
 
 const VERSION = 1;
-
-interface FileStamp {
-  path: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-}
-
-async function stamp(file: string): Promise<FileStamp | undefined> {
-  try {
-    const real = await fs.realpath(file);
-    const st = await fs.stat(real);
-    return { path: real, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-  } catch {
-    return undefined;
-  }
-}
-
-const same = (a: FileStamp | undefined, b: FileStamp | undefined) => !!a && !!b && a.path === b.path && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 
 export type Verdict = 'up-to-date' | 'no-debug-info';
 
