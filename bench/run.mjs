@@ -20,6 +20,9 @@
 //                                      and cached; once cached it runs by default (under a minute),
 //                                      --no-audit skips it)
 //   npm run bench -- --audit-only      only the audit benchmark
+//   npm run bench -- --binpkg          only the from-binpkg benchmark (bench/binpkg.mjs): a generated
+//                                      PKGDIR of --packages N (default 60) binpkgs from the small corpus
+//                                      (or --corpus), packages/s against tar -x + Portage's tar -cJf
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
 // temporary directory and removed. See docs/layout.md for what is measured
@@ -108,6 +111,8 @@ try {
     audit: { type: 'boolean', default: false },
     'no-audit': { type: 'boolean', default: false },
     'audit-only': { type: 'boolean', default: false },
+    binpkg: { type: 'boolean', default: false },
+    packages: { type: 'string', default: '60' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -117,7 +122,8 @@ try {
   process.exit(2);
 }
 if (opt.help) {
-  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 25);
+  const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
+  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -541,6 +547,16 @@ async function main() {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
     die('xz(1) is not on PATH (needed for Portage\'s command and xz --list)');
+  }
+  if (opt.binpkg) {
+    // Its own benchmark, on the small corpus unless one is named (60 packages of the full one take long).
+    if (!opt.corpus && !process.env.PACKDEBUG_BENCH_CORPUS) opt.quick = true;
+    const corpus = resolveCorpus();
+    const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages, '--runs', opt.runs];
+    if (opt['json-out']) args.push('--json-out', opt['json-out']);
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+    return;
   }
   const image = resolveCorpus();
   const dirs = debugDirs(image);

@@ -190,6 +190,80 @@ async function wireYargs(): Promise<void> {
         }),
     )
     .command(
+      'from-binpkg <targets..>',
+      'debug tarballs from binpkgs (GPKG or XPAK) that still carry usr/lib/debug and usr/src/debug, without unpacking them',
+      (y) =>
+        y
+          .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'a PKGDIR (with or without its Packages index) or binpkg files (*.gpkg.tar, *.tbz2, *.xpak)' })
+          .option('out', { alias: 'o', type: 'string', describe: 'output tree: tarballs go to TREE/CATEGORY/PN/PF-BUILD_ID-debug.tar.xz (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('jobs', { alias: 'j', type: 'number', describe: 'binpkgs converted at once (default: the number of cores)' })
+          .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once per binpkg (default: the number of cores; all binpkgs together never compress more Blocks at once than that)' })
+          .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
+          .option('block-size', { type: 'string', describe: 'as for pack (default 1984KiB)' })
+            .option('source-block-size', { type: 'string', describe: 'as for pack' })
+          .option('large-block-size', { type: 'string', describe: 'as for pack' })
+          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
+          .option('tmpdir', { type: 'string', describe: 'where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package\'s debug files, times --jobs' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {tree, packed, skipped, failed, notices, results[]} as JSON' })
+          .example('$0 from-binpkg /var/cache/binpkgs --out /srv/debug/.tarball', '')
+          .epilog('Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, 1 some failed (the others are done), 2 usage or input error.'),
+      (a) =>
+        run(async () => {
+          const { runFromBinpkg } = await import('./commands/from-binpkg.js');
+          return runFromBinpkg(
+            {
+              targets: (a.targets as string[] | undefined) ?? [],
+              out: a.out,
+              jobs: a.jobs,
+              threads: a.threads,
+              preset: a.preset,
+              blockSize: a['block-size'],
+              largeBlockSize: a['large-block-size'],
+              sourceBlockSize: a['source-block-size'],
+              encoder: a.encoder,
+              tmpdir: a.tmpdir,
+              json: a.json,
+            },
+            processIO(),
+          );
+        }),
+    )
+    .command(
+      'verify [targets..]',
+      'check that debuginfod servers serve every build-id of the tarballs (after publishing, in CI)',
+      (y) =>
+        y
+          .positional('targets', { type: 'string', array: true, describe: 'tarballs, or trees of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .option('server', { alias: 's', type: 'string', array: true, describe: 'debuginfod server URL, repeatable (default: DEBUGINFOD_URLS)' })
+          .option('jobs', { alias: 'j', type: 'number', default: 8, describe: 'requests in flight at once, over all servers' })
+          .option('deep', { type: 'boolean', default: false, describe: 'download what is served and compare it with the tarball member (SHA-256)' })
+          .option('every-server', { type: 'boolean', default: false, describe: 'every server must serve every build-id (default: one is enough, as for a client)' })
+          .option('retries', { type: 'number', default: 4, describe: 'retries of a request after 5xx, 429 or a transport error (capped exponential backoff with jitter)' })
+          .option('deadline', { type: 'number', default: 600, describe: 'total time allowed, in seconds' })
+          .option('attempt-timeout', { type: 'number', default: 60, describe: 'seconds one request may wait for its response headers' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {ok, deep, tarballs, unreadable, artifacts, served, servers[{url, served, missing, mismatched, unauthorized, errors}]} as JSON' })
+          .example('$0 verify /srv/debug/.tarball --server http://binhost:8002', '')
+          .epilog('404/410 from a server: not there; 401/403: credentials needed; 5xx, 429 and network errors are retried. Exit status: 0 every build-id served, 1 some missing, mismatched or unanswered, 2 usage or input error.'),
+      (a) =>
+        run(async () => {
+          const { runVerify } = await import('./commands/verify.js');
+          return runVerify(
+            {
+              targets: (a.targets as string[] | undefined) ?? [],
+              servers: a.server as string[] | undefined,
+              jobs: a.jobs,
+              deep: a.deep,
+              everyServer: a['every-server'],
+              retries: a.retries,
+              deadline: a.deadline,
+              attemptTimeout: a['attempt-timeout'],
+              json: a.json,
+            },
+            processIO(),
+          );
+        }),
+    )
+    .command(
       'hook',
       'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
       (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),

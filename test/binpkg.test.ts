@@ -117,7 +117,7 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     expect(pkg.imageCompression).toBe(compression);
     expect(pkg.metadata).toMatchObject({ category: 'app-misc', pf: 'hello-1.0', pn: 'hello', pvr: '1.0', buildId: '1', eprefix: '' });
     expect(pkg.metadata.values.get('EAPI')).toBe('8');
-    if (format === 'gpkg') expect(pkg.signatures.sort()).toEqual([`image.tar${SIG[compression]}.sig`, `metadata.tar${SIG[compression]}.sig`]);
+    if (format === 'gpkg') expect(pkg.signatures.sort()).toEqual(['Manifest', `image.tar${SIG[compression]}.sig`, `metadata.tar${SIG[compression]}.sig`]);
 
     const listing = await imageListing(pkg);
     // Every debug entry the walk of the unpacked image finds is in the binpkg, with the same data.
@@ -136,6 +136,29 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     // Read-only: the binpkg is untouched.
     const after = await fs.stat(file);
     expect([after.size, after.mtimeMs]).toEqual([before.size, before.mtimeMs]);
+  });
+
+  it('reads both placements of gpkg-1 and Manifest, and payload members with or without the basename', async () => {
+    const image = await makeImage('hello');
+    const dir = await tmpdir('binpkg-variants');
+    const variants = [
+      { topLevelMarker: true, innerBasename: false },
+      { topLevelMarker: false, innerBasename: true },
+      { topLevelMarker: true, innerBasename: true },
+    ];
+    let reference: Map<string, string> | undefined;
+    for (const [i, v] of variants.entries()) {
+      const file = await makeGpkg(image, path.join(dir, `v${i}.gpkg.tar`), { ...HELLO, signatures: true, ...v });
+      const listing = (await execa('tar', ['-tf', file])).stdout.split('\n');
+      expect(listing.includes('gpkg-1')).toBe(v.topLevelMarker);
+      const pkg = await openBinpkg(file);
+      expect(pkg.metadata).toMatchObject({ category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+      // Hardlink targets keep their raw spelling (with the payload prefix): compare the rest.
+      const got = new Map([...(await imageListing(pkg))].map(([k, val]) => [k, val.startsWith('1:') ? '1' : val]));
+      reference ??= got;
+      expect(got).toEqual(reference);
+      expect(got.has('usr/lib/debug/usr/bin/hello.debug')).toBe(true);
+    }
   });
 
   it('takes identity from the metadata, not the file name; EPREFIX when the package has one', async () => {

@@ -309,3 +309,30 @@ describe('an existing tarball that differs from the image', () => {
     expect(await snapshot(image, { tarballDirMtimes: false })).toEqual(before);
   });
 });
+
+// ---------------------------------------------------------------------------
+// (e): from-binpkg with no room for its spill file
+// ---------------------------------------------------------------------------
+
+describe('from-binpkg with a full --tmpdir', () => {
+  it.skipIf(!hasTools || !requireTool('zstd'))('fails that binpkg with a one-line no-space error, writes no tarball, leaves nothing in TMPDIR', async (ctx) => {
+    const { makeGpkg } = await import('./helpers/binpkg.js');
+    const image = await makeImage('hello');
+    // 1 MiB of incompressible debug data: more than the 64 KiB tmpfs holds.
+    await writeFile(join(image, 'usr/lib/debug/usr/bin/blob.debug'), createHash('sha512').update('x').digest().toString('hex').repeat(8192));
+    const pkgdir = await tmpdir('faults-binpkg');
+    const file = await makeGpkg(image, join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+    const before = await readFile(file);
+    const tree = await tmpdir('faults-binpkg-tree');
+    await withTmpfs(ctx, 64, async (tmp) => {
+      const r = await execa('node', [join(REPO, 'dist/cli.js'), 'from-binpkg', pkgdir, '--out', tree, '--tmpdir', tmp], { reject: false, stdin: 'ignore', env: { PACKDEBUG_CACHE_DIR: '' } });
+      expect(r.exitCode, r.stderr).toBe(1);
+      const lines = errorLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/no space left on device/);
+      expect(await readdir(tmp)).toEqual([]);
+    });
+    expect(await walkTree(tree)).toEqual([{ path: '', type: 'dir' }]);
+    expect((await readFile(file)).equals(before)).toBe(true);
+  });
+});

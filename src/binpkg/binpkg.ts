@@ -6,12 +6,11 @@
  */
 import { createReadStream } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { type TarEntry, TarParser } from '../tar/parse.js';
 import { type Compression, compressionFromMagic, decompress } from './compression.js';
-import { gpkgLayout, type GpkgLayout } from './gpkg.js';
+import { gpkgLayout, type GpkgLayout, payloadPrefixes } from './gpkg.js';
 import { type BinpkgMetadata, MAX_VALUE_BYTES, parseMetadata } from './metadata.js';
 import { listOuterTar } from './outer-tar.js';
 import { decodeXpak, locateXpak } from './xpak.js';
@@ -28,8 +27,8 @@ export interface Binpkg {
   imageCompression: Compression;
   /** GPKG only: signature and Manifest members (left alone). */
   signatures: string[];
-  /** Internal: where the image tar lies in the file and how its member names start. */
-  readonly image: { offset: number; size: number; prefix: string; name: string };
+  /** Internal: where the image tar lies in the file and how its member names may start (none for XPAK). */
+  readonly image: { offset: number; size: number; prefixes: readonly string[]; name: string };
 }
 
 /** A member of the image with its path relative to ${D} ('' for ${D} itself), no `./`, no trailing slash. */
@@ -82,7 +81,7 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
       await fh.read(head, 0, head.length, 0);
       const imageCompression = compressionFromMagic(head);
       if (imageCompression === undefined) throw new PackdebugError('E_FORMAT', `${file}: the data before the XPAK segment is neither a known compression nor a tar`, { file });
-      return { ...base, format, metadata, imageCompression, signatures: [], image: { offset: 0, size: layout.tarSize, prefix: '', name: 'image tar' } };
+      return { ...base, format, metadata, imageCompression, signatures: [], image: { offset: 0, size: layout.tarSize, prefixes: [], name: 'image tar' } };
     }
     const layout = gpkgLayout(await listOuterTar(fh, st.size, file), file);
     await checkMagic(fh, layout, file);
@@ -93,7 +92,7 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
       metadata,
       imageCompression: layout.image.compression,
       signatures: layout.signatures,
-      image: { offset: layout.image.offset, size: layout.image.size, prefix: `${layout.basename}/image`, name: layout.image.name },
+      image: { offset: layout.image.offset, size: layout.image.size, prefixes: payloadPrefixes(layout, 'image'), name: layout.image.name },
     };
   } finally {
     await fh.close();
@@ -118,7 +117,7 @@ function rangeStream(file: string, offset: number, size: number) {
 }
 
 async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<string, Buffer>> {
-  const prefix = `${layout.basename}/metadata/`;
+  const prefixes = payloadPrefixes(layout, 'metadata').map((p) => `${p}/`);
   const values = new Map<string, Buffer>();
   let current: { key: string; chunks: Buffer[] } | undefined;
   let total = 0;
@@ -127,7 +126,8 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<s
       entry: (e) => {
         const name = e.path.replace(/^\.\//, '');
         current = undefined;
-        if ((e.type === '0' || e.type === '7') && name.startsWith(prefix) && e.size <= MAX_VALUE_BYTES) {
+        const prefix = prefixes.find((p) => name.startsWith(p));
+        if ((e.type === '0' || e.type === '7') && prefix !== undefined && e.size <= MAX_VALUE_BYTES) {
           const key = name.slice(prefix.length);
           if (key !== '' && !key.includes('/')) current = { key, chunks: [] };
         }
@@ -157,14 +157,14 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<s
  */
 export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { signal?: AbortSignal } = {}): Promise<void> {
   const { file } = pkg;
-  const { offset, size, prefix, name } = pkg.image;
+  const { offset, size, prefixes, name } = pkg.image;
   type Event = { kind: 'entry' | 'end'; entry: ImageTarEntry } | { kind: 'data'; entry: ImageTarEntry; chunk: Buffer };
   let events: Event[] = [];
   let current: ImageTarEntry | undefined;
   const parser = new TarParser(
     {
       entry: (e) => {
-        current = { ...e, relPath: imageRelPath(e.path, prefix, file) };
+        current = { ...e, relPath: imageRelPath(e.path, prefixes, file) };
         events.push({ kind: 'entry', entry: current });
       },
       data: (_e, chunk) => {
@@ -190,12 +190,13 @@ export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { sign
   if (!parser.ended) parser.end();
 }
 
-/** `./usr/x` or `BASENAME/image/usr/x` -> `usr/x`; refuses names that leave the image. */
-export function imageRelPath(name: string, prefix: string, file: string): string {
-  let rel = name.replace(/\/+$/, '');
-  if (prefix !== '') {
-    if (rel !== prefix && !rel.startsWith(`${prefix}/`)) {
-      throw new PackdebugError('E_FORMAT', `${file}: image member '${name}' is outside '${prefix}/' (wrong GPKG layout)`, { file });
+/** `./usr/x`, `image/usr/x` or `BASENAME/image/usr/x` -> `usr/x`; refuses names that leave the image. */
+export function imageRelPath(name: string, prefixes: readonly string[], file: string): string {
+  let rel = name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  if (prefixes.length > 0) {
+    const prefix = prefixes.find((p) => rel === p || rel.startsWith(`${p}/`));
+    if (prefix === undefined) {
+      throw new PackdebugError('E_FORMAT', `${file}: image member '${name}' is outside '${prefixes[0]}/' (wrong GPKG layout)`, { file });
     }
     rel = rel.slice(prefix.length + 1);
   }
@@ -205,7 +206,7 @@ export function imageRelPath(name: string, prefix: string, file: string): string
   if (rel.startsWith('/') || parts.some((p) => p === '..' || p === '' || p === '.')) {
     throw new PackdebugError('E_UNSAFE', `${file}: image member '${name}' has an unsafe name`, { file });
   }
-  return path.posix.normalize(rel) === '.' ? '' : rel;
+  return rel;
 }
 
 /** `CATEGORY/PF` plus `-BUILD_ID` when there is one: how packdebug names a binpkg in messages. */

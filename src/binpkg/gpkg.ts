@@ -1,11 +1,16 @@
 /**
- * GPKG binpkgs (`*.gpkg.tar`, GLEP 78): a plain tar holding, all below one
+ * GPKG binpkgs (`*.gpkg.tar`, GLEP 78): a plain tar holding, below one
  * directory `<basename>/`,
  *
  *   gpkg-1                      format marker, the first member
- *   metadata.tar[.COMP]         build-info as `<basename>/metadata/KEY` files
- *   image.tar[.COMP]            the image as `<basename>/image/...` (paths below ${D})
+ *   metadata.tar[.COMP]         build-info as `metadata/KEY` files
+ *   image.tar[.COMP]            the image as `image/...` (paths below ${D})
  *   *.sig, Manifest             signatures and their Manifest (ignored, never touched)
+ *
+ * Some Portage releases write `gpkg-1` and `Manifest` at the top level of
+ * the outer tar instead (gpkg.py: `TarInfo("gpkg-1")`); both are accepted.
+ * Inside the payloads, `metadata/` and `image/` are Portage's prefixes;
+ * `<basename>/metadata/` and `<basename>/image/` are accepted too.
  */
 import { PackdebugError } from '../errors.js';
 import { COMPRESSION_SUFFIXES, type Compression } from './compression.js';
@@ -36,29 +41,37 @@ export function gpkgLayout(members: readonly OuterMember[], file: string): GpkgL
   if (members.length === 0) throw bad('empty outer tar');
   const tops = new Set<string>();
   const files: OuterMember[] = [];
+  /** Top-level files Portage may write outside the package directory. */
+  const TOP_LEVEL = new Set([GPKG_MARKER, 'Manifest', 'Manifest.sig']);
   for (const m of members) {
     const name = m.name.replace(/^\.\//, '').replace(/\/+$/, '');
     const parts = name.split('/');
     if (name.startsWith('/') || parts.some((p) => p === '..' || p === '')) throw bad(`unsafe member name '${m.name}'`);
-    tops.add(parts[0]!);
     if (m.type === '5') {
       if (parts.length !== 1) throw bad(`unexpected directory '${m.name}'`);
+      tops.add(parts[0]!);
+      continue;
+    }
+    if (m.type !== '0' && m.type !== '7') throw bad(`member '${m.name}' is not a regular file`);
+    if (parts.length === 1 && TOP_LEVEL.has(name)) {
+      files.push({ ...m, name });
       continue;
     }
     if (parts.length !== 2) throw bad(`member '${m.name}' is not directly below the package directory`);
-    if (m.type !== '0' && m.type !== '7') throw bad(`member '${m.name}' is not a regular file`);
+    tops.add(parts[0]!);
     files.push({ ...m, name });
   }
-  if (tops.size !== 1) throw bad(`members below ${tops.size} top directories (${[...tops].slice(0, 3).join(', ')}), expected one`);
+  if (tops.size !== 1) throw bad(tops.size === 0 ? 'no package directory' : `members below ${tops.size} top directories (${[...tops].slice(0, 3).join(', ')}), expected one`);
   const basename = [...tops][0]!;
-  const leaf = (m: OuterMember) => m.name.slice(basename.length + 1);
-  if (files.length === 0 || leaf(files[0]!) !== GPKG_MARKER) {
-    throw bad(files.some((m) => leaf(m) === GPKG_MARKER) ? `'${GPKG_MARKER}' is not the first member` : `no '${GPKG_MARKER}' member`);
-  }
+  const leaf = (m: OuterMember) => (m.name.includes('/') ? m.name.slice(basename.length + 1) : m.name);
+  const markers = files.filter((m) => leaf(m) === GPKG_MARKER);
+  if (markers.length === 0) throw bad(`no '${GPKG_MARKER}' member`);
+  if (markers.length > 1) throw bad(`${markers.length} '${GPKG_MARKER}' members`);
+  if (files[0] !== markers[0]) throw bad(`'${GPKG_MARKER}' is not the first member`);
   const payload = (stem: 'metadata' | 'image'): GpkgPayload => {
     const found = files.filter((m) => {
       const l = leaf(m);
-      return l.startsWith(`${stem}.tar`) && !l.endsWith('.sig');
+      return m.name.includes('/') && l.startsWith(`${stem}.tar`) && !l.endsWith('.sig');
     });
     if (found.length === 0) throw bad(`no ${stem}.tar member`);
     if (found.length > 1) throw bad(`${found.length} ${stem}.tar members`);
@@ -72,4 +85,9 @@ export function gpkgLayout(members: readonly OuterMember[], file: string): GpkgL
   const image = payload('image');
   const signatures = files.map(leaf).filter((l) => l.endsWith('.sig') || l === 'Manifest');
   return { basename, metadata, image, signatures };
+}
+
+/** Prefixes of member names inside a payload: Portage's `image/`, or `<basename>/image/`. */
+export function payloadPrefixes(layout: Pick<GpkgLayout, 'basename'>, stem: 'metadata' | 'image'): string[] {
+  return [stem, `${layout.basename}/${stem}`];
 }

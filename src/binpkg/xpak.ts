@@ -16,7 +16,7 @@ export const XPAK_TAIL = Buffer.from('XPAKSTOP', 'latin1');
 export const XPAK_STOP = Buffer.from('STOP', 'latin1');
 
 /** Metadata larger than this is not a build-info segment. */
-const MAX_XPAK_BYTES = 256 << 20;
+const MAX_XPAK_BYTES = 64 << 20;
 
 export interface XpakLayout {
   /** Bytes [0, tarSize) of the file are the compressed tar. */

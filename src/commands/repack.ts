@@ -1,8 +1,6 @@
-import fs from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
-import { defaultTree } from '../portage/environment.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
-import { findTarballs } from '../tarball/tree.js';
+import { tarballsFromTargets } from '../tarball/tree.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
@@ -21,14 +19,7 @@ export interface RepackArgs {
 }
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
-  const targets = args.targets.length > 0 ? args.targets : [defaultTree(io.env)];
-  const files: string[] = [];
-  for (const t of targets) {
-    const st = await fs.stat(t).catch(() => undefined);
-    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
-    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
-    else files.push(t);
-  }
+  const files = await tarballsFromTargets(args.targets, io.env);
   const blockSize = optionalSize(args.blockSize, '--block-size');
   const sourceBlockSize = optionalSize(args.sourceBlockSize, '--source-block-size');
   const progress = progressLine(io);

@@ -6,20 +6,21 @@ import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
 import { AtomicFile } from '../util/atomic.js';
+import type { Semaphore } from '../util/limit.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
-import { planBlocks, resolveLayout } from './layout.js';
-import type { PackOptions, PackResult } from './options.js';
+import { type LayoutOptions, planBlocks, resolveLayout } from './layout.js';
+import type { PackLogger, PackOptions, PackResult } from './options.js';
 import { removePacked } from './remove.js';
-import { TarSource } from './source.js';
+import { type MemberData, TarSource } from './source.js';
 import { planTar, type TarPlan } from './tar-plan.js';
 import { digestTarball, WrittenTarballVerifier } from './verify.js';
 
 export { DEFAULT_BLOCK_SIZE, defaultLargeBlockSize, MIN_BLOCK_SIZE } from './layout.js';
 
 /** Digests of the planned members, for comparison with an existing tarball. */
-function planDigests(plan: TarPlan, hashes: ReadonlyMap<number, string>): MemberDigest[] {
+export function planDigests(plan: TarPlan, hashes: ReadonlyMap<number, string>): MemberDigest[] {
   return plan.members.map((m, i) => ({
     path: canonicalPath(m.entry.member),
     type: m.entry.kind,
@@ -49,49 +50,81 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
   }
 }
 
-/**
- * Packs usr/src/debug and usr/lib/debug of an image into a block-seekable
- * .tar.xz: written under a temporary name, read back and compared with the
- * image, then renamed into place; only then, optionally, removed from the image.
- */
-export async function packImage(opts: PackOptions): Promise<PackResult> {
-  const id = { category: opts.category, pn: opts.pn, pf: opts.pf, buildId: String(opts.buildId) };
-  validateIdentity(id);
+/** Settings of the pack engine, checked and with defaults applied. */
+export interface EngineSettings {
+  lzma: ReturnType<typeof presetOptions>;
+  threads: number;
+  /** How the tar stream is cut into Blocks (resolveLayout). */
+  layout: LayoutOptions;
+  encoder: Awaited<ReturnType<typeof resolveEncoder>>;
+  /** Encoder slots shared by concurrent packs (see SeekableWriteOptions.sharedSlots). */
+  sharedSlots?: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Blocks in memory over all concurrent packs (see SeekableWriteOptions.sharedBudget). */
+  sharedBudget?: Semaphore;
+}
+
+/** Checks the compression options shared by every command that packs. */
+export async function engineSettings(opts: Pick<PackOptions, 'preset' | 'threads' | 'blockSize' | 'largeBlockSize' | 'sourceBlockSize' | 'encoder'>): Promise<EngineSettings> {
   const preset = parsePreset(opts.preset);
   const lzma = presetOptions(preset);
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new PackdebugError('E_USAGE', `invalid thread count '${opts.threads}'`);
   const layout = resolveLayout(opts, lzma.dictSize);
   const encoder = await resolveEncoder(opts.encoder);
-  const image = path.resolve(opts.image);
-  const out = path.resolve(opts.out ?? defaultTarballPath(image, id));
-  const log = opts.log;
+  return { lzma, threads, layout, encoder };
+}
 
-  const walk = await walkDebugRoots(image, opts.sourceDateEpoch);
-  const empty: PackResult = { status: 'empty', unchanged: false, members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, removedFiles: 0, prunedDirs: 0, replaced: false };
-  if (!walk.entries.some((e) => e.kind !== 'directory')) return empty;
+/** What the engine packs: entries in canonical order and where their data comes from. */
+export interface EngineInput {
+  entries: readonly ImageEntry[];
+  /** The image directory (data read from its files) or another source of member data. */
+  data: string | MemberData;
+  out: string;
+  /** Missing directories of `out` below this one are created (never through a symlink) and removed on failure. */
+  root: string;
+  /** Called after the tarball was verified, before it is renamed: the input must not have changed meanwhile. */
+  checkUnchanged?: () => Promise<void>;
+  log?: PackLogger;
+}
 
+export interface EngineResult {
+  how: 'written' | 'replaced' | 'unchanged';
+  plan: TarPlan;
+  compressedBytes: number;
+  blocks: number;
+  hashes: ReadonlyMap<number, string>;
+}
+
+/**
+ * Plans the tar stream, writes it as a seekable .tar.xz under a temporary
+ * name, reads it back and compares it with what was read, then renames it
+ * into place. An existing file under the final name is left alone when
+ * byte-identical, replaced when it has the same contents, and otherwise an
+ * E_VERIFY error (nothing written).
+ */
+export async function packEntries(input: EngineInput, settings: EngineSettings): Promise<EngineResult> {
+  const { out, log } = input;
   const existing = await fs.lstat(out).catch(() => undefined);
   if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
-
-  const plan = planTar(walk.entries);
+  const plan = planTar(input.entries);
   const blocks = planBlocks(
     plan.members.map((m) => ({ offset: m.offset, end: m.end, name: m.entry.member })),
     plan.size,
-    layout,
+    settings.layout,
   );
-  const file = await AtomicFile.create(out, { root: image });
-  const source = new TarSource(plan, image);
-  let replaced = false;
+  const file = await AtomicFile.create(out, { root: input.root });
+  const source = new TarSource(plan, input.data);
   try {
     const inputs = (async function* () {
       for (const b of blocks) yield await source.read(b);
     })();
-    const verifier = new WrittenTarballVerifier(file.fh, file.temp, plan, source.hashes, encoder);
+    const verifier = new WrittenTarballVerifier(file.fh, file.temp, plan, source.hashes, settings.encoder);
     const written = await writeSeekableXz(file.fh, inputs, {
-      lzma,
-      encoder,
-      threads,
+      lzma: settings.lzma,
+      encoder: settings.encoder,
+      threads: settings.threads,
+      sharedSlots: settings.sharedSlots,
+      sharedBudget: settings.sharedBudget,
       onWritten: (at, record) => verifier.blockWritten(at, record),
       onBlock: (done, bytes) =>
         log?.progress?.(`packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),
@@ -103,13 +136,14 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     });
     log?.progress?.('verifying');
     await verifier.finish(written.records);
-    await checkImageUnchanged(image, walk.entries);
+    await input.checkUnchanged?.();
+    const result = (how: EngineResult['how']): EngineResult => ({ how, plan, compressedBytes: written.fileSize, blocks: written.records.length, hashes: source.hashes });
 
     if (existing) {
       if (await sameBytes(out, file.temp)) {
-        // Packed before from the same image: leave the file (and its mtime) alone.
+        // Packed before from the same input: leave the file (and its mtime) alone.
         await file.abort();
-        return await finish('unchanged', written.fileSize, written.records.length);
+        return result('unchanged');
       }
       const old = await digestTarball(out).catch((err: PackdebugError) => {
         throw new PackdebugError('E_VERIFY', `${out}: existing tarball cannot be read (${err.message}); left in place`, { file: out });
@@ -118,36 +152,53 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       if (diffs.length > 0) {
         throw new PackdebugError('E_VERIFY', `${out}: existing tarball differs from the image (${diffs[0]}); left in place, nothing written`, { file: out });
       }
-      replaced = true;
+      await file.commit();
+      return result('replaced');
     }
     await file.commit();
-    return await finish(replaced ? 'replaced' : 'written', written.fileSize, written.records.length);
+    return result('written');
   } finally {
     await source.close();
     await file.abort();
   }
+}
 
-  async function finish(how: 'written' | 'replaced' | 'unchanged', compressedBytes: number, blockCount: number): Promise<PackResult> {
-    const result: PackResult = {
-      status: 'packed',
-      unchanged: how === 'unchanged',
-      tarball: out,
-      members: plan.members.length,
-      uncompressedBytes: plan.size,
-      compressedBytes,
-      blocks: blockCount,
-      removedFiles: 0,
-      prunedDirs: 0,
-      replaced: how === 'replaced',
-    };
-    if (opts.removePacked) {
-      const removed = await removePacked(image, walk);
-      result.removedFiles = removed.removedFiles;
-      result.prunedDirs = removed.prunedDirs;
-      for (const s of removed.skipped) log?.warn(`${s}: changed after packing, left in the image`);
-    }
-    return result;
+/**
+ * Packs usr/src/debug and usr/lib/debug of an image into a block-seekable
+ * .tar.xz: written under a temporary name, read back and compared with the
+ * image, then renamed into place; only then, optionally, removed from the image.
+ */
+export async function packImage(opts: PackOptions): Promise<PackResult> {
+  const id = { category: opts.category, pn: opts.pn, pf: opts.pf, buildId: String(opts.buildId) };
+  validateIdentity(id);
+  const settings = await engineSettings(opts);
+  const image = path.resolve(opts.image);
+  const out = path.resolve(opts.out ?? defaultTarballPath(image, id));
+
+  const walk = await walkDebugRoots(image, opts.sourceDateEpoch);
+  const empty: PackResult = { status: 'empty', unchanged: false, members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, removedFiles: 0, prunedDirs: 0, replaced: false };
+  if (!walk.entries.some((e) => e.kind !== 'directory')) return empty;
+
+  const r = await packEntries({ entries: walk.entries, data: image, out, root: image, checkUnchanged: () => checkImageUnchanged(image, walk.entries), log: opts.log }, settings);
+  const result: PackResult = {
+    status: 'packed',
+    unchanged: r.how === 'unchanged',
+    tarball: out,
+    members: r.plan.members.length,
+    uncompressedBytes: r.plan.size,
+    compressedBytes: r.compressedBytes,
+    blocks: r.blocks,
+    removedFiles: 0,
+    prunedDirs: 0,
+    replaced: r.how === 'replaced',
+  };
+  if (opts.removePacked) {
+    const removed = await removePacked(image, walk);
+    result.removedFiles = removed.removedFiles;
+    result.prunedDirs = removed.prunedDirs;
+    for (const s of removed.skipped) opts.log?.warn(`${s}: changed after packing, left in the image`);
   }
+  return result;
 }
 
 /** The tarball must describe the image as it is now, not as it was a minute ago. */

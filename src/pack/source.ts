@@ -7,21 +7,35 @@ import type { BlockRange } from './layout.js';
 import type { PlannedMember, TarPlan } from './tar-plan.js';
 
 /**
- * Produces the bytes of the planned tar stream range by range, reading the
- * image's files once, in order, and hashing their contents on the way so
- * that verification can compare the written tarball with what was read.
+ * Where the data of regular-file members comes from: the image on disk
+ * (`pack`) or a spill file of a binpkg's image stream (`from-binpkg`).
+ * Reads of one member come in order and without gaps, members in plan order.
+ */
+export interface MemberData {
+  /** Fills `into` with the member's bytes from `position`. */
+  read(member: PlannedMember, position: number, into: Buffer): Promise<void>;
+  /** The member was read to its end; `sha256` is the digest of what was read. */
+  finished(member: PlannedMember, sha256: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Produces the bytes of the planned tar stream range by range, reading each
+ * member's data once, in order, and hashing it on the way so that
+ * verification can compare the written tarball with what was read.
  */
 export class TarSource {
   readonly #plan: TarPlan;
-  readonly #image: string;
+  readonly #data: MemberData;
   #cursor = 0;
-  #open: { member: PlannedMember; fh: FileHandle; hash: Hash; read: number } | undefined;
+  #open: { member: PlannedMember; hash: Hash; read: number } | undefined;
   /** SHA-256 of each non-empty regular file's content, by member index. */
   readonly hashes = new Map<number, string>();
 
-  constructor(plan: TarPlan, image: string) {
+  /** `data` is the image directory (files read from disk) or another MemberData. */
+  constructor(plan: TarPlan, data: string | MemberData) {
     this.#plan = plan;
-    this.#image = image;
+    this.#data = typeof data === 'string' ? new ImageFileData(data) : data;
   }
 
   /** Ranges must be requested in order and without gaps. */
@@ -48,12 +62,36 @@ export class TarSource {
   }
 
   async close(): Promise<void> {
-    const open = this.#open;
     this.#open = undefined;
-    await open?.fh.close().catch(() => undefined);
+    await this.#data.close();
   }
 
   async #readData(index: number, m: PlannedMember, position: number, into: Buffer): Promise<void> {
+    if (this.#open?.member !== m) this.#open = { member: m, hash: createHash('sha256'), read: 0 };
+    const open = this.#open;
+    if (open.read !== position) throw new Error(`internal: out-of-order read of ${m.entry.member}`);
+    await this.#data.read(m, position, into);
+    open.hash.update(into);
+    open.read += into.length;
+    if (open.read === m.dataSize) {
+      const sha = open.hash.digest('hex');
+      this.hashes.set(index, sha);
+      this.#open = undefined;
+      await this.#data.finished(m, sha);
+    }
+  }
+}
+
+/** Member data read from the image's files, each checked to still be the inode that was listed. */
+export class ImageFileData implements MemberData {
+  readonly #image: string;
+  #open: { member: PlannedMember; fh: FileHandle } | undefined;
+
+  constructor(image: string) {
+    this.#image = image;
+  }
+
+  async read(m: PlannedMember, position: number, into: Buffer): Promise<void> {
     const abs = path.join(this.#image, m.entry.relPath);
     if (this.#open?.member !== m) {
       await this.close();
@@ -69,29 +107,35 @@ export class TarSource {
         await fh.close();
         throw new PackdebugError('E_CHANGED', `${abs}: replaced while packing`, { file: abs });
       }
-      this.#open = { member: m, fh, hash: createHash('sha256'), read: 0 };
+      this.#open = { member: m, fh };
     }
-    const open = this.#open!;
-    if (open.read !== position) throw new Error(`internal: out-of-order read of ${abs}`);
+    const fh = this.#open!.fh;
     let done = 0;
     while (done < into.length) {
       let bytesRead: number;
       try {
-        ({ bytesRead } = await open.fh.read(into, done, into.length - done, position + done));
+        ({ bytesRead } = await fh.read(into, done, into.length - done, position + done));
       } catch (err) {
         throw fromSystemError(err, abs, 'reading a file to pack');
       }
       if (bytesRead === 0) throw new PackdebugError('E_CHANGED', `${abs}: file shrank while packing`, { file: abs });
       done += bytesRead;
     }
-    open.hash.update(into);
-    open.read += into.length;
-    if (open.read === m.dataSize) {
-      const probe = Buffer.alloc(1);
-      const { bytesRead } = await open.fh.read(probe, 0, 1, m.dataSize);
-      if (bytesRead !== 0) throw new PackdebugError('E_CHANGED', `${abs}: file grew while packing`, { file: abs });
-      this.hashes.set(index, open.hash.digest('hex'));
-      await this.close();
-    }
+  }
+
+  async finished(m: PlannedMember): Promise<void> {
+    const open = this.#open;
+    if (open?.member !== m) return;
+    const abs = path.join(this.#image, m.entry.relPath);
+    const probe = Buffer.alloc(1);
+    const { bytesRead } = await open.fh.read(probe, 0, 1, m.dataSize);
+    if (bytesRead !== 0) throw new PackdebugError('E_CHANGED', `${abs}: file grew while packing`, { file: abs });
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    const open = this.#open;
+    this.#open = undefined;
+    await open?.fh.close().catch(() => undefined);
   }
 }

@@ -1,6 +1,8 @@
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { PackdebugError } from '../errors.js';
+import { defaultTree } from '../portage/environment.js';
 import { parseTarballName, type TarballName } from '../portage/naming.js';
 
 export interface TreeTarball {
@@ -136,4 +138,20 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
       }
     }
   }
+}
+
+/**
+ * The tarballs named on a command line: files as given, directories as
+ * trees (findTarballs); none given means `${EPREFIX}/usr/lib/debug/.tarball`.
+ */
+export async function tarballsFromTargets(targets: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const given = targets.length > 0 ? targets : [defaultTree(env)];
+  const files: string[] = [];
+  for (const t of given) {
+    const st = await fs.stat(t).catch(() => undefined);
+    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
+    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
+    else files.push(t);
+  }
+  return files;
 }

@@ -23,3 +23,37 @@ export function limiter(concurrency: number): <T>(task: () => Promise<T>) => Pro
       next();
     });
 }
+
+/** A counting semaphore: at most `permits` holders at once, waiters served in FIFO order. */
+export interface Semaphore {
+  acquire(): Promise<void>;
+  /** Takes a permit if one is free now (and nobody is waiting for one). */
+  tryAcquire(): boolean;
+  release(): void;
+}
+
+export function semaphore(permits: number): Semaphore {
+  let free = permits;
+  const waiting: (() => void)[] = [];
+  return {
+    acquire() {
+      if (free > 0) {
+        free--;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    tryAcquire() {
+      if (free > 0 && waiting.length === 0) {
+        free--;
+        return true;
+      }
+      return false;
+    },
+    release() {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    },
+  };
+}

@@ -56,22 +56,36 @@ async function scratch(): Promise<string> {
 
 /**
  * Writes a GPKG at `out` from `image` (a ${D}: with EPREFIX its files are
- * below image/EPREFIX). `basename` defaults to PF[-BUILD_ID].
+ * below image/EPREFIX), laid out as Portage writes it: outer
+ * `BASENAME/gpkg-1`, `BASENAME/metadata.tar.COMP` (members `metadata/KEY`),
+ * `BASENAME/image.tar.COMP` (members `image/...`), optional signatures and
+ * Manifest. `basename` defaults to PF[-BUILD_ID]. Variants: `topLevelMarker`
+ * puts gpkg-1 and Manifest at the top of the outer tar (as some Portage
+ * releases do); `innerBasename` prefixes the payloads' members with BASENAME/.
  */
-export async function makeGpkg(image: string, out: string, f: BinpkgFixture & { basename?: string; signatures?: boolean }): Promise<string> {
+export async function makeGpkg(
+  image: string,
+  out: string,
+  f: BinpkgFixture & { basename?: string; signatures?: boolean; topLevelMarker?: boolean; innerBasename?: boolean },
+): Promise<string> {
   const compression = f.compression ?? 'zstd';
   const base = f.basename ?? (f.buildId === undefined ? f.pf : `${f.pf}-${f.buildId}`);
   const stage = await scratch();
   try {
     const pkg = join(stage, base);
-    await mkdir(join(pkg, 'metadata'), { recursive: true });
-    for (const [k, v] of Object.entries(metadataValues(f))) await writeFile(join(pkg, 'metadata', k), v);
+    const inner = f.innerBasename ? join(stage, 'inner', base) : join(stage, 'inner');
+    await mkdir(join(inner, 'metadata'), { recursive: true });
+    await mkdir(pkg, { recursive: true });
+    for (const [k, v] of Object.entries(metadataValues(f))) await writeFile(join(inner, 'metadata', k), v);
     const suffix = SUFFIX[compression];
-    await writeFile(join(pkg, 'gpkg-1'), '');
-    await tarInto(join(pkg, `metadata.tar${suffix}`), stage, [`${base}/metadata`], compression);
-    // Image members as BASENAME/image/...; symlink targets untouched (S), hardlink targets renamed (h).
-    await tarInto(join(pkg, `image.tar${suffix}`), image, ['--sort=name', `--transform=s,^\\.,${base}/image,rSh`, '.'], compression);
-    const members = [`${base}/gpkg-1`, `${base}/metadata.tar${suffix}`];
+    const markerDir = f.topLevelMarker ? stage : pkg;
+    await writeFile(join(markerDir, 'gpkg-1'), '');
+    const innerPrefix = f.innerBasename ? `${base}/` : '';
+    await tarInto(join(pkg, `metadata.tar${suffix}`), join(stage, 'inner'), [`${innerPrefix}metadata`], compression);
+    // Image members as image/...; symlink targets untouched (S), hardlink targets renamed (h).
+    await tarInto(join(pkg, `image.tar${suffix}`), image, ['--sort=name', `--transform=s,^\\.,${innerPrefix}image,rSh`, '.'], compression);
+    const members = [f.topLevelMarker ? 'gpkg-1' : `${base}/gpkg-1`, `${base}/metadata.tar${suffix}`];
+    const manifest = [`DATA metadata.tar${suffix} 0`, `DATA image.tar${suffix} 0`];
     if (f.signatures) {
       await writeFile(join(pkg, `metadata.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
       members.push(`${base}/metadata.tar${suffix}.sig`);
@@ -80,6 +94,8 @@ export async function makeGpkg(image: string, out: string, f: BinpkgFixture & { 
     if (f.signatures) {
       await writeFile(join(pkg, `image.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
       members.push(`${base}/image.tar${suffix}.sig`);
+      await writeFile(join(markerDir, 'Manifest'), `${manifest.join('\n')}\n`);
+      members.push(f.topLevelMarker ? 'Manifest' : `${base}/Manifest`);
     }
     await mkdir(dirname(out), { recursive: true });
     await execa('tar', ['--format=ustar', '-cf', out, '-C', stage, ...members]);
@@ -89,10 +105,23 @@ export async function makeGpkg(image: string, out: string, f: BinpkgFixture & { 
   }
 }
 
-/** Writes an XPAK binpkg (.tbz2 or .xpak) at `out`: compressed `tar -C image .`, then the XPAK segment. */
-export async function makeXpak(image: string, out: string, f: BinpkgFixture): Promise<string> {
+/**
+ * Writes an XPAK binpkg (.tbz2 or .xpak) at `out`: compressed `tar -C image .`
+ * (or, with `order`, exactly those paths in that order), then the XPAK segment.
+ */
+export async function makeXpak(image: string, out: string, f: BinpkgFixture & { order?: string[] }): Promise<string> {
   await mkdir(dirname(out), { recursive: true });
-  await tarInto(out, image, ['--sort=name', '.'], f.compression ?? 'bzip2');
+  if (f.order) {
+    const list = join(dirname(out), `.${Date.now()}-${Math.random()}.list`);
+    await writeFile(list, f.order.join('\n') + '\n');
+    try {
+      await tarInto(out, image, ['--no-recursion', '-T', list], f.compression ?? 'bzip2');
+    } finally {
+      await rm(list, { force: true });
+    }
+  } else {
+    await tarInto(out, image, ['--sort=name', '.'], f.compression ?? 'bzip2');
+  }
   await appendFile(out, xpakTrailer(encodeXpak(metadataValues(f))));
   return out;
 }

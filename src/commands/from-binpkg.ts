@@ -1,0 +1,135 @@
+import { availableParallelism } from 'node:os';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { listPkgdir } from '../binpkg/pkgdir.js';
+import { PackdebugError } from '../errors.js';
+import { defaultTree } from '../portage/environment.js';
+import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
+import { engineSettings } from '../pack/pack.js';
+import { limiter, semaphore } from '../util/limit.js';
+import { optionalSize } from '../util/size.js';
+import type { CommandIO } from './io.js';
+import { sourceDateEpoch } from './pack.js';
+import { progressLine } from './progress.js';
+
+export interface FromBinpkgArgs {
+  /** One PKGDIR, or binpkg files (directories and files may be mixed). */
+  targets: string[];
+  /** Output tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
+  out?: string;
+  /** Binpkgs converted at once; default: the number of cores. */
+  jobs?: number;
+  /** Encoder threads per binpkg (default: the number of cores); all binpkgs together never run more encoders than the cores. */
+  threads?: number;
+  preset?: string;
+  blockSize?: string;
+  sourceBlockSize?: string;
+  largeBlockSize?: string;
+  encoder?: 'auto' | 'xz' | 'lzma-native';
+  /** Directory for spill files; default $TMPDIR. */
+  tmpdir?: string;
+  json?: boolean;
+}
+
+export type FromBinpkgItem = FromBinpkgResult | { file: string; status: 'failed'; error: string; code: string };
+
+export interface FromBinpkgSummary {
+  tree: string;
+  packed: number;
+  skipped: number;
+  failed: number;
+  /** Notices about the PKGDIR: symlinks not followed, Packages entries without a file. */
+  notices: string[];
+  results: FromBinpkgItem[];
+}
+
+export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promise<number> {
+  if (args.targets.length === 0) throw new PackdebugError('E_USAGE', 'name a PKGDIR or binpkg files');
+  const cores = availableParallelism();
+  const jobs = args.jobs ?? cores;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new PackdebugError('E_USAGE', `invalid --jobs '${args.jobs}'`);
+  const settings = await engineSettings({
+    preset: args.preset,
+    threads: args.threads ?? cores,
+    blockSize: optionalSize(args.blockSize, '--block-size'),
+    largeBlockSize: optionalSize(args.largeBlockSize, '--large-block-size'),
+    sourceBlockSize: optionalSize(args.sourceBlockSize, '--source-block-size'),
+    encoder: args.encoder,
+  });
+  // A large package may use every core while small ones wait for slots: no idle tail, no oversubscription.
+  const slots = Math.max(cores, settings.threads);
+  settings.sharedSlots = limiter(slots);
+  // Blocks in memory over all binpkgs together: what one pack with that many threads holds.
+  settings.sharedBudget = semaphore(2 * slots + 1);
+  const tree = path.resolve(args.out ?? defaultTree(io.env));
+  const epoch = sourceDateEpoch(io.env);
+
+  const files: string[] = [];
+  const notices: string[] = [];
+  for (const t of args.targets) {
+    const st = await fs.stat(t).catch(() => undefined);
+    if (!st) throw new PackdebugError('E_INPUT', `${t}: no such PKGDIR or binpkg`, { file: t });
+    if (st.isDirectory()) {
+      const listing = await listPkgdir(t);
+      files.push(...listing.binpkgs.map((b) => b.path));
+      for (const s of listing.skipped) notices.push(`${s.path}: ${s.reason}`);
+      for (const m of listing.missing) notices.push(`${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildId ? `-${m.entry.buildId}` : ''}: ${m.reason}`);
+    } else {
+      files.push(path.resolve(t));
+    }
+  }
+  if (files.length === 0) notices.push(`no binary packages (*.gpkg.tar, *.xpak, *.tbz2) in ${args.targets.join(', ')}`);
+  for (const n of notices) io.stderr.write(`packdebug: notice: ${n}\n`);
+
+  const progress = progressLine(io);
+  const limit = limiter(jobs);
+  const locks = new Map<string, Promise<unknown>>();
+  const lock = <T>(key: string, task: () => Promise<T>): Promise<T> => {
+    const prev = locks.get(key) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    locks.set(key, next.catch(() => undefined));
+    return next;
+  };
+  let done = 0;
+  // Largest binpkgs first (longest-processing-time order): a big package started last would
+  // leave the other cores idle at the end. Results stay in the order of `files`.
+  const sizes = await Promise.all(files.map((f) => fs.stat(f).then((st) => st.size, () => 0)));
+  const schedule = files.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+  const results: FromBinpkgItem[] = new Array<FromBinpkgItem>(files.length);
+  await Promise.all(
+    schedule.map((i) =>
+      limit(async () => {
+        const file = files[i]!;
+        let item: FromBinpkgItem;
+        try {
+          item = await tarballFromBinpkg(file, { tree, settings, spillDir: args.tmpdir, sourceDateEpoch: epoch, lock, env: io.env });
+        } catch (err) {
+          const e = err instanceof PackdebugError ? err : new PackdebugError('E_IO', `${file}: ${(err as Error)?.message ?? String(err)}`, { file });
+          item = { file, status: 'failed', error: e.message.includes(file) ? e.message : `${file}: ${e.message}`, code: e.code };
+        }
+        results[i] = item;
+        done++;
+        progress.clear();
+        if (item.status === 'failed') io.stderr.write(`packdebug: ${item.error}\n`);
+        else if (!args.json) io.stdout.write(`${describe(item)}\n`);
+        progress.update(`from-binpkg: ${done}/${files.length} binpkgs`);
+      }),
+    ),
+  );
+  progress.clear();
+  const count = (s: string) => results.filter((r) => r.status === s).length;
+  const summary: FromBinpkgSummary = { tree, packed: count('packed'), skipped: count('skipped'), failed: count('failed'), notices, results };
+  if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    const noDebug = results.filter((r) => r.status === 'skipped' && r.reason === 'no-debug-info').length;
+    io.stdout.write(`${summary.packed} packed, ${summary.skipped} skipped (${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`);
+  }
+  return summary.failed > 0 ? 1 : 0;
+}
+
+function describe(r: FromBinpkgResult): string {
+  if (r.status === 'skipped') {
+    return r.reason === 'no-debug-info' ? `${r.file}: ${r.package}: skipped, no debug info in the image` : `${r.file}: ${r.package}: skipped, ${r.tarball} exists with the same members`;
+  }
+  return `${r.file}: ${r.package}: packed ${r.tarball}: ${r.members} members, ${r.uncompressedBytes} -> ${r.compressedBytes} bytes, ${r.blocks} xz Blocks, verified`;
+}

@@ -1,0 +1,281 @@
+/**
+ * verify against Debian's debuginfod serving a tree on loopback, and
+ * against a tiny HTTP server of the test's own that answers with chosen
+ * statuses (retry, credentials, not-found semantics of seed 000).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryIO } from '../src/commands/io.js';
+import { runVerify, type VerifyArgs, type VerifyReport } from '../src/commands/verify.js';
+import { backoffDelay, retryAfterMs } from '../src/debuginfod/backoff.js';
+import { probeArtifact, type ProbeOptions } from '../src/debuginfod/probe.js';
+import { serverUrls } from '../src/debuginfod/urls.js';
+import { runFromBinpkg } from '../src/commands/from-binpkg.js';
+import { packImage } from '../src/pack/pack.js';
+import { makeGpkg } from './helpers/binpkg.js';
+import { Debuginfod } from './helpers/debuginfod.js';
+import { buildIds, makeImage, tmpdir } from './helpers/images.js';
+import { requireTool } from './helpers/tools.js';
+
+const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+const hasTools = ['debuginfod', 'tar', 'xz', 'readelf'].map(requireTool).every(Boolean);
+const FAST = { backoffBaseMs: 5, backoffCapMs: 20 };
+
+async function verify(args: VerifyArgs, env: NodeJS.ProcessEnv = {}) {
+  const io = memoryIO({ PACKDEBUG_CACHE_DIR: '', ...env });
+  const status = await runVerify({ ...FAST, ...args, json: true }, io);
+  return { status, report: JSON.parse(io.out()) as VerifyReport, err: io.err() };
+}
+
+/** An HTTP server whose answers the test scripts per build-id: a list of statuses, the last one repeating. */
+class ScriptedServer {
+  readonly hits = new Map<string, number>();
+  #server: Server;
+  url = '';
+  constructor(readonly script: Map<string, (number | 'hang')[]>, readonly body = Buffer.from('served bytes')) {
+    this.#server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const id = /^\/buildid\/([0-9a-f]+)\/(debuginfo|executable)$/.exec(req.url ?? '')?.[1] ?? '';
+      const n = this.hits.get(id) ?? 0;
+      this.hits.set(id, n + 1);
+      const plan = this.script.get(id) ?? [404];
+      const status = plan[Math.min(n, plan.length - 1)]!;
+      if (status === 'hang') return; // never answers
+      if (status === 429) res.setHeader('retry-after', '0');
+      res.statusCode = status;
+      res.end(status === 200 ? this.body : `status ${status}\n`);
+    });
+  }
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const a = this.#server.address();
+    this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    return this;
+  }
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+describe('debuginfod client pieces', () => {
+  it('reads DEBUGINFOD_URLS (space-separated) unless --server is given', () => {
+    expect(serverUrls(undefined, { DEBUGINFOD_URLS: ' http://a:8002/  https://b/x/ http://a:8002 ' })).toEqual(['http://a:8002', 'https://b/x']);
+    expect(serverUrls(['http://c'], { DEBUGINFOD_URLS: 'http://a' })).toEqual(['http://c']);
+    expect(() => serverUrls(undefined, {})).toThrow(/DEBUGINFOD_URLS/);
+    expect(() => serverUrls(['ftp://x'], {})).toThrow(/not http/);
+  });
+
+  it('backs off exponentially with full jitter, capped; honours Retry-After', () => {
+    const top = (n: number) => backoffDelay(n, { baseMs: 1000, capMs: 30_000, random: () => 0.999999 });
+    expect([1, 2, 3, 4, 5, 6, 7].map(top)).toEqual([999, 1999, 3999, 7999, 15999, 29999, 29999]);
+    expect(backoffDelay(3, { baseMs: 1000, capMs: 30_000, random: () => 0 })).toBe(0);
+    expect(retryAfterMs('3')).toBe(3000);
+    expect(retryAfterMs(new Date(Date.now() + 10_000).toUTCString())).toBeGreaterThan(8000);
+    expect(retryAfterMs('soon')).toBeUndefined();
+  });
+});
+
+describe('verify CLI', () => {
+  it('without a server: usage error, exit 2, one line', async () => {
+    const { execa } = await import('execa');
+    const r = await execa('node', [path.resolve('dist/cli.js'), 'verify', path.resolve('fixtures')], { reject: false, env: { DEBUGINFOD_URLS: '' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe('packdebug: no debuginfod server: give --server URL or set DEBUGINFOD_URLS');
+  });
+});
+
+describe('probe semantics against a scripted server', () => {
+  const A = 'aa'.repeat(20);
+  const B = 'bb'.repeat(20);
+  const C = 'cc'.repeat(20);
+  const D = 'dd'.repeat(20);
+  const E = 'ee'.repeat(20);
+  const F = 'ff'.repeat(20);
+  const G = '11'.repeat(20);
+  const H = '22'.repeat(20);
+  let server: ScriptedServer;
+  const opts = (extra: Partial<ProbeOptions> = {}): ProbeOptions => ({ retries: 3, backoff: { baseMs: 5, capMs: 20 }, attemptTimeoutMs: 5000, signal: AbortSignal.timeout(20_000), ...extra });
+
+  beforeAll(async () => {
+    server = await new ScriptedServer(
+      new Map<string, (number | 'hang')[]>([
+        [A, [500, 200]],
+        [B, [429, 200]],
+        [C, [401]],
+        [D, [404]],
+        [E, [503]],
+        [F, [403]],
+        [G, [410]],
+        [H, ['hang']],
+      ]),
+    ).start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('500 then 200: retried, served', async () => {
+    expect(await probeArtifact(server.url, A, 'debuginfo', opts())).toMatchObject({ outcome: 'served', status: 200, attempts: 2 });
+  });
+  it('429 then 200: retried (Retry-After honoured), served', async () => {
+    expect(await probeArtifact(server.url, B, 'debuginfo', opts())).toMatchObject({ outcome: 'served', attempts: 2 });
+  });
+  it('401 and 403: credentials needed, not retried', async () => {
+    expect(await probeArtifact(server.url, C, 'debuginfo', opts())).toMatchObject({ outcome: 'auth', status: 401, attempts: 1 });
+    expect(await probeArtifact(server.url, F, 'debuginfo', opts())).toMatchObject({ outcome: 'auth', status: 403, attempts: 1 });
+    expect(server.hits.get(C)).toBe(1);
+  });
+  it('404 and 410: authoritative absence, not retried', async () => {
+    expect(await probeArtifact(server.url, D, 'debuginfo', opts())).toMatchObject({ outcome: 'missing', status: 404, attempts: 1 });
+    expect(await probeArtifact(server.url, G, 'executable', opts())).toMatchObject({ outcome: 'missing', status: 410, attempts: 1 });
+  });
+  it('503 forever: retried, then reported with the last status', async () => {
+    const r = await probeArtifact(server.url, E, 'debuginfo', opts({ retries: 2 }));
+    expect(r).toMatchObject({ outcome: 'error', status: 503, attempts: 3 });
+    expect(r.detail).toBe('HTTP 503 after 3 attempts');
+    expect(server.hits.get(E)).toBe(3);
+  });
+  it('no answer: the attempt timeout retries, the total deadline ends it', async () => {
+    const started = Date.now();
+    const r = await probeArtifact(server.url, H, 'debuginfo', opts({ retries: 100, attemptTimeoutMs: 200, signal: AbortSignal.timeout(1000) }));
+    expect(r.outcome).toBe('error');
+    expect(r.detail).toMatch(/deadline exceeded/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+  it('connection refused: retried, then reported', async () => {
+    const closed = await new ScriptedServer(new Map()).start();
+    await closed.stop();
+    const r = await probeArtifact(closed.url, A, 'debuginfo', opts({ retries: 1 }));
+    expect(r).toMatchObject({ outcome: 'error', attempts: 2 });
+    expect(r.detail).toMatch(/connection refused after 2 attempts/);
+  });
+  it('deep: the body must have one of the expected digests', async () => {
+    const { createHash } = await import('node:crypto');
+    const good = createHash('sha256').update(server.body).digest('hex');
+    server.hits.delete(A);
+    expect(await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set([good]) }))).toMatchObject({ outcome: 'served', size: server.body.length });
+    server.hits.delete(A);
+    expect(await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set(['0'.repeat(64)]) }))).toMatchObject({ outcome: 'mismatch' });
+  });
+});
+
+describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
+  let work: string;
+  let full: string;
+  let reduced: string;
+  let altered: string;
+  let ids: { path: string; buildId: string }[];
+  let server: Debuginfod | undefined;
+
+  beforeAll(async () => {
+    work = await tmpdir('verify');
+    const image = await makeImage('hello');
+    ids = await buildIds(image);
+    // Every build-id.
+    full = path.join(work, 'full/app-misc/hello/hello-1.0-1-debug.tar.xz');
+    await packImage({ image, ...ID, out: full, blockSize: 4096, threads: 2 });
+    // The served tree lacks libgreet's debug file.
+    const cut = await makeImage('hello');
+    await fs.rm(path.join(cut, 'usr/lib/debug/usr/lib64/libgreet.so.1.debug'));
+    reduced = path.join(work, 'served/app-misc/hello/hello-1.0-1-debug.tar.xz');
+    await packImage({ image: cut, ...ID, out: reduced, blockSize: 4096, threads: 2 });
+    // Same build-ids, other bytes: hello.debug with a byte appended (its notes are unchanged).
+    const other = await makeImage('hello');
+    await fs.appendFile(path.join(other, 'usr/lib/debug/usr/bin/hello-hard.debug'), Buffer.from([0]));
+    altered = path.join(work, 'altered/app-misc/hello/hello-1.0-1-debug.tar.xz');
+    await packImage({ image: other, ...ID, out: altered, blockSize: 4096, threads: 2 });
+    server = await Debuginfod.start(path.join(work, 'served'), path.join(work, 'db.sqlite'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('all served: exit 0, also with --deep, from DEBUGINFOD_URLS', async () => {
+    const plain = await verify({ targets: [path.join(work, 'served')] }, { DEBUGINFOD_URLS: server!.url });
+    expect(plain.status).toBe(0);
+    expect(plain.report).toMatchObject({ ok: true, tarballs: 1, artifacts: 1, served: 1 });
+    const deep = await verify({ targets: [reduced], servers: [server!.url], deep: true });
+    expect(deep.report).toMatchObject({ ok: true, deep: true, served: 1 });
+  });
+
+  it('a build-id removed from the served tree is reported missing for that server; exit 1', async () => {
+    const { status, report } = await verify({ targets: [full], servers: [server!.url] });
+    expect(status).toBe(1);
+    const greet = ids.find((e) => e.path.endsWith('libgreet.so.1.debug'))!.buildId;
+    expect(report).toMatchObject({ ok: false, artifacts: 2, served: 1 });
+    expect(report.servers[0]!.missing).toEqual([expect.objectContaining({ buildId: greet, kind: 'debuginfo', status: 404, member: './usr/lib/debug/usr/lib64/libgreet.so.1.debug' })]);
+  });
+
+  it('--deep reports a served file that differs from the tarball member', async () => {
+    const { status, report } = await verify({ targets: [altered], servers: [server!.url], deep: true });
+    expect(status).toBe(1);
+    const hello = ids.find((e) => e.path.endsWith('usr/bin/hello.debug'))!.buildId;
+    expect(report.servers[0]!.mismatched.map((m) => m.buildId)).toEqual([hello]);
+    // Without --deep only presence is checked (libgreet is still missing from the served tree).
+    const shallow = await verify({ targets: [altered], servers: [server!.url] });
+    expect(shallow.report.servers[0]!.mismatched).toEqual([]);
+    expect(shallow.report.servers[0]!.missing).toHaveLength(1);
+  });
+
+  it('caches what each tarball holds while it keeps its path, size, mtime and inode', async () => {
+    const cache = await tmpdir('verify-cache');
+    const env = { PACKDEBUG_CACHE_DIR: cache };
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(2);
+    const records = (await fs.readdir(cache)).filter((f) => f.startsWith('artifacts-'));
+    expect(records).toHaveLength(1);
+    // Doctor the record: a second run must believe it (the tarball was not read again).
+    const record = path.join(cache, records[0]!);
+    const body = JSON.parse(await fs.readFile(record, 'utf8'));
+    body.artifacts = body.artifacts.slice(0, 1);
+    await fs.writeFile(record, JSON.stringify(body));
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(1);
+    // A touched tarball is read again.
+    await fs.utimes(full, new Date(), new Date());
+    expect((await verify({ targets: [full], servers: [server!.url] }, env)).report.artifacts).toBe(2);
+  });
+
+  it('several servers: one that serves is enough, unless --every-server; each is reported', async () => {
+    const flaky = await new ScriptedServer(new Map([[ids[0]!.buildId, [500, 401]]])).start();
+    try {
+      const any = await verify({ targets: [reduced], servers: [flaky.url, server!.url] });
+      expect(any.status).toBe(0);
+      const every = await verify({ targets: [reduced], servers: [flaky.url, server!.url], everyServer: true });
+      expect(every.status).toBe(1);
+      const flakyReport = every.report.servers.find((s) => s.url === flaky.url)!;
+      expect(flakyReport.served + flakyReport.missing.length + flakyReport.unauthorized.length).toBe(1);
+    } finally {
+      await flaky.stop();
+    }
+  });
+});
+
+describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-binpkg -> debuginfod -> verify', () => {
+  it('debuginfod serves every build-id of the tarball made from a GPKG, byte for byte', async () => {
+    const work = await tmpdir('verify-ci');
+    const image = await makeImage('hello');
+    // An executable among the debug files: debuginfod indexes it as such, verify asks /executable too.
+    await fs.copyFile(path.join(image, 'usr/bin/hello'), path.join(image, 'usr/lib/debug/usr/bin/hello-copy'));
+    const pkgdir = path.join(work, 'binpkgs');
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1', compression: 'zstd' });
+    const tree = path.join(work, 'debug/.tarball');
+    const io = memoryIO({});
+    expect(await runFromBinpkg({ targets: [pkgdir], out: tree, threads: 2, blockSize: '4KiB' }, io)).toBe(0);
+    const server = await Debuginfod.start(tree, path.join(work, 'db.sqlite'));
+    try {
+      const { status, report } = await verify({ targets: [tree], servers: [server.url], deep: true });
+      expect(status).toBe(0);
+      expect(report).toMatchObject({ ok: true, artifacts: 3, served: 3 });
+      // A tarball that cannot be read fails the run, the others are still checked.
+      const junk = path.join(work, 'junk-1-debug.tar.xz');
+      await fs.writeFile(junk, 'not xz at all');
+      const withJunk = await verify({ targets: [tree, junk], servers: [server.url] });
+      expect(withJunk.status).toBe(1);
+      expect(withJunk.report).toMatchObject({ ok: false, served: 3, unreadable: [expect.objectContaining({ tarball: junk })] });
+      expect(withJunk.err).toContain(junk);
+    } finally {
+      await server.stop();
+    }
+  });
+});
