@@ -5,6 +5,8 @@
  * renamed binpkg still says what it is.
  */
 import { PackdebugError } from '../errors.js';
+import { CATEGORY_RE, isPackageName } from '../portage/naming.js';
+import { VERSION_RE } from '../portage/version.js';
 
 export interface BinpkgMetadata {
   /** Every key whose value is text, trailing newline removed (environment.bz2 and other binary values left out). */
@@ -24,24 +26,16 @@ export interface BinpkgMetadata {
 /** Values larger than this are not metadata text we need (environment.bz2 is skipped before). */
 export const MAX_VALUE_BYTES = 1 << 20;
 
-/** PMS version syntax (section 3.2), with an optional -rN revision. */
-const VERSION_RE = /^[0-9]+(?:\.[0-9]+)*[a-z]?(?:_(?:alpha|beta|pre|rc|p)[0-9]*)*(?:-r[0-9]+)?$/;
-const CATEGORY_RE = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
-const PN_RE = /^[A-Za-z0-9_][A-Za-z0-9+_-]*$/;
-
 /**
  * Splits PF into PN and version as Portage's catpkgsplit does: the version
- * is the shortest valid tail after a '-', and PN must not itself end in
- * what looks like a version (`foo-1-1.0` is not a valid PF).
+ * is the shortest valid tail after a '-', and PN must be a valid package
+ * name (one that does not itself end in what looks like a version).
  */
 export function splitPf(pf: string): { pn: string; pvr: string } | undefined {
   for (let i = pf.indexOf('-'); i !== -1; i = pf.indexOf('-', i + 1)) {
     const pn = pf.slice(0, i);
     const pvr = pf.slice(i + 1);
-    if (VERSION_RE.test(pvr)) {
-      if (!PN_RE.test(pn) || /-[0-9]+[a-z]?$/.test(pn) && VERSION_RE.test(pn.slice(pn.lastIndexOf('-') + 1))) return undefined;
-      return { pn, pvr };
-    }
+    if (VERSION_RE.test(pvr)) return isPackageName(pn) ? { pn, pvr } : undefined;
   }
   return undefined;
 }
