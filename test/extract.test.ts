@@ -285,6 +285,27 @@ describe.skipIf(!hasTools)('list and repack', () => {
     expect(await fs.readdir(path.dirname(portage))).not.toContain(expect.stringMatching(/\.tmp$/));
   });
 
+  it("leaves a small package's one-Block tarball alone: no repack, no slowness notice", async () => {
+    const image = await makeImage('hello');
+    const tarball = path.join(await tmpdir('small'), 'hello-1.0-1-debug.tar.xz');
+    await packImage({ image, ...ID, out: tarball });
+    const old = new Date('2020-01-01T00:00:00Z');
+    await fs.utimes(tarball, old, old);
+    const bytes = await fs.readFile(tarball);
+    expect(await listTarball(tarball)).toMatchObject({ blocks: 1, seekable: false, oneSmallBlock: true });
+    for (const dryRun of [true, false]) {
+      expect(await repackTarball(tarball, { dryRun })).toMatchObject({ status: 'skipped', reason: expect.stringContaining('one Block') });
+    }
+    expect((await fs.readFile(tarball)).equals(bytes)).toBe(true);
+    expect((await fs.stat(tarball)).mtime).toEqual(old);
+    const io = memoryIO();
+    const out = path.join(path.dirname(tarball), 'hello.c');
+    expect(await runExtract({ source: tarball, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io)).toBe(0);
+    expect(io.err()).toBe('');
+    // A Block size below the tarball's tar does repack it.
+    expect((await repackTarball(tarball, { blockSize: 8 << 10, dryRun: true })).status).toBe('would-repack');
+  });
+
   it('--dry-run writes nothing', async () => {
     const { portage } = await tarballs();
     const bytes = await fs.readFile(portage);

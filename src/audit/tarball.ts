@@ -21,7 +21,7 @@ import fs from 'node:fs/promises';
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
 import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
-import { DEFAULT_BLOCK_SIZE } from '../pack/pack.js';
+import { isOneSmallBlock } from '../pack/layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { inspectElfAt } from '../tarball/elf-at.js';
@@ -69,12 +69,6 @@ export interface TarballAudit {
 }
 
 const REGULAR = new Set(['0', '7']);
-/**
- * One Block no larger than pack's default --block-size costs a reader no
- * more than a Block of a seekable tarball: not a finding, and a shallow
- * audit reads its headers.
- */
-const SMALL_BLOCK = DEFAULT_BLOCK_SIZE;
 /** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
 const XZ_DEEP_MIN = 8 << 20;
 
@@ -274,7 +268,8 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
         return result;
       }
     }
-    const oneLargeBlock = ra.blocks.length === 1 && ra.size > SMALL_BLOCK;
+    // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
+    const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
     if (oneLargeBlock) add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
     if (!ra.layout.footerLast && ra.blocks.length > 1) add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
     if (ra.size === 0) {

@@ -87,7 +87,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       const reader = await TarballReader.open(tarball.path, io.env);
       let found: Extraction | undefined;
       try {
-        if (!reader.seekable) {
+        if (!reader.seekable && !reader.oneSmallBlock) {
           io.stderr.write(`packdebug: ${tarball.path} is not seekable (${reader.ra.blocks.length} xz Block): reading it sequentially, which is slow; 'packdebug repack' fixes that\n`);
         }
         const sink = direct?.sink;

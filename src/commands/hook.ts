@@ -99,7 +99,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
       out.einfo(
         r.status === 'repacked'
           ? `packdebug: ${path.relative(s.ed, native)}: repacked Portage's tarball into ${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), tar stream verified identical`
-          : `packdebug: ${path.relative(s.ed, native)}: already seekable`,
+          : `packdebug: ${path.relative(s.ed, native)}: left as it is (${r.reason})`,
       );
       return 0;
     }

@@ -34,6 +34,8 @@ export interface ListResult {
   packdebugLayout: boolean;
   /** ... and members are in packdebug's order: a cold extract finds any member by binary search. */
   sorted: boolean;
+  /** One Block of at most the default --block-size (what pack writes for a small package): read whole, repack leaves it alone. */
+  oneSmallBlock: boolean;
   members: number;
   buildIds: number;
   entries: ListedMember[];
@@ -62,6 +64,7 @@ export async function listTarball(tarball: string): Promise<ListResult> {
       largestBlock: blocks.reduce((n, b) => Math.max(n, b.uncompressedSize), 0),
       seekable: reader.seekable,
       packdebugLayout: layout.aligned,
+      oneSmallBlock: reader.oneSmallBlock,
       sorted: layout.aligned && layout.sorted,
       members: entries.length,
       buildIds: new Set(entries.filter((e) => e.buildId).map((e) => e.buildId)).size,
@@ -87,7 +90,7 @@ export async function runList(args: ListArgs, io: CommandIO): Promise<number> {
   io.stdout.write(`${'offset'.padStart(12)} ${'type'.padEnd(8)} mode ${'size'.padStart(11)}  name\n${lines.join('\n')}\n\n`);
   io.stdout.write(
     `${r.tarball}: ${r.members} members, ${r.buildIds} GNU build-ids; ${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
-      `${r.sorted ? 'seekable, packdebug layout' : r.packdebugLayout ? 'seekable, Blocks at member headers (original member order)' : r.seekable ? 'seekable (Blocks not at member boundaries)' : "not seekable: 'packdebug repack' makes it so"}\n`,
+      `${r.sorted ? 'seekable, packdebug layout' : r.packdebugLayout ? 'seekable, Blocks at member headers (original member order)' : r.seekable ? 'seekable (Blocks not at member boundaries)' : r.oneSmallBlock ? 'one small Block, read whole (no repack needed)' : "not seekable: 'packdebug repack' makes it so"}\n`,
   );
   return 0;
 }

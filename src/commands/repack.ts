@@ -40,7 +40,7 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   if (args.json) io.stdout.write(`${JSON.stringify(results)}\n`);
   else if (results.length > 1) {
     const count = (s: string) => results.filter((r) => r.status === s).length;
-    io.stdout.write(`${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already seekable, ${count('failed')} failed\n`);
+    io.stdout.write(`${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already in the layout, ${count('failed')} failed\n`);
   }
   return results.some((r) => r.status === 'failed') ? 1 : 0;
 }

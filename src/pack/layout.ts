@@ -31,6 +31,15 @@ export const DEFAULT_BLOCK_SIZE = (2 << 20) - (64 << 10);
 export const MIN_BLOCK_SIZE = 4096;
 
 /**
+ * One Block of at most `limit` bytes of tar is what pack itself writes for a
+ * small package: a reader decodes no more of it than of one Block of a
+ * seekable tarball, so it is in the layout and repack leaves it alone.
+ */
+export function isOneSmallBlock(blocks: number, uncompressedSize: number, limit = DEFAULT_BLOCK_SIZE): boolean {
+  return blocks === 1 && uncompressedSize <= limit;
+}
+
+/**
  * Parts of large members: twice the Block size, at most the preset's
  * dictionary (a larger part cannot compress better) and at least the Block
  * size. Measured (docs/layout.md): 4 MiB parts for 2 MiB Blocks pack faster

@@ -1,3 +1,4 @@
+import { isOneSmallBlock } from '../pack/layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { findXz } from '../xz/block-encoder.js';
 import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
@@ -74,6 +75,11 @@ export class TarballReader {
   /** More than one Block and the Stream Footer last: what debuginfod 0.191+ seeks in. */
   get seekable(): boolean {
     return this.ra.blocks.length > 1 && this.ra.layout.footerLast;
+  }
+
+  /** One Block small enough to read whole, as pack writes for a small package: seeking would gain nothing. */
+  get oneSmallBlock(): boolean {
+    return isOneSmallBlock(this.ra.blocks.length, this.ra.size);
   }
 
   /** Uncompressed bytes produced for this reader, by in-process decoding and by xz(1) scans. */

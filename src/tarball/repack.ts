@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import { BlockPlanner, resolveLayout } from '../pack/layout.js';
+import { BlockPlanner, isOneSmallBlock, resolveLayout } from '../pack/layout.js';
 import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
@@ -76,20 +76,24 @@ async function* decodedStream(file: string): AsyncGenerator<Buffer> {
  * new so that debuginfod rescans the file.
  */
 export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
+  const lzma = presetOptions(parsePreset(opts.preset));
+  const cutting = resolveLayout(opts, lzma.dictSize);
   const reader = await TarballReader.open(file);
   const st = await fs.stat(file);
   const before = { tarball: file, bytesBefore: st.size, blocksBefore: reader.ra.blocks.length };
   try {
+    // Repacking would write the same single Block again (and make debuginfod rescan it for nothing).
+    if (isOneSmallBlock(reader.ra.blocks.length, reader.ra.size, Math.min(cutting.blockSize, cutting.sources?.blockSize ?? cutting.blockSize))) {
+      return { ...before, status: 'skipped', reason: `one Block of ${reader.ra.size} bytes of tar, read whole` };
+    }
     if ((await reader.locator.layout()).aligned) return { ...before, status: 'skipped', reason: 'already in the seekable layout' };
   } finally {
     await reader.close();
   }
   if (opts.dryRun) return { ...before, status: 'would-repack' };
 
-  const lzma = presetOptions(parsePreset(opts.preset));
   const encoder = await resolveEncoder(opts.encoder);
   const threads = opts.threads ?? availableParallelism();
-  const cutting = resolveLayout(opts, lzma.dictSize);
   const planner = new BlockPlanner(cutting);
   const largest = Math.max(cutting.largeBlockSize, cutting.sources?.largeBlockSize ?? 0);
   const cuts: number[] = [];
