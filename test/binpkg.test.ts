@@ -231,6 +231,29 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     await expectFormatError(readImage(await openBinpkg(x), {}), x, /corrupt|truncated/);
   });
 
+  it('reads a payload to its end, so damage only its trailer shows is caught', async () => {
+    // The tar inside decodes completely and well-formed; only the decompressor's
+    // final check (gzip's CRC32, a missing xz Index or lz4 end mark) says the data is bad.
+    const image = await makeImage('hello');
+    const dir = await tmpdir('binpkg-trailer');
+    const damage: [string, 'gzip' | 'xz' | 'lz4', (payload: Buffer) => Buffer][] = [
+      ['gzip CRC32 flipped', 'gzip', (p) => Buffer.concat([p.subarray(0, p.length - 8), Buffer.from([p[p.length - 8]! ^ 0xff]), p.subarray(p.length - 7)])],
+      ['gzip trailer cut', 'gzip', (p) => p.subarray(0, p.length - 8)],
+      ['xz Index and footer cut', 'xz', (p) => p.subarray(0, p.length - 64)],
+      ['lz4 end mark cut', 'lz4', (p) => p.subarray(0, p.length - 8)],
+    ];
+    for (const [what, compression, hurt] of damage) {
+      const file = await makeXpak(image, path.join(dir, `${compression}.xpak`), { ...HELLO, compression });
+      const pkg = await openBinpkg(file);
+      const bytes = await fs.readFile(file);
+      const payload = bytes.subarray(pkg.image.offset, pkg.image.offset + pkg.image.size);
+      const damaged = path.join(dir, `${what.replace(/ /g, '-')}.xpak`);
+      await fs.writeFile(damaged, Buffer.concat([hurt(payload), bytes.subarray(pkg.image.offset + pkg.image.size)]));
+      const e = await expectFormatError(readImage(await openBinpkg(damaged), {}), damaged, /corrupt or truncated/);
+      expect(e.message, what).toMatch(new RegExp(`\\(${compression === 'gzip' ? 'gzip' : compression}: \\S`));
+    }
+  });
+
   it('refuses a wrong outer GPKG layout', async () => {
     const image = await makeImage('hello');
     const dir = await tmpdir('binpkg-layout');

@@ -176,7 +176,10 @@ export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { sign
     },
     `${file}: ${name}`,
   );
+  // Read to the end even after the tar's end: only then has the decompressor checked the
+  // payload's CRC or trailer, and garbage that decoded to a well-formed tar is caught.
   for await (const chunk of decompress(rangeStream(file, offset, size), pkg.imageCompression, { file, what: name, signal: opts.signal })) {
+    if (parser.ended) continue;
     parser.write(chunk);
     const batch = events;
     events = [];
@@ -185,7 +188,6 @@ export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { sign
       else if (ev.kind === 'data') await visitor.data?.(ev.entry, ev.chunk);
       else await visitor.entryEnd?.(ev.entry);
     }
-    if (parser.ended) break;
   }
   if (!parser.ended) parser.end();
 }

@@ -28,10 +28,11 @@ export const COMPRESSION_SUFFIXES: Readonly<Record<string, Compression>> = {
 export const DECOMPRESSORS: Readonly<Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>> = {
   zstd: { command: 'zstd', args: ['-d', '-c', '-q', '--long=31'] },
   xz: { command: 'xz', args: ['-d', '-c', '-q'] },
-  bzip2: { command: 'bzip2', args: ['-d', '-c', '-q'] },
+  // bzip2 and lzip say nothing of a corrupt stream when quiet: not -q.
+  bzip2: { command: 'bzip2', args: ['-d', '-c'] },
   gzip: { command: 'gzip', args: ['-d', '-c', '-q'] },
   lz4: { command: 'lz4', args: ['-d', '-c', '-q'] },
-  lzip: { command: 'lzip', args: ['-d', '-c', '-q'] },
+  lzip: { command: 'lzip', args: ['-d', '-c'] },
 };
 
 /** Compression named by the magic bytes at the start of a payload (Portage's probe, bzip2 block sizes 1-9). */
@@ -100,8 +101,10 @@ export async function* decompress(input: Readable, compression: Compression, opt
         throw new PackdebugError('E_UNSUPPORTED', `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`, { file: opts.file });
       }
       if (result.failed) {
-        const why = String(result.stderr ?? '').split('\n').filter((l) => l.trim() !== '').pop() ?? result.shortMessage ?? 'failed';
-        throw new PackdebugError('E_FORMAT', `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why.replace(/^[^:]*: /, '')})`, { file: opts.file });
+        // The first line says what is wrong (bzip2 follows it with advice); without one, the exit status.
+        const first = String(result.stderr ?? '').split('\n').find((l) => l.trim() !== '');
+        const why = first ? first.trim().replace(/^[^:]*: /, '').replace(/;$/, '') : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
+        throw new PackdebugError('E_FORMAT', `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`, { file: opts.file });
       }
     }
   }
