@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * verify against Debian's debuginfod serving a tree on loopback, and
  * against a tiny HTTP server of the test's own that answers with chosen
@@ -65,6 +66,24 @@ describe('debuginfod client pieces', () => {
     expect(serverUrls(['http://c'], { DEBUGINFOD_URLS: 'http://a' })).toEqual(['http://c']);
     expect(() => serverUrls(undefined, {})).toThrow(/DEBUGINFOD_URLS/);
     expect(() => serverUrls(['ftp://x'], {})).toThrow(/not http/);
+    // elfutils 0.190+ IMA policy tokens are not servers; a bare host:port is http, as curl takes it.
+    expect(serverUrls(undefined, { DEBUGINFOD_URLS: 'ima:enforcing https://a ima:ignore binhost:8002 file:///srv/d/' })).toEqual(['https://a', 'http://binhost:8002', 'file:///srv/d']);
+    expect(() => serverUrls(undefined, { DEBUGINFOD_URLS: 'ima:ignore' })).toThrow(/no debuginfod server/);
+  });
+
+  it('a file:// server is a directory laid out as buildid/ID/KIND', async () => {
+    const dir = await tmpdir('verify-file');
+    const id = 'ab'.repeat(20);
+    await fs.mkdir(path.join(dir, 'buildid', id), { recursive: true });
+    await fs.writeFile(path.join(dir, 'buildid', id, 'debuginfo'), 'data');
+    const opts: ProbeOptions = { retries: 3, backoff: { baseMs: 1, capMs: 2 }, attemptTimeoutMs: 1000, signal: new AbortController().signal };
+    const url = serverUrls([`file://${dir}/`], {})[0]!;
+    expect(await probeArtifact(url, id, 'debuginfo', opts)).toMatchObject({ outcome: 'served', attempts: 1, size: 4 });
+    expect(await probeArtifact(url, id, 'executable', opts)).toMatchObject({ outcome: 'missing', attempts: 1 });
+    expect(await probeArtifact(url, 'cd'.repeat(20), 'debuginfo', opts)).toMatchObject({ outcome: 'missing' });
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('data')]) })).toMatchObject({ outcome: 'served' });
+    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('other')]) })).toMatchObject({ outcome: 'mismatch' });
   });
 
   it('backs off exponentially with full jitter, capped; honours Retry-After', () => {

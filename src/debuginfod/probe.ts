@@ -1,7 +1,8 @@
 /**
  * Asks one debuginfod server whether it serves one artifact, over the
- * debuginfod HTTP protocol (`GET /buildid/ID/debuginfo|executable`), with
- * the status semantics of seed 000's client:
+ * debuginfod HTTP protocol (`GET /buildid/ID/debuginfo|executable`; a
+ * `file://` server is a local directory of that layout), with the status
+ * semantics of seed 000's client:
  *
  * - a 2xx body is success (with `deep`, its SHA-256 must match the tarball's member);
  * - 404 and 410 are an authoritative "not here" for this server, as is any
@@ -16,6 +17,9 @@
  * headers are enough, and the body stream is cancelled at once.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { type BackoffOptions, backoffDelay, retryAfterMs } from './backoff.js';
 
 export type ArtifactKind = 'debuginfo' | 'executable';
@@ -71,8 +75,32 @@ export function artifactUrl(server: string, buildId: string, kind: ArtifactKind)
   return `${server.replace(/\/+$/, '')}/buildid/${buildId}/${kind}`;
 }
 
+/**
+ * A `file://` server (a directory the client reads through curl): the file
+ * is there or not, nothing to retry. A symlink is followed, as curl does.
+ */
+async function probeLocal(url: string, opts: ProbeOptions): Promise<ProbeResult> {
+  const file = fileURLToPath(url);
+  const st = await fs.stat(file).catch((err: NodeJS.ErrnoException) => err);
+  if (st instanceof Error) {
+    if (st.code === 'ENOENT' || st.code === 'ENOTDIR') return { outcome: 'missing', attempts: 1, detail: 'no such file' };
+    return { outcome: st.code === 'EACCES' ? 'auth' : 'error', attempts: 1, detail: `${file}: ${st.code ?? st.message}` };
+  }
+  if (!st.isFile()) return { outcome: 'missing', attempts: 1, detail: 'not a regular file' };
+  if (opts.expectSha256 === undefined) return { outcome: 'served', attempts: 1, size: st.size };
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(file, { signal: opts.signal })) hash.update(chunk as Buffer);
+  } catch (err) {
+    return { outcome: 'error', attempts: 1, detail: `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  if (opts.expectSha256.has(hash.digest('hex'))) return { outcome: 'served', attempts: 1, size: st.size };
+  return { outcome: 'mismatch', attempts: 1, size: st.size, detail: `${st.size} bytes that differ from the tarball's member` };
+}
+
 export async function probeArtifact(server: string, buildId: string, kind: ArtifactKind, opts: ProbeOptions): Promise<ProbeResult> {
   const url = artifactUrl(server, buildId, kind);
+  if (url.startsWith('file:')) return probeLocal(url, opts);
   let last: ProbeResult = { outcome: 'error', attempts: 0, detail: 'not tried' };
   for (let attempt = 1; attempt <= opts.retries + 1; attempt++) {
     if (opts.signal.aborted) return { ...last, outcome: 'error', attempts: attempt - 1, detail: `deadline exceeded${last.detail && last.attempts > 0 ? ` (last: ${last.detail})` : ''}` };
