@@ -122,6 +122,29 @@ describe.skipIf(!hasTools)('extract', () => {
     }
   });
 
+  it('a sequential scan (Portage tarball) uses xz(1) when it starts and decodes in-process when it does not', async () => {
+    const { image, portage, dir } = await tarballs();
+    const rel = 'usr/src/debug/app-misc/hello-1.0/hello.c';
+    const want = await fs.readFile(path.join(image, rel));
+    const withXz = await extractToBuffer(portage, { path: rel });
+    expect(withXz).toMatchObject({ via: 'scan' });
+    expect(withXz.data?.equals(want)).toBe(true);
+    const savedPath = process.env['PATH'];
+    process.env['PATH'] = dir; // no xz here
+    try {
+      const without = await extractToBuffer(portage, { path: rel });
+      expect(without.data?.equals(want)).toBe(true);
+    } finally {
+      process.env['PATH'] = savedPath;
+    }
+    // xz(1) refusing the data is a format error naming the file (not an internal error).
+    const bad = path.join(dir, 'bad.tar.xz');
+    const bytes = await fs.readFile(portage);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x55;
+    await fs.writeFile(bad, bytes);
+    await expect(extractToBuffer(bad, { path: 'usr/lib/debug/nothing' })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining(bad) });
+  });
+
   it('the CLI parses plain extract command lines without yargs, and leaves the rest to it', async () => {
     expect(extractArgsFromArgv(['t.tar.xz', '--path', '/usr/src/debug/x.c', '-o', 'out'])).toEqual({
       source: 't.tar.xz',

@@ -1,7 +1,8 @@
 import { isOneSmallBlock } from '../pack/layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
-import { findXz } from '../xz/block-encoder.js';
+import { PackdebugError } from '../errors.js';
 import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
+import { decodeWithXzProcess, XzFailedError, XzMissingError } from '../xz/xz-process.js';
 import { MemberLocator } from './locate.js';
 import type { IndexedMember } from './member-index.js';
 import { comparedWith, sameMemberName } from './order.js';
@@ -130,42 +131,29 @@ export class TarballReader {
       parser.write(chunk);
       return !parser.ended && !shouldStop();
     };
-    if (await findXz()) {
-      await this.#scanWithXz((chunk) => {
-        this.#scanned += chunk.length;
-        return feed(chunk);
-      });
-    }
-    else await this.streamFrom(0, feed);
+    const counted = (chunk: Buffer) => {
+      this.#scanned += chunk.length;
+      return feed(chunk);
+    };
+    if (!(await this.#scanWithXz(counted))) await this.streamFrom(0, feed);
     if (!shouldStop()) parser.end();
   }
 
-  async #scanWithXz(feed: (chunk: Buffer) => boolean): Promise<void> {
-    const { execa } = await import('execa');
-    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', this.path], {
-      buffer: false,
-      reject: false,
-      stderr: 'pipe',
-    });
-    let stopped = false;
-    let failure: unknown;
+  /**
+   * False when xz(1) cannot be started (the caller decodes in-process). Run
+   * through node:child_process, without a version probe first: a sequential
+   * extract of a small package's tarball is mostly start-up.
+   */
+  async #scanWithXz(feed: (chunk: Buffer) => boolean): Promise<boolean> {
     try {
-      for await (const chunk of child.stdout!) {
-        if (!feed(chunk as Buffer)) {
-          stopped = true;
-          break;
-        }
-      }
+      await decodeWithXzProcess({ file: this.path }, feed);
+      return true;
     } catch (err) {
-      failure = err;
-    }
-    if (stopped || failure) child.kill();
-    const result = await child;
-    if (failure) throw failure;
-    if (!stopped && result.exitCode !== 0) {
+      if (err instanceof XzMissingError) return false;
+      if (!(err instanceof XzFailedError)) throw err;
       // Let the in-process decoder name the problem precisely.
       await this.streamFrom(0, () => true);
-      throw new Error(`${this.path}: xz failed: ${String(result.stderr).trim()}`);
+      throw new PackdebugError('E_FORMAT', `${this.path}: ${err.message}`, { file: this.path });
     }
   }
 

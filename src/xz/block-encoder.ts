@@ -54,10 +54,13 @@ let xzProbe: Promise<string | undefined> | undefined;
 export function findXz(): Promise<string | undefined> {
   xzProbe ??= (async () => {
     try {
-      const { execa } = await import('execa');
-      const r = await execa('xz', ['--robot', '--version'], { reject: false, timeout: 10_000 });
-      const m = /XZ_VERSION=(\d+)/.exec(r.stdout);
-      if (r.exitCode !== 0 || !m) return undefined;
+      // node:child_process, not execa: extract's start-up pays for this probe, and importing execa costs ~50 ms.
+      const { execFile } = await import('node:child_process');
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile('xz', ['--robot', '--version'], { timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(String(out)))),
+      );
+      const m = /XZ_VERSION=(\d+)/.exec(stdout);
+      if (!m) return undefined;
       const v = Number(m[1]);
       if (v < 50000002) return undefined;
       return `${Math.floor(v / 10000000)}.${Math.floor(v / 10000) % 1000}.${Math.floor(v / 10) % 1000}`;
