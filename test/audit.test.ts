@@ -307,6 +307,30 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.ioError).toBe(true);
   });
 
+  it('files of 1 to 12 bytes are not-xz or xz-corrupt (exit 1), never io-error', async () => {
+    const t = path.join(await tmpdir('audit-short'), 'tree');
+    const xz = await fs.readFile(files.hello1!);
+    const expected: Record<string, FindingCode> = {};
+    for (let n = 1; n <= 12; n++) {
+      for (const [kind, bytes, code] of [
+        ['x', Buffer.alloc(n, 0x41), 'not-xz'],
+        ['z', xz.subarray(0, n), 'xz-corrupt'],
+      ] as const) {
+        const file = tarballPath(t, { category: 'dev-util', pn: `short${kind}`, pf: `short${kind}-${n}`, buildId: '1' });
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.writeFile(file, bytes);
+        expected[file] = code;
+      }
+    }
+    const { summary, tarballs } = await audit(t);
+    expect(tarballs).toHaveLength(24);
+    for (const r of tarballs) expect(r.findings.map((f) => f.code), r.rel).toEqual([expected[r.file]]);
+    expect(summary.ioErrors).toBe(0);
+    const cli = await execa('node', [CLI, 'audit', t], { reject: false });
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stdout).not.toMatch(/io-error|outside buffer bounds/);
+  });
+
   it('never crashes on the XZ Utils test files; every bad one is an error in a deep audit', async () => {
     const t = path.join(await tmpdir('audit-conformance'), 'tree');
     const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));

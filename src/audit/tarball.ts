@@ -28,7 +28,7 @@ import { inspectElfAt } from '../tarball/elf-at.js';
 import { compareMemberNames } from '../tarball/order.js';
 import { TarballReader } from '../tarball/reader.js';
 import { findXz } from '../xz/block-encoder.js';
-import { sniffFormatStrict } from '../xz/file-layout.js';
+import { isTruncatedXzMagic, sniffFormatStrict } from '../xz/file-layout.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { MemberChecks } from './members.js';
 
@@ -233,7 +233,8 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
         add('empty-tarball', 'zero bytes');
         return result;
       }
-      const kind = sniffFormatStrict(head.subarray(0, bytesRead));
+      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
+      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead)) ? 'xz' : sniffFormatStrict(head.subarray(0, bytesRead));
       if (kind !== 'xz') {
         add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
         return result;

@@ -12,7 +12,7 @@ import {
   FILTER_RISCV,
   filterName,
 } from './block-header.js';
-import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
+import { isTruncatedXzMagic, readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
@@ -143,7 +143,7 @@ export class XzRandomAccess {
       // damaged lzip and LZMA_Alone files the way liblzma would see them.
       const head = Buffer.alloc(16);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      const kind = bytesRead > 0 ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
+      const kind = bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead)) ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
       if (kind !== 'xz') {
         throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
       }
