@@ -386,6 +386,22 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(badPkgdir.exitCode).toBe(2);
   }, 60_000);
 
+  it('CLI --json: a missing tree, --pkgdir or --vdb prints nothing on stdout and one line on stderr (exit 2)', async () => {
+    const nope = path.join(dir, 'nope');
+    for (const extra of [[nope], [tree, '--pkgdir', nope], [tree, '--vdb', nope], [files.hello1!]]) {
+      const r = await execa('node', [CLI, 'audit', ...extra, '--json'], { reject: false });
+      expect(r.exitCode, extra.join(' ')).toBe(2);
+      expect(r.stdout, extra.join(' ')).toBe('');
+      expect(r.stderr.trim().split('\n'), extra.join(' ')).toHaveLength(1);
+    }
+    // An empty tree is still one JSON document.
+    const empty = path.join(await tmpdir('audit-empty'), 'tree');
+    await fs.mkdir(empty);
+    const r = await execa('node', [CLI, 'audit', empty, '--json'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ tarballs: [], findings: [], summary: { tarballs: 0 } });
+  });
+
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
   });

@@ -36,12 +36,20 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
   if (args.json) {
     const treeFindings: Finding[] = [];
     let first = true;
-    io.stdout.write(`{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`);
+    // Written with the first tarball (or at the end), never before: auditTree throws only before it emits anything
+    // (the tree, --pkgdir and --vdb are read first), so a usage or I/O error leaves stdout empty, not broken JSON.
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      io.stdout.write(`{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`);
+    };
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
         finding: (f) => void (shown(f) && treeFindings.push(f)),
         tarball: (r: TarballReport) => {
+          open();
           io.stdout.write(`${first ? '' : ','}\n${JSON.stringify({ ...r, findings: r.findings.filter(shown) })}`);
           first = false;
         },
@@ -49,6 +57,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       },
     );
     progress.clear();
+    open();
     io.stdout.write(`\n],"findings":${JSON.stringify(treeFindings)},"summary":${JSON.stringify(summary)}}\n`);
   } else {
     summary = await auditTree(
