@@ -307,6 +307,16 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.ioError).toBe(true);
   });
 
+  it('a symlink swapped in for a tarball after the walk is the symlink finding, and is not read through', async () => {
+    const link = path.join(await tmpdir('audit-swap'), 'hello-1.0-1-debug.tar.xz');
+    await fs.symlink(files.hello1!, link);
+    for (const deep of [false, true]) {
+      const r = await auditTarball(link, { deep, xzFrom: 0 });
+      expect(r.findings.map((f) => f.code)).toEqual(['symlink']);
+      expect([r.members, r.ioError, r.blocks]).toEqual([undefined, false, 0]);
+    }
+  });
+
   it('files of 1 to 12 bytes are not-xz or xz-corrupt (exit 1), never io-error', async () => {
     const t = path.join(await tmpdir('audit-short'), 'tree');
     const xz = await fs.readFile(files.hello1!);

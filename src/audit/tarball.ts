@@ -72,10 +72,12 @@ const REGULAR = new Set(['0', '7']);
 /** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
 const XZ_DEEP_MIN = 8 << 20;
 
-function isEnoent(err: unknown): boolean {
+function errnoOf(err: unknown): string | undefined {
   const cause = err instanceof PackdebugError ? err.cause : err;
-  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  return (cause as NodeJS.ErrnoException | undefined)?.code;
 }
+
+const isEnoent = (err: unknown) => errnoOf(err) === 'ENOENT';
 
 /** Maps a read failure to a finding code. */
 function failureCode(err: unknown, blockStage: boolean): FindingCode {
@@ -217,6 +219,11 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
       result.gone = true;
       return;
     }
+    // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
+    if (!blockStage && errnoOf(err) === 'ELOOP') {
+      add('symlink', 'a symlink (not followed)');
+      return;
+    }
     const code = failureCode(err, blockStage);
     if (code === 'io-error') result.ioError = true;
     add(code, messageOf(err, file));
@@ -224,7 +231,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
 
   // The magic first: a file that is not xz at all is named as what it is.
   try {
-    const fh = await fs.open(file, 'r');
+    const fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       result.bytes = (await fh.stat()).size;
       const head = Buffer.alloc(16);
@@ -251,7 +258,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   try {
     // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
     // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20 });
+    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20, noFollow: true });
   } catch (err) {
     fail(err, false);
     return result;

@@ -142,7 +142,8 @@ export class TarballReader {
 
   async #scanWithXz(feed: (chunk: Buffer) => boolean): Promise<void> {
     const { execa } = await import('execa');
-    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', this.path], {
+    // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink swapped in).
+    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', this.ra.openFilePath], {
       buffer: false,
       reject: false,
       stderr: 'pipe',
