@@ -13,7 +13,7 @@ import { compareVersions, parseVersion } from '../src/portage/version.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
-import { packInto, portageTarball, rawTar, snapshot, tarballPath, xzInto, xzThreadedTarball } from './helpers/trees.js';
+import { packInto, portageTarball, rawTar, snapshot, tarballPath, withEditedIndex, xzInto, xzThreadedTarball } from './helpers/trees.js';
 
 const hasTools = requireTool('tar') && requireTool('xz') && requireTool('gcc') && requireTool('gzip') && requireTool('zstd') && requireTool('bzip2');
 const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
@@ -305,6 +305,52 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.findings.map((f) => f.code)).toEqual(['io-error']);
     triggered.add('io-error');
     expect(r.ioError).toBe(true);
+  });
+
+  it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
+    const t = path.join(await tmpdir('audit-lying-index'), 'tree');
+    const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildId: '1' });
+    // head -c 1200 full.tar | xz: the stream ends 176 bytes into the second header; at 700, in the first member's padding.
+    const tar = rawTar([
+      { name: './usr/lib/debug/one', data: Buffer.from('x') },
+      { name: './usr/lib/debug/two', data: Buffer.from('y') },
+    ]);
+    await xzInto(tar.subarray(0, 1200), at('cut'));
+    await xzInto(tar.subarray(0, 700), at('cutpad'));
+    // The same cut at a header boundary is only a missing end-of-archive marker (GNU tar warns): no finding.
+    await xzInto(tar.subarray(0, 1024), at('nomarker'));
+    // pack's Blocks at member headers (no sizes in the Block Headers): ./a, ./b, ./c in Blocks 2-4, the
+    // end-of-archive marker and the tar padding in Block 4.
+    const image = await tmpdir('audit-lying-image');
+    await fs.mkdir(path.join(image, 'usr/lib/debug'), { recursive: true });
+    for (const n of ['a', 'b', 'c']) await fs.writeFile(path.join(image, 'usr/lib/debug', n), Buffer.alloc(5000, n));
+    const packed = await fs.readFile(await packInto(path.join(path.dirname(t), 'packed'), image, { category: 'dev-util', pn: 'p', pf: 'p-1', buildId: '1' }, 4096));
+    // Blocks 3 and 4 said to be empty (idx.py): the tar stream then ends cleanly after ./b.
+    await fs.mkdir(path.dirname(at('empty')), { recursive: true });
+    await fs.writeFile(at('empty'), withEditedIndex(packed, (r) => (r[2]!.uncompressedSize = 0, r[3]!.uncompressedSize = 0)));
+    // The last Block said to be 1 KiB shorter: the cut falls after the end-of-archive marker.
+    await fs.mkdir(path.dirname(at('short')), { recursive: true });
+    await fs.writeFile(at('short'), withEditedIndex(packed, (r) => void (r[3]!.uncompressedSize -= 1024)));
+    await fs.mkdir(path.dirname(at('ok')), { recursive: true });
+    await fs.writeFile(at('ok'), packed);
+
+    const { tarballs } = await audit(t);
+    const codes = (pn: string) => tarballs.find((r) => r.file === at(pn))!.findings.map((f) => f.code);
+    expect(codes('cut')).toEqual(['tar-corrupt']);
+    expect(tarballs.find((r) => r.file === at('cut'))!.findings[0]!.message).toMatch(/ends inside a header at offset 1200/);
+    expect(codes('cutpad')).toEqual(['tar-corrupt']);
+    expect(codes('nomarker')).toEqual([]);
+    expect(codes('empty')).toEqual(['xz-corrupt']);
+    expect(tarballs.find((r) => r.file === at('empty'))!.findings[0]!.message).toMatch(/Index says 0 uncompressed bytes, but the Block has \d+ bytes of LZMA2 data/);
+    expect(codes('short')).toEqual(['block-corrupt']);
+    expect(codes('ok')).toEqual([]);
+    const ok = tarballs.find((r) => r.file === at('ok'))!;
+    expect([ok.blocks, ok.layout]).toEqual([4, 'packdebug']);
+    // Deep agrees.
+    const deep = await audit(t, { deep: true });
+    for (const pn of ['cut', 'cutpad', 'empty', 'short']) expect(deep.tarballs.find((r) => r.file === at(pn))!.findings.some((f) => f.severity === 'error'), pn).toBe(true);
+    const cli = await execa('node', [CLI, 'audit', t], { reject: false });
+    expect(cli.exitCode).toBe(1);
   });
 
   it('a symlink swapped in for a tarball after the walk is the symlink finding, and is not read through', async () => {

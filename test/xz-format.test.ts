@@ -181,3 +181,20 @@ describe('files of 0 to 12 bytes', () => {
     }
   });
 });
+
+describe('LZMA2 data size bounds (an Index checked without decoding)', () => {
+  it('hold for what the encoders write, from empty to highly compressible and incompressible data', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { lzma2DataBounds } = await import('../src/xz/block-header.js');
+    expect(lzma2DataBounds(0)).toEqual([1, 1]);
+    for (const input of [Buffer.alloc(1), randomBytes(1), randomBytes(7), randomBytes(100), randomBytes(70_000), Buffer.alloc(5 << 20)]) {
+      const options = { ...presetOptions({ level: 6, extreme: false }), dictSize: dictSizeFor(input.length, 8 << 20) };
+      const block = await encodeBlock(input, options, 'lzma-native');
+      const header = block.bytes[0]! * 4 + 4;
+      const data = block.unpaddedSize - header - 8; // CRC64
+      const [min, max] = lzma2DataBounds(input.length);
+      expect(data, `${input.length} bytes`).toBeGreaterThanOrEqual(min);
+      expect(data, `${input.length} bytes`).toBeLessThanOrEqual(max);
+    }
+  });
+});

@@ -327,41 +327,54 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
   const ra = reader.ra;
   const visitor = walk.visitor();
   let offset = 0;
+  let parser: TarParser | undefined;
   while (offset < ra.size) {
-    const parser = new TarParser(visitor, reader.path, offset);
+    const p = (parser = new TarParser(visitor, reader.path, offset));
     let pos = offset;
     let jump: number | undefined;
     let tarError: unknown;
+    // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
+    // padding follows the marker), so that its size and Check are verified against the Index.
+    let trailerEnd = Infinity;
     try {
-      await reader.streamFrom(offset, (chunk) => {
-        try {
-          parser.write(chunk);
-        } catch (err) {
-          tarError = err;
+      await reader.streamFrom(
+        offset,
+        (chunk) => {
+          if (p.ended) return true;
+          try {
+            p.write(chunk);
+          } catch (err) {
+            tarError = err;
+            return false;
+          }
+          pos += chunk.length;
+          if (p.ended) {
+            const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
+            trailerEnd = b.uncompressedOffset + b.uncompressedSize;
+            return true;
+          }
+          const c = walk.current;
+          if (!c || c.entry.size === 0) return true;
+          const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
+          if (c.entry.dataOffset + c.entry.size > ra.size) {
+            tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
+            return false;
+          }
+          const block = ra.blockIndexAt(pos - 1);
+          const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
+          if (dataEnd <= blockEnd) return true;
+          // The rest of this Block is the member's data: no header in it. Resume at the member's end,
+          // once an ELF member's head is captured; an ELF member that ends in the next Block is read
+          // on instead (inspecting it by random access would decode that Block twice).
+          if (c.capture !== undefined) {
+            const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
+            if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
+          }
+          jump = dataEnd;
           return false;
-        }
-        pos += chunk.length;
-        if (parser.ended) return false;
-        const c = walk.current;
-        if (!c || c.entry.size === 0) return true;
-        const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
-        if (c.entry.dataOffset + c.entry.size > ra.size) {
-          tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
-          return false;
-        }
-        const block = ra.blockIndexAt(pos - 1);
-        const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
-        if (dataEnd <= blockEnd) return true;
-        // The rest of this Block is the member's data: no header in it. Resume at the member's end,
-        // once an ELF member's head is captured; an ELF member that ends in the next Block is read
-        // on instead (inspecting it by random access would decode that Block twice).
-        if (c.capture !== undefined) {
-          const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
-          if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
-        }
-        jump = dataEnd;
-        return false;
-      });
+        },
+        () => trailerEnd,
+      );
     } catch (err) {
       fail(err, true);
       return false;
@@ -370,8 +383,8 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
       add('tar-corrupt', messageOf(tarError, reader.path));
       return false;
     }
-    if (parser.ended) {
-      walk.trailerAt(parser.offset - 1024);
+    if (p.ended) {
+      walk.trailerAt(p.offset - 1024);
       return true;
     }
     if (jump === undefined) break;
@@ -386,6 +399,14 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
   // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
   if (walk.current) {
     add('tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
+    return false;
+  }
+  // ... but not inside a header (a partial 512-byte block, a pax or long-name header without its member).
+  try {
+    if (offset >= ra.size || parser === undefined) return true;
+    parser.end();
+  } catch (err) {
+    add('tar-corrupt', messageOf(err, reader.path));
     return false;
   }
   return true;
