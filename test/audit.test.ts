@@ -6,6 +6,9 @@ import { auditTree, type AuditSummary, type TarballReport } from '../src/audit/a
 import { FINDINGS, type Finding, type FindingCode } from '../src/audit/findings.js';
 import { bufferSource, gnuBuildIdFromSegments, inspectElf, type ByteSource } from '../src/elf/index.js';
 import { auditTarball } from '../src/audit/tarball.js';
+import { MemberChecks } from '../src/audit/members.js';
+import { Hash64Table, hashName } from '../src/audit/name-hash.js';
+import type { TarEntry } from '../src/tar/parse.js';
 import { memoryIO } from '../src/commands/io.js';
 import { runAudit } from '../src/commands/audit.js';
 import { parseTarballName } from '../src/portage/naming.js';
@@ -353,6 +356,54 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(cli.exitCode).toBe(1);
   });
 
+  it('symlinks named like estrip links escape unless relative and inside the archive; members below a symlink; .build-id files and hardlinks are checked', async () => {
+    const t = path.join(await tmpdir('audit-links'), 'tree');
+    const hello = await makeImage('hello');
+    const elf = await fs.readFile(path.join(hello, 'usr/lib/debug/usr/bin/hello.debug'));
+    const id = inspectElf(bufferSource(elf))!.gnuBuildId!;
+    const link = (bid: string) => `./usr/lib/debug/.build-id/${bid.slice(0, 2)}/${bid.slice(2)}.debug`;
+    const debug = './usr/lib/debug/usr/bin/hello.debug';
+    const b = '/usr/lib/debug/.build-id';
+    const bad = await xzInto(
+      rawTar([
+        { name: './usr/lib/debug/', type: '5', mode: 0o755 },
+        // estrip's link to the binary: ./usr/bin/foo, in the archive, outside the debug roots: excepted.
+        { name: `.${b}/12/3456`, type: '2', linkname: '../../../../../usr/bin/foo' },
+        // Named like one, but climbing out of the archive (the reviewer's t16), or absolute.
+        { name: `.${b}/ab/cdef`, type: '2', linkname: `${'../'.repeat(12)}tmp/victim` },
+        { name: `.${b}/ab/cdef/pwned`, data: Buffer.from('hi\n') },
+        { name: `.${b}/cd/ef01`, type: '2', linkname: '/etc' },
+        { name: `.${b}/cd/ef01/cron.daily/evil`, mode: 0o755, data: Buffer.from('#!/bin/sh\n') },
+        // Below the excepted link too: tar would write into ./usr/bin/foo.
+        { name: `.${b}/12/3456/x`, data: Buffer.from('x') },
+        { name: './usr/lib/debug/hl', type: '1', linkname: `.${b}/ab/cdef/pwned` },
+        // .build-id/xx/yyyy.debug as the file itself and as a hardlink, each right once and wrong once.
+        { name: debug, data: elf },
+        { name: link(id), data: elf },
+        { name: link('00'.repeat(20)), type: '1', linkname: debug },
+        { name: link('11'.repeat(20)), data: elf },
+      ]),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '1' }),
+    );
+    const good = await xzInto(
+      rawTar([
+        { name: debug, data: elf },
+        { name: link(id), type: '1', linkname: debug },
+      ]),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '2' }),
+    );
+    for (const deep of [false, true]) {
+      const { tarballs } = await audit(t, { deep });
+      const of = (file: string, code: FindingCode) => tarballs.find((r) => r.file === file)!.findings.filter((f) => f.code === code).map((f) => f.member);
+      expect(of(bad, 'symlink-escape'), `deep ${deep}`).toEqual([`.${b}/ab/cdef`, `.${b}/cd/ef01`]);
+      expect(of(bad, 'through-symlink'), `deep ${deep}`).toEqual([`.${b}/ab/cdef/pwned`, `.${b}/cd/ef01/cron.daily/evil`, `.${b}/12/3456/x`, './usr/lib/debug/hl']);
+      expect(of(bad, 'build-id-link-mismatch').sort(), `deep ${deep}`).toEqual([link('00'.repeat(20)), link('11'.repeat(20))]);
+      expect(of(bad, 'hardlink-missing'), `deep ${deep}`).toEqual([]);
+      expect(tarballs.find((r) => r.file === good)!.findings.filter((f) => f.code !== 'duplicate-build-id'), `deep ${deep}`).toEqual([]);
+    }
+    expect((await execa('node', [CLI, 'audit', t], { reject: false })).exitCode).toBe(1);
+  });
+
   it('a symlink swapped in for a tarball after the walk is the symlink finding, and is not read through', async () => {
     const link = path.join(await tmpdir('audit-swap'), 'hello-1.0-1-debug.tar.xz');
     await fs.symlink(files.hello1!, link);
@@ -460,6 +511,50 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
+  });
+});
+
+describe('member checks keep names as 64-bit hashes', () => {
+  it('a hash table that grows, tells keys apart and keeps values', () => {
+    const t = new Hash64Table(2);
+    for (let i = 0; i < 100_000; i++) t.set(i, i * 7, i, ~i >>> 0);
+    expect(t.size).toBe(100_000);
+    expect(t.bytes).toBeLessThanOrEqual(100_000 * 16 * (8 / 3));
+    for (const i of [0, 1, 4095, 99_999]) expect([t.has(i, i * 7), t.get(i, i * 7, 0), t.get(i, i * 7, 1)]).toEqual([true, i, ~i >>> 0]);
+    expect(t.has(1, 8)).toBe(false);
+    expect(t.get(100_000, 700_000)).toBeUndefined();
+    expect(t.set(5, 35)).toBe(false);
+    const names = new Set<string>();
+    const hashes = new Set<string>();
+    for (let i = 0; i < 200_000; i++) {
+      const n = `usr/lib/debug/d${i % 1000}/f${i}`;
+      names.add(n);
+      const h = hashName(n);
+      hashes.add(`${h.hi}:${h.lo}`);
+    }
+    expect(hashes.size).toBe(names.size);
+    // Ancestors found on the way.
+    const dirs = new Hash64Table(0);
+    for (const d of ['usr/lib/debug/.build-id/ab', 'usr/lib/debug/.build-id/ab/cdef']) {
+      const h = hashName(d);
+      dirs.set(h.hi, h.lo);
+    }
+    expect(hashName('usr/lib/debug/.build-id/ab/cdef/x/y', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab/cdef'.length);
+    expect(hashName('usr/lib/debug/.build-id/ab/cdef', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab'.length);
+    expect(hashName('usr/lib/debug/.build-id/abc/x', dirs).ancestor).toBe(-1);
+  });
+
+  it('hardlinks to earlier members pass and to missing ones do not, over 100,000 members', () => {
+    const checks = new MemberChecks('/t.tar.xz');
+    const entry = (path: string, type = '0', linkpath = ''): TarEntry => ({ path, type: type as TarEntry['type'], mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkpath, uname: '', gname: '', headerOffset: 0, dataOffset: 0 });
+    for (let i = 0; i < 50_000; i++) {
+      checks.entry(entry(`./usr/lib/debug/d${i % 100}/f${i}`));
+      checks.entry(entry(`./usr/lib/debug/d${i % 100}/h${i}`, '1', `usr/lib/debug/d${i % 100}/f${i}`));
+    }
+    checks.entry(entry('./usr/lib/debug/late', '1', './usr/lib/debug/d0/f50000'));
+    checks.finish();
+    expect(checks.members).toBe(100_001);
+    expect(checks.findings.map((f) => [f.code, f.member])).toEqual([['hardlink-missing', './usr/lib/debug/late']]);
   });
 });
 

@@ -153,7 +153,7 @@ class MemberWalk {
     // The note through the program headers, confirmed by the estrip link that names the same id: no need
     // to decode the member's last Block for its section headers (most of a shallow audit's decoding otherwise).
     const quick = gnuBuildIdFromSegments(c.capture);
-    if (quick !== undefined && this.checks.linkClaims(c.entry.path)?.has(quick)) {
+    if (quick !== undefined && this.checks.linkClaims(c.entry.path, quick)) {
       this.checks.elf(c.entry, { gnuBuildId: quick });
       return;
     }
