@@ -493,6 +493,34 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(badPkgdir.exitCode).toBe(2);
   }, 60_000);
 
+  it('CLI with --vdb names the tarballs of installed builds (at most 20, then a count)', async () => {
+    const io = memoryIO();
+    await runAudit({ tree, vdb, severity: 'error' }, io);
+    const section = io.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
+    expect(section[0]).toBe('2 tarballs');
+    expect(section.slice(1).map((l) => l.trim())).toEqual([path.relative(tree, files.hello2!), path.relative(tree, files.other!)]);
+    expect(io.out()).toMatch(/^installed\s+2 tarballs belong to installed builds$/m);
+    // Many installed builds: 20 names and a count.
+    const t = path.join(await tmpdir('audit-installed'), 'tree');
+    const v = path.join(path.dirname(t), 'vdb');
+    for (let n = 1; n <= 25; n++) {
+      const f = tarballPath(t, { category: 'app-misc', pn: `p${n}`, pf: `p${n}-1`, buildId: '1' });
+      await fs.mkdir(path.dirname(f), { recursive: true });
+      await fs.copyFile(files.hello1!, f);
+      await fs.mkdir(path.join(v, `app-misc/p${n}-1`), { recursive: true });
+    }
+    const many = memoryIO();
+    await runAudit({ tree: t, vdb: v, severity: 'error' }, many);
+    const lines = many.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
+    expect(lines[0]).toBe('25 tarballs');
+    expect(lines.filter((l) => l.startsWith('  app-misc/'))).toHaveLength(20);
+    expect(lines[21]).toMatch(/^  \.\.\. and 5 more/);
+    // Without --vdb there is no such section.
+    const plain = memoryIO();
+    await runAudit({ tree: t }, plain);
+    expect(plain.out()).not.toMatch(/installed builds/);
+  });
+
   it('CLI --json: a missing tree, --pkgdir or --vdb prints nothing on stdout and one line on stderr (exit 2)', async () => {
     const nope = path.join(dir, 'nope');
     for (const extra of [[nope], [tree, '--pkgdir', nope], [tree, '--vdb', nope], [files.hello1!]]) {

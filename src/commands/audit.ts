@@ -19,6 +19,9 @@ export interface AuditArgs {
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
+/** Installed tarballs listed by name in the human output (--vdb); the rest are counted. */
+const INSTALLED_SHOWN = 20;
+
 /** Version of the --json output (docs/audit.md). */
 export const AUDIT_SCHEMA = 'packdebug-audit/1';
 
@@ -60,6 +63,8 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     open();
     io.stdout.write(`\n],"findings":${JSON.stringify(treeFindings)},"summary":${JSON.stringify(summary)}}\n`);
   } else {
+    // With --vdb: which tarballs are of installed builds (those prune keeps), the first few by name.
+    const installed: string[] = [];
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
@@ -69,6 +74,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
           io.stdout.write(line(f));
         },
         tarball: (r) => {
+          if (r.installed && installed.length < INSTALLED_SHOWN) installed.push(r.rel);
           const fs = r.findings.filter(shown);
           if (fs.length === 0) return;
           progress.clear();
@@ -78,6 +84,11 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       },
     );
     progress.clear();
+    if (summary.installed) {
+      const more = summary.installed - installed.length;
+      io.stdout.write(`\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n${installed.map((r) => `  ${r}\n`).join('')}`);
+      if (more > 0) io.stdout.write(`  ... and ${more} more (audit --json: "installed": true)\n`);
+    }
     io.stdout.write(summaryTable(summary));
   }
   return auditExitStatus(summary);
