@@ -6,6 +6,9 @@ import { auditTree, type AuditSummary, type TarballReport } from '../src/audit/a
 import { FINDINGS, type Finding, type FindingCode } from '../src/audit/findings.js';
 import { bufferSource, gnuBuildIdFromSegments, inspectElf, type ByteSource } from '../src/elf/index.js';
 import { auditTarball } from '../src/audit/tarball.js';
+import { MemberChecks } from '../src/audit/members.js';
+import { Hash64Table, hashName } from '../src/audit/name-hash.js';
+import type { TarEntry } from '../src/tar/parse.js';
 import { memoryIO } from '../src/commands/io.js';
 import { runAudit } from '../src/commands/audit.js';
 import { parseTarballName } from '../src/portage/naming.js';
@@ -13,7 +16,7 @@ import { compareVersions, parseVersion } from '../src/portage/version.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
-import { packInto, portageTarball, rawTar, snapshot, tarballPath, xzInto, xzThreadedTarball } from './helpers/trees.js';
+import { packInto, portageTarball, rawTar, snapshot, tarballPath, withEditedIndex, xzInto, xzThreadedTarball } from './helpers/trees.js';
 
 const hasTools = requireTool('tar') && requireTool('xz') && requireTool('gcc') && requireTool('gzip') && requireTool('zstd') && requireTool('bzip2');
 const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
@@ -307,6 +310,134 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.ioError).toBe(true);
   });
 
+  it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
+    const t = path.join(await tmpdir('audit-lying-index'), 'tree');
+    const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildId: '1' });
+    // head -c 1200 full.tar | xz: the stream ends 176 bytes into the second header; at 700, in the first member's padding.
+    const tar = rawTar([
+      { name: './usr/lib/debug/one', data: Buffer.from('x') },
+      { name: './usr/lib/debug/two', data: Buffer.from('y') },
+    ]);
+    await xzInto(tar.subarray(0, 1200), at('cut'));
+    await xzInto(tar.subarray(0, 700), at('cutpad'));
+    // The same cut at a header boundary is only a missing end-of-archive marker (GNU tar warns): no finding.
+    await xzInto(tar.subarray(0, 1024), at('nomarker'));
+    // pack's Blocks at member headers (no sizes in the Block Headers): ./a, ./b, ./c in Blocks 2-4, the
+    // end-of-archive marker and the tar padding in Block 4.
+    const image = await tmpdir('audit-lying-image');
+    await fs.mkdir(path.join(image, 'usr/lib/debug'), { recursive: true });
+    for (const n of ['a', 'b', 'c']) await fs.writeFile(path.join(image, 'usr/lib/debug', n), Buffer.alloc(5000, n));
+    const packed = await fs.readFile(await packInto(path.join(path.dirname(t), 'packed'), image, { category: 'dev-util', pn: 'p', pf: 'p-1', buildId: '1' }, 4096));
+    // Blocks 3 and 4 said to be empty (idx.py): the tar stream then ends cleanly after ./b.
+    await fs.mkdir(path.dirname(at('empty')), { recursive: true });
+    await fs.writeFile(at('empty'), withEditedIndex(packed, (r) => (r[2]!.uncompressedSize = 0, r[3]!.uncompressedSize = 0)));
+    // The last Block said to be 1 KiB shorter: the cut falls after the end-of-archive marker.
+    await fs.mkdir(path.dirname(at('short')), { recursive: true });
+    await fs.writeFile(at('short'), withEditedIndex(packed, (r) => void (r[3]!.uncompressedSize -= 1024)));
+    await fs.mkdir(path.dirname(at('ok')), { recursive: true });
+    await fs.writeFile(at('ok'), packed);
+
+    const { tarballs } = await audit(t);
+    const codes = (pn: string) => tarballs.find((r) => r.file === at(pn))!.findings.map((f) => f.code);
+    expect(codes('cut')).toEqual(['tar-corrupt']);
+    expect(tarballs.find((r) => r.file === at('cut'))!.findings[0]!.message).toMatch(/ends inside a header at offset 1200/);
+    expect(codes('cutpad')).toEqual(['tar-corrupt']);
+    expect(codes('nomarker')).toEqual([]);
+    expect(codes('empty')).toEqual(['xz-corrupt']);
+    expect(tarballs.find((r) => r.file === at('empty'))!.findings[0]!.message).toMatch(/Index says 0 uncompressed bytes, but the Block has \d+ bytes of LZMA2 data/);
+    expect(codes('short')).toEqual(['block-corrupt']);
+    expect(codes('ok')).toEqual([]);
+    const ok = tarballs.find((r) => r.file === at('ok'))!;
+    expect([ok.blocks, ok.layout]).toEqual([4, 'packdebug']);
+    // Deep agrees.
+    const deep = await audit(t, { deep: true });
+    for (const pn of ['cut', 'cutpad', 'empty', 'short']) expect(deep.tarballs.find((r) => r.file === at(pn))!.findings.some((f) => f.severity === 'error'), pn).toBe(true);
+    const cli = await execa('node', [CLI, 'audit', t], { reject: false });
+    expect(cli.exitCode).toBe(1);
+  });
+
+  it('symlinks named like estrip links escape unless relative and inside the archive; members below a symlink; .build-id files and hardlinks are checked', async () => {
+    const t = path.join(await tmpdir('audit-links'), 'tree');
+    const hello = await makeImage('hello');
+    const elf = await fs.readFile(path.join(hello, 'usr/lib/debug/usr/bin/hello.debug'));
+    const id = inspectElf(bufferSource(elf))!.gnuBuildId!;
+    const link = (bid: string) => `./usr/lib/debug/.build-id/${bid.slice(0, 2)}/${bid.slice(2)}.debug`;
+    const debug = './usr/lib/debug/usr/bin/hello.debug';
+    const b = '/usr/lib/debug/.build-id';
+    const bad = await xzInto(
+      rawTar([
+        { name: './usr/lib/debug/', type: '5', mode: 0o755 },
+        // estrip's link to the binary: ./usr/bin/foo, in the archive, outside the debug roots: excepted.
+        { name: `.${b}/12/3456`, type: '2', linkname: '../../../../../usr/bin/foo' },
+        // Named like one, but climbing out of the archive (the reviewer's t16), or absolute.
+        { name: `.${b}/ab/cdef`, type: '2', linkname: `${'../'.repeat(12)}tmp/victim` },
+        { name: `.${b}/ab/cdef/pwned`, data: Buffer.from('hi\n') },
+        { name: `.${b}/cd/ef01`, type: '2', linkname: '/etc' },
+        { name: `.${b}/cd/ef01/cron.daily/evil`, mode: 0o755, data: Buffer.from('#!/bin/sh\n') },
+        // Below the excepted link too: tar would write into ./usr/bin/foo.
+        { name: `.${b}/12/3456/x`, data: Buffer.from('x') },
+        { name: './usr/lib/debug/hl', type: '1', linkname: `.${b}/ab/cdef/pwned` },
+        // .build-id/xx/yyyy.debug as the file itself and as a hardlink, each right once and wrong once.
+        { name: debug, data: elf },
+        { name: link(id), data: elf },
+        { name: link('00'.repeat(20)), type: '1', linkname: debug },
+        { name: link('11'.repeat(20)), data: elf },
+      ]),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '1' }),
+    );
+    const good = await xzInto(
+      rawTar([
+        { name: debug, data: elf },
+        { name: link(id), type: '1', linkname: debug },
+      ]),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '2' }),
+    );
+    for (const deep of [false, true]) {
+      const { tarballs } = await audit(t, { deep });
+      const of = (file: string, code: FindingCode) => tarballs.find((r) => r.file === file)!.findings.filter((f) => f.code === code).map((f) => f.member);
+      expect(of(bad, 'symlink-escape'), `deep ${deep}`).toEqual([`.${b}/ab/cdef`, `.${b}/cd/ef01`]);
+      expect(of(bad, 'through-symlink'), `deep ${deep}`).toEqual([`.${b}/ab/cdef/pwned`, `.${b}/cd/ef01/cron.daily/evil`, `.${b}/12/3456/x`, './usr/lib/debug/hl']);
+      expect(of(bad, 'build-id-link-mismatch').sort(), `deep ${deep}`).toEqual([link('00'.repeat(20)), link('11'.repeat(20))]);
+      expect(of(bad, 'hardlink-missing'), `deep ${deep}`).toEqual([]);
+      expect(tarballs.find((r) => r.file === good)!.findings.filter((f) => f.code !== 'duplicate-build-id'), `deep ${deep}`).toEqual([]);
+    }
+    expect((await execa('node', [CLI, 'audit', t], { reject: false })).exitCode).toBe(1);
+  });
+
+  it('a symlink swapped in for a tarball after the walk is the symlink finding, and is not read through', async () => {
+    const link = path.join(await tmpdir('audit-swap'), 'hello-1.0-1-debug.tar.xz');
+    await fs.symlink(files.hello1!, link);
+    for (const deep of [false, true]) {
+      const r = await auditTarball(link, { deep, xzFrom: 0 });
+      expect(r.findings.map((f) => f.code)).toEqual(['symlink']);
+      expect([r.members, r.ioError, r.blocks]).toEqual([undefined, false, 0]);
+    }
+  });
+
+  it('files of 1 to 12 bytes are not-xz or xz-corrupt (exit 1), never io-error', async () => {
+    const t = path.join(await tmpdir('audit-short'), 'tree');
+    const xz = await fs.readFile(files.hello1!);
+    const expected: Record<string, FindingCode> = {};
+    for (let n = 1; n <= 12; n++) {
+      for (const [kind, bytes, code] of [
+        ['x', Buffer.alloc(n, 0x41), 'not-xz'],
+        ['z', xz.subarray(0, n), 'xz-corrupt'],
+      ] as const) {
+        const file = tarballPath(t, { category: 'dev-util', pn: `short${kind}`, pf: `short${kind}-${n}`, buildId: '1' });
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.writeFile(file, bytes);
+        expected[file] = code;
+      }
+    }
+    const { summary, tarballs } = await audit(t);
+    expect(tarballs).toHaveLength(24);
+    for (const r of tarballs) expect(r.findings.map((f) => f.code), r.rel).toEqual([expected[r.file]]);
+    expect(summary.ioErrors).toBe(0);
+    const cli = await execa('node', [CLI, 'audit', t], { reject: false });
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stdout).not.toMatch(/io-error|outside buffer bounds/);
+  });
+
   it('never crashes on the XZ Utils test files; every bad one is an error in a deep audit', async () => {
     const t = path.join(await tmpdir('audit-conformance'), 'tree');
     const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));
@@ -362,8 +493,96 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(badPkgdir.exitCode).toBe(2);
   }, 60_000);
 
+  it('CLI with --vdb names the tarballs of installed builds (at most 20, then a count)', async () => {
+    const io = memoryIO();
+    await runAudit({ tree, vdb, severity: 'error' }, io);
+    const section = io.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
+    expect(section[0]).toBe('2 tarballs');
+    expect(section.slice(1).map((l) => l.trim())).toEqual([path.relative(tree, files.hello2!), path.relative(tree, files.other!)]);
+    expect(io.out()).toMatch(/^installed\s+2 tarballs belong to installed builds$/m);
+    // Many installed builds: 20 names and a count.
+    const t = path.join(await tmpdir('audit-installed'), 'tree');
+    const v = path.join(path.dirname(t), 'vdb');
+    for (let n = 1; n <= 25; n++) {
+      const f = tarballPath(t, { category: 'app-misc', pn: `p${n}`, pf: `p${n}-1`, buildId: '1' });
+      await fs.mkdir(path.dirname(f), { recursive: true });
+      await fs.copyFile(files.hello1!, f);
+      await fs.mkdir(path.join(v, `app-misc/p${n}-1`), { recursive: true });
+    }
+    const many = memoryIO();
+    await runAudit({ tree: t, vdb: v, severity: 'error' }, many);
+    const lines = many.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
+    expect(lines[0]).toBe('25 tarballs');
+    expect(lines.filter((l) => l.startsWith('  app-misc/'))).toHaveLength(20);
+    expect(lines[21]).toMatch(/^  \.\.\. and 5 more/);
+    // Without --vdb there is no such section.
+    const plain = memoryIO();
+    await runAudit({ tree: t }, plain);
+    expect(plain.out()).not.toMatch(/installed builds/);
+  });
+
+  it('CLI --json: a missing tree, --pkgdir or --vdb prints nothing on stdout and one line on stderr (exit 2)', async () => {
+    const nope = path.join(dir, 'nope');
+    for (const extra of [[nope], [tree, '--pkgdir', nope], [tree, '--vdb', nope], [files.hello1!]]) {
+      const r = await execa('node', [CLI, 'audit', ...extra, '--json'], { reject: false });
+      expect(r.exitCode, extra.join(' ')).toBe(2);
+      expect(r.stdout, extra.join(' ')).toBe('');
+      expect(r.stderr.trim().split('\n'), extra.join(' ')).toHaveLength(1);
+    }
+    // An empty tree is still one JSON document.
+    const empty = path.join(await tmpdir('audit-empty'), 'tree');
+    await fs.mkdir(empty);
+    const r = await execa('node', [CLI, 'audit', empty, '--json'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ tarballs: [], findings: [], summary: { tarballs: 0 } });
+  });
+
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
+  });
+});
+
+describe('member checks keep names as 64-bit hashes', () => {
+  it('a hash table that grows, tells keys apart and keeps values', () => {
+    const t = new Hash64Table(2);
+    for (let i = 0; i < 100_000; i++) t.set(i, i * 7, i, ~i >>> 0);
+    expect(t.size).toBe(100_000);
+    expect(t.bytes).toBeLessThanOrEqual(100_000 * 16 * (8 / 3));
+    for (const i of [0, 1, 4095, 99_999]) expect([t.has(i, i * 7), t.get(i, i * 7, 0), t.get(i, i * 7, 1)]).toEqual([true, i, ~i >>> 0]);
+    expect(t.has(1, 8)).toBe(false);
+    expect(t.get(100_000, 700_000)).toBeUndefined();
+    expect(t.set(5, 35)).toBe(false);
+    const names = new Set<string>();
+    const hashes = new Set<string>();
+    for (let i = 0; i < 200_000; i++) {
+      const n = `usr/lib/debug/d${i % 1000}/f${i}`;
+      names.add(n);
+      const h = hashName(n);
+      hashes.add(`${h.hi}:${h.lo}`);
+    }
+    expect(hashes.size).toBe(names.size);
+    // Ancestors found on the way.
+    const dirs = new Hash64Table(0);
+    for (const d of ['usr/lib/debug/.build-id/ab', 'usr/lib/debug/.build-id/ab/cdef']) {
+      const h = hashName(d);
+      dirs.set(h.hi, h.lo);
+    }
+    expect(hashName('usr/lib/debug/.build-id/ab/cdef/x/y', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab/cdef'.length);
+    expect(hashName('usr/lib/debug/.build-id/ab/cdef', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab'.length);
+    expect(hashName('usr/lib/debug/.build-id/abc/x', dirs).ancestor).toBe(-1);
+  });
+
+  it('hardlinks to earlier members pass and to missing ones do not, over 100,000 members', () => {
+    const checks = new MemberChecks('/t.tar.xz');
+    const entry = (path: string, type = '0', linkpath = ''): TarEntry => ({ path, type: type as TarEntry['type'], mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkpath, uname: '', gname: '', headerOffset: 0, dataOffset: 0 });
+    for (let i = 0; i < 50_000; i++) {
+      checks.entry(entry(`./usr/lib/debug/d${i % 100}/f${i}`));
+      checks.entry(entry(`./usr/lib/debug/d${i % 100}/h${i}`, '1', `usr/lib/debug/d${i % 100}/f${i}`));
+    }
+    checks.entry(entry('./usr/lib/debug/late', '1', './usr/lib/debug/d0/f50000'));
+    checks.finish();
+    expect(checks.members).toBe(100_001);
+    expect(checks.findings.map((f) => [f.code, f.member])).toEqual([['hardlink-missing', './usr/lib/debug/late']]);
   });
 });
 

@@ -7,7 +7,7 @@ import { runPrune } from '../src/commands/prune.js';
 import { planGroup, type PruneCandidate } from '../src/prune/plan.js';
 import { pruneTree, type PruneResult } from '../src/prune/prune.js';
 import { parseTarballName } from '../src/portage/naming.js';
-import { makeGpkg } from './helpers/binpkg.js';
+import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 import { packInto, snapshot } from './helpers/trees.js';
@@ -165,6 +165,65 @@ describe.skipIf(!hasTools)('prune', () => {
       'dev-libs/stays/stays-1-1-debug.tar.xz',
     ]);
     expect(r.kept).toEqual({ newest: 4, binpkg: 1, installed: 2, recent: 1 });
+  });
+
+  it('a PKGDIR with XPAK binpkgs and a Packages index protects the builds it holds (multi-instance names)', async () => {
+    const t = await copyTree();
+    const pkgdir = path.join(path.dirname(t), 'binpkgs');
+    const image = await makeImage('hello');
+    // CAT/PN/PF-BUILD_ID.xpak, as binpkg-multi-instance names them.
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { category: 'app-misc', pf: 'hello-1.0', buildId: '3' });
+    // The name is not trusted: this one's metadata says build 1.
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+    // The Packages stanza (SIZE matching) identifies a binpkg without opening it; a stale stanza protects nothing.
+    const gpkg = path.join(pkgdir, 'app-misc/hello/hello-1.0-4.gpkg.tar');
+    await fs.writeFile(gpkg, 'not opened: the index says what it is\n');
+    const size = (await fs.stat(gpkg)).size;
+    await fs.writeFile(
+      path.join(pkgdir, 'Packages'),
+      'ARCH: amd64\nVERSION: 0\n\n' +
+        `BUILD_ID: 4\nCPV: app-misc/hello-1.0\nPATH: app-misc/hello/hello-1.0-4.gpkg.tar\nSIZE: ${size}\n\n` +
+        'BUILD_ID: 5\nCPV: app-misc/hello-1.0\nPATH: app-misc/hello/hello-1.0-5.gpkg.tar\nSIZE: 1234\n\n',
+    );
+    for (const dryRun of [true, false]) {
+      const r = await pruneTree({ tree: t, keep: 1, pkgdir, dryRun, now: NOW });
+      expect(rels(r, t).deleted.sort(), `dry run ${dryRun}`).toEqual([
+        'app-misc/hello/hello-1.0-2-debug.tar.xz',
+        'app-misc/hello/hello-1.0-5-debug.tar.xz',
+        'app-misc/solo/solo-2-1-debug.tar.xz',
+        'dev-libs/gone/gone-1-1-debug.tar.xz',
+        'dev-libs/stays/stays-1-1-debug.tar.xz',
+      ]);
+      expect(r.kept, `dry run ${dryRun}`).toEqual({ newest: 4, binpkg: 3, installed: 0, recent: 0 });
+    }
+  });
+
+  it('counts the bytes of hardlinked tarballs once, when their last link goes', async () => {
+    const dir = await tmpdir('prune-links');
+    const t = path.join(dir, 'tree');
+    const p = (n: number) => path.join(t, `app-misc/hl/hl-1-${n}-debug.tar.xz`);
+    await fs.mkdir(path.dirname(p(1)), { recursive: true });
+    await fs.writeFile(p(1), tarball);
+    await fs.link(p(1), p(2)); // two names, one inode: both deleted
+    await fs.writeFile(p(3), tarball);
+    await fs.link(p(3), path.join(dir, 'outside.tar.xz')); // also linked outside the tree: frees nothing
+    await fs.writeFile(p(4), tarball); // the newest, kept
+    const dry = await pruneTree({ tree: t, keep: 1, dryRun: true, now: NOW });
+    const real = await pruneTree({ tree: t, keep: 1, now: NOW });
+    for (const r of [dry, real]) {
+      expect(r.deleted.map((d) => [path.basename(d.path), d.bytes, d.reclaimed])).toEqual([
+        ['hl-1-3-debug.tar.xz', tarball.length, 0],
+        ['hl-1-2-debug.tar.xz', tarball.length, 0],
+        ['hl-1-1-debug.tar.xz', tarball.length, tarball.length],
+      ]);
+      expect(r.reclaimedBytes).toBe(tarball.length);
+    }
+    const io = memoryIO();
+    await fs.writeFile(p(5), tarball);
+    await fs.link(p(5), p(6));
+    await runPrune({ tree: t, keep: 0, dryRun: true }, io);
+    expect(io.out()).toMatch(/^would delete app-misc\/hl\/hl-1-6-debug\.tar\.xz \(\d+ bytes, another hardlink to it remains\)$/m);
+    expect(io.out()).toMatch(/^would delete app-misc\/hl\/hl-1-5-debug\.tar\.xz \(\d+ bytes\)$/m);
   });
 
   it('leaves a tarball that changed since it was planned, and one that is gone is no error', async () => {

@@ -4,7 +4,9 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { decodeBlock } from '../src/xz/block-decoder.js';
 import { encodeBlock } from '../src/xz/block-encoder.js';
-import { readXzLayout } from '../src/xz/file-layout.js';
+import { isTruncatedXzMagic, readXzLayout, sniffFormat, sniffFormatStrict } from '../src/xz/file-layout.js';
+import { XzRandomAccess } from '../src/xz/random-access.js';
+import { PackdebugError } from '../src/errors.js';
 import { decodeIndex, encodeIndex } from '../src/xz/index.js';
 import { dictSizeFor, parsePreset, presetOptions } from '../src/xz/lzma2-options.js';
 import { decodeStreamFooter, decodeStreamHeader, encodeStreamFooter, encodeStreamHeader } from '../src/xz/stream-flags.js';
@@ -136,5 +138,63 @@ describe('readXzLayout', () => {
     const ok = path.join(dir, 'ok.xz');
     await fs.writeFile(ok, good);
     expect((await layoutOf(ok)).blocks).toHaveLength(0);
+  });
+});
+
+describe('files of 0 to 12 bytes', () => {
+  const good = Buffer.concat([encodeStreamHeader(4), encodeIndex([]), encodeStreamFooter(4, 8)]);
+  const heads = (n: number): [string, Buffer][] => [
+    [`${n} bytes of xz`, good.subarray(0, n)],
+    [`${n} bytes of 0x28`, Buffer.alloc(n, 0x28)],
+    [`${n} zero bytes`, Buffer.alloc(n)],
+    [`${n} bytes of zstd magic`, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0]).subarray(0, n)],
+  ];
+
+  it('sniffers read no byte past the end (a 1-3 byte file was a RangeError)', () => {
+    for (let n = 0; n <= 12; n++) {
+      for (const [what, head] of heads(n)) {
+        expect(() => sniffFormat(head), what).not.toThrow();
+        expect(() => sniffFormatStrict(head), what).not.toThrow();
+      }
+    }
+    expect(sniffFormat(Buffer.from([0x28, 0xb5, 0x2f]))).toBeUndefined();
+    expect(isTruncatedXzMagic(good.subarray(0, 3))).toBe(true);
+    expect(isTruncatedXzMagic(good.subarray(0, 6))).toBe(false);
+    expect(isTruncatedXzMagic(Buffer.alloc(0))).toBe(false);
+  });
+
+  it('readXzLayout and XzRandomAccess.open reject each as damaged or foreign data (E_FORMAT), never a RangeError', async () => {
+    const dir = await tmpdir('xz-short');
+    for (let n = 0; n <= 12; n++) {
+      for (const [what, bytes] of heads(n)) {
+        const file = path.join(dir, `${what}.xz`);
+        await fs.writeFile(file, bytes);
+        const fh = await fs.open(file);
+        const err = await readXzLayout(fh, file).then(() => undefined, (e: unknown) => e).finally(() => fh.close());
+        expect(err, what).toBeInstanceOf(PackdebugError);
+        expect((err as PackdebugError).code, what).toBe('E_FORMAT');
+        if (n > 0 && what.includes('of xz')) expect((err as Error).message, what).toMatch(/truncated/);
+        const ra = await XzRandomAccess.open(file).then(() => undefined, (e: unknown) => e);
+        expect(ra, what).toBeInstanceOf(PackdebugError);
+        expect((ra as PackdebugError).code, what).toBe('E_FORMAT');
+      }
+    }
+  });
+});
+
+describe('LZMA2 data size bounds (an Index checked without decoding)', () => {
+  it('hold for what the encoders write, from empty to highly compressible and incompressible data', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { lzma2DataBounds } = await import('../src/xz/block-header.js');
+    expect(lzma2DataBounds(0)).toEqual([1, 1]);
+    for (const input of [Buffer.alloc(1), randomBytes(1), randomBytes(7), randomBytes(100), randomBytes(70_000), Buffer.alloc(5 << 20)]) {
+      const options = { ...presetOptions({ level: 6, extreme: false }), dictSize: dictSizeFor(input.length, 8 << 20) };
+      const block = await encodeBlock(input, options, 'lzma-native');
+      const header = block.bytes[0]! * 4 + 4;
+      const data = block.unpaddedSize - header - 8; // CRC64
+      const [min, max] = lzma2DataBounds(input.length);
+      expect(data, `${input.length} bytes`).toBeGreaterThanOrEqual(min);
+      expect(data, `${input.length} bytes`).toBeLessThanOrEqual(max);
+    }
   });
 });

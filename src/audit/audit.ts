@@ -3,9 +3,10 @@
  * tarball (tarball.ts), build-ids found in several tarballs, and, when
  * given, the binpkgs of a PKGDIR and the installed packages of a VDB.
  *
- * Memory is bounded per tarball; across the tree only a map from build-id
- * to the first tarball that had it (and the list of tarball paths) grows
- * with the tree. Results are handed to the sink as they are ready, in the
+ * Memory is bounded per tarball; across the tree only a table from the
+ * 64-bit hash of each build-id to the first tarball that had it (12 to 32
+ * bytes a build-id) and the names of those first tarballs grow with the
+ * tree (a tarball whose build-ids were all seen before is not kept). Results are handed to the sink as they are ready, in the
  * order of the walk, whatever the concurrency.
  */
 import fs from 'node:fs/promises';
@@ -15,6 +16,7 @@ import type { BinpkgIndex } from '../portage/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
+import { Hash64Table, hashName } from './name-hash.js';
 import { auditTarball, emptyAudit, type BlockLayout, type TarballAudit } from './tarball.js';
 
 export interface AuditOptions {
@@ -152,8 +154,10 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     if (f.code === 'io-error') summary.ioErrors++;
   };
 
-  const firstOwner = new Map<string, number>();
-  const owners: { rel: string; cp: string }[] = [];
+  // Build-id (hashed: a collision, about 2^-64 a pair, makes a spurious duplicate or conflict finding) -> index
+  // in `owners` of the first tarball that had it; `owners` holds only such first tarballs, by `CATEGORY/PN/FILE`.
+  const firstOwner = new Hash64Table(1);
+  const owners: string[] = [];
   const usedBinpkgs = new Set<string>();
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
 
@@ -181,19 +185,23 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
 
     // Build-ids seen before, grouped by the tarball that had them first.
     const me = owners.length;
-    // The directory says which package a tarball belongs to, also when its name is bad.
-    const cp = `${item.category}/${item.pn}`;
-    owners.push({ rel: item.rel, cp });
+    let owns = false;
     const shared = new Map<number, string[]>();
     for (const id of audit.buildIds) {
-      const first = firstOwner.get(id);
-      if (first === undefined) firstOwner.set(id, me);
-      else (shared.get(first) ?? shared.set(first, []).get(first)!).push(id);
+      const h = hashName(id);
+      const first = firstOwner.get(h.hi, h.lo);
+      if (first === undefined) {
+        firstOwner.set(h.hi, h.lo, me);
+        owns = true;
+      } else (shared.get(first) ?? shared.set(first, []).get(first)!).push(id);
     }
+    if (owns) owners.push(item.rel);
+    // The directory says which package a tarball belongs to, also when its name is bad.
+    const cp = `${item.category}/${item.pn}`;
     for (const [other, ids] of shared) {
-      const o = owners[other]!;
-      const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${o.rel}`;
-      if (o.cp === cp) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+      const rel = owners[other]!;
+      const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${rel}`;
+      if (rel.startsWith(`${cp}/`)) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
       else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
     }
 

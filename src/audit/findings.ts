@@ -42,6 +42,7 @@ export const FINDINGS = {
   'setuid-setgid': { severity: 'error', title: 'a file (not a directory) with the setuid or setgid bit', fix: 'rebuild the tarball with packdebug pack' },
   'hardlink-missing': { severity: 'error', title: 'a hardlink to a member that is not earlier in the archive', fix: 'rebuild the tarball with packdebug pack' },
   'symlink-escape': { severity: 'error', title: 'a symlink that leaves the debug roots (estrip links to binaries excepted)', fix: 'rebuild the tarball with packdebug pack' },
+  'through-symlink': { severity: 'error', title: 'a member (or hardlink target) below a symlink member: extracting it writes through the link', fix: 'rebuild the tarball with packdebug pack' },
   // Content
   'no-build-id': { severity: 'warning', title: 'an ELF file without a GNU build-id: debuginfod cannot serve it', fix: 'build the package with a linker that writes build-ids (-Wl,--build-id)' },
   'build-id-link-mismatch': { severity: 'error', title: ".build-id/xx/yyyy.debug names another build-id than its target's note", fix: 'rebuild the package' },

@@ -28,7 +28,7 @@ import { inspectElfAt } from '../tarball/elf-at.js';
 import { compareMemberNames } from '../tarball/order.js';
 import { TarballReader } from '../tarball/reader.js';
 import { findXz } from '../xz/block-encoder.js';
-import { sniffFormatStrict } from '../xz/file-layout.js';
+import { isTruncatedXzMagic, sniffFormatStrict } from '../xz/file-layout.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { MemberChecks } from './members.js';
 
@@ -72,10 +72,12 @@ const REGULAR = new Set(['0', '7']);
 /** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
 const XZ_DEEP_MIN = 8 << 20;
 
-function isEnoent(err: unknown): boolean {
+function errnoOf(err: unknown): string | undefined {
   const cause = err instanceof PackdebugError ? err.cause : err;
-  return (cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+  return (cause as NodeJS.ErrnoException | undefined)?.code;
 }
+
+const isEnoent = (err: unknown) => errnoOf(err) === 'ENOENT';
 
 /** Maps a read failure to a finding code. */
 function failureCode(err: unknown, blockStage: boolean): FindingCode {
@@ -151,7 +153,7 @@ class MemberWalk {
     // The note through the program headers, confirmed by the estrip link that names the same id: no need
     // to decode the member's last Block for its section headers (most of a shallow audit's decoding otherwise).
     const quick = gnuBuildIdFromSegments(c.capture);
-    if (quick !== undefined && this.checks.linkClaims(c.entry.path)?.has(quick)) {
+    if (quick !== undefined && this.checks.linkClaims(c.entry.path, quick)) {
       this.checks.elf(c.entry, { gnuBuildId: quick });
       return;
     }
@@ -217,6 +219,11 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
       result.gone = true;
       return;
     }
+    // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
+    if (!blockStage && errnoOf(err) === 'ELOOP') {
+      add('symlink', 'a symlink (not followed)');
+      return;
+    }
     const code = failureCode(err, blockStage);
     if (code === 'io-error') result.ioError = true;
     add(code, messageOf(err, file));
@@ -224,7 +231,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
 
   // The magic first: a file that is not xz at all is named as what it is.
   try {
-    const fh = await fs.open(file, 'r');
+    const fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       result.bytes = (await fh.stat()).size;
       const head = Buffer.alloc(16);
@@ -233,7 +240,8 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
         add('empty-tarball', 'zero bytes');
         return result;
       }
-      const kind = sniffFormatStrict(head.subarray(0, bytesRead));
+      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
+      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead)) ? 'xz' : sniffFormatStrict(head.subarray(0, bytesRead));
       if (kind !== 'xz') {
         add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
         return result;
@@ -250,7 +258,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   try {
     // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
     // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20 });
+    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20, noFollow: true });
   } catch (err) {
     fail(err, false);
     return result;
@@ -319,41 +327,54 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
   const ra = reader.ra;
   const visitor = walk.visitor();
   let offset = 0;
+  let parser: TarParser | undefined;
   while (offset < ra.size) {
-    const parser = new TarParser(visitor, reader.path, offset);
+    const p = (parser = new TarParser(visitor, reader.path, offset));
     let pos = offset;
     let jump: number | undefined;
     let tarError: unknown;
+    // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
+    // padding follows the marker), so that its size and Check are verified against the Index.
+    let trailerEnd = Infinity;
     try {
-      await reader.streamFrom(offset, (chunk) => {
-        try {
-          parser.write(chunk);
-        } catch (err) {
-          tarError = err;
+      await reader.streamFrom(
+        offset,
+        (chunk) => {
+          if (p.ended) return true;
+          try {
+            p.write(chunk);
+          } catch (err) {
+            tarError = err;
+            return false;
+          }
+          pos += chunk.length;
+          if (p.ended) {
+            const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
+            trailerEnd = b.uncompressedOffset + b.uncompressedSize;
+            return true;
+          }
+          const c = walk.current;
+          if (!c || c.entry.size === 0) return true;
+          const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
+          if (c.entry.dataOffset + c.entry.size > ra.size) {
+            tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
+            return false;
+          }
+          const block = ra.blockIndexAt(pos - 1);
+          const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
+          if (dataEnd <= blockEnd) return true;
+          // The rest of this Block is the member's data: no header in it. Resume at the member's end,
+          // once an ELF member's head is captured; an ELF member that ends in the next Block is read
+          // on instead (inspecting it by random access would decode that Block twice).
+          if (c.capture !== undefined) {
+            const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
+            if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
+          }
+          jump = dataEnd;
           return false;
-        }
-        pos += chunk.length;
-        if (parser.ended) return false;
-        const c = walk.current;
-        if (!c || c.entry.size === 0) return true;
-        const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
-        if (c.entry.dataOffset + c.entry.size > ra.size) {
-          tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
-          return false;
-        }
-        const block = ra.blockIndexAt(pos - 1);
-        const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
-        if (dataEnd <= blockEnd) return true;
-        // The rest of this Block is the member's data: no header in it. Resume at the member's end,
-        // once an ELF member's head is captured; an ELF member that ends in the next Block is read
-        // on instead (inspecting it by random access would decode that Block twice).
-        if (c.capture !== undefined) {
-          const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
-          if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
-        }
-        jump = dataEnd;
-        return false;
-      });
+        },
+        () => trailerEnd,
+      );
     } catch (err) {
       fail(err, true);
       return false;
@@ -362,8 +383,8 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
       add('tar-corrupt', messageOf(tarError, reader.path));
       return false;
     }
-    if (parser.ended) {
-      walk.trailerAt(parser.offset - 1024);
+    if (p.ended) {
+      walk.trailerAt(p.offset - 1024);
       return true;
     }
     if (jump === undefined) break;
@@ -378,6 +399,14 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
   // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
   if (walk.current) {
     add('tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
+    return false;
+  }
+  // ... but not inside a header (a partial 512-byte block, a pax or long-name header without its member).
+  try {
+    if (offset >= ra.size || parser === undefined) return true;
+    parser.end();
+  } catch (err) {
+    add('tar-corrupt', messageOf(err, reader.path));
     return false;
   }
   return true;

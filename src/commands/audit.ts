@@ -19,6 +19,9 @@ export interface AuditArgs {
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
+/** Installed tarballs listed by name in the human output (--vdb); the rest are counted. */
+const INSTALLED_SHOWN = 20;
+
 /** Version of the --json output (docs/audit.md). */
 export const AUDIT_SCHEMA = 'packdebug-audit/1';
 
@@ -36,12 +39,20 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
   if (args.json) {
     const treeFindings: Finding[] = [];
     let first = true;
-    io.stdout.write(`{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`);
+    // Written with the first tarball (or at the end), never before: auditTree throws only before it emits anything
+    // (the tree, --pkgdir and --vdb are read first), so a usage or I/O error leaves stdout empty, not broken JSON.
+    let opened = false;
+    const open = () => {
+      if (opened) return;
+      opened = true;
+      io.stdout.write(`{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`);
+    };
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
         finding: (f) => void (shown(f) && treeFindings.push(f)),
         tarball: (r: TarballReport) => {
+          open();
           io.stdout.write(`${first ? '' : ','}\n${JSON.stringify({ ...r, findings: r.findings.filter(shown) })}`);
           first = false;
         },
@@ -49,8 +60,11 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       },
     );
     progress.clear();
+    open();
     io.stdout.write(`\n],"findings":${JSON.stringify(treeFindings)},"summary":${JSON.stringify(summary)}}\n`);
   } else {
+    // With --vdb: which tarballs are of installed builds (those prune keeps), the first few by name.
+    const installed: string[] = [];
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
       {
@@ -60,6 +74,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
           io.stdout.write(line(f));
         },
         tarball: (r) => {
+          if (r.installed && installed.length < INSTALLED_SHOWN) installed.push(r.rel);
           const fs = r.findings.filter(shown);
           if (fs.length === 0) return;
           progress.clear();
@@ -69,6 +84,11 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       },
     );
     progress.clear();
+    if (summary.installed) {
+      const more = summary.installed - installed.length;
+      io.stdout.write(`\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n${installed.map((r) => `  ${r}\n`).join('')}`);
+      if (more > 0) io.stdout.write(`  ... and ${more} more (audit --json: "installed": true)\n`);
+    }
     io.stdout.write(summaryTable(summary));
   }
   return auditExitStatus(summary);

@@ -16,6 +16,11 @@
  *  - a file that is gone already is not an error.
  * A dry run makes the same plan and the same re-checks, and reports the
  * directories that a real run would find empty.
+ *
+ * Reclaimed bytes count each inode once: hardlinked tarballs (two names,
+ * one file) free their bytes with the deletion of the last link, which the
+ * lstat before unlink tells (nlink 1); a dry run counts the links it would
+ * delete. A tarball also linked from outside the tree frees nothing.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -40,8 +45,8 @@ export interface PruneOptions {
 }
 
 export interface PruneEvents {
-  /** A tarball deleted (or, in a dry run, that would be); awaited before the next one. */
-  deleted?(c: PruneCandidate): void | Promise<void>;
+  /** A tarball deleted (or, in a dry run, that would be), and the bytes that frees; awaited before the next one. */
+  deleted?(c: PruneCandidate, reclaimed: number): void | Promise<void>;
   removedDir?(dir: string): void;
   skipped?(file: string, reason: string): void;
 }
@@ -50,13 +55,15 @@ export interface PruneResult {
   tree: string;
   dryRun: boolean;
   keep: number;
-  deleted: { path: string; rel: string; bytes: number }[];
+  /** `bytes`: the file's size; `reclaimed`: what deleting it frees (0 while another hardlink to it remains). */
+  deleted: { path: string; rel: string; bytes: number; reclaimed: number }[];
   removedDirs: string[];
   /** Changed since planned: kept. */
   skipped: { path: string; reason: string }[];
   /** Could not be looked up or deleted (permissions, I/O). */
   failed: { path: string; reason: string }[];
   kept: Record<KeepReason, number>;
+  /** Each inode counted once, when its last link is deleted (hardlinked tarballs: two names, one file). */
   reclaimedBytes: number;
 }
 
@@ -107,6 +114,18 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
     events.skipped?.(file, reason);
   };
 
+  // Dry run: links of multiply linked inodes this run would leave, `dev:ino` -> count (the lstat of a real
+  // run sees its own deletions). An inode's bytes are reclaimed by deleting its last link, not before.
+  const linksLeft = new Map<string, number>();
+  const freesInode = (st: { dev: number; ino: number; nlink: number }): boolean => {
+    if (!result.dryRun || st.nlink <= 1) return st.nlink <= 1;
+    const key = `${st.dev}:${st.ino}`;
+    const left = (linksLeft.get(key) ?? st.nlink) - 1;
+    if (left <= 0) linksLeft.delete(key);
+    else linksLeft.set(key, left);
+    return left <= 0;
+  };
+
   let group: PruneCandidate[] = [];
   let groupDir: string | undefined;
   const flush = async () => {
@@ -128,6 +147,8 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
         skip(c.path, 'changed since it was planned (rebuilt or repacked): kept');
         continue;
       }
+      // Decided before unlink, from the lstat just made: nlink 1 means this name is the file's last.
+      const reclaimed = freesInode(now) ? c.size : 0;
       if (!result.dryRun) {
         try {
           await fs.unlink(c.path);
@@ -139,9 +160,9 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
         }
       }
       gone.add(path.basename(c.path));
-      result.deleted.push({ path: c.path, rel: c.rel, bytes: c.size });
-      result.reclaimedBytes += c.size;
-      await events.deleted?.(c);
+      result.deleted.push({ path: c.path, rel: c.rel, bytes: c.size, reclaimed });
+      result.reclaimedBytes += reclaimed;
+      await events.deleted?.(c, reclaimed);
     }
     if (plan.remove.length > 0 && gone.size > 0) await removeEmptied(dir, gone);
   };

@@ -110,7 +110,9 @@ export class TarParser {
     if (this.#state === 'ended') return;
     const between = this.#state === 'header' && this.#pendingBytes === 0 && this.#firstHeaderOffset === undefined;
     // A missing end-of-archive marker is accepted (GNU tar only warns).
-    if (!between) throw this.#error(`truncated tar stream (ends inside a member at offset ${this.#offset + this.#pendingBytes})`);
+    if (between) return;
+    const inHeader = (this.#state === 'header' || this.#state === 'meta') && this.#pendingBytes > 0;
+    throw this.#error(`truncated tar stream (ends inside a ${inHeader ? 'header' : 'member'} at offset ${this.#offset + this.#pendingBytes})`);
   }
 
   #error(message: string): PackdebugError {

@@ -93,15 +93,19 @@ export class TarballReader {
   /**
    * Hands the uncompressed tar stream from `offset` to `consumer`, Block by
    * Block, until it returns false or the stream ends. `until`, when known,
-   * is where the consumer will stop (so the decoder need not run far past it).
+   * is where the consumer will stop (so the decoder need not run far past it);
+   * a function is asked again before each Block, and a Block that starts at
+   * or after it is not started.
    */
-  async streamFrom(offset: number, consumer: (chunk: Buffer) => boolean | void, until = Infinity): Promise<void> {
+  async streamFrom(offset: number, consumer: (chunk: Buffer) => boolean | void, until: number | (() => number) = Infinity): Promise<void> {
     const blocks = this.ra.blocks;
     if (blocks.length === 0) return;
     let skip = offset - blocks[this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1))]!.uncompressedOffset;
     for (let i = this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1)); i < blocks.length; i++) {
       let stop = false;
       const block = blocks[i]!;
+      const end = typeof until === 'function' ? until() : until;
+      if (block.uncompressedOffset > offset && end <= block.uncompressedOffset) return;
       await this.ra.streamBlock(
         i,
         (chunk) => {
@@ -114,7 +118,7 @@ export class TarballReader {
           if (consumer(part) === false) stop = true;
           return !stop;
         },
-        until - block.uncompressedOffset,
+        end - block.uncompressedOffset,
       );
       if (stop) return;
     }
@@ -146,7 +150,8 @@ export class TarballReader {
    */
   async #scanWithXz(feed: (chunk: Buffer) => boolean): Promise<boolean> {
     try {
-      await decodeWithXzProcess({ file: this.path }, feed);
+      // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink swapped in).
+      await decodeWithXzProcess({ file: this.ra.openFilePath }, feed);
       return true;
     } catch (err) {
       if (err instanceof XzMissingError) return false;

@@ -187,5 +187,27 @@ export function checkBlockHeaderAgainstIndex(header: BlockHeader, record: BlockI
   if (header.uncompressedSize !== undefined && header.uncompressedSize !== record.uncompressedSize) {
     return `Block Header says Uncompressed Size ${header.uncompressedSize}, Index says ${record.uncompressedSize}`;
   }
+  if (header.filters[header.filters.length - 1]?.id === FILTER_LZMA2) {
+    const [min, max] = lzma2DataBounds(record.uncompressedSize);
+    if (room < min || room > max) {
+      return `Index says ${record.uncompressedSize} uncompressed bytes, but the Block has ${room} bytes of LZMA2 data (that many take ${min === max ? `exactly ${min}` : `${min} to ${max}`})`;
+    }
+  }
   return undefined;
+}
+
+/**
+ * How many bytes of LZMA2 data can decode to `size` bytes (the other
+ * filters keep sizes): what lets a reader catch an Index that understates
+ * or overstates a Block without decoding it. Exact for an empty Block (the
+ * end marker alone, since every chunk holds at least one byte); otherwise
+ * loose but safe bounds from the chunk format: each chunk holds at most
+ * 2 MiB and takes at least 4 bytes; a chunk costs at most 11 bytes (header,
+ * range coder start) plus about 10 per byte it holds (an LZMA symbol costs at
+ * most ~6 bits per decision, and liblzma requires the packed size to be used
+ * exactly), so 64 per byte leaves a wide margin.
+ */
+export function lzma2DataBounds(size: number): [number, number] {
+  if (size === 0) return [1, 1];
+  return [1 + 4 * Math.ceil(size / 2 ** 21), 1 + 64 * size];
 }

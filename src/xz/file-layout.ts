@@ -73,7 +73,16 @@ function formatError(name: string, message: string, unsupported = false): Packde
   return new PackdebugError(unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT', `${name}: ${message}`, { file: name });
 }
 
-/** Names the format of a file that is not xz, for a helpful error. */
+/**
+ * A head shorter than the xz magic that is a prefix of it: an xz file cut
+ * within its first six bytes (callers pass the first min(size, 16) bytes,
+ * so a short head is the whole file). Damaged xz, not some other format.
+ */
+export function isTruncatedXzMagic(head: Uint8Array): boolean {
+  return head.length > 0 && head.length < HEADER_MAGIC.length && HEADER_MAGIC.subarray(0, head.length).equals(head);
+}
+
+/** Names the format of a file that is not xz, for a helpful error. Any length, 0 bytes included. */
 export function sniffFormat(head: Uint8Array): string | undefined {
   const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
   if (b.length >= 6 && HEADER_MAGIC.equals(b.subarray(0, 6))) return 'xz';
@@ -81,7 +90,7 @@ export function sniffFormat(head: Uint8Array): string | undefined {
   if (b.length >= 13 && b[0]! < 225 && (b[1] === 0 || b.readUInt32LE(1) >= 4096)) return 'lzma';
   if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
   if (b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   return undefined;
 }
 
@@ -94,6 +103,7 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
   const fileSize = (await fh.stat()).size;
   const head = await readAt(fh, 0, Math.min(fileSize, 16));
   if (fileSize === 0) throw formatError(name, 'empty file, not xz');
+  if (isTruncatedXzMagic(head)) throw formatError(name, 'truncated (too short for a Stream)');
   const kind = sniffFormatStrict(head);
   if (kind !== 'xz') throw formatError(name, kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
 
@@ -105,7 +115,8 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
     for (;;) {
       if (pos < 4) break;
       const word = await readAt(fh, pos - 4, 4);
-      if (word.readUInt32LE(0) !== 0) break;
+      // Short: the file shrank since fstat (a concurrent rewrite); the Footer read below says so.
+      if (word.length < 4 || word.readUInt32LE(0) !== 0) break;
       pos -= 4;
       padding += 4;
     }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
 import { decodeBlock, wrapBlockInStream } from './block-decoder.js';
@@ -12,7 +13,7 @@ import {
   FILTER_RISCV,
   filterName,
 } from './block-header.js';
-import { readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
+import { isTruncatedXzMagic, readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
@@ -46,6 +47,8 @@ export interface XzRandomAccessOptions {
   xzMinSpan?: number;
   /** The name used in error messages. Default: the path. */
   name?: string;
+  /** Open with O_NOFOLLOW: a symlink swapped in for the file fails (ELOOP) instead of being read through. */
+  noFollow?: boolean;
 }
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
@@ -134,7 +137,7 @@ export class XzRandomAccess {
     if (backend === 'xz') await resolveEncoder('xz');
     let fh: FileHandle;
     try {
-      fh = await fs.open(path, 'r');
+      fh = await fs.open(path, options.noFollow ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : 'r');
     } catch (err) {
       throw fromSystemError(err, name, 'opening');
     }
@@ -143,7 +146,7 @@ export class XzRandomAccess {
       // damaged lzip and LZMA_Alone files the way liblzma would see them.
       const head = Buffer.alloc(16);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      const kind = bytesRead > 0 ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
+      const kind = bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead)) ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
       if (kind !== 'xz') {
         throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
       }
@@ -153,6 +156,15 @@ export class XzRandomAccess {
       await fh.close().catch(() => undefined);
       throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
     }
+  }
+
+  /**
+   * A path to the very file this reader has open (Linux: /proc/PID/fd/N), for
+   * a child process that must read it whole: whatever has since been renamed
+   * over the path or swapped in as a symlink. The path itself elsewhere.
+   */
+  get openFilePath(): string {
+    return procFdPath(this.fh.fd) ?? this.path;
   }
 
   /** Size of the uncompressed data (all Streams). */
@@ -554,6 +566,13 @@ export class XzRandomAccess {
     if (done !== length) throw this.blockError(b, 'extends past the end of the file (truncated or changed while open)');
     return buf;
   }
+}
+
+let procFd: boolean | undefined;
+
+function procFdPath(fd: number): string | undefined {
+  procFd ??= existsSync(`/proc/${process.pid}/fd`);
+  return procFd ? `/proc/${process.pid}/fd/${fd}` : undefined;
 }
 
 function checkInteger(what: string, value: number): void {

@@ -9,6 +9,8 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { packImage } from '../../src/pack/pack.js';
 import { encodeHeader, paddedSize, type HeaderFields } from '../../src/tar/header.js';
+import { decodeIndex, encodeIndex, type IndexRecord } from '../../src/xz/index.js';
+import { decodeStreamFooter, encodeStreamFooter, STREAM_FOOTER_SIZE } from '../../src/xz/stream-flags.js';
 
 export interface Id {
   category: string;
@@ -93,4 +95,20 @@ export async function snapshot(root: string): Promise<string[]> {
   };
   await visit(root, '.');
   return out;
+}
+
+/**
+ * An .xz file (one Stream, no Stream Padding) with its Index records edited
+ * by `edit` and the Index and Stream Footer rewritten to match: an Index that
+ * lies about the Blocks, which only reading the Blocks can tell.
+ */
+export function withEditedIndex(xz: Buffer, edit: (records: IndexRecord[]) => void): Buffer {
+  const footer = decodeStreamFooter(xz.subarray(xz.length - STREAM_FOOTER_SIZE));
+  if ('error' in footer) throw new Error(footer.error);
+  const indexStart = xz.length - STREAM_FOOTER_SIZE - footer.indexSize;
+  const index = decodeIndex(xz.subarray(indexStart, xz.length - STREAM_FOOTER_SIZE));
+  if ('error' in index) throw new Error(index.error);
+  edit(index.records);
+  const rewritten = encodeIndex(index.records);
+  return Buffer.concat([xz.subarray(0, indexStart), rewritten, encodeStreamFooter(footer.checkId, rewritten.length)]);
 }
