@@ -220,6 +220,27 @@ describe.skipIf(!hasTools)('extract', () => {
     expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
   });
 
+  it('in a tree, a damaged tarball is skipped with a warning and slow ones are summed up in one line', async () => {
+    const image = await makeImage('hello');
+    const tree = await tmpdir('tree-damaged');
+    const dir = path.join(tree, 'app-misc/hello');
+    await packImage({ image, ...ID, buildId: '1', out: path.join(dir, 'hello-1.0-1-debug.tar.xz') });
+    await fs.writeFile(path.join(dir, 'hello-1.0-9-debug.tar.xz'), Buffer.from('\xfd7zXZ\0 not really', 'latin1'));
+    // Two Portage tarballs of more than one small Block: read sequentially.
+    const big = await makeImage('odd');
+    await fs.mkdir(path.join(tree, 'app-misc/odd'), { recursive: true });
+    for (const n of ['2', '3']) await execa('bash', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', big, path.join(tree, 'app-misc/odd', `odd-1.0-${n}-debug.tar.xz`)]);
+    const io = memoryIO();
+    const [{ path: rel, buildId }] = await buildIds(image);
+    const out = path.join(await tmpdir('tree-damaged-out'), 'x.debug');
+    expect(await runExtract({ source: tree, buildId, output: out }, io)).toBe(0);
+    expect((await fs.readFile(out)).equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    const lines = io.err().trim().split('\n');
+    expect(lines.filter((l) => l.includes('hello-1.0-9-debug.tar.xz'))).toEqual([expect.stringMatching(/^packdebug: warning: .*hello-1\.0-9-debug\.tar\.xz.*; skipped$/)]);
+    expect(lines.filter((l) => l.includes('not seekable'))).toEqual([expect.stringMatching(/^packdebug: 2 of the 4 tarballs in .* are not seekable .*odd-1\.0-2-debug\.tar\.xz.*packdebug repack/)]);
+    await expect(runExtract({ source: tree, buildId: 'ab'.repeat(20) }, memoryIO())).rejects.toMatchObject({ code: 'E_NOT_FOUND', message: expect.stringContaining('1 unreadable tarball skipped') });
+  });
+
   it('fails cleanly on every conformance file and on hostile tar headers', async () => {
     const io = memoryIO();
     for (const name of await fs.readdir(CONFORMANCE)) {

@@ -82,25 +82,57 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   // (stdout, trees) it is found first and read afterwards.
   const direct = candidates.length === 1 && args.output !== undefined && args.output !== '-' ? await outputFile(args.output) : undefined;
   const hits: Hit[] = [];
-  try {
-    for (const tarball of candidates) {
-      const reader = await TarballReader.open(tarball.path, io.env);
-      let found: Extraction | undefined;
-      try {
-        if (!reader.seekable && !reader.oneSmallBlock) {
-          io.stderr.write(`packdebug: ${tarball.path} is not seekable (${reader.ra.blocks.length} xz Block): reading it sequentially, which is slow; 'packdebug repack' fixes that\n`);
-        }
-        const sink = direct?.sink;
-        found = args.buildId !== undefined ? await findByBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink) : await findByPath(reader, args.path!, sink);
-      } catch (err) {
-        await reader.close();
-        throw err;
+  // A tree means many short reads: in-process decoding (lzma-native loaded once) costs
+  // less than a child process per read, which one tarball's few reads are worth.
+  const readerOptions = candidates.length > 1 ? { xzMinSpan: TREE_XZ_MIN_SPAN } : undefined;
+  const slow: string[] = [];
+  let unreadable = 0;
+  const searchOne = async (tarball: TreeTarball): Promise<void> => {
+    const reader = await TarballReader.open(tarball.path, io.env, readerOptions);
+    let found: Extraction | undefined;
+    try {
+      if (!reader.seekable && !reader.oneSmallBlock) slow.push(tarball.path);
+      if (candidates.length === 1 && slow.length === 1) {
+        io.stderr.write(`packdebug: ${tarball.path} is not seekable (${reader.ra.blocks.length} xz Block): reading it sequentially, which is slow; 'packdebug repack' fixes that\n`);
       }
-      if (found) hits.push({ tarball, reader, found });
-      else await reader.close();
+      const sink = direct?.sink;
+      found = args.buildId !== undefined ? await findByBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink) : await findByPath(reader, args.path!, sink);
+    } catch (err) {
+      await reader.close();
+      throw err;
     }
-    if (hits.length === 0) throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}`, { file: source });
-    hits.sort((a, b) => (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs);
+    if (found) hits.push({ tarball, reader, found });
+    else await reader.close();
+  };
+  try {
+    if (candidates.length === 1) await searchOne(candidates[0]!);
+    else {
+      // A few tarballs at once: one waits for its file or its xz(1) while another decodes.
+      const { limiter } = await import('../util/limit.js');
+      const limit = limiter(TREE_SEARCH_JOBS);
+      const settled = await Promise.allSettled(candidates.map((t) => limit(() => searchOne(t))));
+      for (const r of settled) {
+        if (r.status === 'fulfilled') continue;
+        // One damaged tarball does not hide the member from the others (audit names what is wrong).
+        if (!(r.reason instanceof PackdebugError)) throw r.reason;
+        unreadable++;
+        io.stderr.write(`packdebug: warning: ${r.reason.message.replace(/\s*\n\s*/g, ' ')}; skipped\n`);
+      }
+      slow.sort();
+    }
+    if (candidates.length > 1 && slow.length > 0) {
+      io.stderr.write(
+        `packdebug: ${slow.length} of the ${candidates.length} tarballs in ${source} are not seekable and were read sequentially, which is slow (the first: ${slow[0]}); 'packdebug repack ${source}' fixes that\n`,
+      );
+    }
+    if (hits.length === 0) {
+      const skipped = unreadable > 0 ? ` (${unreadable} unreadable tarball${unreadable === 1 ? '' : 's'} skipped)` : '';
+      throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}${skipped}`, { file: source });
+    }
+    hits.sort(
+      (a, b) =>
+        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs || (a.tarball.path < b.tarball.path ? -1 : a.tarball.path > b.tarball.path ? 1 : 0),
+    );
     const hit = hits[0]!;
     if (hits.length > 1) {
       io.stderr.write(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`);
@@ -127,6 +159,11 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     await Promise.all(hits.map((h) => h.reader.close()));
   }
 }
+
+/** In a tree, decodes shorter than this stay in-process (as audit's walk does). */
+const TREE_XZ_MIN_SPAN = 1 << 20;
+/** Tarballs of a tree searched at once. */
+const TREE_SEARCH_JOBS = 4;
 
 /** An atomically written output file fed through a Sink; only the last member begun is kept. */
 async function outputFile(output: string): Promise<{ sink: Sink; commit(): Promise<void>; abort(): Promise<void> }> {

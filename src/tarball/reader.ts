@@ -139,7 +139,7 @@ export class TarballReader {
       this.#scanned += chunk.length;
       return feed(chunk);
     };
-    if (!(await this.#scanWithXz(counted))) await this.streamFrom(0, feed);
+    if (!(this.ra.wantsXz(this.ra.size) && (await this.#scanWithXz(counted)))) await this.streamFrom(0, feed);
     if (!shouldStop()) parser.end();
   }
 

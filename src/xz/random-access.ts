@@ -397,7 +397,8 @@ export class XzRandomAccess {
   /** xz(1) is known to be missing (backend 'auto' then stays in-process). */
   private xzMissing = false;
 
-  private wantsXz(span: number): boolean {
+  /** Whether a decode spanning this many bytes goes to xz(1) (backend, xzMinSpan, xz found). */
+  wantsXz(span: number): boolean {
     if (this.backend === 'xz') return true;
     return this.backend === 'auto' && !this.xzMissing && span >= this.xzMinSpan;
   }
