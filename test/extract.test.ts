@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { memoryIO } from '../src/commands/io.js';
 import { extractArgsFromArgv, runExtract } from '../src/commands/extract.js';
@@ -193,6 +194,33 @@ describe.skipIf(!hasTools)('extract', () => {
     expect((await extractToBuffer(seekable, { buildId: 'ab'.repeat(20) })).data).toBeUndefined();
     // The executables are not in a debug tarball: no executable by that build-id.
     expect((await extractToBuffer(seekable, { buildId: ids[0]!.buildId, kind: 'executable' })).data).toBeUndefined();
+  });
+
+  it('to stdout, a slow reader sets the pace: about one Block is held, not the whole member', async () => {
+    const { image, seekable } = await tarballs();
+    const rel = 'usr/lib/debug/usr/lib64/big.debug';
+    const want = await fs.readFile(path.join(image, rel));
+    const got: Buffer[] = [];
+    let mostQueued = 0;
+    const stdout = new Writable({
+      highWaterMark: 4096,
+      write(chunk: Buffer, _enc, done) {
+        got.push(Buffer.from(chunk));
+        setTimeout(done, 1);
+      },
+    });
+    const write = stdout.write.bind(stdout);
+    stdout.write = ((chunk: Buffer) => {
+      const r = write(chunk);
+      mostQueued = Math.max(mostQueued, stdout.writableLength);
+      return r;
+    }) as typeof stdout.write;
+    const io = { ...memoryIO({ PACKDEBUG_CACHE_DIR: '' }), stdout };
+    expect(await runExtract({ source: seekable, path: rel }, io)).toBe(0);
+    await new Promise<void>((resolve) => stdout.end(resolve));
+    expect(Buffer.concat(got).equals(want)).toBe(true);
+    expect(want.length).toBeGreaterThan(1 << 20);
+    expect(mostQueued).toBeLessThan(256 << 10); // Blocks of 16 KiB here, members split into parts of 32 KiB
   });
 
   it('writes -o atomically and refuses symlinks, directories and names with ..', async () => {

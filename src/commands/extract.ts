@@ -138,7 +138,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       io.stderr.write(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`);
     }
     if (direct) await direct.commit();
-    else if (args.output === undefined || args.output === '-') await hit.reader.readData(hit.found.entry, { write: (chunk) => void io.stdout.write(chunk) });
+    else if (args.output === undefined || args.output === '-') await hit.reader.readData(hit.found.entry, stdoutSink(io.stdout));
     else {
       const out = await outputFile(args.output);
       try {
@@ -165,6 +165,26 @@ const TREE_XZ_MIN_SPAN = 1 << 20;
 /** Tarballs of a tree searched at once. */
 const TREE_SEARCH_JOBS = 4;
 
+/** Standard output as a Sink that lets a slow reader (a pipe) set the pace, Block by Block. */
+function stdoutSink(stdout: CommandIO['stdout']): Sink {
+  const stream = stdout as Partial<NodeJS.WritableStream> & { writableNeedDrain?: boolean; destroyed?: boolean };
+  return {
+    write: (chunk) => void stdout.write(chunk),
+    drained: () =>
+      stream.writableNeedDrain && !stream.destroyed && typeof stream.once === 'function'
+        ? new Promise<void>((resolve) => {
+            const done = () => {
+              stream.off?.('drain', done);
+              stream.off?.('close', done);
+              resolve();
+            };
+            stream.once!('drain', done);
+            stream.once!('close', done);
+          })
+        : Promise.resolve(),
+  };
+}
+
 /** An atomically written output file fed through a Sink; only the last member begun is kept. */
 async function outputFile(output: string): Promise<{ sink: Sink; commit(): Promise<void>; abort(): Promise<void> }> {
   const { AtomicFile } = await import('../util/atomic.js');
@@ -185,6 +205,7 @@ async function outputFile(output: string): Promise<{ sink: Sink; commit(): Promi
         if (failure === undefined) await file.fh.write(copy, 0, copy.length, at).catch((err) => void (failure ??= err));
       });
     },
+    drained: () => writing,
   };
   return {
     sink,

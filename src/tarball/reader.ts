@@ -11,6 +11,12 @@ import { comparedWith, sameMemberName } from './order.js';
 export interface Sink {
   begin?(entry: TarEntry): void;
   write(chunk: Buffer): void;
+  /**
+   * Resolves once what was written has gone out; readData waits for it
+   * between Blocks, so a slow reader (a pipe, a disk) holds memory to about
+   * one Block, not the whole member.
+   */
+  drained?(): Promise<void>;
 }
 
 export interface FoundMember {
@@ -97,7 +103,12 @@ export class TarballReader {
    * a function is asked again before each Block, and a Block that starts at
    * or after it is not started.
    */
-  async streamFrom(offset: number, consumer: (chunk: Buffer) => boolean | void, until: number | (() => number) = Infinity): Promise<void> {
+  async streamFrom(
+    offset: number,
+    consumer: (chunk: Buffer) => boolean | void,
+    until: number | (() => number) = Infinity,
+    betweenBlocks?: () => Promise<void>,
+  ): Promise<void> {
     const blocks = this.ra.blocks;
     if (blocks.length === 0) return;
     let skip = offset - blocks[this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1))]!.uncompressedOffset;
@@ -121,6 +132,7 @@ export class TarballReader {
         end - block.uncompressedOffset,
       );
       if (stop) return;
+      await betweenBlocks?.();
     }
   }
 
@@ -204,13 +216,19 @@ export class TarballReader {
     let left = entry.size;
     sink.begin?.(entry);
     if (left === 0) return;
-    await this.streamFrom(entry.dataOffset, (chunk) => {
-      const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
-      sink.write(part);
-      left -= part.length;
-      return left > 0;
-    }, entry.dataOffset + entry.size);
-    if (left > 0) throw new Error(`${this.path}: member ${entry.path} is truncated`);
+    await this.streamFrom(
+      entry.dataOffset,
+      (chunk) => {
+        const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
+        sink.write(part);
+        left -= part.length;
+        return left > 0;
+      },
+      entry.dataOffset + entry.size,
+      sink.drained && (() => sink.drained!()),
+    );
+    await sink.drained?.();
+    if (left > 0) throw new PackdebugError('E_FORMAT', `${this.path}: member ${entry.path} is truncated`, { file: this.path });
   }
 }
 
