@@ -110,7 +110,7 @@ export class TarballReader {
     betweenBlocks?: () => Promise<void>,
   ): Promise<void> {
     const blocks = this.ra.blocks;
-    if (blocks.length === 0) return;
+    if (blocks.length === 0 || offset >= this.ra.size) return;
     let skip = offset - blocks[this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1))]!.uncompressedOffset;
     for (let i = this.ra.blockIndexAt(Math.min(offset, this.ra.size - 1)); i < blocks.length; i++) {
       let stop = false;
