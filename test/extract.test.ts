@@ -248,6 +248,28 @@ describe.skipIf(!hasTools)('extract', () => {
     expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
   });
 
+  it('a header-like part boundary inside a stored tar is data, not a member: still sorted, still found by the layout', async () => {
+    const image = await tmpdir('nested');
+    const src = path.join(image, 'usr/src/debug/c/p-1');
+    const inner = path.join(image, 'inner');
+    await fs.mkdir(src, { recursive: true });
+    await fs.mkdir(inner);
+    await fs.writeFile(path.join(src, 'a.c'), 'a\n');
+    await fs.writeFile(path.join(src, 'zlast.c'), 'z\n');
+    // 222 files of 512 bytes in 512-byte records: the member spans 512 + 1536 + 222 * 1024 =
+    // 7 parts of exactly 32 KiB, and every part boundary lands on an inner header.
+    for (let i = 0; i < 222; i++) await fs.writeFile(path.join(inner, `f${String(i).padStart(4, '0')}`), Buffer.alloc(512, 0x61));
+    await execa('tar', ['-b1', '-cf', path.join(src, 'data.tar'), '-C', inner, '.']);
+    await fs.rm(inner, { recursive: true });
+    const tarball = path.join(image, 'nested.tar.xz');
+    await packImage({ image, ...ID, out: tarball, blockSize: 16 << 10 });
+    expect(await listTarball(tarball)).toMatchObject({ packdebugLayout: true, sorted: true });
+    const r = await extractToBuffer(tarball, { path: 'usr/src/debug/c/p-1/zlast.c' });
+    expect(r).toMatchObject({ via: 'index' });
+    expect(r.data?.toString()).toBe('z\n');
+    expect(r.decoded).toBeLessThan(64 << 10);
+  });
+
   it('in a tree, a damaged tarball is skipped with a warning and slow ones are summed up in one line', async () => {
     const image = await makeImage('hello');
     const tree = await tmpdir('tree-damaged');

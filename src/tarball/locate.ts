@@ -74,21 +74,21 @@ export class MemberLocator {
       const mid = (lo + hi) >> 1;
       // Continuation Blocks of a large member have no header: use the closest keyed Block before.
       let j = mid;
-      let probe = await this.probe(j);
-      if (!probe.entry) {
+      let entry = await this.#keyed(j);
+      if (!entry) {
         const k = this.#partsStart(mid, lo);
-        const first = k < mid ? await this.probe(k) : undefined;
-        if (first?.entry && first.entry.dataOffset + first.entry.size > this.#ra.blocks[mid]!.uncompressedOffset) {
+        const first = k < mid ? await this.#keyed(k) : undefined;
+        if (first && first.dataOffset + first.size > this.#ra.blocks[mid]!.uncompressedOffset) {
           j = k;
-          probe = first;
+          entry = first;
         }
       }
-      while (!probe.entry && j > lo) probe = await this.probe(--j);
-      if (!probe.entry) {
+      while (!entry && j > lo) entry = await this.#keyed(--j);
+      if (!entry) {
         lo = mid + 1;
         continue;
       }
-      if (compareMemberNames(probe.entry.path, name) <= 0) {
+      if (compareMemberNames(entry.path, name) <= 0) {
         best = j;
         lo = mid + 1;
       } else {
@@ -96,6 +96,24 @@ export class MemberLocator {
       }
     }
     return best;
+  }
+
+  /**
+   * Block `i`'s first header, unless it lies inside the data of the member
+   * before it: a continuation Block of a large member may start with bytes
+   * that parse as a header (a tar stored inside a source or debug file).
+   * That member starts at Block i-1 or, for a run of equal parts, at the
+   * run's first Block (see #partsStart); layout() checks every Block exactly.
+   */
+  async #keyed(i: number): Promise<TarEntry | undefined> {
+    const { entry } = await this.probe(i);
+    if (!entry || i === 0) return entry;
+    const start = this.#ra.blocks[i]!.uncompressedOffset;
+    const covers = (e: TarEntry | undefined) => e !== undefined && e.dataOffset + paddedSize(e.size) > start;
+    if (covers((await this.probe(i - 1)).entry)) return undefined;
+    const k = this.#partsStart(i, 0);
+    if (k < i - 1 && covers((await this.probe(k)).entry)) return undefined;
+    return entry;
   }
 
   /**
@@ -134,12 +152,14 @@ export class MemberLocator {
     let previous: TarEntry | undefined;
     let sorted = true;
     for (let i = 0; i < blocks.length; i++) {
-      const { entry } = await this.probe(i);
+      const probed = (await this.probe(i)).entry;
+      const start = blocks[i]!.uncompressedOffset;
+      // A header inside the previous member's data is data (a tar stored in a file), not a member.
+      const entry = previous && previous.dataOffset + paddedSize(previous.size) > start ? undefined : probed;
       if (entry) {
         if (previous && compareMemberNames(previous.path, entry.path) >= 0) sorted = false;
         previous = entry;
       } else {
-        const start = blocks[i]!.uncompressedOffset;
         const end = previous ? previous.dataOffset + paddedSize(previous.size) : 0;
         // A continuation Block, or what follows the last member (the end-of-archive zeros).
         if (!previous || (end <= start && !(await this.#isTrailer(i)))) return { aligned: false, sorted: false };
