@@ -102,7 +102,7 @@ async function wireYargs(): Promise<void> {
       (y) =>
         y
           .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, members, buildIds, entries[]} as JSON' }),
+          .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, sorted, oneSmallBlock, members, buildIds, entries[]} as JSON' }),
       (a) =>
         run(async () => {
           const { runList } = await import('./commands/list.js');

@@ -1,10 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { TarEntry } from '../tar/parse.js';
 import { fromSystemError, PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
-import { findByBuildId, findByPath, type Extraction } from '../tarball/extract.js';
+import { findByPath, lookupBuildId, type Extraction } from '../tarball/extract.js';
 import { type Sink, TarballReader } from '../tarball/reader.js';
 import type { TreeTarball } from '../tarball/tree.js';
 import type { CommandIO } from './io.js';
@@ -77,54 +78,64 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   if (candidates.length === 0) throw new PackdebugError('E_INPUT', `${source}: holds no CATEGORY/PN/*-debug.tar.xz tarballs`, { file: source });
   const what = args.buildId !== undefined ? `build-id ${args.buildId}${args.kind === 'executable' ? ' (executable)' : ''}` : `member ${args.path}`;
 
-  // One tarball into a file: the member goes straight into the temporary output in
-  // the pass that finds it (committed only if found and verified). Elsewhere
-  // (stdout, trees) it is found first and read afterwards.
-  const direct = candidates.length === 1 && args.output !== undefined && args.output !== '-' ? await outputFile(args.output) : undefined;
+  // One tarball: the member goes into the output in the pass that finds it (a file
+  // is committed only if the member is found; stdout gets it from memory when it is
+  // small, else it is read again). A tree: found first, read from the newest afterwards.
+  const single = candidates.length === 1;
+  const toStdout = args.output === undefined || args.output === '-';
+  const direct = single && !toStdout ? await outputFile(args.output!) : undefined;
+  const held = single && toStdout ? memorySink(STDOUT_HOLD_MAX) : undefined;
   const hits: Hit[] = [];
   // A tree means many short reads: in-process decoding (lzma-native loaded once) costs
   // less than a child process per read, which one tarball's few reads are worth.
-  const readerOptions = candidates.length > 1 ? { xzMinSpan: TREE_XZ_MIN_SPAN } : undefined;
-  const slow: string[] = [];
+  const readerOptions = single ? undefined : { xzMinSpan: TREE_XZ_MIN_SPAN };
+  const slow: SlowRead[] = [];
+  const noLink: TreeTarball[] = [];
   let unreadable = 0;
-  const searchOne = async (tarball: TreeTarball): Promise<void> => {
+  const searchOne = async (tarball: TreeTarball, trustLinks: boolean): Promise<void> => {
     const reader = await TarballReader.open(tarball.path, io.env, readerOptions);
-    let found: Extraction | undefined;
+    let found: Extraction | 'no-link' | undefined;
     try {
-      if (!reader.seekable && !reader.oneSmallBlock) slow.push(tarball.path);
-      if (candidates.length === 1 && slow.length === 1) {
-        io.stderr.write(`packdebug: ${tarball.path} is not seekable (${reader.ra.blocks.length} xz Block): reading it sequentially, which is slow; 'packdebug repack' fixes that\n`);
-      }
-      const sink = direct?.sink;
-      found = args.buildId !== undefined ? await findByBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink) : await findByPath(reader, args.path!, sink);
+      const sink = direct?.sink ?? held?.sink;
+      found = args.buildId !== undefined ? await lookupBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink, { trustLinks }) : await findByPath(reader, args.path!, sink);
     } catch (err) {
       await reader.close();
       throw err;
     }
-    if (found) hits.push({ tarball, reader, found });
+    if (reader.sequentialScans > 0 && !reader.oneSmallBlock && reader.ra.size > 0) {
+      // Asked before the reader closes (cheap: one small probe per Block, if the lookup did not already).
+      const aligned = reader.seekable && (await reader.locator.layout().catch(() => ({ aligned: false }))).aligned;
+      slow.push({ path: tarball.path, blocks: reader.ra.blocks.length, aligned });
+    }
+    if (found === 'no-link') noLink.push(tarball);
+    if (found && found !== 'no-link') hits.push({ tarball, reader, found });
     else await reader.close();
   };
+  const searchAll = async (list: TreeTarball[], trustLinks: boolean) => {
+    // A few tarballs at once: one waits for its file or its xz(1) while another decodes.
+    const { limiter } = await import('../util/limit.js');
+    const limit = limiter(TREE_SEARCH_JOBS);
+    const settled = await Promise.allSettled(list.map((t) => limit(() => searchOne(t, trustLinks))));
+    for (const r of settled) {
+      if (r.status === 'fulfilled') continue;
+      // One damaged tarball does not hide the member from the others (audit names what is wrong).
+      if (!(r.reason instanceof PackdebugError)) throw r.reason;
+      unreadable++;
+      io.stderr.write(`packdebug: warning: ${r.reason.message.replace(/\s*\n\s*/g, ' ')}; skipped\n`);
+    }
+  };
   try {
-    if (candidates.length === 1) await searchOne(candidates[0]!);
+    if (single) await searchOne(candidates[0]!, false);
     else {
-      // A few tarballs at once: one waits for its file or its xz(1) while another decodes.
-      const { limiter } = await import('../util/limit.js');
-      const limit = limiter(TREE_SEARCH_JOBS);
-      const settled = await Promise.allSettled(candidates.map((t) => limit(() => searchOne(t))));
-      for (const r of settled) {
-        if (r.status === 'fulfilled') continue;
-        // One damaged tarball does not hide the member from the others (audit names what is wrong).
-        if (!(r.reason instanceof PackdebugError)) throw r.reason;
-        unreadable++;
-        io.stderr.write(`packdebug: warning: ${r.reason.message.replace(/\s*\n\s*/g, ' ')}; skipped\n`);
+      // Estrip links first: reading every tarball in full is only for a build-id no link names.
+      await searchAll(candidates, true);
+      if (hits.length === 0 && noLink.length > 0) {
+        io.stderr.write(`packdebug: no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow\n`);
+        await searchAll(noLink, false);
       }
-      slow.sort();
     }
-    if (candidates.length > 1 && slow.length > 0) {
-      io.stderr.write(
-        `packdebug: ${slow.length} of the ${candidates.length} tarballs in ${source} are not seekable and were read sequentially, which is slow (the first: ${slow[0]}); 'packdebug repack ${source}' fixes that\n`,
-      );
-    }
+    slow.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const line of slowNotices(slow, single, source)) io.stderr.write(`${line}\n`);
     if (hits.length === 0) {
       const skipped = unreadable > 0 ? ` (${unreadable} unreadable tarball${unreadable === 1 ? '' : 's'} skipped)` : '';
       throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}${skipped}`, { file: source });
@@ -138,9 +149,19 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       io.stderr.write(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`);
     }
     if (direct) await direct.commit();
-    else if (args.output === undefined || args.output === '-') await hit.reader.readData(hit.found.entry, stdoutSink(io.stdout));
-    else {
-      const out = await outputFile(args.output);
+    else if (toStdout) {
+      const data = held?.dataOf(hit.found.entry);
+      const out = stdoutSink(io.stdout);
+      if (!data) await hit.reader.readData(hit.found.entry, out);
+      else {
+        // In slices, so that a slow pipe sets the pace here too.
+        for (let at = 0; at < data.length; at += STDOUT_SLICE) {
+          out.write(data.subarray(at, at + STDOUT_SLICE));
+          await out.drained!();
+        }
+      }
+    } else {
+      const out = await outputFile(args.output!);
       try {
         await hit.reader.readData(hit.found.entry, out.sink);
         await out.commit();
@@ -164,6 +185,54 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
 const TREE_XZ_MIN_SPAN = 1 << 20;
 /** Tarballs of a tree searched at once. */
 const TREE_SEARCH_JOBS = 4;
+/** Members up to this size go to stdout from the pass that found them (larger ones are read again, Block by Block). */
+const STDOUT_HOLD_MAX = 16 << 20;
+const STDOUT_SLICE = 64 << 10;
+
+/** Holds the last member begun, up to `limit` bytes, so stdout can have it without a second decode. */
+function memorySink(limit: number): { sink: Sink; dataOf(entry: TarEntry): Buffer | undefined } {
+  let current: TarEntry | undefined;
+  let chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    sink: {
+      begin(entry) {
+        current = entry.size <= limit ? entry : undefined;
+        chunks = [];
+        size = 0;
+      },
+      write(chunk) {
+        if (!current) return;
+        chunks.push(Buffer.from(chunk));
+        size += chunk.length;
+      },
+    },
+    dataOf: (entry) => (current && current.headerOffset === entry.headerOffset && size === entry.size ? Buffer.concat(chunks, size) : undefined),
+  };
+}
+
+/** A tarball that had to be read from its start (one small Block does not count: it is read whole anyway). */
+interface SlowRead {
+  path: string;
+  blocks: number;
+  /** Blocks start at headers (a repacked tarball in its original member order). */
+  aligned: boolean;
+}
+
+/** What stderr says of tarballs that had to be read from their start. */
+function slowNotices(slow: SlowRead[], single: boolean, source: string): string[] {
+  if (slow.length === 0) return [];
+  if (!single) {
+    return [
+      `packdebug: ${slow.length} of the tarballs in ${source} were read sequentially, which is slow (the first: ${slow[0]!.path}); 'packdebug repack ${source}' fixes that for those not in the seekable layout`,
+    ];
+  }
+  const { path: file, blocks, aligned } = slow[0]!;
+  if (!aligned) {
+    return [`packdebug: ${file} is not in the seekable layout (${blocks} xz Block${blocks === 1 ? '' : 's'}): read sequentially, which is slow; 'packdebug repack' fixes that`];
+  }
+  return [`packdebug: ${file} keeps its original member order (a repacked tarball): read in full once to index its members; later extracts use the index cached in PACKDEBUG_CACHE_DIR`];
+}
 
 /** Standard output as a Sink that lets a slow reader (a pipe) set the pace, Block by Block. */
 function stdoutSink(stdout: CommandIO['stdout']): Sink {

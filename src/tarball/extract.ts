@@ -40,6 +40,9 @@ export async function findByPath(reader: TarballReader, member: string, sink?: S
   return { entry: await dataMember(reader, found.entry, name, sink), via: found.via };
 }
 
+/** What a build-id lookup that trusts estrip links may answer besides found and absent. */
+export type BuildIdLookup = Extraction | undefined | 'no-link';
+
 /**
  * Finds the member debuginfod would serve for a build-id. The estrip link
  * `.build-id/xx/rest.debug` names a candidate cheaply; the candidate counts
@@ -47,35 +50,42 @@ export async function findByPath(reader: TarballReader, member: string, sink?: S
  * Otherwise every ELF member is inspected in one sequential pass.
  */
 export async function findByBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink?: Sink): Promise<Extraction | undefined> {
+  const r = await lookupBuildId(reader, buildId, kind, sink, { trustLinks: false });
+  return r === 'no-link' ? undefined : r;
+}
+
+/**
+ * findByBuildId, but with `trustLinks` a tarball in packdebug's sorted
+ * layout whose estrip link does not lead to the build-id answers 'no-link'
+ * instead of being read in full: a tree search asks every tarball so first,
+ * and reads them in full only when no tarball had the link.
+ */
+export async function lookupBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink: Sink | undefined, options: { trustLinks: boolean }): Promise<BuildIdLookup> {
   const id = buildId.toLowerCase();
   if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0) throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
   // The ELF code is loaded only for build-id lookups (extract's start-up counts).
   const [{ ElfCapture, inspectElf }, { inspectingVisitor, matchesBuildId }] = await Promise.all([import('../elf/index.js'), import('./elf-members.js')]);
   const link = `./usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}${kind === 'debuginfo' ? '.debug' : ''}`;
-  if (reader.seekable) {
-    const hint = await reader.find(link);
-    const target = hint?.entry.type === '2' ? resolveLinkTarget(hint.entry.path, hint.entry.linkpath) : undefined;
-    if (target && hint?.via === 'index') {
-      // Read the candidate once, into the ELF inspection and the caller's sink (which commits only on success).
-      let capture: ElfCapture | undefined;
-      let written = false;
-      const candidate = await findByPath(reader, target, {
-        begin(entry) {
-          capture = new ElfCapture(entry.size);
-          sink?.begin?.(entry);
-        },
-        write(chunk) {
-          capture?.push(chunk);
-          sink?.write(chunk);
-          written = true;
-        },
-      }).catch(() => undefined);
-      const elf = candidate && capture ? inspectElf(capture) : undefined;
-      if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };
-      // The sink got the wrong file; a scan cannot take that back (begin() resets a file sink, not stdout).
-      if (sink && written) throw new PackdebugError('E_NOT_FOUND', `${reader.path}: ${link} does not lead to the file with build-id ${id}`);
-    }
+  // Through the layout only: in other tarballs a name lookup is a full read, and the scan below is one too.
+  const hint = await reader.findIndexed(link);
+  const target = hint?.type === '2' ? resolveLinkTarget(hint.path, hint.linkpath) : undefined;
+  if (target) {
+    // Read the candidate once, into the ELF inspection and the caller's sink (begin() drops it again if it is the wrong file).
+    let capture: ElfCapture | undefined;
+    const candidate = await findByPath(reader, target, {
+      begin(entry) {
+        capture = new ElfCapture(entry.size);
+        sink?.begin?.(entry);
+      },
+      write(chunk) {
+        capture?.push(chunk);
+        sink?.write(chunk);
+      },
+    }).catch(() => undefined);
+    const elf = candidate && capture ? inspectElf(capture) : undefined;
+    if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };
   }
+  if (options.trustLinks && reader.seekable && (await reader.locator.isSeekableLayout())) return 'no-link';
   const members = reader.seekable ? await reader.members() : undefined;
   if (members) {
     const m = members.find((x) => x.buildId === id && (kind === 'debuginfo' ? x.debuginfo : x.executable));

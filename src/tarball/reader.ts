@@ -9,6 +9,7 @@ import { comparedWith, sameMemberName } from './order.js';
 
 /** Receives a member's data as it is decoded: `begin` with its entry, then the chunks. */
 export interface Sink {
+  /** A member's data begins: whatever was written before is dropped (a candidate may turn out wrong). */
   begin?(entry: TarEntry): void;
   write(chunk: Buffer): void;
   /**
@@ -84,6 +85,13 @@ export class TarballReader {
     return this.ra.blocks.length > 1 && this.ra.layout.footerLast;
   }
 
+  #sequentialScans = 0;
+
+  /** How often this reader read the archive from its start (scan, or building a member index). */
+  get sequentialScans(): number {
+    return this.#sequentialScans;
+  }
+
   /** One Block small enough to read whole, as pack writes for a small package: seeking would gain nothing. */
   get oneSmallBlock(): boolean {
     return isOneSmallBlock(this.ra.blocks.length, this.ra.size);
@@ -142,6 +150,7 @@ export class TarballReader {
    * liblzma, and on another core), else the Blocks in-process.
    */
   async scan(visitor: TarVisitor, shouldStop: () => boolean = () => false): Promise<void> {
+    this.#sequentialScans++;
     const parser = new TarParser(visitor, this.path);
     const feed = (chunk: Buffer) => {
       parser.write(chunk);
@@ -180,11 +189,8 @@ export class TarballReader {
    */
   async find(name: string, sink?: Sink): Promise<FoundMember | undefined> {
     if (this.seekable) {
-      const start = await this.locator.startBlockFor(name);
-      if (start !== undefined) {
-        const found = await this.#scanFrom(this.ra.blocks[start]!.uncompressedOffset, name, sink);
-        if (found) return { entry: found, via: 'index' };
-      }
+      const found = await this.findIndexed(name, sink);
+      if (found) return { entry: found, via: 'index' };
       // Not where the layout says: authoritative only if the whole file is in the layout.
       if (await this.locator.isSeekableLayout()) return undefined;
       const members = await this.members();
@@ -198,6 +204,17 @@ export class TarballReader {
     const match = matcher(name, sink);
     await this.scan(match.visitor, () => match.done);
     return match.found ? { entry: match.found, via: 'scan' } : undefined;
+  }
+
+  /**
+   * The member through the binary search over Block starts alone: what the
+   * sorted layout finds at the cost of a few probes and one Block. Undefined
+   * when it is not there or the layout cannot say (see find for the rest).
+   */
+  async findIndexed(name: string, sink?: Sink): Promise<TarEntry | undefined> {
+    if (!this.seekable) return undefined;
+    const start = await this.locator.startBlockFor(name);
+    return start === undefined ? undefined : this.#scanFrom(this.ra.blocks[start]!.uncompressedOffset, name, sink);
   }
 
   /** Reads headers from `offset` (a member header) until `name` is found (and read) or passed. */

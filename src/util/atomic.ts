@@ -60,6 +60,8 @@ export class AtomicFile {
    */
   static async create(final: string, options: { mode?: number; root?: string } = {}): Promise<AtomicFile> {
     const dir = path.dirname(final);
+    // Renaming over a directory fails only at commit, after all the work: say so now.
+    if ((await fs.stat(final).catch(() => undefined))?.isDirectory()) throw new PackdebugError('E_INPUT', `${final}: is a directory`, { file: final });
     const createdDirs = options.root === undefined ? [] : await mkdirBelow(options.root, dir);
     const temp = path.join(dir, `.${path.basename(final)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     let fh: FileHandle;
@@ -67,7 +69,8 @@ export class AtomicFile {
       fh = await fs.open(temp, 'wx+', options.mode ?? 0o644);
     } catch (err) {
       await removeCreatedDirs(createdDirs);
-      throw fromSystemError(err, temp, 'creating the output');
+      // Named by the output the user gave, not the temporary name beside it.
+      throw fromSystemError(err, final, 'creating the output');
     }
     const file = new AtomicFile(final, temp, fh, createdDirs);
     AtomicFile.#live.add(file);
