@@ -134,7 +134,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
         await searchAll(noLink, false);
       }
     }
-    slow.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    slow.sort((a, b) => byPath(a.path, b.path));
     for (const line of slowNotices(slow, single, source)) io.stderr.write(`${line}\n`);
     if (hits.length === 0) {
       const skipped = unreadable > 0 ? ` (${unreadable} unreadable tarball${unreadable === 1 ? '' : 's'} skipped)` : '';
@@ -142,7 +142,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     }
     hits.sort(
       (a, b) =>
-        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs || (a.tarball.path < b.tarball.path ? -1 : a.tarball.path > b.tarball.path ? 1 : 0),
+        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs || byPath(a.tarball.path, b.tarball.path),
     );
     const hit = hits[0]!;
     if (hits.length > 1) {
@@ -180,6 +180,9 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     await Promise.all(hits.map((h) => h.reader.close()));
   }
 }
+
+/** Tarballs searched in parallel finish in any order: what is reported follows their paths. */
+const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** In a tree, decodes shorter than this stay in-process (as audit's walk does). */
 const TREE_XZ_MIN_SPAN = 1 << 20;
