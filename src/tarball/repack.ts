@@ -82,13 +82,20 @@ async function* decodedStream(source: string, file: string): AsyncGenerator<Buff
  * Rewrites a tarball into packdebug's seekable layout. The uncompressed tar
  * stream stays byte-identical (checked by SHA-256 of the new file's decoded
  * stream before the atomic replace); mode and owner are kept, the mtime is
- * new so that debuginfod rescans the file. A file replaced or modified
+ * new so that debuginfod rescans the file. A symlink is refused (renaming
+ * over it would leave its target as it was); a file replaced or modified
  * while it was repacked is left alone (E_CHANGED).
  */
 export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
   const lzma = presetOptions(parsePreset(opts.preset));
   const cutting = resolveLayout(opts, lzma.dictSize);
-  const reader = await TarballReader.open(file);
+  const link = await fs.lstat(file).catch((err) => {
+    throw fromSystemError(err, file, 'reading');
+  });
+  if (link.isSymbolicLink()) throw new PackdebugError('E_INPUT', `${file} is a symlink; repack the file it points to`, { file });
+  if (!link.isFile()) throw new PackdebugError('E_INPUT', `${file}: not a regular file`, { file });
+  // O_NOFOLLOW: a symlink swapped in since the lstat fails instead of being read through.
+  const reader = await TarballReader.open(file, undefined, { noFollow: true });
   try {
     // The file as opened: what is decoded, and what the path must still name at the rename.
     const st = await reader.ra.stat();
