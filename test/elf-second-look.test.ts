@@ -1,8 +1,8 @@
 /**
  * ELF members whose GNU build-id note lies outside what a streaming scan
  * keeps (ElfCapture: the first 64 KiB and the 1 MiB before the section
- * header table): list and extract --build-id read the note where the
- * section headers say it is, by random access.
+ * header table): list, extract --build-id and verify's artifact list read
+ * the note where the section headers say it is, by random access.
  */
 import { execa } from 'execa';
 import fs from 'node:fs/promises';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatListing, listTarball } from '../src/commands/list.js';
 import { packImage } from '../src/pack/pack.js';
+import { collectArtifacts, type ExpectedArtifact } from '../src/tarball/build-ids.js';
 import { findByBuildId } from '../src/tarball/extract.js';
 import { TarballReader } from '../src/tarball/reader.js';
 import { repackTarball } from '../src/tarball/repack.js';
@@ -78,6 +79,14 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     expect(await extractById(unsorted, want, env)).toEqual({ via: 'cache', same: true });
     expect(await fs.readdir(env.PACKDEBUG_CACHE_DIR)).toEqual([expect.stringMatching(/^index-v2-/)]);
     expect(await extractById(unsorted, want, env)).toEqual({ via: 'cache', same: true }); // from the cached index
+  });
+
+  it("verify's expected artifacts include it, with the member's SHA-256", async () => {
+    const { elf, packed } = await tarballs(false);
+    const into = new Map<string, ExpectedArtifact>();
+    await collectArtifacts(packed, into);
+    const { createHash } = await import('node:crypto');
+    expect([...into.values()]).toEqual([{ buildId: BUILD_ID, kind: 'debuginfo', sources: [{ tarball: packed, member: MEMBER, size: elf.length, sha256: createHash('sha256').update(elf).digest('hex') }] }]);
   });
 
   it('says "build-id unknown", not "not servable", when the second look would decode too much', async () => {
