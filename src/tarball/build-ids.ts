@@ -7,10 +7,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { TarEntry } from '../tar/parse.js';
 import { AtomicFile } from '../util/atomic.js';
 import { type FileStamp, fileStamp, sameStamp } from '../util/file-stamp.js';
 import type { BuildIdKind } from './elf-members.js';
-import { inspectingVisitor } from './elf-members.js';
+import { inspectingVisitor, SecondLooks, type ElfMember } from './elf-members.js';
 import { cacheDir } from './member-index.js';
 import { TarballReader } from './reader.js';
 
@@ -37,22 +38,26 @@ export async function collectArtifacts(tarball: string, into: Map<string, Expect
   let digest: string | undefined;
   // inspectingVisitor reports an ELF member before the inner entryEnd: digest on first use.
   const memberDigest = () => (digest ??= hash?.digest('hex') ?? '');
+  // Members left for a second look (see SecondLooks) are reported after the scan, with the digest kept here.
+  const later = new SecondLooks();
+  const laterDigests = new Map<TarEntry, string>();
+  const record = ({ entry, elf }: ElfMember, sha256: () => string) => {
+    if (!elf.gnuBuildId) return;
+    const kinds: BuildIdKind[] = [];
+    if (elf.debuginfo) kinds.push('debuginfo');
+    if (elf.executable) kinds.push('executable');
+    if (kinds.length === 0) unservable++;
+    for (const kind of kinds) {
+      const key = artifactKey(elf.gnuBuildId, kind);
+      let a = into.get(key);
+      if (!a) into.set(key, (a = { buildId: elf.gnuBuildId, kind, sources: [] }));
+      a.sources.push({ tarball, member: entry.path, size: entry.size, sha256: sha256() });
+    }
+  };
   try {
     await reader.scan(
       inspectingVisitor(
-        ({ entry, elf }) => {
-          if (!elf.gnuBuildId) return;
-          const kinds: BuildIdKind[] = [];
-          if (elf.debuginfo) kinds.push('debuginfo');
-          if (elf.executable) kinds.push('executable');
-          if (kinds.length === 0) unservable++;
-          for (const kind of kinds) {
-            const key = artifactKey(elf.gnuBuildId, kind);
-            let a = into.get(key);
-            if (!a) into.set(key, (a = { buildId: elf.gnuBuildId, kind, sources: [] }));
-            a.sources.push({ tarball, member: entry.path, size: entry.size, sha256: memberDigest() });
-          }
-        },
+        (m) => record(m, memberDigest),
         {
           entry(e) {
             members++;
@@ -62,19 +67,23 @@ export async function collectArtifacts(tarball: string, into: Map<string, Expect
           data(_e, chunk) {
             hash?.update(chunk);
           },
-          entryEnd() {
+          entryEnd(e) {
+            if (later.has(e)) laterDigests.set(e, memberDigest());
             hash = undefined;
           },
         },
+        later,
       ),
     );
+    await later.complete(reader.ra, (m) => record(m, () => laterDigests.get(m.entry) ?? ''));
   } finally {
     await reader.close();
   }
   return { members, unservable };
 }
 
-const CACHE_VERSION = 1;
+/** 2: ELF members with a note the scan had passed were left out. */
+const CACHE_VERSION = 2;
 
 interface CachedArtifacts {
   version: number;

@@ -1,7 +1,7 @@
 import type { ElfCapture } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import type { TarEntry } from '../tar/parse.js';
-import type { BuildIdKind } from './elf-members.js';
+import type { BuildIdKind, ElfMember } from './elf-members.js';
 import { normalizeMemberName, resolveLinkTarget } from './order.js';
 import type { Sink, TarballReader } from './reader.js';
 
@@ -64,7 +64,7 @@ export async function lookupBuildId(reader: TarballReader, buildId: string, kind
   const id = buildId.toLowerCase();
   if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0) throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
   // The ELF code is loaded only for build-id lookups (extract's start-up counts).
-  const [{ ElfCapture, inspectElf }, { inspectingVisitor, matchesBuildId }] = await Promise.all([import('../elf/index.js'), import('./elf-members.js')]);
+  const [{ ElfCapture }, { inspectCaptured, inspectingVisitor, matchesBuildId, SecondLooks }] = await Promise.all([import('../elf/index.js'), import('./elf-members.js')]);
   const link = `./usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}${kind === 'debuginfo' ? '.debug' : ''}`;
   // Through the layout only: in other tarballs a name lookup is a full read, and the scan below is one too.
   const hint = await reader.findIndexed(link);
@@ -82,7 +82,7 @@ export async function lookupBuildId(reader: TarballReader, buildId: string, kind
         sink?.write(chunk);
       },
     }).catch(() => undefined);
-    const elf = candidate && capture ? inspectElf(capture) : undefined;
+    const elf = candidate && capture ? await inspectCaptured(reader.ra, candidate.entry, capture) : undefined;
     if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };
   }
   if (options.trustLinks && reader.seekable && (await reader.locator.isSeekableLayout())) return 'no-link';
@@ -94,12 +94,13 @@ export async function lookupBuildId(reader: TarballReader, buildId: string, kind
     return { entry: m.entry, via: 'cache' };
   }
   let match: TarEntry | undefined;
-  await reader.scan(
-    inspectingVisitor((m) => {
-      if (matchesBuildId(m.elf, id, kind)) match ??= m.entry;
-    }),
-    () => match !== undefined,
-  );
+  const onElf = (m: ElfMember) => {
+    if (matchesBuildId(m.elf, id, kind)) match ??= m.entry;
+  };
+  // ELF files the scan could not decide (a note it had passed) are read again where their notes are.
+  const later = new SecondLooks();
+  await reader.scan(inspectingVisitor(onElf, undefined, later), () => match !== undefined);
+  if (!match) await later.complete(reader.ra, onElf, () => match !== undefined);
   if (!match) return undefined;
   if (sink) await reader.readData(match, sink);
   return { entry: match, via: 'scan' };

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TarEntry } from '../tar/parse.js';
 import { AtomicFile } from '../util/atomic.js';
-import { inspectingVisitor } from './elf-members.js';
+import type { ElfAtOptions } from './elf-at.js';
+import { inspectingVisitor, SecondLooks, type ElfMember } from './elf-members.js';
 import type { TarballReader } from './reader.js';
 
 /** One member as the index remembers it: enough to read it back without a scan. */
@@ -15,20 +16,29 @@ export interface IndexedMember {
   debuginfo?: boolean;
   executable?: boolean;
   goBuildIdOnly?: boolean;
+  /** An ELF file whose GNU build-id could not be determined (reads it would take were too large). */
+  buildIdUnknown?: boolean;
 }
 
-/** Reads every header (and inspects every ELF file) in one sequential pass. */
-export async function buildMemberIndex(reader: TarballReader): Promise<IndexedMember[]> {
+/**
+ * Reads every header (and inspects every ELF file) in one sequential pass;
+ * ELF files the pass could not decide (a note far from both ends of a large
+ * file) are then read where their notes are, by random access.
+ */
+export async function buildMemberIndex(reader: TarballReader, elfAt?: ElfAtOptions): Promise<IndexedMember[]> {
   const members: IndexedMember[] = [];
   const byEntry = new Map<TarEntry, IndexedMember>();
+  const onElf = ({ entry, elf }: ElfMember) => {
+    const m = byEntry.get(entry)!;
+    Object.assign(m, { debuginfo: elf.debuginfo, executable: elf.executable });
+    if (elf.gnuBuildId) m.buildId = elf.gnuBuildId;
+    else if (elf.incomplete !== undefined) m.buildIdUnknown = true;
+    else if (elf.goBuildId) m.goBuildIdOnly = true;
+  };
+  const later = new SecondLooks();
   await reader.scan(
     inspectingVisitor(
-      ({ entry, elf }) => {
-        const m = byEntry.get(entry)!;
-        Object.assign(m, { debuginfo: elf.debuginfo, executable: elf.executable });
-        if (elf.gnuBuildId) m.buildId = elf.gnuBuildId;
-        else if (elf.goBuildId) m.goBuildIdOnly = true;
-      },
+      onElf,
       {
         entry(e) {
           const m: IndexedMember = { entry: e };
@@ -36,12 +46,15 @@ export async function buildMemberIndex(reader: TarballReader): Promise<IndexedMe
           byEntry.set(e, m);
         },
       },
+      later,
     ),
   );
+  await later.complete(reader.ra, onElf, undefined, elfAt);
   return members;
 }
 
-const VERSION = 1;
+/** 2: ELF members with a note the scan had passed were cached as having no build-id. */
+const VERSION = 2;
 
 interface CacheFile {
   version: number;

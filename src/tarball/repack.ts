@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { BlockPlanner, isOneSmallBlock, resolveLayout } from '../pack/layout.js';
@@ -37,11 +38,15 @@ export interface RepackResult {
   blocksAfter?: number;
 }
 
-/** The uncompressed tar stream, decoded from the start with backpressure. */
-async function* decodedStream(file: string): AsyncGenerator<Buffer> {
+/**
+ * The uncompressed tar stream, decoded from the start with backpressure.
+ * `source` names the open file (XzRandomAccess.openFilePath), so what is
+ * decoded is what the layout was read from; `file` is for messages.
+ */
+async function* decodedStream(source: string, file: string): AsyncGenerator<Buffer> {
   if (await findXz()) {
     const { execa } = await import('execa');
-    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', file], { buffer: false, reject: false, stderr: 'pipe' });
+    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', source], { buffer: false, reject: false, stderr: 'pipe' });
     for await (const chunk of child.stdout!) yield chunk as Buffer;
     const r = await child;
     if (r.exitCode !== 0) throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${String(r.stderr).trim()}`, { file });
@@ -52,10 +57,14 @@ async function* decodedStream(file: string): AsyncGenerator<Buffer> {
   let wake: (() => void) | undefined;
   let done = false;
   let failure: unknown;
-  const decoding = decodeSequential(file, (chunk) => {
-    queue.push(Buffer.from(chunk));
-    wake?.();
-  }).then(
+  const decoding = decodeSequential(
+    source,
+    (chunk) => {
+      queue.push(Buffer.from(chunk));
+      wake?.();
+    },
+    file,
+  ).then(
     () => void (done = true),
     (err) => void ((failure = err), (done = true)),
   );
@@ -73,25 +82,54 @@ async function* decodedStream(file: string): AsyncGenerator<Buffer> {
  * Rewrites a tarball into packdebug's seekable layout. The uncompressed tar
  * stream stays byte-identical (checked by SHA-256 of the new file's decoded
  * stream before the atomic replace); mode and owner are kept, the mtime is
- * new so that debuginfod rescans the file.
+ * new so that debuginfod rescans the file. A symlink is refused (renaming
+ * over it would leave its target as it was); a file replaced or modified
+ * while it was repacked is left alone (E_CHANGED).
  */
 export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
   const lzma = presetOptions(parsePreset(opts.preset));
   const cutting = resolveLayout(opts, lzma.dictSize);
-  const reader = await TarballReader.open(file);
-  const st = await fs.stat(file);
-  const before = { tarball: file, bytesBefore: st.size, blocksBefore: reader.ra.blocks.length };
+  const link = await fs.lstat(file).catch((err) => {
+    throw fromSystemError(err, file, 'reading');
+  });
+  if (link.isSymbolicLink()) throw new PackdebugError('E_INPUT', `${file} is a symlink; repack the file it points to`, { file });
+  if (!link.isFile()) throw new PackdebugError('E_INPUT', `${file}: not a regular file`, { file });
+  // O_NOFOLLOW: a symlink swapped in since the lstat fails instead of being read through.
+  const reader = await TarballReader.open(file, undefined, { noFollow: true });
   try {
+    // The file as opened: what is decoded, and what the path must still name at the rename.
+    const st = await reader.ra.stat();
+    const before = { tarball: file, bytesBefore: st.size, blocksBefore: reader.ra.blocks.length };
     // Repacking would write the same single Block again (and make debuginfod rescan it for nothing).
     if (isOneSmallBlock(reader.ra.blocks.length, reader.ra.size, Math.min(cutting.blockSize, cutting.sources?.blockSize ?? cutting.blockSize))) {
       return { ...before, status: 'skipped', reason: `one Block of ${reader.ra.size} bytes of tar, read whole` };
     }
     if ((await reader.locator.layout()).aligned) return { ...before, status: 'skipped', reason: 'already in the seekable layout' };
+    if (opts.dryRun) return { ...before, status: 'would-repack' };
+    reader.ra.clearCache(); // the layout probes' Blocks: the rewrite decodes from the start, by decodedStream
+    return await rewrite(file, reader, st, before, lzma, cutting, opts);
   } finally {
     await reader.close();
   }
-  if (opts.dryRun) return { ...before, status: 'would-repack' };
+}
 
+/** A file that is no longer what was read (renamed over, rewritten, touched) must not be replaced by the old contents. */
+async function checkUnchanged(file: string, st: Stats): Promise<void> {
+  const now = await fs.lstat(file).catch(() => undefined);
+  if (!now || now.dev !== st.dev || now.ino !== st.ino || now.size !== st.size || now.mtimeMs !== st.mtimeMs) {
+    throw new PackdebugError('E_CHANGED', `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`, { file });
+  }
+}
+
+async function rewrite(
+  file: string,
+  reader: TarballReader,
+  st: Stats,
+  before: Pick<RepackResult, 'tarball' | 'bytesBefore' | 'blocksBefore'>,
+  lzma: ReturnType<typeof presetOptions>,
+  cutting: ReturnType<typeof resolveLayout>,
+  opts: RepackOptions,
+): Promise<RepackResult> {
   const encoder = await resolveEncoder(opts.encoder);
   const threads = opts.threads ?? availableParallelism();
   const planner = new BlockPlanner(cutting);
@@ -114,7 +152,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
       pendingBytes -= n;
       return out;
     };
-    for await (const chunk of decodedStream(file)) {
+    for await (const chunk of decodedStream(reader.ra.openFilePath, file)) {
       originalHash.update(chunk);
       streamSize += chunk.length;
       if (!parser.ended) parser.write(chunk);
@@ -131,6 +169,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
     if (pendingBytes > 0) yield take(pendingBytes);
   };
 
+  opts.progress?.(`${file}: repacking`);
   const out = await AtomicFile.create(file, { mode: st.mode & 0o7777 });
   try {
     const written = await writeSeekableXz(out.fh, inputs(), {
@@ -156,7 +195,8 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
     await out.fh.chown(st.uid, st.gid).catch((err) => {
       throw fromSystemError(err, file, 'keeping the owner');
     });
-    await out.commit();
+    // Checked after the fsync, right before the rename: the window left is a few system calls.
+    await out.commit(() => checkUnchanged(file, st));
     return { ...before, status: 'repacked', bytesAfter: written.fileSize, blocksAfter: written.records.length };
   } finally {
     await out.abort();

@@ -16,12 +16,16 @@ const NAME_RE = /-([0-9]+)-debug\.tar\.xz$/;
 
 /**
  * The tarballs of a `.tarball` tree: `CATEGORY/PN/*-debug.tar.xz`, regular
- * files only, never through a symlink (see walkTarballTree).
+ * files only, never through a symlink (see walkTarballTree). With
+ * `symlinks`, the symlinks passed over that could have led to tarballs (a
+ * CATEGORY or PN, or a `*.tar.xz`) are added to it.
  */
-export async function findTarballs(tree: string): Promise<TreeTarball[]> {
+export async function findTarballs(tree: string, symlinks?: string[]): Promise<TreeTarball[]> {
   const out: TreeTarball[] = [];
   for await (const item of walkTarballTree(tree)) {
-    if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz') || item.rel.split('/').some((c) => c.startsWith('.'))) continue;
+    if (item.rel.split('/').some((c) => c.startsWith('.'))) continue;
+    if (item.kind === 'symlink' && (item.rel.split('/').length < 3 || item.rel.endsWith('.tar.xz'))) symlinks?.push(item.path);
+    if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz')) continue;
     const m = NAME_RE.exec(item.file);
     out.push({ path: item.path, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: item.mtimeMs });
   }
@@ -143,14 +147,18 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
 /**
  * The tarballs named on a command line: files as given, directories as
  * trees (findTarballs); none given means `${EPREFIX}/usr/lib/debug/.tarball`.
+ * With `symlinks`, the trees' symlinks that were not followed are added to
+ * it, and a target that is a dangling symlink is listed as given (for the
+ * caller to refuse, file by file). A target that is a symlink to a
+ * directory is walked as that tree: naming it is the caller's choice.
  */
-export async function tarballsFromTargets(targets: readonly string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function tarballsFromTargets(targets: readonly string[], env: NodeJS.ProcessEnv, symlinks?: string[]): Promise<string[]> {
   const given = targets.length > 0 ? targets : [defaultTree(env)];
   const files: string[] = [];
   for (const t of given) {
-    const st = await fs.stat(t).catch(() => undefined);
+    const st = await fs.stat(t).catch(() => (symlinks ? fs.lstat(t).catch(() => undefined) : undefined));
     if (!st) throw new PackdebugError('E_INPUT', `${t}: no such tarball or directory`, { file: t });
-    if (st.isDirectory()) files.push(...(await findTarballs(t)).map((x) => x.path));
+    if (st.isDirectory()) files.push(...(await findTarballs(t, symlinks)).map((x) => x.path));
     else files.push(t);
   }
   return files;

@@ -78,11 +78,16 @@ export class AtomicFile {
     return file;
   }
 
-  /** fsyncs the data, renames over the final name and fsyncs the directory. */
-  async commit(): Promise<void> {
+  /**
+   * fsyncs the data, renames over the final name and fsyncs the directory.
+   * `beforeRename` runs after the fsync, as late as possible: if it throws,
+   * the temporary file is removed and the final name left alone.
+   */
+  async commit(beforeRename?: () => Promise<void>): Promise<void> {
     try {
       await this.fh.sync();
       await this.fh.close();
+      await beforeRename?.();
       await fs.rename(this.temp, this.final);
     } catch (err) {
       await this.abort();

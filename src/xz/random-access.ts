@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
 import { decodeBlock, wrapBlockInStream } from './block-decoder.js';
@@ -165,6 +165,11 @@ export class XzRandomAccess {
    */
   get openFilePath(): string {
     return procFdPath(this.fh.fd) ?? this.path;
+  }
+
+  /** fstat of the open file: the one read, whatever the path names now. */
+  stat(): Promise<Stats> {
+    return this.fh.stat();
   }
 
   /** Size of the uncompressed data (all Streams). */

@@ -6,10 +6,11 @@ import { lzma } from './block-encoder.js';
  * Decodes a whole .xz file from the start (all Streams), handing the
  * uncompressed data to `onChunk` as it comes. `onChunk` may return false to
  * stop early. This is the slow path, for files that are not seekable.
+ * `file` is the name for error messages (default: `path`).
  */
-export function decodeSequential(file: string, onChunk: (chunk: Buffer) => boolean | void): Promise<void> {
+export function decodeSequential(path: string, onChunk: (chunk: Buffer) => boolean | void, file = path): Promise<void> {
   return new Promise((resolve, reject) => {
-    const input = createReadStream(file);
+    const input = createReadStream(path);
     const decoder = lzma().createStream('streamDecoder', { synchronous: false });
     let settled = false;
     const finish = (err?: unknown) => {
