@@ -26,7 +26,8 @@ const MiB = 1024 * 1024;
 const { values } = parseArgs({ options: { count: { type: 'string', default: '2000' }, corpus: { type: 'string' }, 'json-out': { type: 'string' } }, allowPositionals: true });
 const log = (m) => process.stderr.write(`${m}\n`);
 
-const corpusArg = values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus');
+// The small corpus by default (what docs/audit.md measures): five copies of the full one would make the tree 2 GiB of tar.
+const corpusArg = values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
 const corpus = fs.existsSync(path.join(corpusArg, 'image', 'usr')) ? path.join(corpusArg, 'image') : fs.existsSync(path.join(corpusArg, 'usr')) ? corpusArg : undefined;
 
 /** Runs argv under /usr/bin/time: wall seconds, max RSS bytes, stdout. */

@@ -9,7 +9,7 @@
 //
 //   node bench/make-audit-tree.mjs [--count 2000] [--corpus DIR] [--out DIR]
 //
-// Cached: the default output .cache/audit-tree-v1-N is reused when its
+// Cached: the default output .cache/audit-tree-v2-N-CORPUS is reused when its
 // .done marker exists. Needs a build (dist/) and the fixture image.
 
 import { execFileSync } from 'node:child_process';
@@ -23,7 +23,9 @@ import { parseArgs } from 'node:util';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} } = {}) {
-  const dir = out ?? path.join(repoRoot, '.cache', `audit-tree-v1-${count}`);
+  // Keyed by the corpus too: a tree made from another corpus measures something else.
+  const corpusKey = corpus ? createHash('sha256').update(path.resolve(corpus)).digest('hex').slice(0, 8) : 'none';
+  const dir = out ?? path.join(repoRoot, '.cache', `audit-tree-v2-${count}-${corpusKey}`);
   const tree = path.join(dir, 'tree');
   if (fs.existsSync(path.join(dir, '.done'))) return tree;
   fs.rmSync(dir, { recursive: true, force: true });

@@ -542,12 +542,20 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** The from-binpkg benchmark (bench/binpkg.mjs), on the small corpus unless one is named (60 packages of the full one take long). */
-function runBinpkgBench({ jsonOut } = {}) {
+/** The small corpus, unless --corpus or PACKDEBUG_BENCH_CORPUS names one (audit and from-binpkg use five or sixty copies of it). */
+function smallCorpusUnlessNamed() {
   const quick = opt.quick;
   if (!opt.corpus && !process.env.PACKDEBUG_BENCH_CORPUS) opt.quick = true;
-  const corpus = resolveCorpus();
-  opt.quick = quick;
+  try {
+    return resolveCorpus();
+  } finally {
+    opt.quick = quick;
+  }
+}
+
+/** The from-binpkg benchmark (bench/binpkg.mjs), on the small corpus unless one is named (60 packages of the full one take long). */
+function runBinpkgBench({ jsonOut } = {}) {
+  const corpus = smallCorpusUnlessNamed();
   const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages, '--runs', opt.runs];
   if (jsonOut) args.push('--json-out', jsonOut);
   const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
@@ -556,8 +564,8 @@ function runBinpkgBench({ jsonOut } = {}) {
 
 /** The audit benchmark (bench/audit.mjs), on the same corpus. */
 function runAuditBench() {
-  const args = [path.join(repoRoot, 'bench', 'audit.mjs')];
-  if (opt.corpus) args.push('--corpus', opt.corpus);
+  const corpus = smallCorpusUnlessNamed();
+  const args = [path.join(repoRoot, 'bench', 'audit.mjs'), '--corpus', corpus];
   // With --json, stdout is for the JSON document: the audit table goes to stderr.
   const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
   if (r.status !== 0) process.exitCode = 1;
