@@ -29,6 +29,7 @@ import { compareMemberNames } from '../tarball/order.js';
 import { TarballReader } from '../tarball/reader.js';
 import { findXz } from '../xz/block-encoder.js';
 import { isTruncatedXzMagic, sniffFormatStrict } from '../xz/file-layout.js';
+import { MANY_READS_XZ_MIN_SPAN } from '../xz/random-access.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { MemberChecks } from './members.js';
 
@@ -258,7 +259,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   try {
     // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
     // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: 1 << 20, noFollow: true });
+    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true });
   } catch (err) {
     fail(err, false);
     return result;

@@ -8,6 +8,7 @@ import type { BuildIdKind } from '../tarball/elf-members.js';
 import { findByPath, lookupBuildId, type Extraction } from '../tarball/extract.js';
 import { type Sink, TarballReader } from '../tarball/reader.js';
 import type { TreeTarball } from '../tarball/tree.js';
+import { MANY_READS_XZ_MIN_SPAN } from '../xz/random-access.js';
 import type { CommandIO } from './io.js';
 
 export interface ExtractArgs {
@@ -88,7 +89,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   const hits: Hit[] = [];
   // A tree means many short reads: in-process decoding (lzma-native loaded once) costs
   // less than a child process per read, which one tarball's few reads are worth.
-  const readerOptions = single ? undefined : { xzMinSpan: TREE_XZ_MIN_SPAN };
+  const readerOptions = single ? undefined : { xzMinSpan: MANY_READS_XZ_MIN_SPAN };
   const slow: SlowRead[] = [];
   const noLink: TreeTarball[] = [];
   let unreadable = 0;
@@ -184,8 +185,6 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
 /** Tarballs searched in parallel finish in any order: what is reported follows their paths. */
 const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** In a tree, decodes shorter than this stay in-process (as audit's walk does). */
-const TREE_XZ_MIN_SPAN = 1 << 20;
 /** Tarballs of a tree searched at once. */
 const TREE_SEARCH_JOBS = 4;
 /** Members up to this size go to stdout from the pass that found them (larger ones are read again, Block by Block). */

@@ -29,6 +29,7 @@ import type { BinpkgIndex } from '../portage/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree } from '../tarball/tree.js';
 import { planGroup, type KeepReason, type PruneCandidate } from './plan.js';
+import { type FileVersion, sameVersion } from '../util/file-stamp.js';
 
 export const DEFAULT_KEEP = 3;
 
@@ -67,8 +68,7 @@ export interface PruneResult {
   reclaimedBytes: number;
 }
 
-const sameFile = (c: PruneCandidate, st: { dev: number; ino: number; size: number; mtimeMs: number; isFile(): boolean }) =>
-  st.isFile() && st.dev === c.dev && st.ino === c.ino && st.size === c.size && st.mtimeMs === c.mtimeMs;
+const sameFile = (c: PruneCandidate, st: FileVersion & { isFile(): boolean }) => st.isFile() && sameVersion(st, c);
 
 export async function pruneTree(options: PruneOptions, events: PruneEvents = {}): Promise<PruneResult> {
   const tree = options.tree;

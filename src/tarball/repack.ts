@@ -8,6 +8,7 @@ import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
 import { AtomicFile } from '../util/atomic.js';
+import { sameVersion } from '../util/file-stamp.js';
 import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
 import { readXzLayout } from '../xz/file-layout.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
@@ -116,7 +117,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
 /** A file that is no longer what was read (renamed over, rewritten, touched) must not be replaced by the old contents. */
 async function checkUnchanged(file: string, st: Stats): Promise<void> {
   const now = await fs.lstat(file).catch(() => undefined);
-  if (!now || now.dev !== st.dev || now.ino !== st.ino || now.size !== st.size || now.mtimeMs !== st.mtimeMs) {
+  if (!now || !sameVersion(now, st)) {
     throw new PackdebugError('E_CHANGED', `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`, { file });
   }
 }

@@ -21,3 +21,16 @@ export async function fileStamp(file: string): Promise<FileStamp | undefined> {
 export function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): boolean {
   return !!a && !!b && a.path === b.path && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 }
+
+/** The fields that tell one version of a file from another, as stat(2) gives them. */
+export interface FileVersion {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+/** The same file (device and inode), unchanged (size and mtime): what prune and repack check right before they unlink or rename. */
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}

@@ -56,6 +56,12 @@ const DEFAULT_CACHE_BYTES = 64 << 20;
 const SMALL_PREFIX = 16 << 10;
 /** With backend 'auto', reads of at least this much of a Block go to xz(1) (measured: docs/layout.md). */
 export const XZ_MIN_SPAN = 16 << 10;
+/**
+ * xzMinSpan for a process that reads many tarballs (audit, extract over a
+ * tree): lzma-native is loaded once, so short reads stay in-process, and a
+ * child process per read would cost more than the decoding.
+ */
+export const MANY_READS_XZ_MIN_SPAN = 1 << 20;
 const DEFAULT_PREFIX_CHUNK = 256 << 10;
 /** Compressed bytes read from the file at once while streaming a Block. */
 const READ_AHEAD = 256 << 10;
