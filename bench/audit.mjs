@@ -23,12 +23,20 @@ const cli = path.join(repoRoot, 'dist', 'cli.js');
 const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const MiB = 1024 * 1024;
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '2000' }, corpus: { type: 'string' }, 'json-out': { type: 'string' } }, allowPositionals: true });
+const { values } = parseArgs({
+  options: { count: { type: 'string', default: '2000' }, corpus: { type: 'string' }, 'json-out': { type: 'string' } },
+  allowPositionals: true,
+});
 const log = (m) => process.stderr.write(`${m}\n`);
 
 // The small corpus by default (what docs/audit.md measures): five copies of the full one would make the tree 2 GiB of tar.
-const corpusArg = values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
-const corpus = fs.existsSync(path.join(corpusArg, 'image', 'usr')) ? path.join(corpusArg, 'image') : fs.existsSync(path.join(corpusArg, 'usr')) ? corpusArg : undefined;
+const corpusArg =
+  values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
+const corpus = fs.existsSync(path.join(corpusArg, 'image', 'usr'))
+  ? path.join(corpusArg, 'image')
+  : fs.existsSync(path.join(corpusArg, 'usr'))
+    ? corpusArg
+    : undefined;
 
 /** Runs argv under /usr/bin/time: wall seconds, max RSS bytes, stdout. */
 function measure(argv) {
@@ -48,9 +56,18 @@ function measure(argv) {
 
 async function main() {
   const count = Number(values.count);
-  log(`audit benchmark: tree of ${count} tarballs${corpus ? ` plus copies of the corpus at ${corpus}` : ''} (cached under .cache/)`);
+  log(
+    `audit benchmark: tree of ${count} tarballs${corpus ? ` plus copies of the corpus at ${corpus}` : ''} (cached under .cache/)`,
+  );
   const tree = await makeAuditTree({ count, corpus, log });
-  const files = spawnSync('sh', ['-c', 'find "$1" -name "*.tar.xz" -type f | wc -l; du -sb "$1" | cut -f1', 'sh', tree], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number);
+  const files = spawnSync(
+    'sh',
+    ['-c', 'find "$1" -name "*.tar.xz" -type f | wc -l; du -sb "$1" | cut -f1', 'sh', tree],
+    { encoding: 'utf8' },
+  )
+    .stdout.trim()
+    .split('\n')
+    .map(Number);
   log(`tree: ${tree}: ${files[0]} tarballs, ${(files[1] / MiB).toFixed(1)} MiB`);
 
   const rows = [];
@@ -61,8 +78,20 @@ async function main() {
     if (a.status !== 0 && a.status !== 1) throw new Error(`audit exited ${a.status}: ${a.stderr}`);
     const doc = JSON.parse(a.stdout);
     const ref = deep
-      ? { shown: 'xz --test (every tarball)', argv: ['sh', '-c', 'find "$1" -name "*.tar.xz" -type f -print0 | xargs -0 xz --test', 'sh', tree] }
-      : { shown: 'xz --list --robot (every tarball)', argv: ['sh', '-c', 'find "$1" -name "*.tar.xz" -type f -print0 | xargs -0 xz --list --robot > /dev/null', 'sh', tree] };
+      ? {
+          shown: 'xz --test (every tarball)',
+          argv: ['sh', '-c', 'find "$1" -name "*.tar.xz" -type f -print0 | xargs -0 xz --test', 'sh', tree],
+        }
+      : {
+          shown: 'xz --list --robot (every tarball)',
+          argv: [
+            'sh',
+            '-c',
+            'find "$1" -name "*.tar.xz" -type f -print0 | xargs -0 xz --list --robot > /dev/null',
+            'sh',
+            tree,
+          ],
+        };
     log(`  ${ref.shown} ...`);
     const r = measure(ref.argv);
     rows.push({
@@ -84,8 +113,9 @@ async function main() {
   const lines = [
     '| audit | tarballs | wall (s) | tarballs/s | peak RSS (MB) | decoded (MiB of tar) | reference | reference wall (s) | × reference |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
-    ...rows.map((r) =>
-      `| ${r.mode} | ${r.tarballs} | ${fmt(r.wall, 2)} | ${fmt(r.tarballsPerSecond, 0)} | ${fmt(r.peakRss / 1e6, 0)} | ${fmt(r.decodedBytes / MiB)} of ${fmt(r.uncompressedBytes / MiB)} | ${r.reference} | ${fmt(r.referenceWall, 2)} | ${fmt(r.wallRatio, 2)} |`,
+    ...rows.map(
+      (r) =>
+        `| ${r.mode} | ${r.tarballs} | ${fmt(r.wall, 2)} | ${fmt(r.tarballsPerSecond, 0)} | ${fmt(r.peakRss / 1e6, 0)} | ${fmt(r.decodedBytes / MiB)} of ${fmt(r.uncompressedBytes / MiB)} | ${r.reference} | ${fmt(r.referenceWall, 2)} | ${fmt(r.wallRatio, 2)} |`,
     ),
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);

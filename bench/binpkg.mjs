@@ -31,14 +31,22 @@ import { parseArgs } from 'node:util';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
-const { values } = parseArgs({ options: { corpus: { type: 'string' }, packages: { type: 'string', default: '60' }, runs: { type: 'string', default: '1' }, 'json-out': { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    corpus: { type: 'string' },
+    packages: { type: 'string', default: '60' },
+    runs: { type: 'string', default: '1' },
+    'json-out': { type: 'string' },
+  },
+});
 const log = (m) => process.stderr.write(`bench/binpkg: ${m}\n`);
 const packages = Number(values.packages);
 if (!Number.isInteger(packages) || packages < 50) {
   log('--packages: at least 50');
   process.exit(2);
 }
-const corpusArg = values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
+const corpusArg =
+  values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
 const image = fs.existsSync(path.join(corpusArg, 'image', 'usr')) ? path.join(corpusArg, 'image') : corpusArg;
 if (!fs.existsSync(path.join(image, 'usr/lib/debug'))) {
   log(`no corpus image at ${corpusArg} (pass --corpus DIR: a make-corpus.sh OUTDIR or its image/)`);
@@ -61,10 +69,15 @@ const pkgdir = path.join(repoRoot, '.cache', 'bench-pkgdir', key);
 if (!fs.existsSync(path.join(pkgdir, '.done'))) {
   log(`generating ${packages} binpkgs from ${image} into ${path.relative(repoRoot, pkgdir)}`);
   fs.rmSync(pkgdir, { recursive: true, force: true });
-  execFileSync(process.execPath, [generator, image, pkgdir, '--packages', String(packages)], { stdio: ['ignore', 2, 2] });
+  execFileSync(process.execPath, [generator, image, pkgdir, '--packages', String(packages)], {
+    stdio: ['ignore', 2, 2],
+  });
   fs.writeFileSync(path.join(pkgdir, '.done'), '');
 }
-const binpkgs = execFileSync('find', [pkgdir, '-name', '*.gpkg.tar', '-o', '-name', '*.xpak'], { encoding: 'utf8' }).trim().split('\n').sort();
+const binpkgs = execFileSync('find', [pkgdir, '-name', '*.gpkg.tar', '-o', '-name', '*.xpak'], { encoding: 'utf8' })
+  .trim()
+  .split('\n')
+  .sort();
 const pkgBytes = binpkgs.reduce((n, f) => n + fs.statSync(f).size, 0);
 
 // ------------------------------------------------------------ measuring
@@ -94,7 +107,10 @@ function measure(label, argv) {
 
 function dirBytes(dir) {
   const out = execFileSync('find', [dir, '-type', 'f', '-name', '*.tar.xz', '-printf', '%s\n'], { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean).reduce((n, s) => n + Number(s), 0);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .reduce((n, s) => n + Number(s), 0);
 }
 
 // One binpkg: unpack its image into a scratch dir (as Portage would merge it), then MODE.
@@ -145,11 +161,33 @@ function round(r) {
   process.env.PACKDEBUG_CACHE_DIR = path.join(tmp, `cache-${r}`);
   const first = measure('from-binpkg', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
   const summary = JSON.parse(first.stdout);
-  out.push({ ...first, bytes: dirBytes(tree), packed: summary.packed, skipped: summary.skipped, failed: summary.failed });
-  const again = measure('from-binpkg again (all up to date)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+  out.push({
+    ...first,
+    bytes: dirBytes(tree),
+    packed: summary.packed,
+    skipped: summary.skipped,
+    failed: summary.failed,
+  });
+  const again = measure('from-binpkg again (all up to date)', [
+    process.execPath,
+    cli,
+    'from-binpkg',
+    pkgdir,
+    '--out',
+    tree,
+    '--json',
+  ]);
   out.push({ ...again, bytes: 0, skipped: JSON.parse(again.stdout).skipped });
   process.env.PACKDEBUG_CACHE_DIR = '';
-  const compared = measure('from-binpkg again, no records (compares digests)', [process.execPath, cli, 'from-binpkg', pkgdir, '--out', tree, '--json']);
+  const compared = measure('from-binpkg again, no records (compares digests)', [
+    process.execPath,
+    cli,
+    'from-binpkg',
+    pkgdir,
+    '--out',
+    tree,
+    '--json',
+  ]);
   out.push({ ...compared, bytes: 0, skipped: JSON.parse(compared.stdout).skipped });
   fs.rmSync(tree, { recursive: true, force: true });
   for (const [mode, label] of [
@@ -159,10 +197,22 @@ function round(r) {
   ]) {
     const dir = path.join(tmp, `${mode}-${r}`);
     fs.mkdirSync(dir);
-    const m = measure(label, ['bash', '-c', `xargs -0 -P ${cores} -n 1 bash "$1" "$2" "$3" < "$4"`, 'bash', perPackage, mode, dir, list]);
-    const made = execFileSync('find', [dir, '-name', '*.tar.xz'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+    const m = measure(label, [
+      'bash',
+      '-c',
+      `xargs -0 -P ${cores} -n 1 bash "$1" "$2" "$3" < "$4"`,
+      'bash',
+      perPackage,
+      mode,
+      dir,
+      list,
+    ]);
+    const made = execFileSync('find', [dir, '-name', '*.tar.xz'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean).length;
     // The reference must have packed what from-binpkg packed, or the comparison means nothing.
-    if (mode !== 'unpack' && made !== out[0].packed) throw new Error(`${label}: wrote ${made} tarballs, from-binpkg packed ${out[0].packed}`);
+    if (mode !== 'unpack' && made !== out[0].packed)
+      throw new Error(`${label}: wrote ${made} tarballs, from-binpkg packed ${out[0].packed}`);
     out.push({ ...m, bytes: dirBytes(dir) });
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -172,11 +222,21 @@ function round(r) {
 const rounds = Array.from({ length: runs }, (_, r) => round(r));
 const median = (xs) => {
   const v = xs.filter((x) => x !== undefined).sort((a, b) => a - b);
-  return v.length === 0 ? undefined : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  return v.length === 0
+    ? undefined
+    : v.length % 2
+      ? v[(v.length - 1) / 2]
+      : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 const results = rounds[0].map((r0, i) => {
   const all = rounds.map((rs) => rs[i]);
-  return { ...r0, wall: median(all.map((x) => x.wall)), cpu: median(all.map((x) => x.cpu)), maxRss: Math.max(...all.map((x) => x.maxRss ?? 0)) || undefined, walls: all.map((x) => x.wall) };
+  return {
+    ...r0,
+    wall: median(all.map((x) => x.wall)),
+    cpu: median(all.map((x) => x.cpu)),
+    maxRss: Math.max(...all.map((x) => x.maxRss ?? 0)) || undefined,
+    walls: all.map((x) => x.wall),
+  };
 });
 
 const portage = results.find((r) => r.label.includes('Portage'));
@@ -186,14 +246,26 @@ const lines = [
   '',
   '| method | wall (s) | CPU (s) | packages/s | × Portage wall | largest process RSS (MB) | tarball bytes |',
   '|---|---:|---:|---:|---:|---:|---:|',
-  ...results.map((r) =>
-    `| ${r.label} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${fmt(binpkgs.length / r.wall, 1)} | ${fmt(r.wall / portage.wall, 3)} | ${r.maxRss === undefined ? '-' : (r.maxRss / 1e6).toFixed(0)} | ${r.bytes || '-'} |`,
+  ...results.map(
+    (r) =>
+      `| ${r.label} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${fmt(binpkgs.length / r.wall, 1)} | ${fmt(r.wall / portage.wall, 3)} | ${r.maxRss === undefined ? '-' : (r.maxRss / 1e6).toFixed(0)} | ${r.bytes || '-'} |`,
   ),
   '',
   `from-binpkg: ${results[0].packed} packed, ${results[0].skipped} skipped (no debug info), ${results[0].failed} failed; again: ${results[1].skipped} skipped`,
-  ...(runs > 1 ? [`wall times per run: ${results.map((r) => `${r.label}: ${r.walls.map((w) => w.toFixed(2)).join(' ')}`).join('; ')}`] : []),
+  ...(runs > 1
+    ? [
+        `wall times per run: ${results.map((r) => `${r.label}: ${r.walls.map((w) => w.toFixed(2)).join(' ')}`).join('; ')}`,
+      ]
+    : []),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 if (values['json-out']) {
-  fs.writeFileSync(values['json-out'], JSON.stringify({ binpkgs: binpkgs.length, pkgBytes, cores, results: results.map(({ stdout, ...r }) => r) }, null, 2));
+  fs.writeFileSync(
+    values['json-out'],
+    JSON.stringify(
+      { binpkgs: binpkgs.length, pkgBytes, cores, results: results.map(({ stdout, ...r }) => r) },
+      null,
+      2,
+    ),
+  );
 }

@@ -37,7 +37,11 @@ const { values: opt, positionals } = parseArgs({
 const log = (m) => process.stderr.write(`encoders: ${m}\n`);
 
 function largestDebugFile() {
-  const candidates = [process.env.PACKDEBUG_BENCH_CORPUS, path.join(repoRoot, 'bench', 'corpus'), path.join(repoRoot, '..', 'corpus', 'full')].filter(Boolean);
+  const candidates = [
+    process.env.PACKDEBUG_BENCH_CORPUS,
+    path.join(repoRoot, 'bench', 'corpus'),
+    path.join(repoRoot, '..', 'corpus', 'full'),
+  ].filter(Boolean);
   for (const c of candidates) {
     for (const image of [path.join(c, 'image'), c]) {
       const dir = path.join(image, 'usr', 'lib', 'debug', 'usr', 'lib64');
@@ -45,7 +49,8 @@ function largestDebugFile() {
       let best;
       for (const name of fs.readdirSync(dir)) {
         const st = fs.lstatSync(path.join(dir, name));
-        if (st.isFile() && name.endsWith('.debug') && (!best || st.size > best.size)) best = { file: path.join(dir, name), size: st.size };
+        if (st.isFile() && name.endsWith('.debug') && (!best || st.size > best.size))
+          best = { file: path.join(dir, name), size: st.size };
       }
       if (best) return best.file;
     }
@@ -77,7 +82,9 @@ function runXz(args, stdin) {
     const out = [];
     child.stdout.on('data', (c) => out.push(c));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`xz ${args.join(' ')}: exit ${code}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`xz ${args.join(' ')}: exit ${code}`)),
+    );
     child.stdin.end(stdin);
   });
 }
@@ -98,7 +105,15 @@ const backends = {
     decode: (buf) => runXz(['--decompress', '--stdout', '--single-stream'], buf),
   },
   'lzma-native': {
-    encode: (buf) => runCoder(lzma.createStream('streamEncoder', { filters: [{ id: lzma.FILTER_LZMA2, options: o }], check: lzma.CHECK_CRC64, synchronous: false }), buf),
+    encode: (buf) =>
+      runCoder(
+        lzma.createStream('streamEncoder', {
+          filters: [{ id: lzma.FILTER_LZMA2, options: o }],
+          check: lzma.CHECK_CRC64,
+          synchronous: false,
+        }),
+        buf,
+      ),
     decode: (buf) => runCoder(lzma.createStream('streamDecoder', { synchronous: false }), buf),
   },
 };
@@ -137,7 +152,10 @@ const versions = {
 };
 
 if (opt.json) {
-  process.stdout.write(JSON.stringify({ file, offset, inputBytes: input.length, filter: xzFilter, identical, versions, rows }, null, 2) + '\n');
+  process.stdout.write(
+    JSON.stringify({ file, offset, inputBytes: input.length, filter: xzFilter, identical, versions, rows }, null, 2) +
+      '\n',
+  );
 } else {
   const MB = 1e6;
   const lines = [
@@ -145,7 +163,10 @@ if (opt.json) {
     '',
     '| backend | encode (s) | encode (MB/s) | decode (s) | decode (MB/s) |',
     '|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${versions[r.backend] ?? r.backend} | ${r.encodeSeconds.toFixed(2)} | ${(input.length / MB / r.encodeSeconds).toFixed(2)} | ${r.decodeSeconds.toFixed(3)} | ${(input.length / MB / r.decodeSeconds).toFixed(1)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${versions[r.backend] ?? r.backend} | ${r.encodeSeconds.toFixed(2)} | ${(input.length / MB / r.encodeSeconds).toFixed(2)} | ${r.decodeSeconds.toFixed(3)} | ${(input.length / MB / r.decodeSeconds).toFixed(1)} |`,
+    ),
     '',
     `xz(1) / lzma-native speed: encode ${(rows[1].encodeSeconds / rows[0].encodeSeconds).toFixed(2)}x, decode ${(rows[1].decodeSeconds / rows[0].decodeSeconds).toFixed(2)}x.`,
   ];

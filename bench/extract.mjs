@@ -75,7 +75,27 @@ try {
   const pixzArchive = path.join(work, 'pixz.tpxz');
   const leaningArgs = values['size-leaning'].split(/\s+/).filter(Boolean);
   const pack = (out, extra = []) =>
-    execFileSync('node', [cli, 'pack', '--image', image, '--category', 'sys-libs', '--pn', 'glibc', '--pf', 'glibc-2.36-r9', '--build-id', '1', '--out', out, ...extra], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      'node',
+      [
+        cli,
+        'pack',
+        '--image',
+        image,
+        '--category',
+        'sys-libs',
+        '--pn',
+        'glibc',
+        '--pf',
+        'glibc-2.36-r9',
+        '--build-id',
+        '1',
+        '--out',
+        out,
+        ...extra,
+      ],
+      { env, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
   log('packing the corpus with packdebug (defaults)');
   pack(ours);
   log(`packing it with the size-leaning setting (${leaningArgs.join(' ')})`);
@@ -93,11 +113,16 @@ try {
   const last = tail.reduce((a, b) => (b.size < a.size ? b : a));
   // xz --robot -lvv block lines: block, stream, block in stream, block in file,
   // compressed offset, uncompressed offset, total size, uncompressed size, ...
-  const pixzBlocks = sh('xz --robot -lvv "$1"', [pixzArchive]).toString().split('\n').filter((l) => l.startsWith('block\t')).map((l) => {
-    const f = l.split('\t');
-    return { offset: Number(f[5]), size: Number(f[7]) };
-  });
-  if (pixzBlocks.length < 2 || pixzBlocks.some((b) => !Number.isSafeInteger(b.offset) || !(b.size > 0))) throw new Error('could not read the Blocks of the pixz archive');
+  const pixzBlocks = sh('xz --robot -lvv "$1"', [pixzArchive])
+    .toString()
+    .split('\n')
+    .filter((l) => l.startsWith('block\t'))
+    .map((l) => {
+      const f = l.split('\t');
+      return { offset: Number(f[5]), size: Number(f[7]) };
+    });
+  if (pixzBlocks.length < 2 || pixzBlocks.some((b) => !Number.isSafeInteger(b.offset) || !(b.size > 0)))
+    throw new Error('could not read the Blocks of the pixz archive');
   // pixz decodes from the start of the Block holding the member's header to the member's end.
   const pixzDecoded = (m) => {
     const first = pixzBlocks.findLast((b) => b.offset <= m.offset);
@@ -125,12 +150,29 @@ try {
     const want = sh('xz -dc "$1" | tail -c +$(($2 + 1)) | head -c $3', [ours, String(m.offset + 512), String(m.size)]);
     if (!fs.readFileSync(out).equals(want)) throw new Error(`packdebug extract ${m.path}: wrong bytes`);
     const pd = best(() => spawnSync('node', [cli, 'extract', ours, '--path', m.path, '-o', out], { env }));
-    const pixz = best(() => spawnSync('sh', ['-c', 'pixz -x "$2" < "$1" | tar -xO > /dev/null', 'sh', pixzArchive, m.path]));
+    const pixz = best(() =>
+      spawnSync('sh', ['-c', 'pixz -x "$2" < "$1" | tar -xO > /dev/null', 'sh', pixzArchive, m.path]),
+    );
     const tar = seconds(() => spawnSync('sh', ['-c', 'tar -xJf "$1" -O "$2" > /dev/null', 'sh', portage, m.path])).s;
-    const tarFirst = seconds(() => spawnSync('sh', ['-c', 'tar -xJf "$1" --occurrence=1 -O "$2" > /dev/null', 'sh', portage, m.path])).s;
+    const tarFirst = seconds(() =>
+      spawnSync('sh', ['-c', 'tar -xJf "$1" --occurrence=1 -O "$2" > /dev/null', 'sh', portage, m.path]),
+    ).s;
     const ip = await inProcess(ours, m);
     const lean = await inProcess(leaning, m);
-    const r = { path: m.path, size: m.size, offset: m.offset, packdebug: pd, tar, tarFirst, pixz, inProcess: ip.s, decoded: ip.decoded, leaningDecoded: lean.decoded, tarDecoded: m.offset + 512 + m.size, pixzDecoded: pixzDecoded(m) };
+    const r = {
+      path: m.path,
+      size: m.size,
+      offset: m.offset,
+      packdebug: pd,
+      tar,
+      tarFirst,
+      pixz,
+      inProcess: ip.s,
+      decoded: ip.decoded,
+      leaningDecoded: lean.decoded,
+      tarDecoded: m.offset + 512 + m.size,
+      pixzDecoded: pixzDecoded(m),
+    };
     results.push(r);
     log(
       `${m.path}: packdebug ${pd.toFixed(3)} s (${(ip.s * 1000).toFixed(1)} ms in-process, ${ip.decoded} B decoded; size-leaning ${lean.decoded} B), ` +
@@ -138,7 +180,7 @@ try {
     );
   }
 
-  log('repacking a copy of Portage\'s tarball');
+  log("repacking a copy of Portage's tarball");
   const repacked = path.join(work, 'repacked.tar.xz');
   fs.copyFileSync(portage, repacked);
   const rp = seconds(() => spawnSync('node', [cli, 'repack', repacked], { env }));
@@ -170,21 +212,40 @@ try {
       decodedOverMember: { worst: worst(spread.map((r) => r.decoded - r.size)) },
       pixzDecoded: { median: median(col('pixzDecoded')) },
       decoded: { median: median(col('decoded')) },
-      leaningToPixz: { median: median(spread.map((r) => r.leaningDecoded / r.pixzDecoded)), within: spread.filter((r) => r.leaningDecoded <= r.pixzDecoded / 2).length },
+      leaningToPixz: {
+        median: median(spread.map((r) => r.leaningDecoded / r.pixzDecoded)),
+        within: spread.filter((r) => r.leaningDecoded <= r.pixzDecoded / 2).length,
+      },
     },
-    repack: { seconds: rp.s, bytes: fs.statSync(repacked).size, ratio: fs.statSync(repacked).size / fs.statSync(portage).size },
+    repack: {
+      seconds: rp.s,
+      bytes: fs.statSync(repacked).size,
+      ratio: fs.statSync(repacked).size / fs.statSync(portage).size,
+    },
   };
   const s = summary.sample;
   const checks = [
-    [`bytes decoded <= member + 2 MiB (worst excess ${(s.decodedOverMember.worst / MiB).toFixed(3)} MiB)`, s.decodedOverMember.worst <= 2 * MiB && lastR.decoded - lastR.size <= 2 * MiB],
+    [
+      `bytes decoded <= member + 2 MiB (worst excess ${(s.decodedOverMember.worst / MiB).toFixed(3)} MiB)`,
+      s.decodedOverMember.worst <= 2 * MiB && lastR.decoded - lastR.size <= 2 * MiB,
+    ],
     [
       `size-leaning setting (${leaningArgs.join(' ')}): bytes decoded <= half of pixz's (median ratio ${s.leaningToPixz.median.toFixed(3)}; ${s.leaningToPixz.within} of ${spread.length} members within half)`,
       s.leaningToPixz.median <= 0.5,
     ],
     [`in-process median < 30 ms (${(s.inProcess.median * 1000).toFixed(1)} ms)`, s.inProcess.median < 0.03],
-    [`whole-process >= 20x faster than sequential tar -xJf at the median (${(s.tar.median / s.packdebug.median).toFixed(1)}x)`, s.tar.median / s.packdebug.median >= 20],
-    [`faster than pixz -x at the median (${s.packdebug.median.toFixed(3)} vs ${s.pixz.median.toFixed(3)} s)`, s.packdebug.median < s.pixz.median],
-    [`faster than pixz -x at the worst (${s.packdebug.worst.toFixed(3)} vs ${s.pixz.worst.toFixed(3)} s)`, s.packdebug.worst < s.pixz.worst],
+    [
+      `whole-process >= 20x faster than sequential tar -xJf at the median (${(s.tar.median / s.packdebug.median).toFixed(1)}x)`,
+      s.tar.median / s.packdebug.median >= 20,
+    ],
+    [
+      `faster than pixz -x at the median (${s.packdebug.median.toFixed(3)} vs ${s.pixz.median.toFixed(3)} s)`,
+      s.packdebug.median < s.pixz.median,
+    ],
+    [
+      `faster than pixz -x at the worst (${s.packdebug.worst.toFixed(3)} vs ${s.pixz.worst.toFixed(3)} s)`,
+      s.packdebug.worst < s.pixz.worst,
+    ],
   ];
   const f = (x) => x.toFixed(3);
   const lines = [
@@ -208,7 +269,8 @@ try {
     ...checks.map(([what, ok]) => `${ok ? 'PASS' : 'FAIL'} ${what}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  if (values['json-out']) fs.writeFileSync(values['json-out'], JSON.stringify({ ...summary, results, checks }, null, 2));
+  if (values['json-out'])
+    fs.writeFileSync(values['json-out'], JSON.stringify({ ...summary, results, checks }, null, 2));
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }

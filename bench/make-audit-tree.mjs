@@ -54,13 +54,26 @@ export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} 
         const srcDir = path.join(img, 'usr/src/debug', 'generated', pf);
         fs.rmSync(path.join(img, 'usr/src/debug', 'generated'), { recursive: true, force: true });
         fs.mkdirSync(srcDir, { recursive: true });
-        fs.writeFileSync(path.join(srcDir, 'unique.c'), `/* ${category}/${pf} build ${buildId} */\nint unique_${i}(void) { return ${i}; }\n`.repeat(1 + (i % 40)));
+        fs.writeFileSync(
+          path.join(srcDir, 'unique.c'),
+          `/* ${category}/${pf} build ${buildId} */\nint unique_${i}(void) { return ${i}; }\n`.repeat(1 + (i % 40)),
+        );
         const target = path.join(tree, category, pn, `${pf}-${buildId}-debug.tar.xz`);
         if (i % 10 === 9) {
           fs.mkdirSync(path.dirname(target), { recursive: true });
           execFileSync('sh', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', 'sh', img, target]);
         } else {
-          await packImage({ image: img, category, pn, pf, buildId, out: target, threads: 1, blockSize: 16 << 10, encoder: 'lzma-native' });
+          await packImage({
+            image: img,
+            category,
+            pn,
+            pf,
+            buildId,
+            out: target,
+            threads: 1,
+            blockSize: 16 << 10,
+            encoder: 'lzma-native',
+          });
         }
         if (++made % 100 === 0) log(`  ${made}/${count} tarballs (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
       }
@@ -69,7 +82,14 @@ export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} 
     if (corpus) {
       log('  real corpus tarballs');
       const packed = path.join(work, 'corpus-pack.tar.xz');
-      await packImage({ image: corpus, category: 'sys-libs', pn: 'glibc', pf: 'glibc-2.36', buildId: '1', out: packed });
+      await packImage({
+        image: corpus,
+        category: 'sys-libs',
+        pn: 'glibc',
+        pf: 'glibc-2.36',
+        buildId: '1',
+        out: packed,
+      });
       const portage = path.join(work, 'corpus-portage.tar.xz');
       execFileSync('sh', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', 'sh', corpus, portage]);
       for (let k = 1; k <= 5; k++) {
@@ -140,8 +160,17 @@ function* walk(dir) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const { values } = parseArgs({ options: { count: { type: 'string', default: '2000' }, corpus: { type: 'string' }, out: { type: 'string' } } });
-  const corpus = values.corpus && (fs.existsSync(path.join(values.corpus, 'image')) ? path.join(values.corpus, 'image') : values.corpus);
-  const tree = await makeAuditTree({ count: Number(values.count), corpus, out: values.out, log: (m) => process.stderr.write(`${m}\n`) });
+  const { values } = parseArgs({
+    options: { count: { type: 'string', default: '2000' }, corpus: { type: 'string' }, out: { type: 'string' } },
+  });
+  const corpus =
+    values.corpus &&
+    (fs.existsSync(path.join(values.corpus, 'image')) ? path.join(values.corpus, 'image') : values.corpus);
+  const tree = await makeAuditTree({
+    count: Number(values.count),
+    corpus,
+    out: values.out,
+    log: (m) => process.stderr.write(`${m}\n`),
+  });
   process.stdout.write(`${tree}\n`);
 }

@@ -22,7 +22,10 @@ import { parseArgs } from 'node:util';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { encodeXpak, xpakTrailer } = await import(path.join(repoRoot, 'dist', 'binpkg', 'xpak.js'));
 
-const { values, positionals } = parseArgs({ options: { packages: { type: 'string', default: '60' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { packages: { type: 'string', default: '60' } },
+  allowPositionals: true,
+});
 const [corpus, pkgdir] = positionals;
 if (!corpus || !pkgdir) {
   process.stderr.write('usage: make-pkgdir.mjs CORPUS_IMAGE PKGDIR [--packages N]\n');
@@ -33,7 +36,9 @@ const MTIME = '@1700000000';
 
 function walkFiles(root, rel = '') {
   const out = [];
-  for (const d of fs.readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const d of fs
+    .readdirSync(path.join(root, rel), { withFileTypes: true })
+    .sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const r = rel ? `${rel}/${d.name}` : d.name;
     if (d.isDirectory()) out.push(...walkFiles(root, r));
     else out.push({ rel: r, link: d.isSymbolicLink() });
@@ -47,7 +52,9 @@ const sources = walkFiles(corpus, 'usr/src/debug').filter((f) => !f.link);
 // Which .build-id links belong to which debug file (by what they point at).
 const linksOf = new Map();
 for (const l of links) {
-  const target = path.posix.normalize(path.posix.join(path.posix.dirname(l.rel), fs.readlinkSync(path.join(corpus, l.rel))));
+  const target = path.posix.normalize(
+    path.posix.join(path.posix.dirname(l.rel), fs.readlinkSync(path.join(corpus, l.rel))),
+  );
   const key = target.endsWith('.debug') ? target : `usr/lib/debug/${target}.debug`;
   if (!linksOf.has(key)) linksOf.set(key, []);
   linksOf.get(key).push(l.rel);
@@ -83,7 +90,14 @@ try {
     fs.writeFileSync(path.join(doc, 'README'), `${pf}\n`.repeat(2000));
     execFileSync('find', [image, '-exec', 'touch', '-h', '-d', MTIME, '{}', '+']);
 
-    const meta = { CATEGORY: `${category}\n`, PF: `${pf}\n`, BUILD_ID: `${buildId}\n`, EAPI: '8\n', SLOT: '0\n', BUILD_TIME: '1700000000\n' };
+    const meta = {
+      CATEGORY: `${category}\n`,
+      PF: `${pf}\n`,
+      BUILD_ID: `${buildId}\n`,
+      EAPI: '8\n',
+      SLOT: '0\n',
+      BUILD_TIME: '1700000000\n',
+    };
     const format = i % 10 === 3 ? 'xpak' : i % 10 === 6 ? 'gpkg-xz' : 'gpkg-zstd';
     const dir = path.join(pkgdir, category, pn);
     fs.mkdirSync(dir, { recursive: true });
@@ -91,7 +105,13 @@ try {
     const tarImage = `tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name -C "$1" -cf - .`;
     if (format === 'xpak') {
       rel = `${category}/${pn}/${pf}-${buildId}.xpak`;
-      execFileSync('bash', ['-c', `set -o pipefail; ${tarImage} | bzip2 -c > "$2"`, 'bash', image, path.join(pkgdir, rel)]);
+      execFileSync('bash', [
+        '-c',
+        `set -o pipefail; ${tarImage} | bzip2 -c > "$2"`,
+        'bash',
+        image,
+        path.join(pkgdir, rel),
+      ]);
       fs.appendFileSync(path.join(pkgdir, rel), xpakTrailer(encodeXpak(meta)));
     } else {
       rel = `${category}/${pn}/${pf}-${buildId}.gpkg.tar`;
@@ -104,7 +124,13 @@ try {
       fs.mkdirSync(path.join(inner, 'metadata'), { recursive: true });
       for (const [k, v] of Object.entries(meta)) fs.writeFileSync(path.join(inner, 'metadata', k), v);
       fs.writeFileSync(path.join(stage, 'gpkg-1'), '');
-      execFileSync('bash', ['-c', `set -o pipefail; tar --format=ustar -C "$2" -cf - metadata | ${comp} > "$1/metadata.tar${suffix}"`, 'bash', stage, inner]);
+      execFileSync('bash', [
+        '-c',
+        `set -o pipefail; tar --format=ustar -C "$2" -cf - metadata | ${comp} > "$1/metadata.tar${suffix}"`,
+        'bash',
+        stage,
+        inner,
+      ]);
       execFileSync('bash', [
         '-c',
         `set -o pipefail; tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name --transform="s,^\\.,image,rSh" -C "$1" -cf - . | ${comp} > "$2/image.tar${suffix}"`,
@@ -112,9 +138,24 @@ try {
         image,
         stage,
       ]);
-      execFileSync('tar', ['--format=ustar', '-cf', path.join(pkgdir, rel), '-C', path.dirname(stage), `${base}/gpkg-1`, `${base}/metadata.tar${suffix}`, `${base}/image.tar${suffix}`]);
+      execFileSync('tar', [
+        '--format=ustar',
+        '-cf',
+        path.join(pkgdir, rel),
+        '-C',
+        path.dirname(stage),
+        `${base}/gpkg-1`,
+        `${base}/metadata.tar${suffix}`,
+        `${base}/image.tar${suffix}`,
+      ]);
     }
-    index.push(`BUILD_ID: ${buildId}`, `CPV: ${category}/${pf}`, `PATH: ${rel}`, `SIZE: ${fs.statSync(path.join(pkgdir, rel)).size}`, '');
+    index.push(
+      `BUILD_ID: ${buildId}`,
+      `CPV: ${category}/${pf}`,
+      `PATH: ${rel}`,
+      `SIZE: ${fs.statSync(path.join(pkgdir, rel)).size}`,
+      '',
+    );
     fs.rmSync(image, { recursive: true, force: true });
   }
   fs.writeFileSync(path.join(pkgdir, 'Packages'), index.join('\n'));

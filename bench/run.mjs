@@ -103,38 +103,44 @@ const REFERENCES = [{ label: 'tar | xz -T2 -6 --block-size=16MiB', xzArgs: ['-T2
 let opt;
 try {
   ({ values: opt } = parseArgs({
-  options: {
-    corpus: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    runs: { type: 'string', default: '1' },
-    sweep: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    'json-out': { type: 'string' },
-    setting: { type: 'string', multiple: true, default: [] },
-    check: { type: 'boolean', default: false },
-    retries: { type: 'string', default: '2' },
-    'wait-idle': { type: 'string', default: '0' },
-    baseline: { type: 'string' },
-    extract: { type: 'boolean', default: false },
-    audit: { type: 'boolean', default: false },
-    'no-audit': { type: 'boolean', default: false },
-    'no-extract': { type: 'boolean', default: false },
-    'no-binpkg': { type: 'boolean', default: false },
-    'pack-only': { type: 'boolean', default: false },
-    'audit-only': { type: 'boolean', default: false },
-    binpkg: { type: 'boolean', default: false },
-    packages: { type: 'string', default: '60' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-  strict: true,
+    options: {
+      corpus: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string', default: '1' },
+      sweep: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'json-out': { type: 'string' },
+      setting: { type: 'string', multiple: true, default: [] },
+      check: { type: 'boolean', default: false },
+      retries: { type: 'string', default: '2' },
+      'wait-idle': { type: 'string', default: '0' },
+      baseline: { type: 'string' },
+      extract: { type: 'boolean', default: false },
+      audit: { type: 'boolean', default: false },
+      'no-audit': { type: 'boolean', default: false },
+      'no-extract': { type: 'boolean', default: false },
+      'no-binpkg': { type: 'boolean', default: false },
+      'pack-only': { type: 'boolean', default: false },
+      'audit-only': { type: 'boolean', default: false },
+      binpkg: { type: 'boolean', default: false },
+      packages: { type: 'string', default: '60' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
   }));
 } catch (err) {
   process.stderr.write(`bench: ${err.message}\n  (see: node bench/run.mjs --help)\n`);
   process.exit(2);
 }
 if (opt.help) {
-  const lines = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1);
-  const head = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+  const lines = fs
+    .readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    .split('\n')
+    .slice(1);
+  const head = lines.slice(
+    0,
+    lines.findIndex((l) => !l.startsWith('//')),
+  );
   process.stdout.write(head.map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
@@ -326,8 +332,18 @@ function measureProcess(argv, { cwd } = {}) {
       }
       // CPU time the rest of the machine used meanwhile (other jobs on a shared machine): a
       // measurement is only as good as this is small. Needs /usr/bin/time for our own CPU time.
-      const otherCpu = cpu === undefined ? undefined : Math.max(0, cpu1.busy - cpu0.busy - cpu - (self.user + self.system) / 1e6);
-      resolve({ wall, cpu, otherCpu, steal: cpu1.steal - cpu0.steal, peakTreeRss: peak, maxProcRss, maxProcs: peakProcs, stdout });
+      const otherCpu =
+        cpu === undefined ? undefined : Math.max(0, cpu1.busy - cpu0.busy - cpu - (self.user + self.system) / 1e6);
+      resolve({
+        wall,
+        cpu,
+        otherCpu,
+        steal: cpu1.steal - cpu0.steal,
+        peakTreeRss: peak,
+        maxProcRss,
+        maxProcs: peakProcs,
+        stdout,
+      });
     });
   });
 }
@@ -348,7 +364,8 @@ function xzList(file) {
     }
   }
   if (!totals) throw new Error(`xz --list ${file}: no totals line`);
-  if (blocks !== totals.blocks) throw new Error(`xz --list ${file}: ${blocks} block lines, totals says ${totals.blocks}`);
+  if (blocks !== totals.blocks)
+    throw new Error(`xz --list ${file}: ${blocks} block lines, totals says ${totals.blocks}`);
   return { ...totals, largestBlock };
 }
 
@@ -361,7 +378,10 @@ function debugDirs(image) {
 function portageCommand(image, out) {
   // Exactly what Portage's __generate_packdebug runs (only the directories that exist).
   const dirs = debugDirs(image).join(' ');
-  return { argv: ['sh', '-c', `cd "$1" && tar -cJf - ${dirs} > "$2"`, 'sh', image, out], shown: `cd IMAGE && tar -cJf - ${dirs} > OUT` };
+  return {
+    argv: ['sh', '-c', `cd "$1" && tar -cJf - ${dirs} > "$2"`, 'sh', image, out],
+    shown: `cd IMAGE && tar -cJf - ${dirs} > OUT`,
+  };
 }
 
 function referenceCommand(image, out, xzArgs) {
@@ -373,7 +393,25 @@ function referenceCommand(image, out, xzArgs) {
 }
 
 function packdebugCommand(image, out, setting) {
-  const argv = [process.execPath, cli, 'pack', '--image', image, '--category', 'sys-libs', '--pn', 'glibc', '--pf', 'glibc-2.36-r9', '--build-id', '1', '--out', out, '--json', ...setting];
+  const argv = [
+    process.execPath,
+    cli,
+    'pack',
+    '--image',
+    image,
+    '--category',
+    'sys-libs',
+    '--pn',
+    'glibc',
+    '--pf',
+    'glibc-2.36-r9',
+    '--build-id',
+    '1',
+    '--out',
+    out,
+    '--json',
+    ...setting,
+  ];
   return { argv, shown: `packdebug pack ${setting.join(' ') || '(defaults)'}` };
 }
 
@@ -412,7 +450,9 @@ function setupProbe(image) {
 function probe() {
   if (!probeFile) return undefined;
   const t0 = process.hrtime.bigint();
-  execFileSync('sh', ['-c', 'xz -6 -T1 -c "$1" > /dev/null', 'sh', probeFile], { env: { ...process.env, XZ_OPT: '', XZ_DEFAULTS: '' } });
+  execFileSync('sh', ['-c', 'xz -6 -T1 -c "$1" > /dev/null', 'sh', probeFile], {
+    env: { ...process.env, XZ_OPT: '', XZ_DEFAULTS: '' },
+  });
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
@@ -423,7 +463,9 @@ async function measureOnce(cfg, image, round) {
   let m;
   for (let attempt = 0; ; attempt++) {
     if (waitIdleLimit > 0) await waitIdle(waitIdleLimit);
-    log(`${cfg.label}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''}${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`);
+    log(
+      `${cfg.label}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''}${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`,
+    );
     fs.rmSync(out, { force: true });
     const probeSeconds = probe();
     const t = await measureProcess(cmd.argv);
@@ -432,7 +474,9 @@ async function measureOnce(cfg, image, round) {
     t.noise = noise;
     if (!m || noise < m.noise) m = { ...t, list: xzList(out), bytes: fs.statSync(out).size };
     if (noise <= NOISE_LIMIT) break;
-    log(`  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile (${(noise * 100).toFixed(0)}% of the machine)`);
+    log(
+      `  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile (${(noise * 100).toFixed(0)}% of the machine)`,
+    );
     if (attempt >= retries) {
       log(`  keeping the least disturbed of ${attempt + 1} attempts (${(m.noise * 100).toFixed(0)}% noise)`);
       break;
@@ -442,7 +486,9 @@ async function measureOnce(cfg, image, round) {
   if (cfg.kind === 'packdebug') {
     const json = JSON.parse(m.stdout);
     if (json.compressedBytes !== bytes || json.blocks !== list.blocks) {
-      throw new Error(`${cfg.label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`);
+      throw new Error(
+        `${cfg.label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`,
+      );
     }
   }
   fs.rmSync(out, { force: true });
@@ -452,7 +498,20 @@ async function measureOnce(cfg, image, round) {
       (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : '') +
       (m.probe !== undefined ? `, probe ${m.probe.toFixed(2)} s` : ''),
   );
-  return { wall: m.wall, probe: m.probe, cpu: m.cpu, otherCpu: m.otherCpu, noise: m.noise, bytes, blocks: list.blocks, largestBlock: list.largestBlock, uncompressed: list.uncompressed, peakTreeRss: m.peakTreeRss, maxProcRss: m.maxProcRss, maxProcs: m.maxProcs };
+  return {
+    wall: m.wall,
+    probe: m.probe,
+    cpu: m.cpu,
+    otherCpu: m.otherCpu,
+    noise: m.noise,
+    bytes,
+    blocks: list.blocks,
+    largestBlock: list.largestBlock,
+    uncompressed: list.uncompressed,
+    peakTreeRss: m.peakTreeRss,
+    maxProcRss: m.maxProcRss,
+    maxProcs: m.maxProcs,
+  };
 }
 
 const median = (xs) => {
@@ -478,7 +537,9 @@ function summarize(cfg, samples) {
     largestBlock: s0.largestBlock,
     uncompressed: s0.uncompressed,
     peakTreeRss: Math.max(...samples.map((s) => s.peakTreeRss)),
-    maxProcRss: samples.every((s) => s.maxProcRss !== undefined) ? Math.max(...samples.map((s) => s.maxProcRss)) : undefined,
+    maxProcRss: samples.every((s) => s.maxProcRss !== undefined)
+      ? Math.max(...samples.map((s) => s.maxProcRss))
+      : undefined,
     maxProcs: Math.max(...samples.map((s) => s.maxProcs)),
     deterministic: samples.every((s) => s.bytes === s0.bytes),
   };
@@ -495,7 +556,12 @@ async function measureAll(configs, image) {
       samples[i].push(await measureOnce(cfg, image, round));
       // A long run on a shared machine may be cut short: keep what was measured so far.
       if (opt['json-out']) {
-        const partial = { complete: false, runs, round: round + 1, configs: configs.map((c, j) => ({ kind: c.kind, label: c.label, setting: c.setting, samples: samples[j] })) };
+        const partial = {
+          complete: false,
+          runs,
+          round: round + 1,
+          configs: configs.map((c, j) => ({ kind: c.kind, label: c.label, setting: c.setting, samples: samples[j] })),
+        };
         fs.writeFileSync(opt['json-out'], JSON.stringify(partial, null, 2) + '\n');
       }
     }
@@ -523,10 +589,22 @@ function verdicts(result, portage, goals) {
   const out = [];
   const wr = result.wallRatio;
   const br = result.bytesRatio;
-  if (goals.wallRatio !== undefined) out.push({ goal: `wall <= ${goals.wallRatio}x`, value: fmtX(wr), pass: wr <= goals.wallRatio });
-  if (goals.bytesRatio !== undefined) out.push({ goal: `bytes <= ${goals.bytesRatio.toFixed(2)}x`, value: fmtX(br), pass: br <= goals.bytesRatio });
-  if (goals.minBlocks !== undefined) out.push({ goal: `Blocks >= ${goals.minBlocks}`, value: String(result.blocks), pass: result.blocks >= goals.minBlocks });
-  if (goals.peakRss !== undefined) out.push({ goal: `peak RSS <= ${goals.peakRss / 1e6} MB`, value: `${fmtMB(result.peakTreeRss)} MB`, pass: result.peakTreeRss <= goals.peakRss });
+  if (goals.wallRatio !== undefined)
+    out.push({ goal: `wall <= ${goals.wallRatio}x`, value: fmtX(wr), pass: wr <= goals.wallRatio });
+  if (goals.bytesRatio !== undefined)
+    out.push({ goal: `bytes <= ${goals.bytesRatio.toFixed(2)}x`, value: fmtX(br), pass: br <= goals.bytesRatio });
+  if (goals.minBlocks !== undefined)
+    out.push({
+      goal: `Blocks >= ${goals.minBlocks}`,
+      value: String(result.blocks),
+      pass: result.blocks >= goals.minBlocks,
+    });
+  if (goals.peakRss !== undefined)
+    out.push({
+      goal: `peak RSS <= ${goals.peakRss / 1e6} MB`,
+      value: `${fmtMB(result.peakTreeRss)} MB`,
+      pass: result.peakTreeRss <= goals.peakRss,
+    });
   return out;
 }
 
@@ -556,7 +634,15 @@ function smallCorpusUnlessNamed() {
 /** The from-binpkg benchmark (bench/binpkg.mjs), on the small corpus unless one is named (60 packages of the full one take long). */
 function runBinpkgBench({ jsonOut } = {}) {
   const corpus = smallCorpusUnlessNamed();
-  const args = [path.join(repoRoot, 'bench', 'binpkg.mjs'), '--corpus', corpus, '--packages', opt.packages, '--runs', opt.runs];
+  const args = [
+    path.join(repoRoot, 'bench', 'binpkg.mjs'),
+    '--corpus',
+    corpus,
+    '--packages',
+    opt.packages,
+    '--runs',
+    opt.runs,
+  ];
   if (jsonOut) args.push('--json-out', jsonOut);
   const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
   if (r.status !== 0) process.exitCode = r.status ?? 1;
@@ -577,7 +663,7 @@ async function main() {
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
-    die('xz(1) is not on PATH (needed for Portage\'s command and xz --list)');
+    die("xz(1) is not on PATH (needed for Portage's command and xz --list)");
   }
   if (opt.binpkg) return runBinpkgBench({ jsonOut: opt['json-out'] });
   const image = resolveCorpus();
@@ -588,15 +674,34 @@ async function main() {
   const cpu = (/model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8')) ?? [])[1] ?? os.cpus()[0]?.model;
   let git;
   try {
-    const rev = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    const rev = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty =
+      execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--', 'src'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() !== '';
     git = `${rev}${dirty ? ' (src/ modified)' : ''}`;
     if (process.env.PACKDEBUG_BENCH_CLI) git = `${git} (repository; the measured CLI is PACKDEBUG_BENCH_CLI)`;
   } catch {
     git = undefined;
   }
-  const machine = { git, cli, cores, cpu, memBytes: os.totalmem(), node: process.version, xz: xzVersion, loadavg: os.loadavg(), date: new Date().toISOString() };
-  log(`corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`);
+  const machine = {
+    git,
+    cli,
+    cores,
+    cpu,
+    memBytes: os.totalmem(),
+    node: process.version,
+    xz: xzVersion,
+    loadavg: os.loadavg(),
+    date: new Date().toISOString(),
+  };
+  log(
+    `corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
+  );
 
   // Warm the page cache so that the first measured command does not pay for the disk.
   log('reading the corpus once (page cache)');
@@ -612,18 +717,33 @@ async function main() {
     return cfg;
   };
   const packCfg = (label, setting) =>
-    add({ kind: 'packdebug', key: JSON.stringify(setting), label, setting: setting.join(' ') || '(defaults)', build: (out) => packdebugCommand(image, out, setting) });
+    add({
+      kind: 'packdebug',
+      key: JSON.stringify(setting),
+      label,
+      setting: setting.join(' ') || '(defaults)',
+      build: (out) => packdebugCommand(image, out, setting),
+    });
 
   let portageCfg;
   let baseline;
   if (opt.baseline) {
     // Reuse Portage's measurement from an earlier --json-out (same corpus) to explore settings faster.
     const prev = JSON.parse(fs.readFileSync(opt.baseline, 'utf8'));
-    if (prev.corpus?.image !== image) die(`--baseline ${opt.baseline}: measured on ${prev.corpus?.image}, not ${image}`);
-    baseline = { ...prev.portage, label: `${prev.portage.label} (from ${path.basename(opt.baseline)}, ${prev.machine.date})` };
+    if (prev.corpus?.image !== image)
+      die(`--baseline ${opt.baseline}: measured on ${prev.corpus?.image}, not ${image}`);
+    baseline = {
+      ...prev.portage,
+      label: `${prev.portage.label} (from ${path.basename(opt.baseline)}, ${prev.machine.date})`,
+    };
     log(`Portage's command: ${baseline.wall.toFixed(1)} s, ${baseline.bytes} bytes, from ${opt.baseline}`);
   } else {
-    portageCfg = add({ kind: 'portage', key: 'portage', label: "Portage's tar -cJf", build: (out) => portageCommand(image, out) });
+    portageCfg = add({
+      kind: 'portage',
+      key: 'portage',
+      label: "Portage's tar -cJf",
+      build: (out) => portageCommand(image, out),
+    });
   }
   const defCfg = packCfg('packdebug default', []);
   const leanCfg = packCfg('packdebug size-leaning', SIZE_LEANING);
@@ -632,14 +752,24 @@ async function main() {
   if (opt.sweep) {
     for (const s of SWEEP) sweepCfgs.push(packCfg(`sweep ${s.join(' ')}`, s));
     for (const ref of REFERENCES) {
-      sweepCfgs.push(add({ kind: 'reference', key: `ref ${ref.label}`, label: ref.label, setting: ref.label, build: (out) => referenceCommand(image, out, ref.xzArgs) }));
+      sweepCfgs.push(
+        add({
+          kind: 'reference',
+          key: `ref ${ref.label}`,
+          label: ref.label,
+          setting: ref.label,
+          build: (out) => referenceCommand(image, out, ref.xzArgs),
+        }),
+      );
     }
     // What xz(1) alone takes for packdebug's default layout: the same tar stream and the same
     // Block boundaries, without reading the image, hashing, or verifying.
     log('preparing the block-list reference (packdebug default layout, untimed)');
     const layoutXz = path.join(tmp, 'layout.tar.xz');
     const layoutTar = path.join(tmp, 'layout.tar');
-    execFileSync(packdebugCommand(image, layoutXz, []).argv[0], packdebugCommand(image, layoutXz, []).argv.slice(1), { stdio: 'ignore' });
+    execFileSync(packdebugCommand(image, layoutXz, []).argv[0], packdebugCommand(image, layoutXz, []).argv.slice(1), {
+      stdio: 'ignore',
+    });
     execFileSync('sh', ['-c', 'xz -dc "$1" > "$2"', 'sh', layoutXz, layoutTar]);
     const blockList = execFileSync('xz', ['--robot', '-vv', '--list', layoutXz], { encoding: 'utf8' })
       .split('\n')
@@ -654,7 +784,10 @@ async function main() {
         key: 'ref block-list',
         label,
         setting: label,
-        build: (out) => ({ argv: ['sh', '-c', 'xz -T2 -6 --block-list="$1" -c "$2" > "$3"', 'sh', blockList, layoutTar, out], shown: `xz -T2 -6 --block-list=... -c default-layout.tar > OUT` }),
+        build: (out) => ({
+          argv: ['sh', '-c', 'xz -T2 -6 --block-list="$1" -c "$2" > "$3"', 'sh', blockList, layoutTar, out],
+          shown: `xz -T2 -6 --block-list=... -c default-layout.tar > OUT`,
+        }),
       }),
     );
   }
@@ -676,7 +809,8 @@ async function main() {
     r.wallRatio = paired ? median(r.walls.map((w, i) => w / portage.walls[i])) : r.wall / portage.wall;
     r.bytesRatio = r.bytes / portage.bytes;
     // Drift-corrected: wall time in units of the probe run just before it, against Portage's.
-    if (portageSpeedWall && probed(r)) r.wallRatioProbed = median(r.walls.map((w, i) => w / r.probes[i])) / portageSpeedWall;
+    if (portageSpeedWall && probed(r))
+      r.wallRatioProbed = median(r.walls.map((w, i) => w / r.probes[i])) / portageSpeedWall;
   }
   if (baseline) Object.assign(portage, { wallRatio: 1, bytesRatio: 1 });
   const checks = {
@@ -687,20 +821,20 @@ async function main() {
   const withRatios = (r) => r;
 
   const json = {
-      complete: true,
-      machine,
-      corpus: { image, uncompressedTarBytes: portage.uncompressed },
-      runs,
-      goals: GOALS,
-      sizeLeaningSetting: SIZE_LEANING.join(' '),
-      portage: withRatios(portage),
-      default: withRatios(def),
-      sizeLeaning: withRatios(lean),
-      extra: extra.map(withRatios),
-      sweep: sweep.map(withRatios),
-      checks,
-      pass: allPass,
-    };
+    complete: true,
+    machine,
+    corpus: { image, uncompressedTarBytes: portage.uncompressed },
+    runs,
+    goals: GOALS,
+    sizeLeaningSetting: SIZE_LEANING.join(' '),
+    portage: withRatios(portage),
+    default: withRatios(def),
+    sizeLeaning: withRatios(lean),
+    extra: extra.map(withRatios),
+    sweep: sweep.map(withRatios),
+    checks,
+    pass: allPass,
+  };
   if (opt['json-out']) fs.writeFileSync(opt['json-out'], JSON.stringify(json, null, 2) + '\n');
   if (opt.json) {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
@@ -708,18 +842,42 @@ async function main() {
     const out = [];
     out.push(`# packdebug benchmark, ${machine.date.slice(0, 10)}`);
     out.push('');
-    out.push(`Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`);
+    out.push(
+      `Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
+    );
     out.push(`packdebug: ${cli}${git ? ` at ${git}` : ''}.`);
-    out.push(`Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (in rounds, every command once per round; median wall and CPU time, largest RSS)' : ''}.`);
-    if (runs > 1 && paired) out.push("Wall ratio: median over the rounds of the wall time divided by Portage's wall time in the same round.");
-    out.push('Probe-corrected: each wall time divided by the time of `xz -6 -T1` on a fixed 4 MiB chunk run just before it (the CPU speed of a shared VM drifts), relative to Portage\'s.');
-    out.push('Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).');
-    out.push(`CPU: user + system seconds of the measured process tree; others: CPU the rest of the machine used meanwhile, in % of its ${cores} cores (runs above ${NOISE_LIMIT * 100}% are retried up to ${retries} times).`);
+    out.push(
+      `Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (in rounds, every command once per round; median wall and CPU time, largest RSS)' : ''}.`,
+    );
+    if (runs > 1 && paired)
+      out.push("Wall ratio: median over the rounds of the wall time divided by Portage's wall time in the same round.");
+    out.push(
+      "Probe-corrected: each wall time divided by the time of `xz -6 -T1` on a fixed 4 MiB chunk run just before it (the CPU speed of a shared VM drifts), relative to Portage's.",
+    );
+    out.push(
+      'Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).',
+    );
+    out.push(
+      `CPU: user + system seconds of the measured process tree; others: CPU the rest of the machine used meanwhile, in % of its ${cores} cores (runs above ${NOISE_LIMIT * 100}% are retried up to ${retries} times).`,
+    );
     out.push('');
     const main = [portage, def, lean, ...extra];
     out.push(
       table(
-        ['command', 'wall (s)', 'CPU (s)', 'bytes', 'wall ratio', 'wall ratio, probe-corrected', 'bytes ratio', 'Blocks', 'largest Block (MiB)', 'peak RSS tree (MB)', 'max proc RSS (MB)', 'others (%)'],
+        [
+          'command',
+          'wall (s)',
+          'CPU (s)',
+          'bytes',
+          'wall ratio',
+          'wall ratio, probe-corrected',
+          'bytes ratio',
+          'Blocks',
+          'largest Block (MiB)',
+          'peak RSS tree (MB)',
+          'max proc RSS (MB)',
+          'others (%)',
+        ],
         main.map((r) => [
           r.kind === 'portage' ? `Portage: \`${r.command}\`` : `${r.label}: \`${r.setting}\``,
           fmtS(r.wall),
@@ -751,9 +909,25 @@ async function main() {
       const rows = [portage, ...new Set([def, lean, ...sweep])];
       out.push(
         table(
-          ['setting', 'wall (s)', 'CPU (s)', 'bytes', 'x Portage bytes', 'x Portage wall', 'x Portage wall, probe-corrected', 'Blocks', 'largest Block (MiB)', 'peak RSS (MB)', 'others (%)'],
+          [
+            'setting',
+            'wall (s)',
+            'CPU (s)',
+            'bytes',
+            'x Portage bytes',
+            'x Portage wall',
+            'x Portage wall, probe-corrected',
+            'Blocks',
+            'largest Block (MiB)',
+            'peak RSS (MB)',
+            'others (%)',
+          ],
           rows.map((r) => [
-            r.kind === 'portage' ? "Portage's `tar -cJf`" : r.kind === 'reference' ? `\`${r.setting}\`` : `\`${r.setting}\`${r === def ? ' (default)' : r === lean ? ' (size-leaning)' : ''}`,
+            r.kind === 'portage'
+              ? "Portage's `tar -cJf`"
+              : r.kind === 'reference'
+                ? `\`${r.setting}\``
+                : `\`${r.setting}\`${r === def ? ' (default)' : r === lean ? ' (size-leaning)' : ''}`,
             fmtS(r.wall),
             r.cpu === undefined ? '-' : fmtS(r.cpu),
             String(r.bytes),
@@ -776,7 +950,9 @@ async function main() {
   }
   if (!opt['no-extract']) {
     // The random-access benchmark (bench/extract.mjs) on the same corpus, in the same run.
-    const r = spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'extract.mjs'), '--corpus', image], { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
+    const r = spawnSync(process.execPath, [path.join(repoRoot, 'bench', 'extract.mjs'), '--corpus', image], {
+      stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'],
+    });
     if (r.status !== 0) process.exitCode = 1;
   }
   if (!opt['no-audit']) runAuditBench();

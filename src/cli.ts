@@ -39,11 +39,18 @@ const identityOptions = (y: Argv) =>
     .option('category', { type: 'string', demandOption: true, describe: 'package category (${CATEGORY})' })
     .option('pn', { type: 'string', demandOption: true, describe: 'package name (${PN})' })
     .option('pf', { type: 'string', demandOption: true, describe: 'package name and version with revision (${PF})' })
-    .option('build-id', { type: 'string', demandOption: true, describe: 'binpkg BUILD_ID (an integer, FEATURES=binpkg-multi-instance)' });
+    .option('build-id', {
+      type: 'string',
+      demandOption: true,
+      describe: 'binpkg BUILD_ID (an integer, FEATURES=binpkg-multi-instance)',
+    });
 
 // extract runs once per file a debugger asks for: a plain extract command
 // line skips yargs (about 80 ms to import); help and mistakes still get it.
-const quickExtract = process.argv[2] === 'extract' ? (await import('./commands/extract.js')).extractArgsFromArgv(process.argv.slice(3)) : undefined;
+const quickExtract =
+  process.argv[2] === 'extract'
+    ? (await import('./commands/extract.js')).extractArgsFromArgv(process.argv.slice(3))
+    : undefined;
 if (quickExtract) {
   await run(async () => (await import('./commands/extract.js')).runExtract(quickExtract, processIO()));
 } else {
@@ -61,14 +68,38 @@ async function wireYargs(): Promise<void> {
       'pack usr/src/debug and usr/lib/debug of an image into a verified, seekable .tar.xz',
       (y) =>
         identityOptions(y)
-          .option('out', { alias: 'o', type: 'string', describe: 'output file (default: IMAGE/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz)' })
+          .option('out', {
+            alias: 'o',
+            type: 'string',
+            describe: 'output file (default: IMAGE/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz)',
+          })
           .option('preset', { type: 'string', describe: 'xz preset 0-9 or 0e-9e', default: '6' })
           .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
-          .option('block-size', { type: 'string', describe: 'target uncompressed size of a Block of small members, default 1984KiB (see docs/layout.md)' })
-          .option('source-block-size', { type: 'string', describe: 'Block size for usr/src/debug, which debuggers fetch one file at a time (default: the smaller of --block-size and 1984KiB)' })
-          .option('large-block-size', { type: 'string', describe: 'members of at least --block-size get Blocks of their own, at most this large (default: twice --block-size, at most the preset dictionary, so 3968KiB at the defaults)' })
-          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output' })
-          .option('remove-packed', { type: 'boolean', default: false, describe: 'after a verified write, remove the packed files from the image and prune the directories that emptied' })
+          .option('block-size', {
+            type: 'string',
+            describe: 'target uncompressed size of a Block of small members, default 1984KiB (see docs/layout.md)',
+          })
+          .option('source-block-size', {
+            type: 'string',
+            describe:
+              'Block size for usr/src/debug, which debuggers fetch one file at a time (default: the smaller of --block-size and 1984KiB)',
+          })
+          .option('large-block-size', {
+            type: 'string',
+            describe:
+              'members of at least --block-size get Blocks of their own, at most this large (default: twice --block-size, at most the preset dictionary, so 3968KiB at the defaults)',
+          })
+          .option('encoder', {
+            choices: ['auto', 'xz', 'lzma-native'] as const,
+            default: 'auto' as const,
+            describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output',
+          })
+          .option('remove-packed', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'after a verified write, remove the packed files from the image and prune the directories that emptied',
+          })
           .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
           .example('$0 pack --image "$ED" --category app-misc --pn hello --pf hello-1.0 --build-id 1', '')
           .epilog('Exit status: 0 packed (or nothing to pack), 1 failed (nothing written), 2 usage or input error.'),
@@ -102,7 +133,12 @@ async function wireYargs(): Promise<void> {
       (y) =>
         y
           .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {tarball, blocks, largestBlock, seekable, packdebugLayout, sorted, oneSmallBlock, members, buildIds, entries[]} as JSON' }),
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'print {tarball, blocks, largestBlock, seekable, packdebugLayout, sorted, oneSmallBlock, members, buildIds, entries[]} as JSON',
+          }),
       (a) =>
         run(async () => {
           const { runList } = await import('./commands/list.js');
@@ -114,19 +150,47 @@ async function wireYargs(): Promise<void> {
       'write one member, by build-id or by path, decoding only the xz Blocks that hold it',
       (y) =>
         y
-          .positional('source', { type: 'string', describe: 'a tarball, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
+          .positional('source', {
+            type: 'string',
+            describe: 'a tarball, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
           .option('build-id', { type: 'string', describe: 'GNU build-id (hex) of the wanted ELF file' })
-          .option('kind', { choices: ['debuginfo', 'executable'] as const, default: 'debuginfo' as const, describe: 'with --build-id: which file debuginfod would serve' })
+          .option('kind', {
+            choices: ['debuginfo', 'executable'] as const,
+            default: 'debuginfo' as const,
+            describe: 'with --build-id: which file debuginfod would serve',
+          })
           .option('path', { type: 'string', describe: 'member name, e.g. /usr/src/debug/CAT/PF/file.c' })
-          .option('output', { alias: 'o', type: 'string', describe: 'output file (written atomically); default stdout' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'say where the member came from and how much was decoded' })
+          .option('output', {
+            alias: 'o',
+            type: 'string',
+            describe: 'output file (written atomically); default stdout',
+          })
+          .option('verbose', {
+            alias: 'v',
+            type: 'boolean',
+            default: false,
+            describe: 'say where the member came from and how much was decoded',
+          })
           .conflicts('build-id', 'path')
-          .check((a) => (a['build-id'] !== undefined || a.path !== undefined ? true : 'give --build-id ID or --path MEMBER'))
+          .check((a) =>
+            a['build-id'] !== undefined || a.path !== undefined ? true : 'give --build-id ID or --path MEMBER',
+          )
           .epilog('Exit status: 0 written, 1 not found or failed, 2 usage or input error.'),
       (a) =>
         run(async () => {
           const { runExtract } = await import('./commands/extract.js');
-          return runExtract({ source: a.source, buildId: a['build-id'], kind: a.kind, path: a.path, output: a.output, verbose: a.verbose }, processIO());
+          return runExtract(
+            {
+              source: a.source,
+              buildId: a['build-id'],
+              kind: a.kind,
+              path: a.path,
+              output: a.output,
+              verbose: a.verbose,
+            },
+            processIO(),
+          );
         }),
     )
     .command(
@@ -134,20 +198,44 @@ async function wireYargs(): Promise<void> {
       "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; the tar stream stays byte-identical",
       (y) =>
         y
-          .positional('targets', { type: 'string', array: true, describe: 'tarballs, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be repacked' })
+          .positional('targets', {
+            type: 'string',
+            array: true,
+            describe: 'tarballs, or a tree of them (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
+          .option('dry-run', {
+            alias: 'n',
+            type: 'boolean',
+            default: false,
+            describe: 'only say what would be repacked',
+          })
           .option('block-size', { type: 'string', describe: 'as for pack (default 1984KiB)' })
           .option('source-block-size', { type: 'string', describe: 'as for pack' })
           .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
           .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once (default: all cores)' })
-          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
+          .option('encoder', {
+            choices: ['auto', 'xz', 'lzma-native'] as const,
+            default: 'auto' as const,
+            describe: 'as for pack',
+          })
           .option('json', { type: 'boolean', default: false, describe: 'print the results as a JSON array' })
-          .epilog('Exit status: 0 all repacked or skipped, 1 some failed (those are left as they were), 2 usage or input error.'),
+          .epilog(
+            'Exit status: 0 all repacked or skipped, 1 some failed (those are left as they were), 2 usage or input error.',
+          ),
       (a) =>
         run(async () => {
           const { runRepack } = await import('./commands/repack.js');
           return runRepack(
-            { targets: (a.targets as string[] | undefined) ?? [], dryRun: a['dry-run'], blockSize: a['block-size'], sourceBlockSize: a['source-block-size'], preset: a.preset, threads: a.threads, encoder: a.encoder, json: a.json },
+            {
+              targets: (a.targets as string[] | undefined) ?? [],
+              dryRun: a['dry-run'],
+              blockSize: a['block-size'],
+              sourceBlockSize: a['source-block-size'],
+              preset: a.preset,
+              threads: a.threads,
+              encoder: a.encoder,
+              json: a.json,
+            },
             processIO(),
           );
         }),
@@ -157,17 +245,44 @@ async function wireYargs(): Promise<void> {
       'check a tarball tree: layout, xz containers, unsafe members, build-ids, binpkgs and installed builds',
       (y) =>
         y
-          .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-          .option('pkgdir', { type: 'string', describe: 'a binpkg directory (PKGDIR): report tarballs without binpkg and binpkgs without tarball' })
-          .option('vdb', { type: 'string', describe: 'the installed-package database (e.g. /var/db/pkg): tell which tarballs belong to installed builds' })
-          .option('deep', { type: 'boolean', default: false, describe: 'decode every Block (Checks verified) and parse every tar stream to its end' })
-          .option('severity', { choices: ['error', 'warning', 'info'] as const, default: 'info' as const, describe: 'show findings of this severity or worse (the summary counts all)' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)' })
-          .epilog('Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.'),
+          .positional('tree', {
+            type: 'string',
+            describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
+          .option('pkgdir', {
+            type: 'string',
+            describe: 'a binpkg directory (PKGDIR): report tarballs without binpkg and binpkgs without tarball',
+          })
+          .option('vdb', {
+            type: 'string',
+            describe:
+              'the installed-package database (e.g. /var/db/pkg): tell which tarballs belong to installed builds',
+          })
+          .option('deep', {
+            type: 'boolean',
+            default: false,
+            describe: 'decode every Block (Checks verified) and parse every tar stream to its end',
+          })
+          .option('severity', {
+            choices: ['error', 'warning', 'info'] as const,
+            default: 'info' as const,
+            describe: 'show findings of this severity or worse (the summary counts all)',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)',
+          })
+          .epilog(
+            'Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.',
+          ),
       (a) =>
         run(async () => {
           const { runAudit } = await import('./commands/audit.js');
-          return runAudit({ tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json, severity: a.severity }, processIO());
+          return runAudit(
+            { tree: a.tree, pkgdir: a.pkgdir, vdb: a.vdb, deep: a.deep, json: a.json, severity: a.severity },
+            processIO(),
+          );
         }),
     )
     .command(
@@ -175,18 +290,54 @@ async function wireYargs(): Promise<void> {
       'delete old tarballs: per CATEGORY/PN keep the newest N builds and those with a binpkg or installed',
       (y) =>
         y
-          .positional('tree', { type: 'string', describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-          .option('keep', { type: 'number', default: 3, describe: 'newest builds (highest version, then BUILD_ID) kept per CATEGORY/PN' })
+          .positional('tree', {
+            type: 'string',
+            describe: 'the tarball tree (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
+          .option('keep', {
+            type: 'number',
+            default: 3,
+            describe: 'newest builds (highest version, then BUILD_ID) kept per CATEGORY/PN',
+          })
           .option('pkgdir', { type: 'string', describe: 'also keep every tarball whose binpkg is in this PKGDIR' })
-          .option('vdb', { type: 'string', describe: 'also keep every tarball of an installed build (e.g. /var/db/pkg)' })
-          .option('older-than', { type: 'number', describe: 'only delete tarballs last modified at least this many days ago' })
-          .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be deleted' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {schema, tree, dryRun, keep, deleted[], removedDirs[], skipped[], failed[], kept, reclaimedBytes} as JSON' })
-          .epilog('Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; removes directories it emptied. Safe from cron beside debuginfod.\nExit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).'),
+          .option('vdb', {
+            type: 'string',
+            describe: 'also keep every tarball of an installed build (e.g. /var/db/pkg)',
+          })
+          .option('older-than', {
+            type: 'number',
+            describe: 'only delete tarballs last modified at least this many days ago',
+          })
+          .option('dry-run', {
+            alias: 'n',
+            type: 'boolean',
+            default: false,
+            describe: 'only say what would be deleted',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'print {schema, tree, dryRun, keep, deleted[], removedDirs[], skipped[], failed[], kept, reclaimedBytes} as JSON',
+          })
+          .epilog(
+            'Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; removes directories it emptied. Safe from cron beside debuginfod.\nExit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).',
+          ),
       (a) =>
         run(async () => {
           const { runPrune } = await import('./commands/prune.js');
-          return runPrune({ tree: a.tree, keep: a.keep, pkgdir: a.pkgdir, vdb: a.vdb, olderThan: a['older-than'], dryRun: a['dry-run'], json: a.json }, processIO());
+          return runPrune(
+            {
+              tree: a.tree,
+              keep: a.keep,
+              pkgdir: a.pkgdir,
+              vdb: a.vdb,
+              olderThan: a['older-than'],
+              dryRun: a['dry-run'],
+              json: a.json,
+            },
+            processIO(),
+          );
         }),
     )
     .command(
@@ -194,19 +345,52 @@ async function wireYargs(): Promise<void> {
       'debug tarballs from binpkgs (GPKG or XPAK) that still carry usr/lib/debug and usr/src/debug, without unpacking them',
       (y) =>
         y
-          .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'a PKGDIR (with or without its Packages index) or binpkg files (*.gpkg.tar, *.tbz2, *.xpak)' })
-          .option('out', { alias: 'o', type: 'string', describe: 'output tree: tarballs go to TREE/CATEGORY/PN/PF-BUILD_ID-debug.tar.xz (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-          .option('jobs', { alias: 'j', type: 'number', describe: 'binpkgs converted at once (default: the number of cores)' })
-          .option('threads', { alias: 'T', type: 'number', describe: 'Blocks compressed at once per binpkg (default: the number of cores; all binpkgs together never compress more Blocks at once than that)' })
+          .positional('targets', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: 'a PKGDIR (with or without its Packages index) or binpkg files (*.gpkg.tar, *.tbz2, *.xpak)',
+          })
+          .option('out', {
+            alias: 'o',
+            type: 'string',
+            describe:
+              'output tree: tarballs go to TREE/CATEGORY/PN/PF-BUILD_ID-debug.tar.xz (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
+          .option('jobs', {
+            alias: 'j',
+            type: 'number',
+            describe: 'binpkgs converted at once (default: the number of cores)',
+          })
+          .option('threads', {
+            alias: 'T',
+            type: 'number',
+            describe:
+              'Blocks compressed at once per binpkg (default: the number of cores; all binpkgs together never compress more Blocks at once than that)',
+          })
           .option('preset', { type: 'string', default: '6', describe: 'xz preset 0-9 or 0e-9e' })
           .option('block-size', { type: 'string', describe: 'as for pack (default 1984KiB)' })
-            .option('source-block-size', { type: 'string', describe: 'as for pack' })
+          .option('source-block-size', { type: 'string', describe: 'as for pack' })
           .option('large-block-size', { type: 'string', describe: 'as for pack' })
-          .option('encoder', { choices: ['auto', 'xz', 'lzma-native'] as const, default: 'auto' as const, describe: 'as for pack' })
-          .option('tmpdir', { type: 'string', describe: 'where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package\'s debug files, times --jobs' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {tree, packed, skipped, failed, notices, results[]} as JSON' })
+          .option('encoder', {
+            choices: ['auto', 'xz', 'lzma-native'] as const,
+            default: 'auto' as const,
+            describe: 'as for pack',
+          })
+          .option('tmpdir', {
+            type: 'string',
+            describe:
+              "where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package's debug files, times --jobs",
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print {tree, packed, skipped, failed, notices, results[]} as JSON',
+          })
           .example('$0 from-binpkg /var/cache/binpkgs --out /srv/debug/.tarball', '')
-          .epilog('Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, 1 some failed (the others are done), 2 usage or input error.'),
+          .epilog(
+            'Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, 1 some failed (the others are done), 2 usage or input error.',
+          ),
       (a) =>
         run(async () => {
           const { runFromBinpkg } = await import('./commands/from-binpkg.js');
@@ -233,17 +417,55 @@ async function wireYargs(): Promise<void> {
       'check that debuginfod servers serve every build-id of the tarballs (after publishing, in CI)',
       (y) =>
         y
-          .positional('targets', { type: 'string', array: true, describe: 'tarballs, or trees of them (default: ${EPREFIX}/usr/lib/debug/.tarball)' })
-          .option('server', { alias: 's', type: 'string', array: true, describe: 'debuginfod server URL, repeatable (default: DEBUGINFOD_URLS)' })
-          .option('jobs', { alias: 'j', type: 'number', default: 8, describe: 'requests in flight at once, over all servers' })
-          .option('deep', { type: 'boolean', default: false, describe: 'download what is served and compare it with the tarball member (SHA-256)' })
-          .option('every-server', { type: 'boolean', default: false, describe: 'every server must serve every build-id (default: one is enough, as for a client)' })
-          .option('retries', { type: 'number', default: 4, describe: 'retries of a request after 5xx, 429 or a transport error (capped exponential backoff with jitter)' })
+          .positional('targets', {
+            type: 'string',
+            array: true,
+            describe: 'tarballs, or trees of them (default: ${EPREFIX}/usr/lib/debug/.tarball)',
+          })
+          .option('server', {
+            alias: 's',
+            type: 'string',
+            array: true,
+            describe: 'debuginfod server URL, repeatable (default: DEBUGINFOD_URLS)',
+          })
+          .option('jobs', {
+            alias: 'j',
+            type: 'number',
+            default: 8,
+            describe: 'requests in flight at once, over all servers',
+          })
+          .option('deep', {
+            type: 'boolean',
+            default: false,
+            describe: 'download what is served and compare it with the tarball member (SHA-256)',
+          })
+          .option('every-server', {
+            type: 'boolean',
+            default: false,
+            describe: 'every server must serve every build-id (default: one is enough, as for a client)',
+          })
+          .option('retries', {
+            type: 'number',
+            default: 4,
+            describe:
+              'retries of a request after 5xx, 429 or a transport error (capped exponential backoff with jitter)',
+          })
           .option('deadline', { type: 'number', default: 600, describe: 'total time allowed, in seconds' })
-          .option('attempt-timeout', { type: 'number', default: 60, describe: 'seconds one request may wait for its response headers' })
-          .option('json', { type: 'boolean', default: false, describe: 'print {ok, deep, tarballs, unreadable, artifacts, served, servers[{url, served, missing, mismatched, unauthorized, errors}]} as JSON' })
+          .option('attempt-timeout', {
+            type: 'number',
+            default: 60,
+            describe: 'seconds one request may wait for its response headers',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe:
+              'print {ok, deep, tarballs, unreadable, artifacts, served, servers[{url, served, missing, mismatched, unauthorized, errors}]} as JSON',
+          })
           .example('$0 verify /srv/debug/.tarball --server http://binhost:8002', '')
-          .epilog('404/410 from a server: not there; 401/403: credentials needed; 5xx, 429 and network errors are retried. Exit status: 0 every build-id served, 1 some missing, mismatched or unanswered, 2 usage or input error.'),
+          .epilog(
+            '404/410 from a server: not there; 401/403: credentials needed; 5xx, 429 and network errors are retried. Exit status: 0 every build-id served, 1 some missing, mismatched or unanswered, 2 usage or input error.',
+          ),
       (a) =>
         run(async () => {
           const { runVerify } = await import('./commands/verify.js');
@@ -266,7 +488,10 @@ async function wireYargs(): Promise<void> {
     .command(
       'hook',
       'run from /etc/portage/bashrc in pre_pkg_preinst (see hooks/packdebug.bashrc); settings from PACKDEBUG_* variables',
-      (y) => y.epilog('Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.'),
+      (y) =>
+        y.epilog(
+          'Reads D, ED, EPREFIX, CATEGORY, PN, PF, BUILD_ID, T, PORTAGE_BUILDDIR from the environment. See docs/hook.md.',
+        ),
       () =>
         run(async () => {
           const { runHook } = await import('./commands/hook.js');
@@ -278,15 +503,26 @@ async function wireYargs(): Promise<void> {
       'print ready-to-paste configuration: make.conf, bashrc, debuginfod-systemd, debuginfod-openrc, client',
       (y) =>
         y
-          .positional('kind', { type: 'string', demandOption: true, choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'] })
-          .option('eprefix', { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' })
+          .positional('kind', {
+            type: 'string',
+            demandOption: true,
+            choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'],
+          })
+          .option('eprefix', {
+            type: 'string',
+            describe: 'Gentoo Prefix (EPREFIX) to apply to every path',
+            default: '',
+          })
           .option('url', { type: 'string', describe: 'debuginfod URL for the client snippet' })
           .option('port', { type: 'number', describe: 'debuginfod port', default: 8002 })
           .option('json', { type: 'boolean', default: false, describe: 'print {kind, path, text} as JSON' }),
       (a) =>
         run(async () => {
           const { runSnippet } = await import('./commands/snippet.js');
-          return runSnippet({ kind: a.kind as string, eprefix: a.eprefix, url: a.url, port: a.port, json: a.json }, processIO());
+          return runSnippet(
+            { kind: a.kind as string, eprefix: a.eprefix, url: a.url, port: a.port, json: a.json },
+            processIO(),
+          );
         }),
     )
     .command(

@@ -16,9 +16,24 @@ import { compareVersions, parseVersion } from '../src/portage/version.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
-import { packInto, portageTarball, rawTar, snapshot, tarballPath, withEditedIndex, xzInto, xzThreadedTarball } from './helpers/trees.js';
+import {
+  packInto,
+  portageTarball,
+  rawTar,
+  snapshot,
+  tarballPath,
+  withEditedIndex,
+  xzInto,
+  xzThreadedTarball,
+} from './helpers/trees.js';
 
-const hasTools = requireTool('tar') && requireTool('xz') && requireTool('gcc') && requireTool('gzip') && requireTool('zstd') && requireTool('bzip2');
+const hasTools =
+  requireTool('tar') &&
+  requireTool('xz') &&
+  requireTool('gcc') &&
+  requireTool('gzip') &&
+  requireTool('zstd') &&
+  requireTool('bzip2');
 const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 const CLI = path.resolve(__dirname, '../dist/cli.js');
 
@@ -34,18 +49,41 @@ const triggered = new Set<FindingCode>();
 async function audit(tree: string, opts: { deep?: boolean; pkgdir?: string; vdb?: string } = {}): Promise<Collected> {
   const tarballs: TarballReport[] = [];
   const findings: Finding[] = [];
-  const summary = await auditTree({ tree, ...opts }, { finding: (f) => findings.push(f), tarball: (t) => (tarballs.push(t), findings.push(...t.findings)) });
+  const summary = await auditTree(
+    { tree, ...opts },
+    { finding: (f) => findings.push(f), tarball: (t) => (tarballs.push(t), findings.push(...t.findings)) },
+  );
   for (const f of findings) triggered.add(f.code);
   return { summary, tarballs, findings };
 }
 
-const codesOf = (fs_: Finding[], file?: string) => new Set(fs_.filter((f) => file === undefined || f.file === file).map((f) => f.code));
+const codesOf = (fs_: Finding[], file?: string) =>
+  new Set(fs_.filter((f) => file === undefined || f.file === file).map((f) => f.code));
 
 describe('PMS versions and tarball names', () => {
   it('orders versions as PMS 3.3 does', () => {
-    const order = ['1.0_alpha', '1.0_alpha1', '1.0_beta', '1.0_pre2', '1.0_rc1', '1.0', '1.0-r1', '1.0-r2', '1.0_p1', '1.0a', '1.01', '1.1', '1.2', '1.10', '2'];
+    const order = [
+      '1.0_alpha',
+      '1.0_alpha1',
+      '1.0_beta',
+      '1.0_pre2',
+      '1.0_rc1',
+      '1.0',
+      '1.0-r1',
+      '1.0-r2',
+      '1.0_p1',
+      '1.0a',
+      '1.01',
+      '1.1',
+      '1.2',
+      '1.10',
+      '2',
+    ];
     for (let i = 0; i + 1 < order.length; i++) {
-      expect(compareVersions(parseVersion(order[i]!)!, parseVersion(order[i + 1]!)!), `${order[i]} < ${order[i + 1]}`).toBeLessThan(0);
+      expect(
+        compareVersions(parseVersion(order[i]!)!, parseVersion(order[i + 1]!)!),
+        `${order[i]} < ${order[i + 1]}`,
+      ).toBeLessThan(0);
     }
     expect(compareVersions(parseVersion('1.0')!, parseVersion('1.00')!)).toBe(0);
     expect(parseVersion('1.0-r')).toBeUndefined();
@@ -54,7 +92,11 @@ describe('PMS versions and tarball names', () => {
 
   it('parses PF-BUILD_ID-debug.tar.xz and says what is wrong otherwise', () => {
     const n = parseTarballName('dev-ada', 'gprbuild', 'gprbuild-25.0.0-r5-1-debug.tar.xz');
-    expect(typeof n === 'object' && [n.pf, n.buildId, n.version.text]).toEqual(['gprbuild-25.0.0-r5', '1', '25.0.0-r5']);
+    expect(typeof n === 'object' && [n.pf, n.buildId, n.version.text]).toEqual([
+      'gprbuild-25.0.0-r5',
+      '1',
+      '25.0.0-r5',
+    ]);
     expect(parseTarballName('app-misc', 'hello', 'hello-1.0-debug.tar.xz')).toMatch(/BUILD_ID|PMS version/);
     expect(parseTarballName('app-misc', 'hello', 'hullo-1.0-1-debug.tar.xz')).toMatch(/does not start with/);
     expect(parseTarballName('app-misc', 'hello', 'hello-x-1-debug.tar.xz')).toMatch(/not a PMS version/);
@@ -125,7 +167,10 @@ describe.skipIf(!hasTools)('audit', () => {
       ]),
       tarballPath(tree, id('dev-util', 'evil', 'evil-1', '1')),
     );
-    const cut = rawTar([{ name: './usr/lib/debug/cut.debug', data: Buffer.alloc(4096, 1) }], { end: false }).subarray(0, 2048);
+    const cut = rawTar([{ name: './usr/lib/debug/cut.debug', data: Buffer.alloc(4096, 1) }], { end: false }).subarray(
+      0,
+      2048,
+    );
     files.cut = await xzInto(cut, tarballPath(tree, id('dev-util', 'evil', 'evil-1', '2')));
 
     // Empty, foreign and unsupported files.
@@ -141,7 +186,13 @@ describe.skipIf(!hasTools)('audit', () => {
     const nobid = await tmpdir('nobid');
     await fs.mkdir(path.join(nobid, 'usr/lib/debug/usr/bin'), { recursive: true });
     await fs.writeFile(path.join(nobid, 'main.c'), 'int main(void) { return 0; }\n');
-    await execa('gcc', ['-g', '-Wl,--build-id=none', '-o', path.join(nobid, 'usr/lib/debug/usr/bin/nobid.debug'), path.join(nobid, 'main.c')]);
+    await execa('gcc', [
+      '-g',
+      '-Wl,--build-id=none',
+      '-o',
+      path.join(nobid, 'usr/lib/debug/usr/bin/nobid.debug'),
+      path.join(nobid, 'main.c'),
+    ]);
     await fs.rm(path.join(nobid, 'main.c'));
     files.nobid = await packInto(tree, nobid, id('dev-util', 'nobid', 'nobid-1', '1'));
 
@@ -182,9 +233,21 @@ describe.skipIf(!hasTools)('audit', () => {
 
     // A PKGDIR: gpkg and xpak binpkgs, a Packages index, a binpkg without tarball and an unreadable one.
     pkgdir = path.join(dir, 'binpkgs');
-    const b1 = await makeGpkg(hello, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
-    await makeXpak(hello, path.join(pkgdir, 'app-misc/other/other-2.0-1.xpak'), { category: 'app-misc', pf: 'other-2.0', buildId: '1' });
-    await makeGpkg(hello, path.join(pkgdir, 'app-misc/gone/gone-3-1.gpkg.tar'), { category: 'app-misc', pf: 'gone-3', buildId: '1' });
+    const b1 = await makeGpkg(hello, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildId: '1',
+    });
+    await makeXpak(hello, path.join(pkgdir, 'app-misc/other/other-2.0-1.xpak'), {
+      category: 'app-misc',
+      pf: 'other-2.0',
+      buildId: '1',
+    });
+    await makeGpkg(hello, path.join(pkgdir, 'app-misc/gone/gone-3-1.gpkg.tar'), {
+      category: 'app-misc',
+      pf: 'gone-3',
+      buildId: '1',
+    });
     await fs.writeFile(path.join(pkgdir, 'app-misc/junk.gpkg.tar'), 'not a package');
     const size = (await fs.stat(b1)).size;
     await fs.writeFile(
@@ -205,7 +268,8 @@ describe.skipIf(!hasTools)('audit', () => {
     const { summary, tarballs, findings } = await audit(tree, { pkgdir, vdb });
     expect(await snapshot(dir)).toEqual(before);
 
-    const expectCode = (code: FindingCode, file: string) => expect(codesOf(findings, file), `${code} on ${path.relative(tree, file)}`).toContain(code);
+    const expectCode = (code: FindingCode, file: string) =>
+      expect(codesOf(findings, file), `${code} on ${path.relative(tree, file)}`).toContain(code);
     expectCode('duplicate-build-id', files.hello2!);
     expectCode('build-id-conflict', files.other!);
     expectCode('symlink-escape', files.odd!);
@@ -214,7 +278,17 @@ describe.skipIf(!hasTools)('audit', () => {
     expectCode('blocks-unaligned', files.threaded!);
     expectCode('footer-not-last', files.padded!);
     expectCode('xz-corrupt', files.truncated!);
-    for (const c of ['absolute-path', 'dotdot-path', 'outside-debug-roots', 'special-file', 'setuid-setgid', 'hardlink-missing', 'symlink-escape', 'build-id-link-dangling', 'build-id-link-mismatch'] as const) {
+    for (const c of [
+      'absolute-path',
+      'dotdot-path',
+      'outside-debug-roots',
+      'special-file',
+      'setuid-setgid',
+      'hardlink-missing',
+      'symlink-escape',
+      'build-id-link-dangling',
+      'build-id-link-mismatch',
+    ] as const) {
       expectCode(c, files.evil!);
     }
     expectCode('tar-corrupt', files.cut!);
@@ -240,16 +314,30 @@ describe.skipIf(!hasTools)('audit', () => {
     // Healthy tarballs: nothing but what was planted.
     expect(codesOf(findings, files.hello1)).toEqual(new Set());
     const evil = findings.filter((f) => f.file === files.evil);
-    expect(evil.find((f) => f.code === 'build-id-link-dangling')?.member).toBe('./usr/lib/debug/.build-id/ab/cdef.debug');
+    expect(evil.find((f) => f.code === 'build-id-link-dangling')?.member).toBe(
+      './usr/lib/debug/.build-id/ab/cdef.debug',
+    );
     // The estrip link to the binary is dangling by design: no symlink-escape for it.
     expect(evil.filter((f) => f.code === 'symlink-escape').map((f) => f.member)).toEqual(['./usr/lib/debug/escape']);
-    expect(evil.filter((f) => f.code === 'setuid-setgid').map((f) => f.member)).toEqual(['./usr/lib/debug/suid', './usr/lib/debug/sgid']);
+    expect(evil.filter((f) => f.code === 'setuid-setgid').map((f) => f.member)).toEqual([
+      './usr/lib/debug/suid',
+      './usr/lib/debug/sgid',
+    ]);
     // The parents of the roots are not outside them; a setgid directory is not a finding.
     expect(evil.filter((f) => f.code === 'outside-debug-roots').map((f) => f.member)).toEqual(['./etc/shadow']);
 
     // Binpkgs and installed builds.
     const byFile = new Map(tarballs.map((t) => [t.file, t]));
-    expect(byFile.get(files.hello1!)).toMatchObject({ binpkg: true, installed: false, category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1', layout: 'single-block', seekable: false });
+    expect(byFile.get(files.hello1!)).toMatchObject({
+      binpkg: true,
+      installed: false,
+      category: 'app-misc',
+      pn: 'hello',
+      pf: 'hello-1.0',
+      buildId: '1',
+      layout: 'single-block',
+      seekable: false,
+    });
     expect(byFile.get(files.hello2!)).toMatchObject({ binpkg: false, installed: true });
     expect(byFile.get(files.other!)).toMatchObject({ binpkg: true, installed: true });
     expect(summary.installed).toBe(2);
@@ -295,11 +383,25 @@ describe.skipIf(!hasTools)('audit', () => {
   });
 
   it('deep through xz(1) (large tarballs) finds what the in-process walk finds', async () => {
-    for (const f of [files.odd!, files.portage!, files.threaded!, files.evil!, files.flipped!, files.truncated!, files.cut!, files.nobid!, files.mismatch!]) {
+    for (const f of [
+      files.odd!,
+      files.portage!,
+      files.threaded!,
+      files.evil!,
+      files.flipped!,
+      files.truncated!,
+      files.cut!,
+      files.nobid!,
+      files.mismatch!,
+    ]) {
       const viaXz = await auditTarball(f, { deep: true, xzFrom: 0 });
       const inProcess = await auditTarball(f, { deep: true });
       expect(viaXz.findings, f).toEqual(inProcess.findings);
-      expect([viaXz.members, viaXz.layout, [...viaXz.buildIds].sort()], f).toEqual([inProcess.members, inProcess.layout, [...inProcess.buildIds].sort()]);
+      expect([viaXz.members, viaXz.layout, [...viaXz.buildIds].sort()], f).toEqual([
+        inProcess.members,
+        inProcess.layout,
+        [...inProcess.buildIds].sort(),
+      ]);
     }
   });
 
@@ -327,31 +429,52 @@ describe.skipIf(!hasTools)('audit', () => {
     const image = await tmpdir('audit-lying-image');
     await fs.mkdir(path.join(image, 'usr/lib/debug'), { recursive: true });
     for (const n of ['a', 'b', 'c']) await fs.writeFile(path.join(image, 'usr/lib/debug', n), Buffer.alloc(5000, n));
-    const packed = await fs.readFile(await packInto(path.join(path.dirname(t), 'packed'), image, { category: 'dev-util', pn: 'p', pf: 'p-1', buildId: '1' }, 4096));
+    const packed = await fs.readFile(
+      await packInto(
+        path.join(path.dirname(t), 'packed'),
+        image,
+        { category: 'dev-util', pn: 'p', pf: 'p-1', buildId: '1' },
+        4096,
+      ),
+    );
     // Blocks 3 and 4 said to be empty (idx.py): the tar stream then ends cleanly after ./b.
     await fs.mkdir(path.dirname(at('empty')), { recursive: true });
-    await fs.writeFile(at('empty'), withEditedIndex(packed, (r) => (r[2]!.uncompressedSize = 0, r[3]!.uncompressedSize = 0)));
+    await fs.writeFile(
+      at('empty'),
+      withEditedIndex(packed, (r) => ((r[2]!.uncompressedSize = 0), (r[3]!.uncompressedSize = 0))),
+    );
     // The last Block said to be 1 KiB shorter: the cut falls after the end-of-archive marker.
     await fs.mkdir(path.dirname(at('short')), { recursive: true });
-    await fs.writeFile(at('short'), withEditedIndex(packed, (r) => void (r[3]!.uncompressedSize -= 1024)));
+    await fs.writeFile(
+      at('short'),
+      withEditedIndex(packed, (r) => void (r[3]!.uncompressedSize -= 1024)),
+    );
     await fs.mkdir(path.dirname(at('ok')), { recursive: true });
     await fs.writeFile(at('ok'), packed);
 
     const { tarballs } = await audit(t);
     const codes = (pn: string) => tarballs.find((r) => r.file === at(pn))!.findings.map((f) => f.code);
     expect(codes('cut')).toEqual(['tar-corrupt']);
-    expect(tarballs.find((r) => r.file === at('cut'))!.findings[0]!.message).toMatch(/ends inside a header at offset 1200/);
+    expect(tarballs.find((r) => r.file === at('cut'))!.findings[0]!.message).toMatch(
+      /ends inside a header at offset 1200/,
+    );
     expect(codes('cutpad')).toEqual(['tar-corrupt']);
     expect(codes('nomarker')).toEqual([]);
     expect(codes('empty')).toEqual(['xz-corrupt']);
-    expect(tarballs.find((r) => r.file === at('empty'))!.findings[0]!.message).toMatch(/Index says 0 uncompressed bytes, but the Block has \d+ bytes of LZMA2 data/);
+    expect(tarballs.find((r) => r.file === at('empty'))!.findings[0]!.message).toMatch(
+      /Index says 0 uncompressed bytes, but the Block has \d+ bytes of LZMA2 data/,
+    );
     expect(codes('short')).toEqual(['block-corrupt']);
     expect(codes('ok')).toEqual([]);
     const ok = tarballs.find((r) => r.file === at('ok'))!;
     expect([ok.blocks, ok.layout]).toEqual([4, 'packdebug']);
     // Deep agrees.
     const deep = await audit(t, { deep: true });
-    for (const pn of ['cut', 'cutpad', 'empty', 'short']) expect(deep.tarballs.find((r) => r.file === at(pn))!.findings.some((f) => f.severity === 'error'), pn).toBe(true);
+    for (const pn of ['cut', 'cutpad', 'empty', 'short'])
+      expect(
+        deep.tarballs.find((r) => r.file === at(pn))!.findings.some((f) => f.severity === 'error'),
+        pn,
+      ).toBe(true);
     const cli = await execa('node', [CLI, 'audit', t], { reject: false });
     expect(cli.exitCode).toBe(1);
   });
@@ -394,12 +517,27 @@ describe.skipIf(!hasTools)('audit', () => {
     );
     for (const deep of [false, true]) {
       const { tarballs } = await audit(t, { deep });
-      const of = (file: string, code: FindingCode) => tarballs.find((r) => r.file === file)!.findings.filter((f) => f.code === code).map((f) => f.member);
+      const of = (file: string, code: FindingCode) =>
+        tarballs
+          .find((r) => r.file === file)!
+          .findings.filter((f) => f.code === code)
+          .map((f) => f.member);
       expect(of(bad, 'symlink-escape'), `deep ${deep}`).toEqual([`.${b}/ab/cdef`, `.${b}/cd/ef01`]);
-      expect(of(bad, 'through-symlink'), `deep ${deep}`).toEqual([`.${b}/ab/cdef/pwned`, `.${b}/cd/ef01/cron.daily/evil`, `.${b}/12/3456/x`, './usr/lib/debug/hl']);
-      expect(of(bad, 'build-id-link-mismatch').sort(), `deep ${deep}`).toEqual([link('00'.repeat(20)), link('11'.repeat(20))]);
+      expect(of(bad, 'through-symlink'), `deep ${deep}`).toEqual([
+        `.${b}/ab/cdef/pwned`,
+        `.${b}/cd/ef01/cron.daily/evil`,
+        `.${b}/12/3456/x`,
+        './usr/lib/debug/hl',
+      ]);
+      expect(of(bad, 'build-id-link-mismatch').sort(), `deep ${deep}`).toEqual([
+        link('00'.repeat(20)),
+        link('11'.repeat(20)),
+      ]);
       expect(of(bad, 'hardlink-missing'), `deep ${deep}`).toEqual([]);
-      expect(tarballs.find((r) => r.file === good)!.findings.filter((f) => f.code !== 'duplicate-build-id'), `deep ${deep}`).toEqual([]);
+      expect(
+        tarballs.find((r) => r.file === good)!.findings.filter((f) => f.code !== 'duplicate-build-id'),
+        `deep ${deep}`,
+      ).toEqual([]);
     }
     expect((await execa('node', [CLI, 'audit', t], { reject: false })).exitCode).toBe(1);
   });
@@ -423,7 +561,12 @@ describe.skipIf(!hasTools)('audit', () => {
         ['x', Buffer.alloc(n, 0x41), 'not-xz'],
         ['z', xz.subarray(0, n), 'xz-corrupt'],
       ] as const) {
-        const file = tarballPath(t, { category: 'dev-util', pn: `short${kind}`, pf: `short${kind}-${n}`, buildId: '1' });
+        const file = tarballPath(t, {
+          category: 'dev-util',
+          pn: `short${kind}`,
+          pf: `short${kind}-${n}`,
+          buildId: '1',
+        });
         await fs.mkdir(path.dirname(file), { recursive: true });
         await fs.writeFile(file, bytes);
         expected[file] = code;
@@ -431,7 +574,11 @@ describe.skipIf(!hasTools)('audit', () => {
     }
     const { summary, tarballs } = await audit(t);
     expect(tarballs).toHaveLength(24);
-    for (const r of tarballs) expect(r.findings.map((f) => f.code), r.rel).toEqual([expected[r.file]]);
+    for (const r of tarballs)
+      expect(
+        r.findings.map((f) => f.code),
+        r.rel,
+      ).toEqual([expected[r.file]]);
     expect(summary.ioErrors).toBe(0);
     const cli = await execa('node', [CLI, 'audit', t], { reject: false });
     expect(cli.exitCode).toBe(1);
@@ -442,7 +589,8 @@ describe.skipIf(!hasTools)('audit', () => {
     const t = path.join(await tmpdir('audit-conformance'), 'tree');
     const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));
     await fs.mkdir(path.join(t, 'dev-util/xz'), { recursive: true });
-    for (const [i, n] of names.entries()) await fs.copyFile(path.join(CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
+    for (const [i, n] of names.entries())
+      await fs.copyFile(path.join(CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
     for (const deep of [false, true]) {
       const { tarballs } = await audit(t, { deep });
       expect(tarballs).toHaveLength(names.length);
@@ -450,7 +598,10 @@ describe.skipIf(!hasTools)('audit', () => {
       for (const [i, n] of names.entries()) {
         if (!n.startsWith('bad-')) continue;
         const r = tarballs.find((x) => x.rel.endsWith(`xz-5.${i}-1-debug.tar.xz`))!;
-        expect(r.findings.some((f) => f.severity === 'error'), n).toBe(true);
+        expect(
+          r.findings.some((f) => f.severity === 'error'),
+          n,
+        ).toBe(true);
       }
     }
   }, 60_000);
@@ -478,8 +629,14 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(doc.findings.every((f: Finding) => f.code && f.severity && f.file && f.message)).toBe(true);
 
     const clean = path.join(await tmpdir('audit-clean'), 'tree');
-    await fs.mkdir(path.dirname(tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' })), { recursive: true });
-    await fs.copyFile(files.hello1!, tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }));
+    await fs.mkdir(
+      path.dirname(tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' })),
+      { recursive: true },
+    );
+    await fs.copyFile(
+      files.hello1!,
+      tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }),
+    );
     const ok = await execa('node', [CLI, 'audit', clean], { reject: false });
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout).toMatch(/0 errors, 0 warnings, 0 info/);
@@ -498,7 +655,10 @@ describe.skipIf(!hasTools)('audit', () => {
     await runAudit({ tree, vdb, severity: 'error' }, io);
     const section = io.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
     expect(section[0]).toBe('2 tarballs');
-    expect(section.slice(1).map((l) => l.trim())).toEqual([path.relative(tree, files.hello2!), path.relative(tree, files.other!)]);
+    expect(section.slice(1).map((l) => l.trim())).toEqual([
+      path.relative(tree, files.hello2!),
+      path.relative(tree, files.other!),
+    ]);
     expect(io.out()).toMatch(/^installed\s+2 tarballs belong to installed builds$/m);
     // Many installed builds: 20 names and a count.
     const t = path.join(await tmpdir('audit-installed'), 'tree');
@@ -548,7 +708,8 @@ describe('member checks keep names as 64-bit hashes', () => {
     for (let i = 0; i < 100_000; i++) t.set(i, i * 7, i, ~i >>> 0);
     expect(t.size).toBe(100_000);
     expect(t.bytes).toBeLessThanOrEqual(100_000 * 16 * (8 / 3));
-    for (const i of [0, 1, 4095, 99_999]) expect([t.has(i, i * 7), t.get(i, i * 7, 0), t.get(i, i * 7, 1)]).toEqual([true, i, ~i >>> 0]);
+    for (const i of [0, 1, 4095, 99_999])
+      expect([t.has(i, i * 7), t.get(i, i * 7, 0), t.get(i, i * 7, 1)]).toEqual([true, i, ~i >>> 0]);
     expect(t.has(1, 8)).toBe(false);
     expect(t.get(100_000, 700_000)).toBeUndefined();
     expect(t.set(5, 35)).toBe(false);
@@ -567,14 +728,29 @@ describe('member checks keep names as 64-bit hashes', () => {
       const h = hashName(d);
       dirs.set(h.hi, h.lo);
     }
-    expect(hashName('usr/lib/debug/.build-id/ab/cdef/x/y', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab/cdef'.length);
+    expect(hashName('usr/lib/debug/.build-id/ab/cdef/x/y', dirs).ancestor).toBe(
+      'usr/lib/debug/.build-id/ab/cdef'.length,
+    );
     expect(hashName('usr/lib/debug/.build-id/ab/cdef', dirs).ancestor).toBe('usr/lib/debug/.build-id/ab'.length);
     expect(hashName('usr/lib/debug/.build-id/abc/x', dirs).ancestor).toBe(-1);
   });
 
   it('hardlinks to earlier members pass and to missing ones do not, over 100,000 members', () => {
     const checks = new MemberChecks('/t.tar.xz');
-    const entry = (path: string, type = '0', linkpath = ''): TarEntry => ({ path, type: type as TarEntry['type'], mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkpath, uname: '', gname: '', headerOffset: 0, dataOffset: 0 });
+    const entry = (path: string, type = '0', linkpath = ''): TarEntry => ({
+      path,
+      type: type as TarEntry['type'],
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: 0,
+      linkpath,
+      uname: '',
+      gname: '',
+      headerOffset: 0,
+      dataOffset: 0,
+    });
     for (let i = 0; i < 50_000; i++) {
       checks.entry(entry(`./usr/lib/debug/d${i % 100}/f${i}`));
       checks.entry(entry(`./usr/lib/debug/d${i % 100}/h${i}`, '1', `usr/lib/debug/d${i % 100}/f${i}`));
@@ -595,7 +771,10 @@ describe.skipIf(!hasTools)('GNU build-id through the program headers (shallow au
       const data = await fs.readFile(f);
       const full = inspectElf(bufferSource(data));
       if (!full) continue;
-      const head: ByteSource = { size: data.length, read: (o, n) => (o + n <= 65536 ? data.subarray(o, o + n) : undefined) };
+      const head: ByteSource = {
+        size: data.length,
+        read: (o, n) => (o + n <= 65536 ? data.subarray(o, o + n) : undefined),
+      };
       expect(gnuBuildIdFromSegments(head), f).toBe(full.gnuBuildId);
       checked++;
     }

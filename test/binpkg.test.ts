@@ -62,7 +62,11 @@ describe('binpkg metadata helpers', () => {
   });
 
   it('round-trips an XPAK segment and refuses corrupt ones', () => {
-    const seg = encodeXpak({ CATEGORY: 'app-misc\n', PF: 'hello-1.0\n', 'environment.bz2': Buffer.from([0x42, 0x5a, 0x68, 0x39, 0]) });
+    const seg = encodeXpak({
+      CATEGORY: 'app-misc\n',
+      PF: 'hello-1.0\n',
+      'environment.bz2': Buffer.from([0x42, 0x5a, 0x68, 0x39, 0]),
+    });
     const back = decodeXpak(seg, 'x.tbz2');
     expect(back.get('PF')!.toString()).toBe('hello-1.0\n');
     expect([...back.keys()]).toEqual(['CATEGORY', 'PF', 'environment.bz2']);
@@ -73,7 +77,20 @@ describe('binpkg metadata helpers', () => {
 
   it('parses a Packages index, with and without PATH', () => {
     const index = parsePackagesIndex(
-      ['ARCH: amd64', 'PACKAGES: 2', 'VERSION: 0', '', 'BUILD_ID: 3', 'CPV: app-misc/hello-1.0', 'PATH: app-misc/hello/hello-1.0-3.gpkg.tar', 'SIZE: 100', '', 'CPV: dev-libs/foo-2', 'MTIME: 17', ''].join('\n'),
+      [
+        'ARCH: amd64',
+        'PACKAGES: 2',
+        'VERSION: 0',
+        '',
+        'BUILD_ID: 3',
+        'CPV: app-misc/hello-1.0',
+        'PATH: app-misc/hello/hello-1.0-3.gpkg.tar',
+        'SIZE: 100',
+        '',
+        'CPV: dev-libs/foo-2',
+        'MTIME: 17',
+        '',
+      ].join('\n'),
     );
     expect(index.header.get('ARCH')).toBe('amd64');
     expect(index.entries.map((e) => [e.cpv, e.buildId, e.path, e.size, e.mtime])).toEqual([
@@ -115,9 +132,21 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     const pkg = await openBinpkg(file);
     expect(pkg.format).toBe(format);
     expect(pkg.imageCompression).toBe(compression);
-    expect(pkg.metadata).toMatchObject({ category: 'app-misc', pf: 'hello-1.0', pn: 'hello', pvr: '1.0', buildId: '1', eprefix: '' });
+    expect(pkg.metadata).toMatchObject({
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      pn: 'hello',
+      pvr: '1.0',
+      buildId: '1',
+      eprefix: '',
+    });
     expect(pkg.metadata.values.get('EAPI')).toBe('8');
-    if (format === 'gpkg') expect(pkg.signatures.sort()).toEqual(['Manifest', `image.tar${SIG[compression]}.sig`, `metadata.tar${SIG[compression]}.sig`]);
+    if (format === 'gpkg')
+      expect(pkg.signatures.sort()).toEqual([
+        'Manifest',
+        `image.tar${SIG[compression]}.sig`,
+        `metadata.tar${SIG[compression]}.sig`,
+      ]);
 
     const listing = await imageListing(pkg);
     // Every debug entry the walk of the unpacked image finds is in the binpkg, with the same data.
@@ -126,7 +155,9 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
       const got = listing.get(e.relPath);
       expect(got, e.relPath).toBeDefined();
       if (e.kind === 'file') {
-        const sha = createHash('sha256').update(await fs.readFile(path.join(image, e.relPath))).digest('hex');
+        const sha = createHash('sha256')
+          .update(await fs.readFile(path.join(image, e.relPath)))
+          .digest('hex');
         expect(got).toBe(`0:${sha}`);
       }
       if (e.kind === 'symlink') expect(got).toBe(`2:${e.linkTarget}`);
@@ -164,9 +195,21 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
   it('takes identity from the metadata, not the file name; EPREFIX when the package has one', async () => {
     const image = await makeImage('hello');
     const dir = await tmpdir('binpkg-name');
-    const file = await makeGpkg(image, path.join(dir, 'misleading-9.9-7.gpkg.tar'), { category: 'dev-util', pf: 'hello-2.1-r3', buildId: '42', eprefix: '/opt/gentoo/' });
+    const file = await makeGpkg(image, path.join(dir, 'misleading-9.9-7.gpkg.tar'), {
+      category: 'dev-util',
+      pf: 'hello-2.1-r3',
+      buildId: '42',
+      eprefix: '/opt/gentoo/',
+    });
     const pkg = await openBinpkg(file);
-    expect(pkg.metadata).toMatchObject({ category: 'dev-util', pf: 'hello-2.1-r3', pn: 'hello', pvr: '2.1-r3', buildId: '42', eprefix: '/opt/gentoo' });
+    expect(pkg.metadata).toMatchObject({
+      category: 'dev-util',
+      pf: 'hello-2.1-r3',
+      pn: 'hello',
+      pvr: '2.1-r3',
+      buildId: '42',
+      eprefix: '/opt/gentoo',
+    });
     const xpak = await makeXpak(image, path.join(dir, 'whatever.tbz2'), { category: 'dev-util', pf: 'hello-2.1' });
     const x = await openBinpkg(xpak);
     expect(x.metadata).toMatchObject({ category: 'dev-util', pf: 'hello-2.1', buildId: undefined, eprefix: '' });
@@ -237,7 +280,16 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     const image = await makeImage('hello');
     const dir = await tmpdir('binpkg-trailer');
     const damage: [string, 'gzip' | 'xz' | 'lz4', (payload: Buffer) => Buffer][] = [
-      ['gzip CRC32 flipped', 'gzip', (p) => Buffer.concat([p.subarray(0, p.length - 8), Buffer.from([p[p.length - 8]! ^ 0xff]), p.subarray(p.length - 7)])],
+      [
+        'gzip CRC32 flipped',
+        'gzip',
+        (p) =>
+          Buffer.concat([
+            p.subarray(0, p.length - 8),
+            Buffer.from([p[p.length - 8]! ^ 0xff]),
+            p.subarray(p.length - 7),
+          ]),
+      ],
       ['gzip trailer cut', 'gzip', (p) => p.subarray(0, p.length - 8)],
       ['xz Index and footer cut', 'xz', (p) => p.subarray(0, p.length - 64)],
       ['lz4 end mark cut', 'lz4', (p) => p.subarray(0, p.length - 8)],
@@ -275,10 +327,18 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     await expectFormatError(openBinpkg(noImage), noImage, /no image\.tar member/);
     await fs.mkdir(path.join(stage, 'other'));
     await fs.copyFile(path.join(stage, base, 'image.tar.zst'), path.join(stage, 'other', 'image.tar.zst'));
-    const twoTops = await outer('twotops.gpkg.tar', [`${base}/gpkg-1`, `${base}/metadata.tar.zst`, 'other/image.tar.zst']);
+    const twoTops = await outer('twotops.gpkg.tar', [
+      `${base}/gpkg-1`,
+      `${base}/metadata.tar.zst`,
+      'other/image.tar.zst',
+    ]);
     await expectFormatError(openBinpkg(twoTops), twoTops, /top directories/);
     await fs.rename(path.join(stage, base, 'image.tar.zst'), path.join(stage, base, 'image.tar.zst7'));
-    const oddSuffix = await outer('odd.gpkg.tar', [`${base}/gpkg-1`, `${base}/metadata.tar.zst`, `${base}/image.tar.zst7`]);
+    const oddSuffix = await outer('odd.gpkg.tar', [
+      `${base}/gpkg-1`,
+      `${base}/metadata.tar.zst`,
+      `${base}/image.tar.zst7`,
+    ]);
     await expectFormatError(openBinpkg(oddSuffix), oddSuffix, /unknown compression/);
     // A payload whose bytes are not what its name says.
     await fs.copyFile(path.join(stage, base, 'metadata.tar.zst'), path.join(stage, base, 'image.tar.xz'));
@@ -357,7 +417,10 @@ describe.skipIf(!hasTools)('PKGDIR', () => {
     ]);
     expect(listing.hasIndex).toBe(true);
     expect(listing.skipped.map((s) => path.relative(pkgdir, s.path))).toEqual(['app-misc/evil-1.tbz2']);
-    expect(listing.missing.map((m) => m.entry.path)).toEqual(['app-misc/hello/hello-1.0-9.gpkg.tar', '../../etc/passwd']);
+    expect(listing.missing.map((m) => m.entry.path)).toEqual([
+      'app-misc/hello/hello-1.0-9.gpkg.tar',
+      '../../etc/passwd',
+    ]);
     expect(listing.missing[1]!.reason).toMatch(/out of the PKGDIR/);
     // Metadata of each comes from the package.
     const pkgs = await Promise.all(listing.binpkgs.map((b) => openBinpkg(b.path)));

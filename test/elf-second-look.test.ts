@@ -32,7 +32,10 @@ async function tarballs(withLink: boolean) {
   await fs.writeFile(path.join(image, MEMBER), elf);
   if (withLink) {
     await fs.mkdir(path.join(image, 'usr/lib/debug/.build-id/99'), { recursive: true });
-    await fs.symlink('../../usr/bin/midnote.debug', path.join(image, `usr/lib/debug/.build-id/99/${BUILD_ID.slice(2)}.debug`));
+    await fs.symlink(
+      '../../usr/bin/midnote.debug',
+      path.join(image, `usr/lib/debug/.build-id/99/${BUILD_ID.slice(2)}.debug`),
+    );
   }
   const packed = path.join(root, 'packed.tar.xz');
   await packImage({ image, ...ID, out: packed });
@@ -45,7 +48,10 @@ async function extractById(tarball: string, want: Buffer, env: NodeJS.ProcessEnv
   const reader = await TarballReader.open(tarball, env);
   try {
     const chunks: Buffer[] = [];
-    const found = await findByBuildId(reader, BUILD_ID, 'debuginfo', { begin: () => void (chunks.length = 0), write: (c) => void chunks.push(Buffer.from(c)) });
+    const found = await findByBuildId(reader, BUILD_ID, 'debuginfo', {
+      begin: () => void (chunks.length = 0),
+      write: (c) => void chunks.push(Buffer.from(c)),
+    });
     // The bytes compared here: toEqual on a 7 MiB Buffer takes minutes.
     return { via: found?.via, same: found ? Buffer.concat(chunks).equals(want) : undefined };
   } finally {
@@ -58,7 +64,10 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     const { packed, portage } = await tarballs(false);
     for (const t of [packed, portage]) {
       const r = await listTarball(t);
-      expect(r.entries.find((e) => e.path === MEMBER), t).toMatchObject({ buildId: BUILD_ID, debuginfod: 'debuginfo' });
+      expect(
+        r.entries.find((e) => e.path === MEMBER),
+        t,
+      ).toMatchObject({ buildId: BUILD_ID, debuginfod: 'debuginfo' });
       expect(r.buildIds, t).toBe(1);
       expect(formatListing(r)).toContain(`${MEMBER}  [debuginfo ${BUILD_ID}]`);
     }
@@ -73,7 +82,13 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     expect(await extractById(withoutLink.portage, want)).toEqual({ via: 'scan', same: true });
     // Not in packdebug's order (directories after their contents), so a repacked one is read through a member index.
     const unsorted = path.join(withoutLink.root, 'unsorted.tar.xz');
-    await execa('bash', ['-c', 'cd "$1" && tar -cJf "$2" --no-recursion ./usr/lib/debug/usr/bin/midnote.debug ./usr/lib/debug/usr/bin ./usr/lib/debug/usr ./usr/lib/debug', '_', path.join(withoutLink.root, 'image'), unsorted]);
+    await execa('bash', [
+      '-c',
+      'cd "$1" && tar -cJf "$2" --no-recursion ./usr/lib/debug/usr/bin/midnote.debug ./usr/lib/debug/usr/bin ./usr/lib/debug/usr ./usr/lib/debug',
+      '_',
+      path.join(withoutLink.root, 'image'),
+      unsorted,
+    ]);
     expect((await repackTarball(unsorted, { blockSize: 1 << 20 })).status).toBe('repacked');
     const env = { PACKDEBUG_CACHE_DIR: await tmpdir('second-look-cache') };
     expect(await extractById(unsorted, want, env)).toEqual({ via: 'cache', same: true });
@@ -86,7 +101,15 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     const into = new Map<string, ExpectedArtifact>();
     await collectArtifacts(packed, into);
     const { createHash } = await import('node:crypto');
-    expect([...into.values()]).toEqual([{ buildId: BUILD_ID, kind: 'debuginfo', sources: [{ tarball: packed, member: MEMBER, size: elf.length, sha256: createHash('sha256').update(elf).digest('hex') }] }]);
+    expect([...into.values()]).toEqual([
+      {
+        buildId: BUILD_ID,
+        kind: 'debuginfo',
+        sources: [
+          { tarball: packed, member: MEMBER, size: elf.length, sha256: createHash('sha256').update(elf).digest('hex') },
+        ],
+      },
+    ]);
   });
 
   it('says "build-id unknown", not "not servable", when the second look would decode too much', async () => {

@@ -17,7 +17,15 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ElfCapture, bufferSource, fdSource, inspectElf, isElf, type ByteSource, type ElfInfo } from '../src/elf/index.js';
+import {
+  ElfCapture,
+  bufferSource,
+  fdSource,
+  inspectElf,
+  isElf,
+  type ByteSource,
+  type ElfInfo,
+} from '../src/elf/index.js';
 import { tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
@@ -48,12 +56,50 @@ const SIZES = { 32: { eh: 52, sh: 40, ph: 32 }, 64: { eh: 64, sh: 64, ph: 56 } }
 
 /** Field offsets and widths (0 = class word: 4 or 8 bytes). */
 const EHDR = {
-  32: { type: [16, 2], machine: [18, 2], phoff: [28, 4], shoff: [32, 4], phentsize: [42, 2], phnum: [44, 2], shentsize: [46, 2], shnum: [48, 2], shstrndx: [50, 2] },
-  64: { type: [16, 2], machine: [18, 2], phoff: [32, 8], shoff: [40, 8], phentsize: [54, 2], phnum: [56, 2], shentsize: [58, 2], shnum: [60, 2], shstrndx: [62, 2] },
+  32: {
+    type: [16, 2],
+    machine: [18, 2],
+    phoff: [28, 4],
+    shoff: [32, 4],
+    phentsize: [42, 2],
+    phnum: [44, 2],
+    shentsize: [46, 2],
+    shnum: [48, 2],
+    shstrndx: [50, 2],
+  },
+  64: {
+    type: [16, 2],
+    machine: [18, 2],
+    phoff: [32, 8],
+    shoff: [40, 8],
+    phentsize: [54, 2],
+    phnum: [56, 2],
+    shentsize: [58, 2],
+    shnum: [60, 2],
+    shstrndx: [62, 2],
+  },
 } as const;
 const SHDR = {
-  32: { name: [0, 4], type: [4, 4], flags: [8, 4], offset: [16, 4], size: [20, 4], link: [24, 4], info: [28, 4], addralign: [32, 4] },
-  64: { name: [0, 4], type: [4, 4], flags: [8, 8], offset: [24, 8], size: [32, 8], link: [40, 4], info: [44, 4], addralign: [48, 8] },
+  32: {
+    name: [0, 4],
+    type: [4, 4],
+    flags: [8, 4],
+    offset: [16, 4],
+    size: [20, 4],
+    link: [24, 4],
+    info: [28, 4],
+    addralign: [32, 4],
+  },
+  64: {
+    name: [0, 4],
+    type: [4, 4],
+    flags: [8, 8],
+    offset: [24, 8],
+    size: [32, 8],
+    link: [40, 4],
+    info: [44, 4],
+    addralign: [48, 8],
+  },
 } as const;
 const PHDR = {
   32: { type: [0, 4], offset: [4, 4], filesz: [16, 4], memsz: [20, 4], flags: [24, 4], align: [28, 4] },
@@ -130,7 +176,9 @@ function buildElf(spec: Spec): Built {
       strtab += `${n}\0`;
     }
   }
-  const secs: SecSpec[] = spec.noSections ? [] : [...user, { name: '.shstrtab', type: SHT_STRTAB, data: Buffer.from(strtab, 'latin1') }];
+  const secs: SecSpec[] = spec.noSections
+    ? []
+    : [...user, { name: '.shstrtab', type: SHT_STRTAB, data: Buffer.from(strtab, 'latin1') }];
   const segs = spec.segments ?? [];
   let pos: number = sz.eh;
   const phoff = segs.length > 0 ? pos : 0;
@@ -219,7 +267,13 @@ function withEhdr(b: Built, field: keyof (typeof EHDR)[32], value: number | bigi
 }
 
 /** Overwrites a section header field of a built file (a copy, or `into`). */
-function withShdr(b: Built, index: number, field: keyof (typeof SHDR)[32], value: number | bigint, into?: Buffer): Buffer {
+function withShdr(
+  b: Built,
+  index: number,
+  field: keyof (typeof SHDR)[32],
+  value: number | bigint,
+  into?: Buffer,
+): Buffer {
   const out = into ?? Buffer.from(b.file);
   const [at, width] = SHDR[b.spec.cls][field];
   put(out, b.spec.order, b.shoff + index * SIZES[b.spec.cls].sh + at, width, value);
@@ -323,7 +377,10 @@ beforeAll(async () => {
   if (!hasBinutils) return;
   const dir = await tmpdir('elf');
   const src = join(dir, 'hello.c');
-  await writeFile(src, '#include <stdio.h>\nstatic int counter;\nint main(void) { counter++; puts("hello"); return counter - 1; }\n');
+  await writeFile(
+    src,
+    '#include <stdio.h>\nstatic int counter;\nint main(void) { counter++; puts("hello"); return counter - 1; }\n',
+  );
   const f = (name: string): string => join(dir, name);
   await run('gcc', ['-g', '-O1', '-Wl,--build-id=sha1', '-o', f('hello'), src]);
   await run('gcc', ['-g', '-c', '-o', f('hello.o'), src]);
@@ -362,7 +419,18 @@ beforeAll(async () => {
   await writeFile(f('pad.bin'), Buffer.alloc(12 * 1024 * 1024, 0x5a));
   await run('objcopy', ['--add-section', `.debug_pad=${f('pad.bin')}`, f('hello.debug'), f('padded.debug')]);
   const files: Record<string, string> = {};
-  for (const name of ['hello', 'hello.o', 'hello.debug', 'hello.stripped', 'hello32', 'hello32.debug', 'be32.o', 'be64.o', 'gostyle', 'padded.debug']) {
+  for (const name of [
+    'hello',
+    'hello.o',
+    'hello.debug',
+    'hello.stripped',
+    'hello32',
+    'hello32.debug',
+    'be32.o',
+    'be64.o',
+    'gostyle',
+    'padded.debug',
+  ]) {
     files[name] = f(name);
   }
   if (hasEuStrip) {
@@ -377,19 +445,22 @@ beforeAll(async () => {
 });
 
 describe('ELF files built by gcc and binutils', () => {
-  it.skipIf(!hasBinutils)('reads the build-id readelf -n shows, from the program, the stripped program and the .debug file', async () => {
-    const expected = await readelfBuildId(real.files['hello']!);
-    expect(expected).toMatch(/^[0-9a-f]{40}$/);
-    for (const name of ['hello', 'hello.stripped', 'hello.debug', 'padded.debug', 'hello.eu', 'hello.eu.debug']) {
-      const path = real.files[name];
-      if (path === undefined) continue;
-      expect(await readelfBuildId(path), name).toBe(expected);
-      const info = inspectBuffer(await readFile(path));
-      expect(info?.gnuBuildId, name).toBe(expected);
-      expect(info?.incomplete, name).toBeUndefined();
-      expect(info?.malformed, name).toBeUndefined();
-    }
-  });
+  it.skipIf(!hasBinutils)(
+    'reads the build-id readelf -n shows, from the program, the stripped program and the .debug file',
+    async () => {
+      const expected = await readelfBuildId(real.files['hello']!);
+      expect(expected).toMatch(/^[0-9a-f]{40}$/);
+      for (const name of ['hello', 'hello.stripped', 'hello.debug', 'padded.debug', 'hello.eu', 'hello.eu.debug']) {
+        const path = real.files[name];
+        if (path === undefined) continue;
+        expect(await readelfBuildId(path), name).toBe(expected);
+        const info = inspectBuffer(await readFile(path));
+        expect(info?.gnuBuildId, name).toBe(expected);
+        expect(info?.incomplete, name).toBeUndefined();
+        expect(info?.malformed, name).toBeUndefined();
+      }
+    },
+  );
 
   it.skipIf(!hasBinutils)('reads the same through pread (fdSource) as from memory', async () => {
     for (const path of Object.values(real.files)) {
@@ -404,18 +475,28 @@ describe('ELF files built by gcc and binutils', () => {
 
   it.skipIf(!hasBinutils)('classes the stripped program as executable, the .debug file as debuginfo', async () => {
     const info = (name: string) => readFile(real.files[name]!).then(inspectBuffer);
-    expect(await info('hello.stripped')).toMatchObject({ elfClass: 64, byteOrder: 'little', type: 'dyn', machine: 62, executable: true, debuginfo: false });
+    expect(await info('hello.stripped')).toMatchObject({
+      elfClass: 64,
+      byteOrder: 'little',
+      type: 'dyn',
+      machine: 62,
+      executable: true,
+      debuginfo: false,
+    });
     expect(await info('hello.debug')).toMatchObject({ type: 'dyn', executable: false, debuginfo: true });
     expect(await info('hello')).toMatchObject({ executable: true, debuginfo: true });
     expect(await info('padded.debug')).toMatchObject({ executable: false, debuginfo: true });
   });
 
-  it.skipIf(!hasBinutils || !hasEuStrip)('prefers the note section over a stale PT_NOTE (eu-strip -f debug file)', async () => {
-    const buf = await readFile(real.files['hello.eu.debug']!);
-    const info = inspectBuffer(buf)!;
-    expect(info).toMatchObject({ executable: false, debuginfo: true });
-    expect(info.gnuBuildId).toBe(await readelfBuildId(real.files['hello']!));
-  });
+  it.skipIf(!hasBinutils || !hasEuStrip)(
+    'prefers the note section over a stale PT_NOTE (eu-strip -f debug file)',
+    async () => {
+      const buf = await readFile(real.files['hello.eu.debug']!);
+      const info = inspectBuffer(buf)!;
+      expect(info).toMatchObject({ executable: false, debuginfo: true });
+      expect(info.gnuBuildId).toBe(await readelfBuildId(real.files['hello']!));
+    },
+  );
 
   it.skipIf(!hasBinutils)('an object file is rel, without build-id, and not indexed', async () => {
     const info = inspectBuffer(await readFile(real.files['hello.o']!));
@@ -428,28 +509,37 @@ describe('ELF files built by gcc and binutils', () => {
     const expected = await readelfBuildId(real.files['hello']!);
     const prog = inspectBuffer(await readFile(real.files['hello32']!));
     const dbg = inspectBuffer(await readFile(real.files['hello32.debug']!));
-    expect(prog).toMatchObject({ elfClass: 32, byteOrder: 'little', machine: 3, gnuBuildId: expected, executable: true });
+    expect(prog).toMatchObject({
+      elfClass: 32,
+      byteOrder: 'little',
+      machine: 3,
+      gnuBuildId: expected,
+      executable: true,
+    });
     expect(dbg).toMatchObject({ elfClass: 32, gnuBuildId: expected, executable: false, debuginfo: true });
   });
 
-  it.skipIf(!hasBinutils)('big-endian ELF32 and ELF64 (objcopy -O elf32-big / elf64-big) decode with their build-ids', async () => {
-    for (const [name, id, cls] of [
-      ['be32.o', ID_A, 32],
-      ['be64.o', ID_B, 64],
-    ] as const) {
-      const path = real.files[name]!;
-      expect(await readelfBuildId(path)).toBe(id.toString('hex'));
-      expect(inspectBuffer(await readFile(path))).toEqual({
-        elfClass: cls,
-        byteOrder: 'big',
-        type: 'rel',
-        machine: 0,
-        gnuBuildId: id.toString('hex'),
-        executable: false,
-        debuginfo: true,
-      });
-    }
-  });
+  it.skipIf(!hasBinutils)(
+    'big-endian ELF32 and ELF64 (objcopy -O elf32-big / elf64-big) decode with their build-ids',
+    async () => {
+      for (const [name, id, cls] of [
+        ['be32.o', ID_A, 32],
+        ['be64.o', ID_B, 64],
+      ] as const) {
+        const path = real.files[name]!;
+        expect(await readelfBuildId(path)).toBe(id.toString('hex'));
+        expect(inspectBuffer(await readFile(path))).toEqual({
+          elfClass: cls,
+          byteOrder: 'big',
+          type: 'rel',
+          machine: 0,
+          gnuBuildId: id.toString('hex'),
+          executable: false,
+          debuginfo: true,
+        });
+      }
+    },
+  );
 
   it.skipIf(!hasBinutils)('a Go-style file gives goBuildId and no gnuBuildId', async () => {
     const path = real.files['gostyle']!;
@@ -499,11 +589,21 @@ describe('hand-built ELF files', () => {
         cls: 64,
         order,
         sections: [
-          { name: '.note.gnu.property', type: SHT_NOTE, flags: SHF_ALLOC, data: Buffer.concat([prop, gnuNote(order, ID_B, 8)]), align: 8 },
+          {
+            name: '.note.gnu.property',
+            type: SHT_NOTE,
+            flags: SHF_ALLOC,
+            data: Buffer.concat([prop, gnuNote(order, ID_B, 8)]),
+            align: 8,
+          },
           { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC, data: Buffer.alloc(8) },
         ],
       });
-      expect(inspectBuffer(b.file)).toMatchObject({ gnuBuildId: ID_B.toString('hex'), executable: true, debuginfo: false });
+      expect(inspectBuffer(b.file)).toMatchObject({
+        gnuBuildId: ID_B.toString('hex'),
+        executable: true,
+        debuginfo: false,
+      });
     }
   });
 
@@ -511,8 +611,20 @@ describe('hand-built ELF files', () => {
     // A decoy PT_NOTE with another id: dwelf_elf_gnu_build_id ignores program headers when sections exist.
     const b = typical(64, 'little', { segments: [{ type: PT_NOTE, data: gnuNote('little', ID_B) }] });
     expect(inspectBuffer(b.file)?.gnuBuildId).toBe(ID_A.toString('hex'));
-    const bare = buildElf({ cls: 32, order: 'big', noSections: true, segments: [{ type: PT_LOAD, data: Buffer.alloc(16) }, { type: PT_NOTE, data: gnuNote('big', ID_B) }] });
-    expect(inspectBuffer(bare.file)).toMatchObject({ gnuBuildId: ID_B.toString('hex'), executable: false, debuginfo: false });
+    const bare = buildElf({
+      cls: 32,
+      order: 'big',
+      noSections: true,
+      segments: [
+        { type: PT_LOAD, data: Buffer.alloc(16) },
+        { type: PT_NOTE, data: gnuNote('big', ID_B) },
+      ],
+    });
+    expect(inspectBuffer(bare.file)).toMatchObject({
+      gnuBuildId: ID_B.toString('hex'),
+      executable: false,
+      debuginfo: false,
+    });
   });
 
   it('owner and type must match exactly: "GNU\\0" with n_namesz 4, type 3', () => {
@@ -523,13 +635,23 @@ describe('hand-built ELF files', () => {
       note('little', Buffer.from('GNV\0', 'latin1'), 3, ID_B),
       gnuNote('little', ID_A),
     ]);
-    const b = buildElf({ cls: 64, order: 'little', sections: [{ name: '.note', type: SHT_NOTE, data: notes, align: 4 }] });
+    const b = buildElf({
+      cls: 64,
+      order: 'little',
+      sections: [{ name: '.note', type: SHT_NOTE, data: notes, align: 4 }],
+    });
     expect(inspectBuffer(b.file)?.gnuBuildId).toBe(ID_A.toString('hex'));
   });
 
   it('an empty build-id note means no build-id (debuginfod skips the file)', () => {
     const b = typical(64, 'little');
-    const empty = buildElf({ ...b.spec, sections: [{ name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', Buffer.alloc(0)) }, ...b.spec.sections!.slice(1)] });
+    const empty = buildElf({
+      ...b.spec,
+      sections: [
+        { name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', Buffer.alloc(0)) },
+        ...b.spec.sections!.slice(1),
+      ],
+    });
     const info = inspectBuffer(empty.file)!;
     expect(info.gnuBuildId).toBeUndefined();
     expect(info).toMatchObject({ executable: false, debuginfo: false });
@@ -538,8 +660,20 @@ describe('hand-built ELF files', () => {
 
   it('executable needs ET_EXEC or ET_DYN and an SHF_ALLOC SHT_PROGBITS section', () => {
     const mk = (type: number, sections: SecSpec[]) =>
-      inspectBuffer(buildElf({ cls: 64, order: 'little', type, sections: [{ name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', ID_A) }, ...sections] }).file)!;
-    const text: SecSpec = { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_EXECINSTR, data: Buffer.alloc(4) };
+      inspectBuffer(
+        buildElf({
+          cls: 64,
+          order: 'little',
+          type,
+          sections: [{ name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', ID_A) }, ...sections],
+        }).file,
+      )!;
+    const text: SecSpec = {
+      name: '.text',
+      type: SHT_PROGBITS,
+      flags: SHF_ALLOC | SHF_EXECINSTR,
+      data: Buffer.alloc(4),
+    };
     expect(mk(ET_EXEC, [text]).executable).toBe(true);
     expect(mk(ET_DYN, [text]).executable).toBe(true);
     expect(mk(ET_REL, [text]).executable).toBe(false);
@@ -553,7 +687,10 @@ describe('hand-built ELF files', () => {
         cls: 64,
         order: 'big',
         type: ET_DYN,
-        sections: [{ name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('big', ID_A) }, ...names.map((name) => ({ name, type: SHT_PROGBITS, data: Buffer.alloc(4) }))],
+        sections: [
+          { name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('big', ID_A) },
+          ...names.map((name) => ({ name, type: SHT_PROGBITS, data: Buffer.alloc(4) })),
+        ],
       });
     expect(inspectBuffer(mk(['.zdebug_info']).file)?.debuginfo).toBe(true);
     expect(inspectBuffer(mk(['.debug_line']).file)?.debuginfo).toBe(true);
@@ -564,7 +701,10 @@ describe('hand-built ELF files', () => {
     expect(inspectBuffer(withShdr(b, b.index['.comment']!, 'name', 0x7fffffff))?.debuginfo).toBe(false);
     expect(inspectBuffer(withShdr(b, b.index['.debug_info']!, 'name', 0x7fffffff))?.debuginfo).toBe(false);
     // A section name table that is not SHT_STRTAB resolves no names.
-    expect(inspectBuffer(withShdr(b, b.index['.shstrtab']!, 'type', SHT_PROGBITS))).toMatchObject({ gnuBuildId: ID_A.toString('hex'), debuginfo: false });
+    expect(inspectBuffer(withShdr(b, b.index['.shstrtab']!, 'type', SHT_PROGBITS))).toMatchObject({
+      gnuBuildId: ID_A.toString('hex'),
+      debuginfo: false,
+    });
   });
 
   it('follows extended numbering: e_shnum 0 and e_shstrndx SHN_XINDEX defer to section 0', () => {
@@ -589,14 +729,32 @@ describe('hand-built ELF files', () => {
         { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC, data: Buffer.alloc(8) },
       ],
     });
-    expect(inspectBuffer(b.file)).toMatchObject({ goBuildId: GO_ID, gnuBuildId: ID_B.toString('hex'), executable: true });
+    expect(inspectBuffer(b.file)).toMatchObject({
+      goBuildId: GO_ID,
+      gnuBuildId: ID_B.toString('hex'),
+      executable: true,
+    });
     // The Go note must be in the section of that name, with owner "Go\0\0" and type 4.
-    const elsewhere = buildElf({ cls: 64, order: 'little', sections: [{ name: '.note.other', type: SHT_NOTE, data: note('little', GO, 4, Buffer.from(GO_ID)) }] });
+    const elsewhere = buildElf({
+      cls: 64,
+      order: 'little',
+      sections: [{ name: '.note.other', type: SHT_NOTE, data: note('little', GO, 4, Buffer.from(GO_ID)) }],
+    });
     expect(inspectBuffer(elsewhere.file)?.goBuildId).toBeUndefined();
-    const wrongType = buildElf({ cls: 64, order: 'little', sections: [{ name: '.note.go.buildid', type: SHT_NOTE, data: note('little', GO, 3, Buffer.from(GO_ID)) }] });
+    const wrongType = buildElf({
+      cls: 64,
+      order: 'little',
+      sections: [{ name: '.note.go.buildid', type: SHT_NOTE, data: note('little', GO, 3, Buffer.from(GO_ID)) }],
+    });
     expect(inspectBuffer(wrongType.file)?.goBuildId).toBeUndefined();
     // Non-printable bytes come out escaped.
-    const odd = buildElf({ cls: 32, order: 'little', sections: [{ name: '.note.go.buildid', type: SHT_NOTE, data: note('little', GO, 4, Buffer.from('a\nb\\', 'latin1')) }] });
+    const odd = buildElf({
+      cls: 32,
+      order: 'little',
+      sections: [
+        { name: '.note.go.buildid', type: SHT_NOTE, data: note('little', GO, 4, Buffer.from('a\nb\\', 'latin1')) },
+      ],
+    });
     expect(inspectBuffer(odd.file)?.goBuildId).toBe('a\\x0ab\\x5c');
   });
 
@@ -624,19 +782,22 @@ describe('hand-built ELF files', () => {
 // Streaming capture.
 
 describe('ElfCapture', () => {
-  it.skipIf(!hasBinutils)('gives the same result as random access on real files, in chunks of 1, 4096 and 1 MiB', async () => {
-    for (const [name, path] of Object.entries(real.files)) {
-      const buf = await readFile(path);
-      const whole = inspectBuffer(buf);
-      expect(whole, name).toBeDefined();
-      const chunks = buf.length <= 256 * 1024 ? [1, 4096, 1024 * 1024, 65537] : [4096, 1024 * 1024, 65537];
-      for (const chunk of chunks) {
-        const { info, capture } = streamed(buf, chunk);
-        expect(info, `${name} in chunks of ${chunk}`).toEqual(whole);
-        expect(capture.position).toBe(buf.length);
+  it.skipIf(!hasBinutils)(
+    'gives the same result as random access on real files, in chunks of 1, 4096 and 1 MiB',
+    async () => {
+      for (const [name, path] of Object.entries(real.files)) {
+        const buf = await readFile(path);
+        const whole = inspectBuffer(buf);
+        expect(whole, name).toBeDefined();
+        const chunks = buf.length <= 256 * 1024 ? [1, 4096, 1024 * 1024, 65537] : [4096, 1024 * 1024, 65537];
+        for (const chunk of chunks) {
+          const { info, capture } = streamed(buf, chunk);
+          expect(info, `${name} in chunks of ${chunk}`).toEqual(whole);
+          expect(capture.position).toBe(buf.length);
+        }
       }
-    }
-  });
+    },
+  );
 
   it.skipIf(!hasBinutils)('keeps bounded memory on a file over 10 MiB', async () => {
     const buf = await readFile(real.files['padded.debug']!);
@@ -657,21 +818,44 @@ describe('ElfCapture', () => {
       sections: [
         { name: '.text', type: SHT_PROGBITS, flags: SHF_ALLOC, data: Buffer.alloc(16) },
         { name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', ID_B), gap: 3 * 1024 * 1024, align: 4 },
-        { name: '.note.go.buildid', type: SHT_NOTE, data: note('little', GO, 4, Buffer.from(GO_ID)), gap: 1024 * 1024, align: 4 },
+        {
+          name: '.note.go.buildid',
+          type: SHT_NOTE,
+          data: note('little', GO, 4, Buffer.from(GO_ID)),
+          gap: 1024 * 1024,
+          align: 4,
+        },
         { name: '.debug_info', type: SHT_PROGBITS, data: Buffer.alloc(16) },
         // .shstrtab comes right after this: 2 MiB further on.
         { name: '.pad', type: SHT_PROGBITS, data: Buffer.alloc(0), gap: 2 * 1024 * 1024 },
       ],
     });
     const whole = inspectBuffer(b.file);
-    expect(whole).toEqual({ elfClass: 64, byteOrder: 'little', type: 'exec', machine: 62, gnuBuildId: ID_B.toString('hex'), goBuildId: GO_ID, executable: true, debuginfo: true });
+    expect(whole).toEqual({
+      elfClass: 64,
+      byteOrder: 'little',
+      type: 'exec',
+      machine: 62,
+      gnuBuildId: ID_B.toString('hex'),
+      goBuildId: GO_ID,
+      executable: true,
+      debuginfo: true,
+    });
     for (const chunk of [4096, 1024 * 1024, 777]) {
       const { info, capture } = streamed(b.file, chunk);
       expect(info).toEqual(whole);
       expect(capture.retainedBytes).toBeLessThan(128 * 1024);
     }
     // The same with no sections: a PT_NOTE segment 5 MiB in.
-    const bare = buildElf({ cls: 32, order: 'big', noSections: true, segments: [{ type: PT_LOAD, data: Buffer.alloc(5 * 1024 * 1024) }, { type: PT_NOTE, data: gnuNote('big', ID_A) }] });
+    const bare = buildElf({
+      cls: 32,
+      order: 'big',
+      noSections: true,
+      segments: [
+        { type: PT_LOAD, data: Buffer.alloc(5 * 1024 * 1024) },
+        { type: PT_NOTE, data: gnuNote('big', ID_A) },
+      ],
+    });
     expect(streamed(bare.file, 4096).info).toEqual(inspectBuffer(bare.file));
     expect(streamed(bare.file, 4096).info?.gnuBuildId).toBe(ID_A.toString('hex'));
   });
@@ -770,7 +954,9 @@ describe('hostile input', () => {
     expect(check(withShdr(b, strtab, 'size', 0xffffffff))?.debuginfo).toBe(false);
     // A string table whose last name is not NUL-terminated: that name does not resolve.
     const unterminated = Buffer.from(b.file);
-    unterminated[b.offsetOf['.shstrtab']! + Buffer.from(`\0.note.gnu.build-id\0.text\0.debug_info\0.shstrtab\0`).length - 1] = 0x41;
+    unterminated[
+      b.offsetOf['.shstrtab']! + Buffer.from(`\0.note.gnu.build-id\0.text\0.debug_info\0.shstrtab\0`).length - 1
+    ] = 0x41;
     expect(check(unterminated)).toMatchObject({ gnuBuildId: ID_A.toString('hex'), debuginfo: true });
   });
 
@@ -800,7 +986,12 @@ describe('hostile input', () => {
   });
 
   it('program headers out of range', () => {
-    const b = buildElf({ cls: 64, order: 'big', noSections: true, segments: [{ type: PT_NOTE, data: gnuNote('big', ID_A) }] });
+    const b = buildElf({
+      cls: 64,
+      order: 'big',
+      noSections: true,
+      segments: [{ type: PT_NOTE, data: gnuNote('big', ID_A) }],
+    });
     expect(check(b.file)?.gnuBuildId).toBe(ID_A.toString('hex'));
     expect(check(withEhdr(b, 'phoff', 2n ** 64n - 1n))?.gnuBuildId).toBeUndefined();
     expect(check(withEhdr(b, 'phnum', 0xfffe))?.malformed).toMatch(/program header table/);
@@ -813,7 +1004,11 @@ describe('hostile input', () => {
   it('65535 note sections and a megabyte of empty notes stay fast', () => {
     // Every section an empty-notes SHT_NOTE area: the walk is capped, not 65535 areas long.
     const zeros = Buffer.alloc(1024 * 1024);
-    const b = buildElf({ cls: 64, order: 'little', sections: [{ name: '.note.zero', type: SHT_NOTE, data: zeros, align: 4 }] });
+    const b = buildElf({
+      cls: 64,
+      order: 'little',
+      sections: [{ name: '.note.zero', type: SHT_NOTE, data: zeros, align: 4 }],
+    });
     const f = withEhdr(b, 'shnum', 0xffff);
     const many = Buffer.concat([f, Buffer.alloc(0xffff * 64)]);
     const table = many.length - 0xffff * 64;
@@ -862,7 +1057,12 @@ describe('hostile input', () => {
       await readFile(real.files['hello32']!),
       await readFile(real.files['be64.o']!),
       typical(32, 'big').file,
-      buildElf({ cls: 64, order: 'little', noSections: true, segments: [{ type: PT_NOTE, data: gnuNote('little', ID_A) }] }).file,
+      buildElf({
+        cls: 64,
+        order: 'little',
+        noSections: true,
+        segments: [{ type: PT_NOTE, data: gnuNote('little', ID_A) }],
+      }).file,
     ];
     const rand = prng(20240601);
     for (let iter = 0; iter < 1500; iter++) {
@@ -901,7 +1101,10 @@ function freePort(): Promise<number> {
  * Runs `debuginfod -F` over `dir` and returns, per file, the build-id and
  * classes it recorded ("recorded buildid=ID file=PATH mtime=T atype=ED" at -vvv).
  */
-async function debuginfodVerdicts(dir: string, files: string[]): Promise<Map<string, { buildid: string; atype: string }>> {
+async function debuginfodVerdicts(
+  dir: string,
+  files: string[],
+): Promise<Map<string, { buildid: string; atype: string }>> {
   const port = await freePort();
   const db = join(await tmpdir('elf-debuginfod-db'), 'db.sqlite');
   const env = { ...process.env };
@@ -927,7 +1130,8 @@ async function debuginfodVerdicts(dir: string, files: string[]): Promise<Map<str
   try {
     const deadline = Date.now() + 60_000;
     while (files.some((f) => !verdicts.has(f))) {
-      if (Date.now() > deadline) throw new Error(`debuginfod did not scan ${files.filter((f) => !verdicts.has(f)).join(', ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`debuginfod did not scan ${files.filter((f) => !verdicts.has(f)).join(', ')}`);
       if (child.exitCode !== null) throw new Error(`debuginfod exited (${child.exitCode})`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -944,57 +1148,86 @@ async function debuginfodVerdicts(dir: string, files: string[]): Promise<Map<str
 }
 
 describe('debuginfod agrees', () => {
-  it.skipIf(!hasBinutils || !hasDebuginfod)('on build-ids and executable/debuginfo classes of real, hand-built and odd files', async () => {
-    const dir = await tmpdir('elf-debuginfod');
-    const cases: Record<string, Buffer> = {};
-    for (const [name, path] of Object.entries(real.files)) if (name !== 'padded.debug') cases[name] = await readFile(path);
-    for (const cls of [32, 64] as const) for (const order of ['little', 'big'] as const) cases[`typical-${cls}-${order}`] = typical(cls, order).file;
-    const t = typical(64, 'little');
-    cases['decoy-pt-note'] = typical(64, 'big', { segments: [{ type: PT_NOTE, data: gnuNote('big', ID_B) }] }).file;
-    cases['no-sections'] = buildElf({ cls: 64, order: 'little', noSections: true, segments: [{ type: PT_NOTE, data: gnuNote('little', ID_B) }] }).file;
-    cases['table-past-end'] = withEhdr(t, 'shnum', 0xffff);
-    cases['bad-name-first'] = withShdr(t, t.index['.text']!, 'name', 0x7fffffff);
-    cases['strtab-not-strtab'] = withShdr(t, t.index['.shstrtab']!, 'type', SHT_PROGBITS);
-    cases['shstrndx-zero'] = withEhdr(t, 'shstrndx', 0);
-    const ext = withEhdr(t, 'shnum', 0);
-    put(ext, 'little', EHDR[64].shstrndx[0], 2, 0xffff);
-    withShdr(t, 0, 'size', Object.keys(t.index).length + 1, ext);
-    withShdr(t, 0, 'link', t.index['.shstrtab']!, ext);
-    cases['extended-numbering'] = ext;
-    cases['empty-build-id'] = buildElf({ ...t.spec, sections: [{ name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', Buffer.alloc(0)) }, ...t.spec.sections!.slice(1)] }).file;
-    cases['rel-with-text'] = typical(32, 'little', { type: ET_REL }).file;
-    cases['bad-ei-version'] = Buffer.from(t.file);
-    cases['bad-ei-version']![6] = 2;
-    cases['truncated-header'] = t.file.subarray(0, 40);
-    const wrap = Buffer.from(t.file);
-    put(wrap, 'little', t.offsetOf['.note.gnu.build-id']! + 4, 4, 0xfffffffd);
-    cases['note-descsz-wrap'] = wrap;
-    const unterminated = Buffer.from(t.file);
-    const strtabAt = t.offsetOf['.shstrtab']!;
-    unterminated.fill(0x41, strtabAt + 1, strtabAt + Buffer.from('\0.note.gnu.build-id\0.text\0.debug_info\0.shstrtab\0').length);
-    cases['unterminated-strtab'] = unterminated;
-    cases['note8'] = buildElf({
-      cls: 64,
-      order: 'little',
-      type: ET_DYN,
-      sections: [
-        { name: '.note.gnu.property', type: SHT_NOTE, data: Buffer.concat([note('little', GNU, 5, Buffer.alloc(16, 7), 8), gnuNote('little', ID_B, 8)]), align: 8 },
-        { name: '.zdebug_info', type: SHT_PROGBITS, data: Buffer.alloc(8) },
-      ],
-    }).file;
-    const paths: Record<string, string> = {};
-    for (const [name, buf] of Object.entries(cases)) {
-      paths[name] = join(dir, name);
-      await writeFile(paths[name]!, buf);
-    }
-    const verdicts = await debuginfodVerdicts(dir, Object.values(paths));
-    const mismatches: string[] = [];
-    for (const [name, buf] of Object.entries(cases)) {
-      const v = verdicts.get(paths[name]!)!;
-      const info = inspectBuffer(buf);
-      const ours = { buildid: info?.gnuBuildId ?? '', atype: `${info?.executable ? 'E' : ''}${info?.debuginfo ? 'D' : ''}` };
-      if (ours.buildid !== v.buildid || ours.atype !== v.atype) mismatches.push(`${name}: debuginfod ${JSON.stringify(v)}, ours ${JSON.stringify(ours)}`);
-    }
-    expect(mismatches).toEqual([]);
-  });
+  it.skipIf(!hasBinutils || !hasDebuginfod)(
+    'on build-ids and executable/debuginfo classes of real, hand-built and odd files',
+    async () => {
+      const dir = await tmpdir('elf-debuginfod');
+      const cases: Record<string, Buffer> = {};
+      for (const [name, path] of Object.entries(real.files))
+        if (name !== 'padded.debug') cases[name] = await readFile(path);
+      for (const cls of [32, 64] as const)
+        for (const order of ['little', 'big'] as const) cases[`typical-${cls}-${order}`] = typical(cls, order).file;
+      const t = typical(64, 'little');
+      cases['decoy-pt-note'] = typical(64, 'big', { segments: [{ type: PT_NOTE, data: gnuNote('big', ID_B) }] }).file;
+      cases['no-sections'] = buildElf({
+        cls: 64,
+        order: 'little',
+        noSections: true,
+        segments: [{ type: PT_NOTE, data: gnuNote('little', ID_B) }],
+      }).file;
+      cases['table-past-end'] = withEhdr(t, 'shnum', 0xffff);
+      cases['bad-name-first'] = withShdr(t, t.index['.text']!, 'name', 0x7fffffff);
+      cases['strtab-not-strtab'] = withShdr(t, t.index['.shstrtab']!, 'type', SHT_PROGBITS);
+      cases['shstrndx-zero'] = withEhdr(t, 'shstrndx', 0);
+      const ext = withEhdr(t, 'shnum', 0);
+      put(ext, 'little', EHDR[64].shstrndx[0], 2, 0xffff);
+      withShdr(t, 0, 'size', Object.keys(t.index).length + 1, ext);
+      withShdr(t, 0, 'link', t.index['.shstrtab']!, ext);
+      cases['extended-numbering'] = ext;
+      cases['empty-build-id'] = buildElf({
+        ...t.spec,
+        sections: [
+          { name: '.note.gnu.build-id', type: SHT_NOTE, data: gnuNote('little', Buffer.alloc(0)) },
+          ...t.spec.sections!.slice(1),
+        ],
+      }).file;
+      cases['rel-with-text'] = typical(32, 'little', { type: ET_REL }).file;
+      cases['bad-ei-version'] = Buffer.from(t.file);
+      cases['bad-ei-version']![6] = 2;
+      cases['truncated-header'] = t.file.subarray(0, 40);
+      const wrap = Buffer.from(t.file);
+      put(wrap, 'little', t.offsetOf['.note.gnu.build-id']! + 4, 4, 0xfffffffd);
+      cases['note-descsz-wrap'] = wrap;
+      const unterminated = Buffer.from(t.file);
+      const strtabAt = t.offsetOf['.shstrtab']!;
+      unterminated.fill(
+        0x41,
+        strtabAt + 1,
+        strtabAt + Buffer.from('\0.note.gnu.build-id\0.text\0.debug_info\0.shstrtab\0').length,
+      );
+      cases['unterminated-strtab'] = unterminated;
+      cases['note8'] = buildElf({
+        cls: 64,
+        order: 'little',
+        type: ET_DYN,
+        sections: [
+          {
+            name: '.note.gnu.property',
+            type: SHT_NOTE,
+            data: Buffer.concat([note('little', GNU, 5, Buffer.alloc(16, 7), 8), gnuNote('little', ID_B, 8)]),
+            align: 8,
+          },
+          { name: '.zdebug_info', type: SHT_PROGBITS, data: Buffer.alloc(8) },
+        ],
+      }).file;
+      const paths: Record<string, string> = {};
+      for (const [name, buf] of Object.entries(cases)) {
+        paths[name] = join(dir, name);
+        await writeFile(paths[name]!, buf);
+      }
+      const verdicts = await debuginfodVerdicts(dir, Object.values(paths));
+      const mismatches: string[] = [];
+      for (const [name, buf] of Object.entries(cases)) {
+        const v = verdicts.get(paths[name]!)!;
+        const info = inspectBuffer(buf);
+        const ours = {
+          buildid: info?.gnuBuildId ?? '',
+          atype: `${info?.executable ? 'E' : ''}${info?.debuginfo ? 'D' : ''}`,
+        };
+        if (ours.buildid !== v.buildid || ours.atype !== v.atype)
+          mismatches.push(`${name}: debuginfod ${JSON.stringify(v)}, ours ${JSON.stringify(ours)}`);
+      }
+      expect(mismatches).toEqual([]);
+    },
+  );
 });

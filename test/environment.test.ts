@@ -131,7 +131,9 @@ describe('readHookSettings', () => {
   it('has no BUILD_ID when neither the environment nor build-info has one', () => {
     const env = { ...BASE, BUILD_ID: undefined };
     expect(readHookSettings(env, files()).buildId).toBeUndefined();
-    expect(readHookSettings(env, files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': '\n' })).buildId).toBeUndefined();
+    expect(
+      readHookSettings(env, files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': '\n' })).buildId,
+    ).toBeUndefined();
     const noBuilddir = files();
     expect(readHookSettings({ ...env, PORTAGE_BUILDDIR: undefined }, noBuilddir).buildIdSource).toBeUndefined();
     expect(noBuilddir.asked).toEqual([]);

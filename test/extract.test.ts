@@ -28,7 +28,10 @@ async function extractToBuffer(
   try {
     const chunks: Buffer[] = [];
     const sink = { begin: () => void (chunks.length = 0), write: (c: Buffer) => void chunks.push(Buffer.from(c)) };
-    const found = how.path !== undefined ? await findByPath(reader, how.path, sink) : await findByBuildId(reader, how.buildId!, how.kind ?? 'debuginfo', sink);
+    const found =
+      how.path !== undefined
+        ? await findByPath(reader, how.path, sink)
+        : await findByBuildId(reader, how.buildId!, how.kind ?? 'debuginfo', sink);
     return { data: found ? Buffer.concat(chunks) : undefined, via: found?.via, decoded: reader.bytesDecoded };
   } finally {
     await reader.close();
@@ -143,7 +146,10 @@ describe.skipIf(!hasTools)('extract', () => {
     const bytes = await fs.readFile(portage);
     bytes[Math.floor(bytes.length / 2)]! ^= 0x55;
     await fs.writeFile(bad, bytes);
-    await expect(extractToBuffer(bad, { path: 'usr/lib/debug/nothing' })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining(bad) });
+    await expect(extractToBuffer(bad, { path: 'usr/lib/debug/nothing' })).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining(bad),
+    });
   });
 
   it('the CLI parses plain extract command lines without yargs, and leaves the rest to it', async () => {
@@ -155,7 +161,12 @@ describe.skipIf(!hasTools)('extract', () => {
       output: 'out',
       verbose: false,
     });
-    expect(extractArgsFromArgv(['--build-id=ab12', '--kind', 'executable', '-v'])).toMatchObject({ source: undefined, buildId: 'ab12', kind: 'executable', verbose: true });
+    expect(extractArgsFromArgv(['--build-id=ab12', '--kind', 'executable', '-v'])).toMatchObject({
+      source: undefined,
+      buildId: 'ab12',
+      kind: 'executable',
+      verbose: true,
+    });
     for (const argv of [
       ['t.tar.xz'],
       ['--help'],
@@ -171,7 +182,11 @@ describe.skipIf(!hasTools)('extract', () => {
     const { seekable, image } = await tarballs();
     const cli = path.resolve(__dirname, '../dist/cli.js');
     const rel = 'usr/src/debug/app-misc/hello-1.0/util.h';
-    const ok = await execa('node', [cli, 'extract', seekable, '--path', rel], { encoding: 'buffer', stripFinalNewline: false, env: { PACKDEBUG_CACHE_DIR: '' } });
+    const ok = await execa('node', [cli, 'extract', seekable, '--path', rel], {
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      env: { PACKDEBUG_CACHE_DIR: '' },
+    });
     expect(Buffer.from(ok.stdout).equals(await fs.readFile(path.join(image, rel)))).toBe(true);
     const usage = await execa('node', [cli, 'extract', seekable], { reject: false });
     expect(usage.exitCode).toBe(2);
@@ -227,23 +242,41 @@ describe.skipIf(!hasTools)('extract', () => {
     const { seekable, dir } = await tarballs();
     const out = path.join(dir, 'out.c');
     const io = memoryIO();
-    expect(await runExtract({ source: seekable, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io)).toBe(0);
+    expect(
+      await runExtract({ source: seekable, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io),
+    ).toBe(0);
     expect((await fs.readFile(out, 'utf8')).length).toBeGreaterThan(10);
-    await expect(runExtract({ source: seekable, path: 'usr/lib/debug/usr/lib64/abs.debug', output: out }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
-    await expect(runExtract({ source: seekable, path: 'usr/src/debug/../../etc/passwd' }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
-    await expect(runExtract({ source: seekable, path: 'usr/src/debug/app-misc' }, io)).rejects.toMatchObject({ code: 'E_INPUT' });
-    await expect(runExtract({ source: seekable, path: 'usr/src/debug/nope.c', output: path.join(dir, 'nope') }, io)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(
+      runExtract({ source: seekable, path: 'usr/lib/debug/usr/lib64/abs.debug', output: out }, io),
+    ).rejects.toMatchObject({ code: 'E_UNSAFE' });
+    await expect(runExtract({ source: seekable, path: 'usr/src/debug/../../etc/passwd' }, io)).rejects.toMatchObject({
+      code: 'E_UNSAFE',
+    });
+    await expect(runExtract({ source: seekable, path: 'usr/src/debug/app-misc' }, io)).rejects.toMatchObject({
+      code: 'E_INPUT',
+    });
+    await expect(
+      runExtract({ source: seekable, path: 'usr/src/debug/nope.c', output: path.join(dir, 'nope') }, io),
+    ).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     expect((await fs.readdir(dir)).filter((n) => n.includes('nope') || n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('picks the newest BUILD_ID in a tree and says so', async () => {
     const image = await makeImage('hello');
     const tree = await tmpdir('tree');
-    for (const n of ['1', '3', '2']) await packImage({ image, ...ID, buildId: n, out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`) });
+    for (const n of ['1', '3', '2'])
+      await packImage({
+        image,
+        ...ID,
+        buildId: n,
+        out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`),
+      });
     await fs.symlink('/etc', path.join(tree, 'app-misc/evil'));
     const io = memoryIO();
     const [{ buildId }] = await buildIds(image);
-    expect(await runExtract({ source: tree, buildId, output: path.join(await tmpdir('tree-out'), 'x.debug') }, io)).toBe(0);
+    expect(
+      await runExtract({ source: tree, buildId, output: path.join(await tmpdir('tree-out'), 'x.debug') }, io),
+    ).toBe(0);
     expect(io.err()).toContain('in 3 tarballs; using the newest BUILD_ID');
     expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
   });
@@ -258,7 +291,8 @@ describe.skipIf(!hasTools)('extract', () => {
     await fs.writeFile(path.join(src, 'zlast.c'), 'z\n');
     // 222 files of 512 bytes in 512-byte records: the member spans 512 + 1536 + 222 * 1024 =
     // 7 parts of exactly 32 KiB, and every part boundary lands on an inner header.
-    for (let i = 0; i < 222; i++) await fs.writeFile(path.join(inner, `f${String(i).padStart(4, '0')}`), Buffer.alloc(512, 0x61));
+    for (let i = 0; i < 222; i++)
+      await fs.writeFile(path.join(inner, `f${String(i).padStart(4, '0')}`), Buffer.alloc(512, 0x61));
     await execa('tar', ['-b1', '-cf', path.join(src, 'data.tar'), '-C', inner, '.']);
     await fs.rm(inner, { recursive: true });
     const tarball = path.join(image, 'nested.tar.xz');
@@ -298,7 +332,9 @@ describe.skipIf(!hasTools)('extract', () => {
     await packImage({ image, ...ID, out: tarball, blockSize: 4096 });
     expect((await listTarball(tarball)).seekable).toBe(true);
     const out = path.join(dir, 'a.debug');
-    expect(await runExtract({ source: tarball, buildId: a.buildId, output: out }, memoryIO({ PACKDEBUG_CACHE_DIR: '' }))).toBe(0);
+    expect(
+      await runExtract({ source: tarball, buildId: a.buildId, output: out }, memoryIO({ PACKDEBUG_CACHE_DIR: '' })),
+    ).toBe(0);
     expect((await fs.readFile(out)).equals(await fs.readFile(path.join(image, a.path)))).toBe(true);
   });
 
@@ -307,7 +343,14 @@ describe.skipIf(!hasTools)('extract', () => {
     const [{ path: rel, buildId }] = await buildIds(image);
     await fs.rm(path.join(image, 'usr/lib/debug/.build-id', buildId.slice(0, 2), `${buildId.slice(2)}.debug`));
     const tree = await tmpdir('tree-nolink');
-    for (const n of ['1', '2']) await packImage({ image, ...ID, buildId: n, out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`), blockSize: 4096 });
+    for (const n of ['1', '2'])
+      await packImage({
+        image,
+        ...ID,
+        buildId: n,
+        out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`),
+        blockSize: 4096,
+      });
     const io = memoryIO({ PACKDEBUG_CACHE_DIR: '' });
     const out = path.join(await tmpdir('tree-nolink-out'), 'x.debug');
     expect(await runExtract({ source: tree, buildId, output: out }, io)).toBe(0);
@@ -319,9 +362,14 @@ describe.skipIf(!hasTools)('extract', () => {
   it('-o names the output in its errors: a directory, a missing directory', async () => {
     const { seekable, dir } = await tarballs();
     const rel = 'usr/src/debug/app-misc/hello-1.0/hello.c';
-    await expect(runExtract({ source: seekable, path: rel, output: dir }, memoryIO())).rejects.toMatchObject({ code: 'E_INPUT', message: `${dir}: is a directory` });
+    await expect(runExtract({ source: seekable, path: rel, output: dir }, memoryIO())).rejects.toMatchObject({
+      code: 'E_INPUT',
+      message: `${dir}: is a directory`,
+    });
     const missing = path.join(dir, 'no/such/f.c');
-    await expect(runExtract({ source: seekable, path: rel, output: missing }, memoryIO())).rejects.toMatchObject({ message: expect.stringMatching(new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `)) });
+    await expect(runExtract({ source: seekable, path: rel, output: missing }, memoryIO())).rejects.toMatchObject({
+      message: expect.stringMatching(new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `)),
+    });
     expect((await fs.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
@@ -334,16 +382,32 @@ describe.skipIf(!hasTools)('extract', () => {
     // Two Portage tarballs of more than one small Block: read sequentially.
     const big = await makeImage('odd');
     await fs.mkdir(path.join(tree, 'app-misc/odd'), { recursive: true });
-    for (const n of ['2', '3']) await execa('bash', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', big, path.join(tree, 'app-misc/odd', `odd-1.0-${n}-debug.tar.xz`)]);
+    for (const n of ['2', '3'])
+      await execa('bash', [
+        '-c',
+        'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug',
+        '_',
+        big,
+        path.join(tree, 'app-misc/odd', `odd-1.0-${n}-debug.tar.xz`),
+      ]);
     const io = memoryIO();
     const [{ path: rel, buildId }] = await buildIds(image);
     const out = path.join(await tmpdir('tree-damaged-out'), 'x.debug');
     expect(await runExtract({ source: tree, buildId, output: out }, io)).toBe(0);
     expect((await fs.readFile(out)).equals(await fs.readFile(path.join(image, rel)))).toBe(true);
     const lines = io.err().trim().split('\n');
-    expect(lines.filter((l) => l.includes('hello-1.0-9-debug.tar.xz'))).toEqual([expect.stringMatching(/^packdebug: warning: .*hello-1\.0-9-debug\.tar\.xz.*; skipped$/)]);
-    expect(lines.filter((l) => l.includes('sequentially'))).toEqual([expect.stringMatching(/^packdebug: 2 of the tarballs in .* were read sequentially, .*odd-1\.0-2-debug\.tar\.xz.*packdebug repack/)]);
-    await expect(runExtract({ source: tree, buildId: 'ab'.repeat(20) }, memoryIO())).rejects.toMatchObject({ code: 'E_NOT_FOUND', message: expect.stringContaining('1 unreadable tarball skipped') });
+    expect(lines.filter((l) => l.includes('hello-1.0-9-debug.tar.xz'))).toEqual([
+      expect.stringMatching(/^packdebug: warning: .*hello-1\.0-9-debug\.tar\.xz.*; skipped$/),
+    ]);
+    expect(lines.filter((l) => l.includes('sequentially'))).toEqual([
+      expect.stringMatching(
+        /^packdebug: 2 of the tarballs in .* were read sequentially, .*odd-1\.0-2-debug\.tar\.xz.*packdebug repack/,
+      ),
+    ]);
+    await expect(runExtract({ source: tree, buildId: 'ab'.repeat(20) }, memoryIO())).rejects.toMatchObject({
+      code: 'E_NOT_FOUND',
+      message: expect.stringContaining('1 unreadable tarball skipped'),
+    });
   });
 
   it('fails cleanly on every conformance file and on hostile tar headers', async () => {
@@ -351,22 +415,43 @@ describe.skipIf(!hasTools)('extract', () => {
     for (const name of await fs.readdir(CONFORMANCE)) {
       if (name === 'README') continue;
       const file = path.join(CONFORMANCE, name);
-      const err = await runExtract({ source: file, path: 'usr/lib/debug/x' }, io).then(() => undefined, (e: Error) => e);
+      const err = await runExtract({ source: file, path: 'usr/lib/debug/x' }, io).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err, name).toBeDefined();
       expect(err, name).toHaveProperty('code');
     }
     // A tar with '../' and absolute names: found by name, but never written anywhere else than -o.
     const dir = await tmpdir('hostile');
     const header = (name: string, body: string) => {
-      const h = encodeHeader({ name, mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0, type: '0', linkname: '', uname: 'root', gname: 'root', devmajor: 0, devminor: 0 });
+      const h = encodeHeader({
+        name,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: body.length,
+        mtime: 0,
+        type: '0',
+        linkname: '',
+        uname: 'root',
+        gname: 'root',
+        devmajor: 0,
+        devminor: 0,
+      });
       const data = Buffer.alloc(Math.ceil(body.length / 512) * 512);
       data.write(body);
       return Buffer.concat([h, data]);
     };
     const tarFile = path.join(dir, 'h.tar');
-    await fs.writeFile(tarFile, Buffer.concat([header('../../escape', 'x'), header('/etc/evil', 'y'), Buffer.alloc(1024)]));
+    await fs.writeFile(
+      tarFile,
+      Buffer.concat([header('../../escape', 'x'), header('/etc/evil', 'y'), Buffer.alloc(1024)]),
+    );
     await execa('xz', ['-k', tarFile]);
-    await expect(runExtract({ source: `${tarFile}.xz`, path: '../../escape' }, io)).rejects.toMatchObject({ code: 'E_UNSAFE' });
+    await expect(runExtract({ source: `${tarFile}.xz`, path: '../../escape' }, io)).rejects.toMatchObject({
+      code: 'E_UNSAFE',
+    });
     const out = path.join(dir, 'evil.out');
     expect(await runExtract({ source: `${tarFile}.xz`, path: '/etc/evil', output: out }, io)).toBe(0);
     expect(await fs.readFile(out, 'utf8')).toBe('y');
@@ -443,13 +528,18 @@ describe.skipIf(!hasTools)('list and repack', () => {
     const bytes = await fs.readFile(tarball);
     expect(await listTarball(tarball)).toMatchObject({ blocks: 1, seekable: false, oneSmallBlock: true });
     for (const dryRun of [true, false]) {
-      expect(await repackTarball(tarball, { dryRun })).toMatchObject({ status: 'skipped', reason: expect.stringContaining('one Block') });
+      expect(await repackTarball(tarball, { dryRun })).toMatchObject({
+        status: 'skipped',
+        reason: expect.stringContaining('one Block'),
+      });
     }
     expect((await fs.readFile(tarball)).equals(bytes)).toBe(true);
     expect((await fs.stat(tarball)).mtime).toEqual(old);
     const io = memoryIO();
     const out = path.join(path.dirname(tarball), 'hello.c');
-    expect(await runExtract({ source: tarball, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io)).toBe(0);
+    expect(
+      await runExtract({ source: tarball, path: 'usr/src/debug/app-misc/hello-1.0/hello.c', output: out }, io),
+    ).toBe(0);
     expect(io.err()).toBe('');
     // A Block size below the tarball's tar does repack it.
     expect((await repackTarball(tarball, { blockSize: 8 << 10, dryRun: true })).status).toBe('would-repack');

@@ -63,24 +63,36 @@ async function snapshot(image: string, { tarballDirMtimes = true } = {}): Promis
     const abs = join(image, path);
     const st = await lstat(abs, { bigint: true });
     let what = '';
-    if (type === 'file') what = createHash('sha256').update(await readFile(abs)).digest('hex');
+    if (type === 'file')
+      what = createHash('sha256')
+        .update(await readFile(abs))
+        .digest('hex');
     else if (type === 'symlink') what = `-> ${await readlink(abs)}`;
     const mode = (st.mode & 0o7777n).toString(8);
-    const mtime = !tarballDirMtimes && type === 'dir' && path.startsWith('usr/lib/debug/.tarball/') ? '(ignored)' : st.mtimeNs;
-    lines.push(`${path || '.'} ${type} ${mode} nlink=${st.nlink} size=${type === 'dir' ? '-' : st.size} mtime=${mtime} ${what}`);
+    const mtime =
+      !tarballDirMtimes && type === 'dir' && path.startsWith('usr/lib/debug/.tarball/') ? '(ignored)' : st.mtimeNs;
+    lines.push(
+      `${path || '.'} ${type} ${mode} nlink=${st.nlink} size=${type === 'dir' ? '-' : st.size} mtime=${mtime} ${what}`,
+    );
   }
   return lines;
 }
 
 /** Temporary files packdebug may have left: dotfiles ending in .tmp, anywhere below `root`. */
 async function tempFiles(root: string): Promise<string[]> {
-  const exists = await lstat(root).then(() => true, () => false);
+  const exists = await lstat(root).then(
+    () => true,
+    () => false,
+  );
   if (!exists) return [];
   return (await walkTree(root)).map((e) => e.path).filter((p) => /(^|\/)\.[^/]*\.tmp$/.test(p));
 }
 
 async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(() => true, () => false);
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function errorLines(stderr: string): string[] {
@@ -108,7 +120,10 @@ afterAll(async () => {
  */
 async function withTmpfs<T>(ctx: TestContext, sizeKiB: number, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(os.tmpdir(), 'packdebug-tmpfs-'));
-  const m = await execa('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0755`, 'tmpfs', dir], { reject: false, stdin: 'ignore' });
+  const m = await execa('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0755`, 'tmpfs', dir], {
+    reject: false,
+    stdin: 'ignore',
+  });
   if (m.exitCode !== 0) {
     await rmdir(dir).catch(() => undefined);
     const reason = `cannot mount a tmpfs (needs root): ${String(m.stderr || m.message || '').trim()}`;
@@ -137,22 +152,25 @@ async function duKiB(path: string): Promise<number> {
 // ---------------------------------------------------------------------------
 
 describe('no space left on the destination', () => {
-  it.skipIf(!hasTools).for([false, true])('--out on a full 64 KiB tmpfs (--remove-packed: %s): fails cleanly, image unchanged', async (removePacked, ctx) => {
-    const image = await makeImage('odd');
-    const before = await snapshot(image);
-    await withTmpfs(ctx, 64, async (dir) => {
-      const out = join(dir, 'x.tar.xz');
-      const r = await runCli(image, ['--out', out, ...(removePacked ? ['--remove-packed'] : [])]);
-      expect(r.exitCode, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).not.toBe(0);
-      expect(r.signal).toBeUndefined();
-      const lines = errorLines(r.stderr);
-      expect(lines, r.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(/no space/i);
-      expect(await exists(out)).toBe(false);
-      expect(await readdir(dir)).toEqual([]);
-    });
-    expect(await snapshot(image)).toEqual(before);
-  });
+  it.skipIf(!hasTools).for([false, true])(
+    '--out on a full 64 KiB tmpfs (--remove-packed: %s): fails cleanly, image unchanged',
+    async (removePacked, ctx) => {
+      const image = await makeImage('odd');
+      const before = await snapshot(image);
+      await withTmpfs(ctx, 64, async (dir) => {
+        const out = join(dir, 'x.tar.xz');
+        const r = await runCli(image, ['--out', out, ...(removePacked ? ['--remove-packed'] : [])]);
+        expect(r.exitCode, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).not.toBe(0);
+        expect(r.signal).toBeUndefined();
+        const lines = errorLines(r.stderr);
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/no space/i);
+        expect(await exists(out)).toBe(false);
+        expect(await readdir(dir)).toEqual([]);
+      });
+      expect(await snapshot(image)).toEqual(before);
+    },
+  );
 
   it.skipIf(!hasTools).for([false, true])(
     'default --out inside an image on a tmpfs with room for the image but not the tarball (--remove-packed: %s)',
@@ -230,7 +248,9 @@ describe('an interrupted run', () => {
     while (Date.now() < deadline) {
       if (state.exited) {
         const r = await child;
-        throw new Error(`packdebug exited (status ${r.exitCode}, signal ${r.signal}) before its temporary file appeared:\n${r.stderr}`);
+        throw new Error(
+          `packdebug exited (status ${r.exitCode}, signal ${r.signal}) before its temporary file appeared:\n${r.stderr}`,
+        );
       }
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names) {
@@ -244,40 +264,48 @@ describe('an interrupted run', () => {
     throw new Error(`no temporary file appeared in ${dir} within 60 s`);
   }
 
-  it.skipIf(!hasTools).each(['SIGINT', 'SIGTERM'] as const)('%s mid-write: dies by the signal, no final file, no temp file, image unchanged', async (signal) => {
-    const holder = await tmpdir(`interrupt-${signal}`);
-    await execa('cp', ['-a', '--', bigSource, holder]);
-    const image = join(holder, 'image');
-    const outDir = join(image, dirname(DEFAULT_TARBALL));
-    const before = await snapshot(image);
+  it.skipIf(!hasTools).each(['SIGINT', 'SIGTERM'] as const)(
+    '%s mid-write: dies by the signal, no final file, no temp file, image unchanged',
+    async (signal) => {
+      const holder = await tmpdir(`interrupt-${signal}`);
+      await execa('cp', ['-a', '--', bigSource, holder]);
+      const image = join(holder, 'image');
+      const outDir = join(image, dirname(DEFAULT_TARBALL));
+      const before = await snapshot(image);
 
-    const child = runCli(image, ['--preset', '9e', '--threads', '1', '--encoder', 'lzma-native']);
-    const state = { exited: false };
-    void child.finally(() => {
-      state.exited = true;
-    });
-    try {
-      const temp = await waitForTemp(outDir, child, state);
-      expect(temp).toMatch(/^\.hello-1\.0-1-debug\.tar\.xz\..+\.tmp$/);
-      child.kill(signal);
-      const finished = await Promise.race([child.then(() => true), sleep(30_000).then(() => false)]);
-      if (!finished) throw new Error(`packdebug still running 30 s after ${signal}`);
-    } finally {
-      if (!state.exited) {
-        child.kill('SIGKILL');
-        await child;
+      const child = runCli(image, ['--preset', '9e', '--threads', '1', '--encoder', 'lzma-native']);
+      const state = { exited: false };
+      void child.finally(() => {
+        state.exited = true;
+      });
+      try {
+        const temp = await waitForTemp(outDir, child, state);
+        expect(temp).toMatch(/^\.hello-1\.0-1-debug\.tar\.xz\..+\.tmp$/);
+        child.kill(signal);
+        const finished = await Promise.race([child.then(() => true), sleep(30_000).then(() => false)]);
+        if (!finished) throw new Error(`packdebug still running 30 s after ${signal}`);
+      } finally {
+        if (!state.exited) {
+          child.kill('SIGKILL');
+          await child;
+        }
       }
-    }
-    const r = await child;
-    const exitCode = { SIGINT: 130, SIGTERM: 143 }[signal];
-    expect(r.signal === signal || r.exitCode === exitCode || r.exitCode === 130, `exit ${r.exitCode}, signal ${r.signal}, stderr: ${r.stderr}`).toBe(true);
-    expect(await exists(join(image, DEFAULT_TARBALL))).toBe(false);
-    expect(await tempFiles(image)).toEqual([]);
-    // The image had no .tarball directory: the ones created for the output must be gone too.
-    const leftovers = (await walkTree(image)).map((e) => e.path).filter((p) => p.startsWith('usr/lib/debug/.tarball'));
-    expect(leftovers, `output directories left in the image after ${signal}`).toEqual([]);
-    expect(await snapshot(image)).toEqual(before);
-  });
+      const r = await child;
+      const exitCode = { SIGINT: 130, SIGTERM: 143 }[signal];
+      expect(
+        r.signal === signal || r.exitCode === exitCode || r.exitCode === 130,
+        `exit ${r.exitCode}, signal ${r.signal}, stderr: ${r.stderr}`,
+      ).toBe(true);
+      expect(await exists(join(image, DEFAULT_TARBALL))).toBe(false);
+      expect(await tempFiles(image)).toEqual([]);
+      // The image had no .tarball directory: the ones created for the output must be gone too.
+      const leftovers = (await walkTree(image))
+        .map((e) => e.path)
+        .filter((p) => p.startsWith('usr/lib/debug/.tarball'));
+      expect(leftovers, `output directories left in the image after ${signal}`).toEqual([]);
+      expect(await snapshot(image)).toEqual(before);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -285,29 +313,36 @@ describe('an interrupted run', () => {
 // ---------------------------------------------------------------------------
 
 describe('an existing tarball that differs from the image', () => {
-  it.skipIf(!hasTools).each([false, true])('is left byte-identical, the run fails naming it (--remove-packed: %s)', async (removePacked) => {
-    const image = await makeImage('hello');
-    // Portage's own command, run on a modified copy of the image.
-    const modified = await makeImage('hello');
-    const hello = join(modified, 'usr/src/debug/app-misc/hello-1.0/hello.c');
-    await writeFile(hello, `${await readFile(hello, 'utf8')}/* changed */\n`);
-    await utimes(hello, FIXTURE_MTIME, FIXTURE_MTIME);
-    const final = join(image, DEFAULT_TARBALL);
-    await mkdir(dirname(final), { recursive: true });
-    await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', modified, final], { timeout: 60_000 });
-    const oldBytes = await readFile(final);
-    const before = await snapshot(image, { tarballDirMtimes: false });
+  it.skipIf(!hasTools).each([false, true])(
+    'is left byte-identical, the run fails naming it (--remove-packed: %s)',
+    async (removePacked) => {
+      const image = await makeImage('hello');
+      // Portage's own command, run on a modified copy of the image.
+      const modified = await makeImage('hello');
+      const hello = join(modified, 'usr/src/debug/app-misc/hello-1.0/hello.c');
+      await writeFile(hello, `${await readFile(hello, 'utf8')}/* changed */\n`);
+      await utimes(hello, FIXTURE_MTIME, FIXTURE_MTIME);
+      const final = join(image, DEFAULT_TARBALL);
+      await mkdir(dirname(final), { recursive: true });
+      await execa(
+        'bash',
+        ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', modified, final],
+        { timeout: 60_000 },
+      );
+      const oldBytes = await readFile(final);
+      const before = await snapshot(image, { tarballDirMtimes: false });
 
-    const r = await runCli(image, removePacked ? ['--remove-packed'] : []);
-    expect(r.exitCode, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).not.toBe(0);
-    expect(r.signal).toBeUndefined();
-    const lines = errorLines(r.stderr);
-    expect(lines, r.stderr).toHaveLength(1);
-    expect(lines[0]).toContain(final);
-    expect((await readFile(final)).equals(oldBytes)).toBe(true);
-    expect(await tempFiles(dirname(final))).toEqual([]);
-    expect(await snapshot(image, { tarballDirMtimes: false })).toEqual(before);
-  });
+      const r = await runCli(image, removePacked ? ['--remove-packed'] : []);
+      expect(r.exitCode, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).not.toBe(0);
+      expect(r.signal).toBeUndefined();
+      const lines = errorLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toContain(final);
+      expect((await readFile(final)).equals(oldBytes)).toBe(true);
+      expect(await tempFiles(dirname(final))).toEqual([]);
+      expect(await snapshot(image, { tarballDirMtimes: false })).toEqual(before);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -315,24 +350,38 @@ describe('an existing tarball that differs from the image', () => {
 // ---------------------------------------------------------------------------
 
 describe('from-binpkg with a full --tmpdir', () => {
-  it.skipIf(!hasTools || !requireTool('zstd'))('fails that binpkg with a one-line no-space error, writes no tarball, leaves nothing in TMPDIR', async (ctx) => {
-    const { makeGpkg } = await import('./helpers/binpkg.js');
-    const image = await makeImage('hello');
-    // 1 MiB of incompressible debug data: more than the 64 KiB tmpfs holds.
-    await writeFile(join(image, 'usr/lib/debug/usr/bin/blob.debug'), createHash('sha512').update('x').digest().toString('hex').repeat(8192));
-    const pkgdir = await tmpdir('faults-binpkg');
-    const file = await makeGpkg(image, join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
-    const before = await readFile(file);
-    const tree = await tmpdir('faults-binpkg-tree');
-    await withTmpfs(ctx, 64, async (tmp) => {
-      const r = await execa('node', [join(REPO, 'dist/cli.js'), 'from-binpkg', pkgdir, '--out', tree, '--tmpdir', tmp], { reject: false, stdin: 'ignore', env: { PACKDEBUG_CACHE_DIR: '' } });
-      expect(r.exitCode, r.stderr).toBe(1);
-      const lines = errorLines(r.stderr);
-      expect(lines, r.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(/no space left on device/);
-      expect(await readdir(tmp)).toEqual([]);
-    });
-    expect(await walkTree(tree)).toEqual([{ path: '', type: 'dir' }]);
-    expect((await readFile(file)).equals(before)).toBe(true);
-  });
+  it.skipIf(!hasTools || !requireTool('zstd'))(
+    'fails that binpkg with a one-line no-space error, writes no tarball, leaves nothing in TMPDIR',
+    async (ctx) => {
+      const { makeGpkg } = await import('./helpers/binpkg.js');
+      const image = await makeImage('hello');
+      // 1 MiB of incompressible debug data: more than the 64 KiB tmpfs holds.
+      await writeFile(
+        join(image, 'usr/lib/debug/usr/bin/blob.debug'),
+        createHash('sha512').update('x').digest().toString('hex').repeat(8192),
+      );
+      const pkgdir = await tmpdir('faults-binpkg');
+      const file = await makeGpkg(image, join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
+        category: 'app-misc',
+        pf: 'hello-1.0',
+        buildId: '1',
+      });
+      const before = await readFile(file);
+      const tree = await tmpdir('faults-binpkg-tree');
+      await withTmpfs(ctx, 64, async (tmp) => {
+        const r = await execa(
+          'node',
+          [join(REPO, 'dist/cli.js'), 'from-binpkg', pkgdir, '--out', tree, '--tmpdir', tmp],
+          { reject: false, stdin: 'ignore', env: { PACKDEBUG_CACHE_DIR: '' } },
+        );
+        expect(r.exitCode, r.stderr).toBe(1);
+        const lines = errorLines(r.stderr);
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/no space left on device/);
+        expect(await readdir(tmp)).toEqual([]);
+      });
+      expect(await walkTree(tree)).toEqual([{ path: '', type: 'dir' }]);
+      expect((await readFile(file)).equals(before)).toBe(true);
+    },
+  );
 });

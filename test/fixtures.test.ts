@@ -11,14 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import * as tar from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  HELLO_IMAGE_TAR,
-  buildIds,
-  makeImage,
-  readBuildId,
-  tmpdir,
-  walkTree,
-} from './helpers/images.js';
+import { HELLO_IMAGE_TAR, buildIds, makeImage, readBuildId, tmpdir, walkTree } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
 const hasTools = ['gcc', 'objcopy', 'strip', 'readelf', 'cp'].map(requireTool).every(Boolean);
@@ -286,7 +279,11 @@ describe.skipIf(!hasTools)('fixtures/hello-image.tar', () => {
 
     // Build-ids depend on the compiler; the names around them must not.
     const anonymous = (lines: string[]) =>
-      sorted([...new Set(lines.map((l) => l.replace(/\.build-id\/[0-9a-f]{2}/, '.build-id/XX').replace(/\/[0-9a-f]{38}/, '/ID')))]);
+      sorted([
+        ...new Set(
+          lines.map((l) => l.replace(/\.build-id\/[0-9a-f]{2}/, '.build-id/XX').replace(/\/[0-9a-f]{38}/, '/ID')),
+        ),
+      ]);
     expect(anonymous(await listing(out))).toEqual(anonymous(await listing(await makeImage('hello'))));
   });
 });

@@ -28,7 +28,18 @@ interface Member {
 
 async function members(tarball: string): Promise<Member[]> {
   const out: Member[] = [];
-  const parser = new TarParser({ entry: (e) => out.push({ path: e.path, type: e.type, mode: e.mode, mtime: e.mtime, size: e.size, linkpath: e.linkpath, offset: e.headerOffset }) });
+  const parser = new TarParser({
+    entry: (e) =>
+      out.push({
+        path: e.path,
+        type: e.type,
+        mode: e.mode,
+        mtime: e.mtime,
+        size: e.size,
+        linkpath: e.linkpath,
+        offset: e.headerOffset,
+      }),
+  });
   await decodeSequential(tarball, (c) => parser.write(c));
   return out;
 }
@@ -40,7 +51,11 @@ async function run(args: Parameters<typeof runFromBinpkg>[0], env: NodeJS.Proces
 }
 
 /** What pack writes from the unpacked image (the reference). */
-async function packReference(image: string, out: string, id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }): Promise<void> {
+async function packReference(
+  image: string,
+  out: string,
+  id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' },
+): Promise<void> {
   await packImage({ image, ...id, out, blockSize: 16 << 10, threads: 2 });
 }
 
@@ -51,37 +66,43 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     ['gpkg', 'bzip2'],
     ['xpak', 'bzip2'],
     ['xpak', 'zstd'],
-  ] as const)('a %s binpkg with a %s image gives the tarball pack writes from the unpacked image, byte for byte', async (format, compression) => {
-    const image = await makeImage('hello');
-    const dir = await tmpdir('from-binpkg');
-    const file = path.join(dir, format === 'gpkg' ? 'hello-1.0-1.gpkg.tar' : 'hello-1.0-1.xpak');
-    if (format === 'gpkg') await makeGpkg(image, file, { ...HELLO, compression, signatures: true });
-    else await makeXpak(image, file, { ...HELLO, compression });
-    const before = await fs.readFile(file);
+  ] as const)(
+    'a %s binpkg with a %s image gives the tarball pack writes from the unpacked image, byte for byte',
+    async (format, compression) => {
+      const image = await makeImage('hello');
+      const dir = await tmpdir('from-binpkg');
+      const file = path.join(dir, format === 'gpkg' ? 'hello-1.0-1.gpkg.tar' : 'hello-1.0-1.xpak');
+      if (format === 'gpkg') await makeGpkg(image, file, { ...HELLO, compression, signatures: true });
+      else await makeXpak(image, file, { ...HELLO, compression });
+      const before = await fs.readFile(file);
 
-    // The reference: unpack the binpkg's image with tar, as Portage would merge it, and pack that.
-    const unpacked = path.join(dir, 'unpacked');
-    await fs.mkdir(unpacked);
-    if (format === 'gpkg') {
-      await execa('bash', ['-c', `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=1 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`]);
-    } else {
-      await execa('bash', ['-c', `tar -xf "${file}" -C "${unpacked}" 2>/dev/null || true`]);
-    }
-    const reference = path.join(dir, 'reference.tar.xz');
-    await packReference(unpacked, reference);
+      // The reference: unpack the binpkg's image with tar, as Portage would merge it, and pack that.
+      const unpacked = path.join(dir, 'unpacked');
+      await fs.mkdir(unpacked);
+      if (format === 'gpkg') {
+        await execa('bash', [
+          '-c',
+          `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=1 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`,
+        ]);
+      } else {
+        await execa('bash', ['-c', `tar -xf "${file}" -C "${unpacked}" 2>/dev/null || true`]);
+      }
+      const reference = path.join(dir, 'reference.tar.xz');
+      await packReference(unpacked, reference);
 
-    const tree = path.join(dir, 'tree');
-    const { status, summary } = await run({ targets: [file], out: tree });
-    expect(status).toBe(0);
-    expect(summary).toMatchObject({ packed: 1, skipped: 0, failed: 0 });
-    const tarball = path.join(tree, REL);
-    expect(summary.results[0]).toMatchObject({ status: 'packed', package: 'app-misc/hello-1.0-1', tarball, format });
-    expect(await members(tarball)).toEqual(await members(reference));
-    expect((await fs.readFile(tarball)).equals(await fs.readFile(reference))).toBe(true);
-    // The binpkg is untouched, and GNU tar reads the result.
-    expect((await fs.readFile(file)).equals(before)).toBe(true);
-    await execa('tar', ['-tJf', tarball]);
-  });
+      const tree = path.join(dir, 'tree');
+      const { status, summary } = await run({ targets: [file], out: tree });
+      expect(status).toBe(0);
+      expect(summary).toMatchObject({ packed: 1, skipped: 0, failed: 0 });
+      const tarball = path.join(tree, REL);
+      expect(summary.results[0]).toMatchObject({ status: 'packed', package: 'app-misc/hello-1.0-1', tarball, format });
+      expect(await members(tarball)).toEqual(await members(reference));
+      expect((await fs.readFile(tarball)).equals(await fs.readFile(reference))).toBe(true);
+      // The binpkg is untouched, and GNU tar reads the result.
+      expect((await fs.readFile(file)).equals(before)).toBe(true);
+      await execa('tar', ['-tJf', tarball]);
+    },
+  );
 
   it('skips a binpkg without debug info and one whose tarball is up to date; a differing tarball fails that file only', async () => {
     const image = await makeImage('hello');
@@ -126,8 +147,15 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const pkgdir = await tmpdir('from-binpkg-bad');
     const good = await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
     const bytes = await fs.readFile(good);
-    await fs.writeFile(path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), bytes.subarray(0, bytes.length - 3000));
-    const xpak = await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { ...HELLO, buildId: '3', compression: 'zstd' });
+    await fs.writeFile(
+      path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'),
+      bytes.subarray(0, bytes.length - 3000),
+    );
+    const xpak = await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), {
+      ...HELLO,
+      buildId: '3',
+      compression: 'zstd',
+    });
     const xb = await fs.readFile(xpak);
     for (let i = 2000; i < 2100; i++) xb[i] ^= 0xff;
     await fs.writeFile(xpak, xb);
@@ -145,7 +173,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
   it('CLI: one-line errors naming the file, summary, exit 1; a missing PKGDIR is exit 2', async () => {
     const image = await makeImage('hello');
     const pkgdir = await tmpdir('from-binpkg-cli');
-    const good = await makeXpak(image, path.join(pkgdir, 'app-misc/hello-1.0.tbz2'), { category: 'app-misc', pf: 'hello-1.0' });
+    const good = await makeXpak(image, path.join(pkgdir, 'app-misc/hello-1.0.tbz2'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+    });
     const bad = path.join(pkgdir, 'app-misc/broken-1.tbz2');
     await fs.writeFile(bad, (await fs.readFile(good)).subarray(0, 5000));
     const tree = await tmpdir('from-binpkg-cli-tree');
@@ -153,15 +184,20 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const env = { PACKDEBUG_CACHE_DIR: '' };
     const r = await execa('node', [cli, 'from-binpkg', pkgdir, '--out', tree, '-T', '2'], { reject: false, env });
     expect(r.exitCode).toBe(1);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^packdebug: ${bad.replace(/[.]/g, '\\.')}: .*XPAK`))]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^packdebug: ${bad.replace(/[.]/g, '\\.')}: .*XPAK`)),
+    ]);
     expect(r.stdout).toMatch(/app-misc\/hello-1\.0-0: packed .*hello-1\.0-0-debug\.tar\.xz/);
     expect(r.stdout).toMatch(/^1 packed, 0 skipped \(0 without debug info, 0 up to date\), 1 failed$/m);
-    const missing = await execa('node', [cli, 'from-binpkg', path.join(pkgdir, 'nope'), '--out', tree], { reject: false, env });
+    const missing = await execa('node', [cli, 'from-binpkg', path.join(pkgdir, 'nope'), '--out', tree], {
+      reject: false,
+      env,
+    });
     expect(missing.exitCode).toBe(2);
     expect(missing.stderr).toMatch(/nope: no such PKGDIR or binpkg/);
   });
 
-  it('archive order does not matter: hardlinks flipped to pack\'s first name, a hardlink to a file outside the debug dirs, a hardlinked symlink', async () => {
+  it("archive order does not matter: hardlinks flipped to pack's first name, a hardlink to a file outside the debug dirs, a hardlinked symlink", async () => {
     const image = await makeImage('hello');
     const dbg = 'usr/lib/debug/usr/lib64';
     await fs.link(path.join(image, dbg, 'libgreet.so.1.debug'), path.join(image, dbg, 'aaa.debug'));
@@ -170,7 +206,13 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     await fs.link(path.join(image, dbg, 'zz-link'), path.join(image, dbg, 'bb-link'));
     const all = (await execa('find', ['.', '-mindepth', '1'], { cwd: image })).stdout.split('\n');
     // Reverse byte order, with usr/bin/hello (outside the debug dirs) first: every hardlink points "backwards".
-    const order = ['./usr/bin/hello', ...all.filter((p) => p !== './usr/bin/hello').sort().reverse()];
+    const order = [
+      './usr/bin/hello',
+      ...all
+        .filter((p) => p !== './usr/bin/hello')
+        .sort()
+        .reverse(),
+    ];
     const dir = await tmpdir('from-binpkg-order');
     const file = await makeXpak(image, path.join(dir, 'hello-1.0-1.xpak'), { ...HELLO, compression: 'zstd', order });
     const listing = (await execa('tar', ['-tvf', '-', '--zstd'], { inputFile: file, reject: false })).stdout;
@@ -188,7 +230,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const got = await members(path.join(tree, REL));
     expect(got).toEqual(await members(reference));
     expect(got.find((m) => m.path.endsWith('aaa.debug'))).toMatchObject({ type: '0' });
-    expect(got.find((m) => m.path.endsWith('libgreet.so.1.debug'))).toMatchObject({ type: '1', linkpath: './usr/lib/debug/usr/lib64/aaa.debug' });
+    expect(got.find((m) => m.path.endsWith('libgreet.so.1.debug'))).toMatchObject({
+      type: '1',
+      linkpath: './usr/lib/debug/usr/lib64/aaa.debug',
+    });
     expect(got.find((m) => m.path.endsWith('hello-exe'))).toMatchObject({ type: '0' });
     expect(got.find((m) => m.path.endsWith('bb-link'))).toMatchObject({ type: '2', linkpath: 'libgreet.so.1.debug' });
     expect((await fs.readFile(path.join(tree, REL))).equals(await fs.readFile(reference))).toBe(true);
@@ -202,7 +247,11 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const pkgdir = await tmpdir('from-binpkg-cache');
     // XPAK with zstd images: the metadata needs no tool, the image needs zstd.
     await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.xpak'), { ...HELLO, compression: 'zstd' });
-    await makeXpak(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), { ...HELLO, buildId: '2', compression: 'zstd' });
+    await makeXpak(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), {
+      ...HELLO,
+      buildId: '2',
+      compression: 'zstd',
+    });
     const tree = await tmpdir('from-binpkg-cache-tree');
     const env = { PACKDEBUG_CACHE_DIR: await tmpdir('from-binpkg-cache-dir') };
     expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({ packed: 1, skipped: 1 });
@@ -212,7 +261,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     try {
       const second = await run({ targets: [pkgdir], out: tree }, env);
       expect(second.summary).toMatchObject({ packed: 0, skipped: 2, failed: 0 });
-      expect(second.summary.results.map((r) => ('reason' in r ? r.reason : r.status))).toEqual(['up-to-date', 'no-debug-info']);
+      expect(second.summary.results.map((r) => ('reason' in r ? r.reason : r.status))).toEqual([
+        'up-to-date',
+        'no-debug-info',
+      ]);
       // A touched tarball is compared again (and that needs zstd).
       const tarball = path.join(tree, REL);
       await fs.utimes(tarball, new Date(), new Date(Date.now() - 5000));
@@ -222,7 +274,11 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     } finally {
       process.env.PATH = saved;
     }
-    expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({ packed: 0, skipped: 2, failed: 0 });
+    expect((await run({ targets: [pkgdir], out: tree }, env)).summary).toMatchObject({
+      packed: 0,
+      skipped: 2,
+      failed: 0,
+    });
   });
 
   it('refuses what pack refuses, for that binpkg only: a FIFO among the debug files, a symlinked debug root, names leaving the image', async () => {
@@ -237,15 +293,43 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     // A hand-made image tar whose member climbs out of image/.
     const { encodeHeader } = await import('../src/tar/header.js');
     const data = Buffer.from('evil\n');
-    const header = encodeHeader({ name: 'image/../../etc/evil', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 1700000000, type: '0', linkname: '', uname: 'root', gname: 'root', devmajor: 0, devminor: 0 });
+    const header = encodeHeader({
+      name: 'image/../../etc/evil',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: data.length,
+      mtime: 1700000000,
+      type: '0',
+      linkname: '',
+      uname: 'root',
+      gname: 'root',
+      devmajor: 0,
+      devminor: 0,
+    });
     const imageTar = Buffer.concat([header, data, Buffer.alloc(512 - data.length), Buffer.alloc(1024)]);
     const stage = path.join(dir, 'stage/evil-1-3');
     await fs.mkdir(stage, { recursive: true });
-    const good = await makeGpkg(await makeImage('hello'), path.join(dir, 'good.gpkg.tar'), { ...HELLO, buildId: '3', basename: 'evil-1-3' });
+    const good = await makeGpkg(await makeImage('hello'), path.join(dir, 'good.gpkg.tar'), {
+      ...HELLO,
+      buildId: '3',
+      basename: 'evil-1-3',
+    });
     await execa('tar', ['-xf', good, '-C', path.join(dir, 'stage')]);
     await execa('bash', ['-c', 'zstd -q -c > "$1"', 'bash', path.join(stage, 'image.tar.zst')], { input: imageTar });
-    await execa('tar', ['-cf', path.join(dir, 'pkgs/app-misc/hello/hello-1.0-3.gpkg.tar'), '-C', path.join(dir, 'stage'), 'evil-1-3/gpkg-1', 'evil-1-3/metadata.tar.zst', 'evil-1-3/image.tar.zst']);
-    await makeGpkg(await makeImage('hello'), path.join(dir, 'pkgs/app-misc/hello/hello-1.0-4.gpkg.tar'), { ...HELLO, buildId: '4' });
+    await execa('tar', [
+      '-cf',
+      path.join(dir, 'pkgs/app-misc/hello/hello-1.0-3.gpkg.tar'),
+      '-C',
+      path.join(dir, 'stage'),
+      'evil-1-3/gpkg-1',
+      'evil-1-3/metadata.tar.zst',
+      'evil-1-3/image.tar.zst',
+    ]);
+    await makeGpkg(await makeImage('hello'), path.join(dir, 'pkgs/app-misc/hello/hello-1.0-4.gpkg.tar'), {
+      ...HELLO,
+      buildId: '4',
+    });
 
     const tree = path.join(dir, 'tree');
     const { status, summary, err } = await run({ targets: [path.join(dir, 'pkgs')], out: tree });

@@ -167,12 +167,54 @@ describe('runHook (in-process)', () => {
 
   it('turns errors into one eerror line and an exit status, never a throw', async () => {
     const cases: [NodeJS.ProcessEnv, () => never, number, RegExp][] = [
-      [{ PACKDEBUG_THREADS: 'abc' }, () => { throw new Error('unreached'); }, 2, /PACKDEBUG_THREADS=abc: not a positive integer/],
-      [{ BUILD_ID: 'x1' }, () => { throw new Error('unreached'); }, 2, /invalid BUILD_ID 'x1'/],
-      [{}, () => { throw new PackdebugError('E_UNSAFE', 'usr/lib/debug/x.fifo: not a regular file,\ndirectory or symlink'); }, 1, /x\.fifo: not a regular file, directory or symlink$/],
-      [{}, () => { throw new PackdebugError('E_VERIFY', 'tarball differs'); }, 1, /tarball differs$/],
-      [{}, () => { throw new PackdebugError('E_INTERRUPTED', 'interrupted'); }, 130, /interrupted$/],
-      [{}, () => { throw new TypeError('boom'); }, 1, /packdebug: unexpected error: boom$/],
+      [
+        { PACKDEBUG_THREADS: 'abc' },
+        () => {
+          throw new Error('unreached');
+        },
+        2,
+        /PACKDEBUG_THREADS=abc: not a positive integer/,
+      ],
+      [
+        { BUILD_ID: 'x1' },
+        () => {
+          throw new Error('unreached');
+        },
+        2,
+        /invalid BUILD_ID 'x1'/,
+      ],
+      [
+        {},
+        () => {
+          throw new PackdebugError('E_UNSAFE', 'usr/lib/debug/x.fifo: not a regular file,\ndirectory or symlink');
+        },
+        1,
+        /x\.fifo: not a regular file, directory or symlink$/,
+      ],
+      [
+        {},
+        () => {
+          throw new PackdebugError('E_VERIFY', 'tarball differs');
+        },
+        1,
+        /tarball differs$/,
+      ],
+      [
+        {},
+        () => {
+          throw new PackdebugError('E_INTERRUPTED', 'interrupted');
+        },
+        130,
+        /interrupted$/,
+      ],
+      [
+        {},
+        () => {
+          throw new TypeError('boom');
+        },
+        1,
+        /packdebug: unexpected error: boom$/,
+      ],
     ];
     for (const [env, fail, status, message] of cases) {
       const io = memoryIO({ ...ENV, ...env });
@@ -256,7 +298,9 @@ interface PhaseResult {
   stderr: string;
 }
 
-const hasTools = ['bash', 'xz', 'tar', 'mkfifo', 'node', 'gcc', 'objcopy', 'strip', 'readelf'].map(requireTool).every(Boolean);
+const hasTools = ['bash', 'xz', 'tar', 'mkfifo', 'node', 'gcc', 'objcopy', 'strip', 'readelf']
+  .map(requireTool)
+  .every(Boolean);
 
 describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase', () => {
   let bin: string;
@@ -295,7 +339,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
    * The user's /etc/portage/bashrc: PACKDEBUG_* assignments (shell variables,
    * not exported), then `before`, the source line, then `after`.
    */
-  async function bashrc(build: Build, opts: { vars?: Record<string, string>; before?: string; after?: string; sourceTwice?: boolean } = {}) {
+  async function bashrc(
+    build: Build,
+    opts: { vars?: Record<string, string>; before?: string; after?: string; sourceTwice?: boolean } = {},
+  ) {
     const vars = { PACKDEBUG_BIN: bin, ...opts.vars };
     const lines = Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(v)}`);
     if (opts.before) lines.push(opts.before);
@@ -307,7 +354,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     return file;
   }
 
-  async function preinst(build: Build, opts: { env?: NodeJS.ProcessEnv; bashrc?: string; savedEnv?: string; saveEnvTo?: string; eprefix?: string } = {}): Promise<PhaseResult> {
+  async function preinst(
+    build: Build,
+    opts: { env?: NodeJS.ProcessEnv; bashrc?: string; savedEnv?: string; saveEnvTo?: string; eprefix?: string } = {},
+  ): Promise<PhaseResult> {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -351,7 +401,9 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
   }
 
   async function sha256(file: string): Promise<string> {
-    return createHash('sha256').update(await readFile(file)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
   }
 
   /** Type and content hash of every entry under root, except below `except`. */
@@ -368,7 +420,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
   async function addFiller(build: Build) {
     const lines: string[] = [];
     for (let i = 0; i < 4096; i++) lines.push(`/* ${createHash('md5').update(String(i)).digest('hex')} ${i} */`);
-    await writeFile(join(build.ed, `usr/src/debug/${CATEGORY}/${PF}/filler.c`), `${lines.join('\n')}\n`.padEnd(256 * 1024, ' '));
+    await writeFile(
+      join(build.ed, `usr/src/debug/${CATEGORY}/${PF}/filler.c`),
+      `${lines.join('\n')}\n`.padEnd(256 * 1024, ' '),
+    );
   }
 
   it('writes the tarball at the right path and touches nothing outside ${ED}', async () => {
@@ -473,7 +528,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     const nativeMembers = await members(tarball);
 
     const rc = await bashrc(build, { vars: { PACKDEBUG_BLOCK_SIZE: '64KiB' } });
-    const r = await preinst(build, { bashrc: rc, env: { FEATURES: 'packdebug splitdebug installsources binpkg-multi-instance' } });
+    const r = await preinst(build, {
+      bashrc: rc,
+      env: { FEATURES: 'packdebug splitdebug installsources binpkg-multi-instance' },
+    });
     expectCompleted(r);
     expect(r.stderr).toContain("replaced Portage's native FEATURES=packdebug tarball");
     expect(await xzBlocks(tarball)).toBeGreaterThan(1);
@@ -490,7 +548,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
       if (name !== '.tarball') await rm(join(build.ed, 'usr/lib/debug', name), { recursive: true });
     }
     const rc = await bashrc(build, { vars: { PACKDEBUG_BLOCK_SIZE: '64KiB' } });
-    const r = await preinst(build, { bashrc: rc, env: { FEATURES: 'packdebug splitdebug installsources binpkg-multi-instance' } });
+    const r = await preinst(build, {
+      bashrc: rc,
+      env: { FEATURES: 'packdebug splitdebug installsources binpkg-multi-instance' },
+    });
     expectCompleted(r);
     expect(r.stderr).toContain("repacked Portage's tarball");
     expect(await xzBlocks(tarball)).toBeGreaterThan(1);
@@ -525,7 +586,9 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
       expect(r.exitCode).toBe(1);
       expect(r.stdout).not.toContain('phase completed');
       expect(r.stderr).toContain('ERROR: app-misc/hello-1.0 failed (preinst phase):');
-      expect(r.stderr).toMatch(/packdebug failed for app-misc\/hello-1\.0 \(exit status [1-9]\d*, PACKDEBUG_STRICT is set\)/);
+      expect(r.stderr).toMatch(
+        /packdebug failed for app-misc\/hello-1\.0 \(exit status [1-9]\d*, PACKDEBUG_STRICT is set\)/,
+      );
       expect(await snapshot(build.ed)).toEqual(before);
     });
 
@@ -536,7 +599,9 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
       expectCompleted(r);
       expect(r.stderr).toContain('PACKDEBUG_PRESET=11: not an xz preset');
       expect(r.stderr).toContain('(exit status 2)');
-      r = await preinst(build, { bashrc: await bashrc(build, { vars: { PACKDEBUG_PRESET: '11', PACKDEBUG_STRICT: 'yes' } }) });
+      r = await preinst(build, {
+        bashrc: await bashrc(build, { vars: { PACKDEBUG_PRESET: '11', PACKDEBUG_STRICT: 'yes' } }),
+      });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain('ERROR: app-misc/hello-1.0 failed (preinst phase):');
       expect(await snapshot(build.ed)).toEqual(before);
@@ -549,7 +614,9 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
       expectCompleted(r);
       expect(r.stderr).toContain(`packdebug: '${missing}' not found`);
       expect(r.stderr.match(/not found/g)).toHaveLength(1);
-      r = await preinst(build, { bashrc: await bashrc(build, { vars: { PACKDEBUG_BIN: missing, PACKDEBUG_STRICT: 'true' } }) });
+      r = await preinst(build, {
+        bashrc: await bashrc(build, { vars: { PACKDEBUG_BIN: missing, PACKDEBUG_STRICT: 'true' } }),
+      });
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toContain('ERROR: app-misc/hello-1.0 failed (preinst phase):');
       // And with the default name, when packdebug is not on PATH.
@@ -611,7 +678,10 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     it('does nothing on a binpkg client whose saved environment carries the hook', async () => {
       const build = await newBuild();
       const saved = join(build.builddir, 'environment');
-      const rc = await bashrc(build, { before: userHook('pre_pkg_preinst'), vars: { PACKDEBUG_STRICT: '1', PACKDEBUG_BIN: '/nonexistent/packdebug' } });
+      const rc = await bashrc(build, {
+        before: userHook('pre_pkg_preinst'),
+        vars: { PACKDEBUG_STRICT: '1', PACKDEBUG_BIN: '/nonexistent/packdebug' },
+      });
       await preinst(build, { bashrc: rc, saveEnvTo: saved });
       expect(await readFile(saved, 'utf8')).toContain('packdebug_pre_pkg_preinst');
       // The client's own bashrc does not source packdebug.bashrc.

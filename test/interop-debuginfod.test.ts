@@ -36,7 +36,9 @@ async function find(server: Debuginfod, cache: string, args: string[]): Promise<
     timeout: 60_000,
   });
   if (r.exitCode !== 0) {
-    throw new Error(`debuginfod-find ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr}\nserver log:\n${server.log}`);
+    throw new Error(
+      `debuginfod-find ${args.join(' ')} failed (exit ${r.exitCode}): ${r.stderr}\nserver log:\n${server.log}`,
+    );
   }
   return r.stdout.trim();
 }
@@ -45,7 +47,11 @@ async function find(server: Debuginfod, cache: string, args: string[]): Promise<
  * Registers a server over a tree holding `makeTarball(image, tree)` and the
  * debuginfod-find checks against it.
  */
-function servedTarballTests(label: string, makeTarball: (image: string, tree: string) => Promise<{ path: string; blocks: number }>, minBlocks: number) {
+function servedTarballTests(
+  label: string,
+  makeTarball: (image: string, tree: string) => Promise<{ path: string; blocks: number }>,
+  minBlocks: number,
+) {
   describe(label, () => {
     let image: string;
     let server: Debuginfod | undefined;
@@ -93,7 +99,9 @@ function servedTarballTests(label: string, makeTarball: (image: string, tree: st
     });
 
     it.skipIf(!hasTools)('answers 404 for a build-id it does not have (and asks nobody else)', async () => {
-      const res = await fetch(`${server!.url}/buildid/${'0'.repeat(40)}/debuginfo`, { signal: AbortSignal.timeout(20_000) });
+      const res = await fetch(`${server!.url}/buildid/${'0'.repeat(40)}/debuginfo`, {
+        signal: AbortSignal.timeout(20_000),
+      });
       expect(res.status).toBe(404);
     });
   });
@@ -116,9 +124,16 @@ if (hasTools) {
     "baseline: Portage's own single-Block tarball (cd ED && tar -cJf - ./usr/src/debug ./usr/lib/debug)",
     async (image, dir) => {
       const path = join(dir, 'hello-1.0-1-debug.tar.xz');
-      await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', image, path], { timeout: 60_000 });
+      await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', image, path], {
+        timeout: 60_000,
+      });
       const { stdout } = await execa('xz', ['--robot', '-l', '--', path]);
-      const blocks = Number(stdout.split('\n').find((l) => l.startsWith('file\t'))!.split('\t')[2]);
+      const blocks = Number(
+        stdout
+          .split('\n')
+          .find((l) => l.startsWith('file\t'))!
+          .split('\t')[2],
+      );
       expect(blocks).toBe(1);
       return { path, blocks };
     },
@@ -129,7 +144,9 @@ if (hasTools) {
     "Portage's single-Block tarball after packdebug repack (4 KiB Blocks)",
     async (image, dir) => {
       const path = join(dir, 'hello-1.0-1-debug.tar.xz');
-      await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', image, path], { timeout: 60_000 });
+      await execa('bash', ['-c', 'cd "$1" && tar -cJf - ./usr/src/debug ./usr/lib/debug > "$2"', 'bash', image, path], {
+        timeout: 60_000,
+      });
       const r = await repackTarball(path, { blockSize: 4096, threads: 2 });
       expect(r.status).toBe('repacked');
       return { path, blocks: r.blocksAfter! };
@@ -145,7 +162,15 @@ if (hasTools) {
       const dir = join(tree, 'app-misc/hello');
       await mkdir(dir, { recursive: true });
       // Two builds of one version (the same files, so the same build-ids).
-      for (const buildId of ['1', '2']) await packImage({ image, ...IDENTITY, buildId, blockSize: 4096, threads: 2, out: join(dir, `hello-1.0-${buildId}-debug.tar.xz`) });
+      for (const buildId of ['1', '2'])
+        await packImage({
+          image,
+          ...IDENTITY,
+          buildId,
+          blockSize: 4096,
+          threads: 2,
+          out: join(dir, `hello-1.0-${buildId}-debug.tar.xz`),
+        });
       // The build prune deletes is the one debuginfod prefers (it tries the newest mtime first).
       await utimes(join(dir, 'hello-1.0-1-debug.tar.xz'), new Date(), new Date(Date.now() + 3600_000));
       const server = await Debuginfod.start(tree, join(work, 'index.sqlite'), { archives: 2 });

@@ -103,7 +103,13 @@ async function expectedMembers(image: string): Promise<Expected[]> {
     }
   };
   for (const root of DEBUG_ROOTS) {
-    if (await lstat(join(image, root)).then((s) => s.isDirectory(), () => false)) await visit(root);
+    if (
+      await lstat(join(image, root)).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    )
+      await visit(root);
   }
   return out;
 }
@@ -136,7 +142,10 @@ interface GnuLine {
 const GNU_LINE = /^([-dhlcbp][-rwxsStT]{9}) (\S+) +(\d+) (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) (.*)$/;
 
 async function gnuList(tarball: string): Promise<GnuLine[]> {
-  const { stdout } = await execa('tar', ['--utc', '--full-time', '-tvJf', tarball], { env: childEnv(), timeout: 60_000 });
+  const { stdout } = await execa('tar', ['--utc', '--full-time', '-tvJf', tarball], {
+    env: childEnv(),
+    timeout: 60_000,
+  });
   return stdout
     .split('\n')
     .filter((l) => l !== '')
@@ -155,7 +164,15 @@ async function gnuList(tarball: string): Promise<GnuLine[]> {
         name = rest!.slice(0, at);
         target = rest!.slice(at + 9);
       }
-      return { perms: perms!, owner: owner!, size: Number(size), mtime: Date.parse(`${day}T${time}Z`) / 1000, name, target, raw };
+      return {
+        perms: perms!,
+        owner: owner!,
+        size: Number(size),
+        mtime: Date.parse(`${day}T${time}Z`) / 1000,
+        name,
+        target,
+        raw,
+      };
     });
 }
 
@@ -178,7 +195,9 @@ async function xzRobotList(tarball: string): Promise<{ streams: number; blocks: 
 }
 
 async function sha256(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** type, mode, size, mtime and target of every entry under `root` (without .tarball). */
@@ -208,46 +227,60 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
     tarball = join(image, DEFAULT_TARBALL);
   });
 
-  it.skipIf(!hasTools)('GNU tar -tvJf lists exactly the image members, in order, with types, modes, sizes, mtimes and root/root', async () => {
-    const expected = await expectedMembers(image);
-    const listed = await gnuList(tarball);
+  it.skipIf(!hasTools)(
+    'GNU tar -tvJf lists exactly the image members, in order, with types, modes, sizes, mtimes and root/root',
+    async () => {
+      const expected = await expectedMembers(image);
+      const listed = await gnuList(tarball);
 
-    // Names first, in order: the clearest diff when something is missing or extra.
-    expect(listed.map((l) => l.name)).toEqual(expected.map((e) => e.name));
-    // Sources before debug files, as Portage writes them.
-    const firstLib = listed.findIndex((l) => l.name.startsWith('./usr/lib/debug/'));
-    const lastSrc = listed.map((l) => l.name.startsWith('./usr/src/debug/')).lastIndexOf(true);
-    if (firstLib >= 0 && lastSrc >= 0) expect(lastSrc).toBeLessThan(firstLib);
-    expect(listed.some((l) => l.name.startsWith(`./${TARBALL_DIR}`))).toBe(false);
+      // Names first, in order: the clearest diff when something is missing or extra.
+      expect(listed.map((l) => l.name)).toEqual(expected.map((e) => e.name));
+      // Sources before debug files, as Portage writes them.
+      const firstLib = listed.findIndex((l) => l.name.startsWith('./usr/lib/debug/'));
+      const lastSrc = listed.map((l) => l.name.startsWith('./usr/src/debug/')).lastIndexOf(true);
+      if (firstLib >= 0 && lastSrc >= 0) expect(lastSrc).toBeLessThan(firstLib);
+      expect(listed.some((l) => l.name.startsWith(`./${TARBALL_DIR}`))).toBe(false);
 
-    expect(listed.map(describeGnu)).toEqual(expected.map(describeExpected));
-    for (const l of listed) expect(l.owner, l.raw).toBe('root/root');
-    expect(listed.map((l) => `${l.mtime} ${l.name}`)).toEqual(expected.map((e) => `${e.mtime} ${e.name}`));
-  });
+      expect(listed.map(describeGnu)).toEqual(expected.map(describeExpected));
+      for (const l of listed) expect(l.owner, l.raw).toBe('root/root');
+      expect(listed.map((l) => `${l.mtime} ${l.name}`)).toEqual(expected.map((e) => `${e.mtime} ${e.name}`));
+    },
+  );
 
-  it.skipIf(!hasTools)('stores the hardlink as a link and the build-id symlinks (dangling ones too) as symlinks', async () => {
-    const listed = await gnuList(tarball);
-    const byName = new Map(listed.map((l) => [l.name, l]));
-    const hardData = byName.get('./usr/lib/debug/usr/bin/hello-hard.debug');
-    const hardLink = byName.get('./usr/lib/debug/usr/bin/hello.debug');
-    expect(hardData?.perms).toBe('-rw-r--r--');
-    expect(hardLink?.raw).toMatch(/^hrw-r--r-- root\/root +0 .* \.\/usr\/lib\/debug\/usr\/bin\/hello\.debug link to \.\/usr\/lib\/debug\/usr\/bin\/hello-hard\.debug$/);
+  it.skipIf(!hasTools)(
+    'stores the hardlink as a link and the build-id symlinks (dangling ones too) as symlinks',
+    async () => {
+      const listed = await gnuList(tarball);
+      const byName = new Map(listed.map((l) => [l.name, l]));
+      const hardData = byName.get('./usr/lib/debug/usr/bin/hello-hard.debug');
+      const hardLink = byName.get('./usr/lib/debug/usr/bin/hello.debug');
+      expect(hardData?.perms).toBe('-rw-r--r--');
+      expect(hardLink?.raw).toMatch(
+        /^hrw-r--r-- root\/root +0 .* \.\/usr\/lib\/debug\/usr\/bin\/hello\.debug link to \.\/usr\/lib\/debug\/usr\/bin\/hello-hard\.debug$/,
+      );
 
-    const buildIdLinks = listed.filter((l) => l.name.startsWith('./usr/lib/debug/.build-id/') && !l.name.endsWith('/'));
-    expect(buildIdLinks.length).toBe(4);
-    for (const l of buildIdLinks) {
-      expect(l.perms, l.raw).toBe('lrwxrwxrwx');
-      expect(l.target, l.raw).toMatch(l.name.endsWith('.debug') ? /^\.\.\/\.\.\/usr\// : /^\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/usr\//);
-    }
-    if (kind === 'odd') {
-      expect(byName.get('./usr/lib/debug/usr/lib64/dangling.debug')?.target).toBe('../../../../usr/lib64/does-not-exist');
-      expect(byName.get('./usr/lib/debug/usr/lib64/abs.debug')?.target).toBe('/usr/lib/debug/usr/bin/hello.debug');
-      expect(byName.get('./usr/lib/debug/usr/lib64/libgreet.so.debug')?.target).toBe('libgreet.so.1.debug');
-      expect(byName.get('./usr/lib/debug/usr/share/empty-owned/')?.perms).toMatch(/^d/);
-      expect(byName.get('./usr/src/debug/app-misc/hello-1.0/secret.h')?.perms).toBe('-rw-------');
-      expect(byName.get('./usr/src/debug/app-misc/hello-1.0/gen.sh')?.perms).toBe('-rwxr-xr-x');
-    }
-  });
+      const buildIdLinks = listed.filter(
+        (l) => l.name.startsWith('./usr/lib/debug/.build-id/') && !l.name.endsWith('/'),
+      );
+      expect(buildIdLinks.length).toBe(4);
+      for (const l of buildIdLinks) {
+        expect(l.perms, l.raw).toBe('lrwxrwxrwx');
+        expect(l.target, l.raw).toMatch(
+          l.name.endsWith('.debug') ? /^\.\.\/\.\.\/usr\// : /^\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/usr\//,
+        );
+      }
+      if (kind === 'odd') {
+        expect(byName.get('./usr/lib/debug/usr/lib64/dangling.debug')?.target).toBe(
+          '../../../../usr/lib64/does-not-exist',
+        );
+        expect(byName.get('./usr/lib/debug/usr/lib64/abs.debug')?.target).toBe('/usr/lib/debug/usr/bin/hello.debug');
+        expect(byName.get('./usr/lib/debug/usr/lib64/libgreet.so.debug')?.target).toBe('libgreet.so.1.debug');
+        expect(byName.get('./usr/lib/debug/usr/share/empty-owned/')?.perms).toMatch(/^d/);
+        expect(byName.get('./usr/src/debug/app-misc/hello-1.0/secret.h')?.perms).toBe('-rw-------');
+        expect(byName.get('./usr/src/debug/app-misc/hello-1.0/gen.sh')?.perms).toBe('-rwxr-xr-x');
+      }
+    },
+  );
 
   it.skipIf(!hasTools)('xz -t passes; one Stream, CRC64', async () => {
     const t = await execa('xz', ['-t', '--', tarball], { reject: false, timeout: 60_000 });
@@ -260,12 +293,21 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
   it.skipIf(!hasTools)('node-tar lists the same names and types', async () => {
     const dir = await tmpdir(`node-tar-${kind}`);
     const plain = join(dir, 'plain.tar');
-    const { stdout } = await execa('xz', ['-dc', '--', tarball], { encoding: 'buffer', timeout: 60_000, maxBuffer: 256 << 20 });
+    const { stdout } = await execa('xz', ['-dc', '--', tarball], {
+      encoding: 'buffer',
+      timeout: 60_000,
+      maxBuffer: 256 << 20,
+    });
     await writeFile(plain, stdout);
     const seen: string[] = [];
-    await tar.t({ file: plain, onReadEntry: (e) => seen.push(`${e.type} ${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`) });
+    await tar.t({
+      file: plain,
+      onReadEntry: (e) => seen.push(`${e.type} ${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`),
+    });
     const typeName = { d: 'Directory', '-': 'File', h: 'Link', l: 'SymbolicLink' } as const;
-    const expected = (await expectedMembers(image)).map((e) => `${typeName[e.type]} ${e.name}${e.target ? ` -> ${e.target}` : ''}`);
+    const expected = (await expectedMembers(image)).map(
+      (e) => `${typeName[e.type]} ${e.name}${e.target ? ` -> ${e.target}` : ''}`,
+    );
     expect(seen).toEqual(expected);
   });
 
@@ -282,12 +324,20 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
     expect((await readdir(join(dest, 'usr/src'))).sort()).toEqual(['debug']);
 
     // Contents: diff -r without following symlinks, everything but .tarball.
-    const d1 = await execa('diff', ['-r', '--no-dereference', join(image, 'usr/src/debug'), join(dest, 'usr/src/debug')], { reject: false });
+    const d1 = await execa(
+      'diff',
+      ['-r', '--no-dereference', join(image, 'usr/src/debug'), join(dest, 'usr/src/debug')],
+      { reject: false },
+    );
     expect(d1.exitCode, d1.stdout + d1.stderr).toBe(0);
     const libChildren = (await readdir(join(image, 'usr/lib/debug'))).filter((n) => n !== '.tarball').sort();
     expect((await readdir(join(dest, 'usr/lib/debug'))).sort()).toEqual(libChildren);
     for (const child of libChildren) {
-      const d = await execa('diff', ['-r', '--no-dereference', join(image, 'usr/lib/debug', child), join(dest, 'usr/lib/debug', child)], { reject: false });
+      const d = await execa(
+        'diff',
+        ['-r', '--no-dereference', join(image, 'usr/lib/debug', child), join(dest, 'usr/lib/debug', child)],
+        { reject: false },
+      );
       expect(d.exitCode, d.stdout + d.stderr).toBe(0);
     }
 
@@ -313,7 +363,9 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
       ]) {
         expect(await sha256(join(dest, rel)), rel).toBe(await sha256(join(image, rel)));
       }
-      expect(await readlink(join(dest, 'usr/lib/debug/usr/lib64/dangling.debug'))).toBe('../../../../usr/lib64/does-not-exist');
+      expect(await readlink(join(dest, 'usr/lib/debug/usr/lib64/dangling.debug'))).toBe(
+        '../../../../usr/lib64/does-not-exist',
+      );
       expect(await readdir(join(dest, 'usr/lib/debug/usr/share/empty-owned'))).toEqual([]);
     }
   });
@@ -329,16 +381,19 @@ describe('Blocks and reproducibility (odd image)', () => {
     out = await tmpdir('repro');
   });
 
-  it.skipIf(!hasTools)('xz --robot -l shows more than one Block with --block-size 64KiB (big.debug is 3 MiB)', async () => {
-    const file = join(out, 'blocks.tar.xz');
-    await cliPackOk(image, ['--block-size', '64KiB', '--out', file]);
-    const info = await xzRobotList(file);
-    expect(info.streams).toBe(1);
-    expect(info.blocks).toBeGreaterThan(1);
-    // The Stream Footer ends the file: its magic bytes are the last two.
-    const bytes = await readFile(file);
-    expect(bytes.subarray(-2).toString('latin1')).toBe('YZ');
-  });
+  it.skipIf(!hasTools)(
+    'xz --robot -l shows more than one Block with --block-size 64KiB (big.debug is 3 MiB)',
+    async () => {
+      const file = join(out, 'blocks.tar.xz');
+      await cliPackOk(image, ['--block-size', '64KiB', '--out', file]);
+      const info = await xzRobotList(file);
+      expect(info.streams).toBe(1);
+      expect(info.blocks).toBeGreaterThan(1);
+      // The Stream Footer ends the file: its magic bytes are the last two.
+      const bytes = await readFile(file);
+      expect(bytes.subarray(-2).toString('latin1')).toBe('YZ');
+    },
+  );
 
   it.skipIf(!hasTools)('packing twice (from two copies of the image) gives byte-identical files', async () => {
     const second = await makeImage('odd');
@@ -362,7 +417,14 @@ describe('Blocks and reproducibility (odd image)', () => {
     const a = join(out, 'enc-xz.tar.xz');
     const b = join(out, 'enc-lzma-native.tar.xz');
     const ra = await packImage({ image, ...IDENTITY, out: a, blockSize: SMALL_BLOCK, threads: 2, encoder: 'xz' });
-    const rb = await packImage({ image, ...IDENTITY, out: b, blockSize: SMALL_BLOCK, threads: 2, encoder: 'lzma-native' });
+    const rb = await packImage({
+      image,
+      ...IDENTITY,
+      out: b,
+      blockSize: SMALL_BLOCK,
+      threads: 2,
+      encoder: 'lzma-native',
+    });
     expect(ra.status).toBe('packed');
     expect(rb.status).toBe('packed');
     expect(rb.blocks).toBe(ra.blocks);

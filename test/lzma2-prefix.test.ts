@@ -25,7 +25,11 @@ async function lzma2Blocks(file: string): Promise<{ data: Buffer; decoded: Buffe
         await fh.read(bytes, 0, b.totalSize, b.fileOffset);
         const h = decodeBlockHeader(bytes);
         if ('error' in h || h.filters.length !== 1 || h.filters[0]!.id !== FILTER_LZMA2) continue;
-        out.push({ data: bytes.subarray(h.headerSize), decoded: await ra.readBlock(i), name: `${path.basename(file)} Block ${i}` });
+        out.push({
+          data: bytes.subarray(h.headerSize),
+          decoded: await ra.readBlock(i),
+          name: `${path.basename(file)} Block ${i}`,
+        });
       }
       return out;
     } finally {
@@ -36,7 +40,7 @@ async function lzma2Blocks(file: string): Promise<{ data: Buffer; decoded: Buffe
   }
 }
 
-describe('decodeLzma2Prefix (the header probes\' decoder)', () => {
+describe("decodeLzma2Prefix (the header probes' decoder)", () => {
   it('decodes exactly the requested prefix of every LZMA2 Block of the good conformance files', async () => {
     const goods = (await fs.readdir(CONFORMANCE)).filter((f) => f.startsWith('good-') && f.endsWith('.xz'));
     let blocks = 0;

@@ -18,7 +18,10 @@ const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
 const TARBALL = 'usr/lib/debug/.tarball/app-misc/hello/hello-1.0-1-debug.tar.xz';
 
 async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(() => true, () => false);
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function members(tarball: string): Promise<{ path: string; type: string; offset: number }[]> {
@@ -45,7 +48,9 @@ describe('image walk', () => {
     const walk = await walkDebugRoots(image);
     const names = walk.entries.map((e) => e.member);
     expect(names[0]).toBe('./usr/src/debug/');
-    expect(names.indexOf('./usr/lib/debug/')).toBeGreaterThan(names.indexOf('./usr/src/debug/app-misc/hello-1.0/hello.c'));
+    expect(names.indexOf('./usr/lib/debug/')).toBeGreaterThan(
+      names.indexOf('./usr/src/debug/app-misc/hello-1.0/hello.c'),
+    );
     expect(names.some((n) => n.includes('.tarball'))).toBe(false);
     const sorted = [...names].sort((a, b) => {
       const root = (n: string) => (n.startsWith('./usr/src/debug') ? 0 : 1);
@@ -67,17 +72,30 @@ describe('image walk', () => {
 
   it('refuses names that are not UTF-8, FIFOs, and symlinked roots, naming the file', async () => {
     const image = await makeImage('hello');
-    const bad = Buffer.concat([Buffer.from(path.join(image, 'usr/src/debug/bad-')), Buffer.from([0xff, 0xfe]), Buffer.from('.c')]);
+    const bad = Buffer.concat([
+      Buffer.from(path.join(image, 'usr/src/debug/bad-')),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('.c'),
+    ]);
     await fs.writeFile(bad, 'x');
-    await expect(walkDebugRoots(image)).rejects.toMatchObject({ code: 'E_UNSAFE', message: expect.stringMatching(/bad-\\xff\\xfe\.c: file name is not valid UTF-8/) });
+    await expect(walkDebugRoots(image)).rejects.toMatchObject({
+      code: 'E_UNSAFE',
+      message: expect.stringMatching(/bad-\\xff\\xfe\.c: file name is not valid UTF-8/),
+    });
     await fs.unlink(bad);
     await execa('mkfifo', [path.join(image, 'usr/lib/debug/fifo')]);
-    await expect(walkDebugRoots(image)).rejects.toMatchObject({ code: 'E_UNSAFE', message: expect.stringContaining('fifo: is a FIFO') });
+    await expect(walkDebugRoots(image)).rejects.toMatchObject({
+      code: 'E_UNSAFE',
+      message: expect.stringContaining('fifo: is a FIFO'),
+    });
     await fs.unlink(path.join(image, 'usr/lib/debug/fifo'));
     const outside = await tmpdir('outside');
     await fs.rename(path.join(image, 'usr/src/debug'), path.join(outside, 'debug'));
     await fs.symlink(path.join(outside, 'debug'), path.join(image, 'usr/src/debug'));
-    await expect(walkDebugRoots(image)).rejects.toMatchObject({ code: 'E_UNSAFE', message: expect.stringContaining('is a symlink') });
+    await expect(walkDebugRoots(image)).rejects.toMatchObject({
+      code: 'E_UNSAFE',
+      message: expect.stringContaining('is a symlink'),
+    });
   });
 });
 
@@ -108,10 +126,20 @@ describe('Block layout', () => {
     const firstLib = plan.members.find((m) => m.entry.member.startsWith('./usr/lib/'))!;
     expect(firstLib.offset).toBeGreaterThan(0);
     // Defaults: the sources' limits follow --block-size up to 1984 KiB.
-    expect(resolveLayout({}, 8 << 20)).toEqual({ blockSize: DEFAULT_BLOCK_SIZE, largeBlockSize: 2 * DEFAULT_BLOCK_SIZE });
-    expect(resolveLayout({ blockSize: 32 << 20 }, 8 << 20).sources).toEqual({ blockSize: DEFAULT_BLOCK_SIZE, largeBlockSize: 2 * DEFAULT_BLOCK_SIZE });
+    expect(resolveLayout({}, 8 << 20)).toEqual({
+      blockSize: DEFAULT_BLOCK_SIZE,
+      largeBlockSize: 2 * DEFAULT_BLOCK_SIZE,
+    });
+    expect(resolveLayout({ blockSize: 32 << 20 }, 8 << 20).sources).toEqual({
+      blockSize: DEFAULT_BLOCK_SIZE,
+      largeBlockSize: 2 * DEFAULT_BLOCK_SIZE,
+    });
     expect(() => resolveLayout({ sourceBlockSize: 100 }, 8 << 20)).toThrow(/source block size 100/);
-    const blocks = planBlocks(members, plan.size, { blockSize: 1 << 30, largeBlockSize: 1 << 30, sources: { blockSize: 1024, largeBlockSize: 4096 } });
+    const blocks = planBlocks(members, plan.size, {
+      blockSize: 1 << 30,
+      largeBlockSize: 1 << 30,
+      sources: { blockSize: 1024, largeBlockSize: 4096 },
+    });
     // Sources in Blocks of about 1 KiB, then one Block from the first debug member to the end.
     expect(blocks.some((b) => b.start === firstLib.offset)).toBe(true);
     expect(blocks.filter((b) => b.start >= firstLib.offset)).toHaveLength(1);
@@ -134,7 +162,12 @@ describe('packImage', () => {
   it('packs, reports and is idempotent; a second pack leaves the file alone', async () => {
     const image = await makeImage('odd');
     const first = await packImage({ image, ...ID, blockSize: 64 << 10 });
-    expect(first).toMatchObject({ status: 'packed', tarball: path.join(image, TARBALL), replaced: false, unchanged: false });
+    expect(first).toMatchObject({
+      status: 'packed',
+      tarball: path.join(image, TARBALL),
+      replaced: false,
+      unchanged: false,
+    });
     expect(first.blocks).toBeGreaterThan(1);
     expect((await blocksOf(first.tarball!)).length).toBe(first.blocks);
     const bytes = await fs.readFile(first.tarball!);
@@ -185,7 +218,13 @@ describe('packImage', () => {
     const image = await makeImage('odd');
     const out = path.join(image, TARBALL);
     await fs.mkdir(path.dirname(out), { recursive: true });
-    await execa('bash', ['-c', 'cd "$1" && tar --exclude=./usr/lib/debug/.tarball -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', image, out]);
+    await execa('bash', [
+      '-c',
+      'cd "$1" && tar --exclude=./usr/lib/debug/.tarball -cJf "$2" ./usr/src/debug ./usr/lib/debug',
+      '_',
+      image,
+      out,
+    ]);
     const r = await packImage({ image, ...ID, blockSize: 64 << 10 });
     expect(r).toMatchObject({ replaced: true, unchanged: false });
     expect((await blocksOf(out)).length).toBeGreaterThan(1);
@@ -194,10 +233,19 @@ describe('packImage', () => {
     const copy = path.join(await tmpdir('copy'), 'image');
     await execa('cp', ['-a', image, copy]);
     await fs.writeFile(path.join(copy, 'usr/src/debug/app-misc/hello-1.0/hello.c'), 'changed\n');
-    await execa('bash', ['-c', 'cd "$1" && tar --exclude=./usr/lib/debug/.tarball -cJf "$2" ./usr/src/debug ./usr/lib/debug', '_', copy, `${out}.other`]);
+    await execa('bash', [
+      '-c',
+      'cd "$1" && tar --exclude=./usr/lib/debug/.tarball -cJf "$2" ./usr/src/debug ./usr/lib/debug',
+      '_',
+      copy,
+      `${out}.other`,
+    ]);
     await fs.rename(`${out}.other`, out);
     const before = await fs.readFile(out);
-    await expect(packImage({ image, ...ID })).rejects.toMatchObject({ code: 'E_VERIFY', message: expect.stringContaining('differs from the image') });
+    await expect(packImage({ image, ...ID })).rejects.toMatchObject({
+      code: 'E_VERIFY',
+      message: expect.stringContaining('differs from the image'),
+    });
     expect((await fs.readFile(out)).equals(before)).toBe(true);
     expect((await fs.readdir(path.dirname(out))).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
@@ -224,7 +272,11 @@ describe('packImage', () => {
         image,
         ...ID,
         removePacked: true,
-        log: { info: () => undefined, warn: () => undefined, progress: (m) => void (m === 'verifying' && appendFileSync(big, 'x')) },
+        log: {
+          info: () => undefined,
+          warn: () => undefined,
+          progress: (m) => void (m === 'verifying' && appendFileSync(big, 'x')),
+        },
       }),
     ).rejects.toMatchObject({ code: 'E_CHANGED', message: expect.stringContaining('big.debug') });
     expect(await exists(path.join(image, 'usr/lib/debug/.tarball'))).toBe(false);

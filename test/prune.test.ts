@@ -20,20 +20,49 @@ const NOW = Date.UTC(2026, 10, 22);
 function candidate(category: string, pn: string, file: string, mtimeMs = 0): PruneCandidate {
   const name = parseTarballName(category, pn, file);
   if (typeof name === 'string') throw new Error(name);
-  return { path: `/t/${category}/${pn}/${file}`, rel: `${category}/${pn}/${file}`, name, size: 1, mtimeMs, dev: 1, ino: 1 };
+  return {
+    path: `/t/${category}/${pn}/${file}`,
+    rel: `${category}/${pn}/${file}`,
+    name,
+    size: 1,
+    mtimeMs,
+    dev: 1,
+    ino: 1,
+  };
 }
 
 describe('prune plan', () => {
   it('keeps the newest N builds: highest version first, then highest BUILD_ID', () => {
-    const files = ['hello-1.0-1', 'hello-1.0-3', 'hello-1.0-r1-1', 'hello-0.9-7', 'hello-1.1_rc1-2', 'hello-1.0-10'].map((f) => candidate('app-misc', 'hello', `${f}-debug.tar.xz`));
+    const files = [
+      'hello-1.0-1',
+      'hello-1.0-3',
+      'hello-1.0-r1-1',
+      'hello-0.9-7',
+      'hello-1.1_rc1-2',
+      'hello-1.0-10',
+    ].map((f) => candidate('app-misc', 'hello', `${f}-debug.tar.xz`));
     const plan = planGroup(files, { keep: 3 });
-    expect(plan.keep.map((k) => k.candidate.name.pf + '-' + k.candidate.name.buildId)).toEqual(['hello-1.1_rc1-2', 'hello-1.0-r1-1', 'hello-1.0-10']);
-    expect(plan.remove.map((c) => `${c.name.pf}-${c.name.buildId}`)).toEqual(['hello-1.0-3', 'hello-1.0-1', 'hello-0.9-7']);
+    expect(plan.keep.map((k) => k.candidate.name.pf + '-' + k.candidate.name.buildId)).toEqual([
+      'hello-1.1_rc1-2',
+      'hello-1.0-r1-1',
+      'hello-1.0-10',
+    ]);
+    expect(plan.remove.map((c) => `${c.name.pf}-${c.name.buildId}`)).toEqual([
+      'hello-1.0-3',
+      'hello-1.0-1',
+      'hello-0.9-7',
+    ]);
   });
 
   it('keeps protected and recent builds beyond N', () => {
-    const files = [1, 2, 3, 4].map((n) => candidate('app-misc', 'hello', `hello-1.0-${n}-debug.tar.xz`, NOW - (5 - n) * 10 * DAY));
-    const plan = planGroup(files, { keep: 1, olderThanMs: NOW - 35 * DAY, protects: (c) => (c.name.buildId === '3' ? 'binpkg' : undefined) });
+    const files = [1, 2, 3, 4].map((n) =>
+      candidate('app-misc', 'hello', `hello-1.0-${n}-debug.tar.xz`, NOW - (5 - n) * 10 * DAY),
+    );
+    const plan = planGroup(files, {
+      keep: 1,
+      olderThanMs: NOW - 35 * DAY,
+      protects: (c) => (c.name.buildId === '3' ? 'binpkg' : undefined),
+    });
     expect(plan.keep.map((k) => [k.candidate.name.buildId, k.reason])).toEqual([
       ['4', 'newest'],
       ['3', 'binpkg'],
@@ -50,7 +79,9 @@ describe.skipIf(!hasTools)('prune', () => {
   beforeAll(async () => {
     const dir = await tmpdir('prune-src');
     const image = await makeImage('hello');
-    tarball = await fs.readFile(await packInto(dir, image, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }));
+    tarball = await fs.readFile(
+      await packInto(dir, image, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }),
+    );
     template = path.join(dir, 'template');
     const put = async (rel: string, ageDays: number) => {
       const f = path.join(template, rel);
@@ -74,7 +105,10 @@ describe.skipIf(!hasTools)('prune', () => {
     await fs.writeFile(path.join(template, 'app-misc/hello/.hello-1.0-6-debug.tar.xz.1-a.tmp'), '');
     await fs.mkdir(path.join(template, 'app-misc/was-empty'));
     await fs.writeFile(path.join(dir, 'outside-1.0-1-debug.tar.xz'), tarball);
-    await fs.symlink(path.join(dir, 'outside-1.0-1-debug.tar.xz'), path.join(template, 'app-misc/hello/hello-0.1-1-debug.tar.xz'));
+    await fs.symlink(
+      path.join(dir, 'outside-1.0-1-debug.tar.xz'),
+      path.join(template, 'app-misc/hello/hello-0.1-1-debug.tar.xz'),
+    );
     await fs.mkdir(path.join(template, 'app-misc/linked'));
     await fs.symlink(path.join(dir), path.join(template, 'app-misc/linked/linked-1-1-debug.tar.xz'));
   });
@@ -125,7 +159,9 @@ describe.skipIf(!hasTools)('prune', () => {
     ]) {
       expect(left).toContain(keep);
     }
-    expect((await fs.readFile(await fs.realpath(path.join(b, 'app-misc/hello/hello-0.1-1-debug.tar.xz')))).equals(tarball)).toBe(true);
+    expect(
+      (await fs.readFile(await fs.realpath(path.join(b, 'app-misc/hello/hello-0.1-1-debug.tar.xz')))).equals(tarball),
+    ).toBe(true);
   });
 
   it('removes only the directories it emptied', async () => {
@@ -140,11 +176,16 @@ describe.skipIf(!hasTools)('prune', () => {
     const r2 = await pruneTree({ tree: t2, keep: 0, now: NOW });
     const d2 = rels(r2, t2).dirs;
     expect(d2).toContain('dev-libs');
-    const dry = await pruneTree({ tree: await (async () => {
-      const t3 = await copyTree();
-      await fs.rm(path.join(t3, 'dev-libs/stays'), { recursive: true });
-      return t3;
-    })(), keep: 0, dryRun: true, now: NOW });
+    const dry = await pruneTree({
+      tree: await (async () => {
+        const t3 = await copyTree();
+        await fs.rm(path.join(t3, 'dev-libs/stays'), { recursive: true });
+        return t3;
+      })(),
+      keep: 0,
+      dryRun: true,
+      now: NOW,
+    });
     expect(dry.removedDirs.map((d) => d.split('/tree/')[1])).toEqual(d2);
   });
 
@@ -152,7 +193,11 @@ describe.skipIf(!hasTools)('prune', () => {
     const t = await copyTree();
     const pkgdir = path.join(path.dirname(t), 'binpkgs');
     const image = await makeImage('hello');
-    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '2' });
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildId: '2',
+    });
     const vdb = path.join(path.dirname(t), 'vdb');
     await fs.mkdir(path.join(vdb, 'app-misc/hello-1.0'), { recursive: true });
     await fs.writeFile(path.join(vdb, 'app-misc/hello-1.0/BUILD_ID'), '03\n');
@@ -172,9 +217,17 @@ describe.skipIf(!hasTools)('prune', () => {
     const pkgdir = path.join(path.dirname(t), 'binpkgs');
     const image = await makeImage('hello');
     // CAT/PN/PF-BUILD_ID.xpak, as binpkg-multi-instance names them.
-    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { category: 'app-misc', pf: 'hello-1.0', buildId: '3' });
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildId: '3',
+    });
     // The name is not trusted: this one's metadata says build 1.
-    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildId: '1',
+    });
     // The Packages stanza (SIZE matching) identifies a binpkg without opening it; a stale stanza protects nothing.
     const gpkg = path.join(pkgdir, 'app-misc/hello/hello-1.0-4.gpkg.tar');
     await fs.writeFile(gpkg, 'not opened: the index says what it is\n');
@@ -222,7 +275,9 @@ describe.skipIf(!hasTools)('prune', () => {
     await fs.writeFile(p(5), tarball);
     await fs.link(p(5), p(6));
     await runPrune({ tree: t, keep: 0, dryRun: true }, io);
-    expect(io.out()).toMatch(/^would delete app-misc\/hl\/hl-1-6-debug\.tar\.xz \(\d+ bytes, another hardlink to it remains\)$/m);
+    expect(io.out()).toMatch(
+      /^would delete app-misc\/hl\/hl-1-6-debug\.tar\.xz \(\d+ bytes, another hardlink to it remains\)$/m,
+    );
     expect(io.out()).toMatch(/^would delete app-misc\/hl\/hl-1-5-debug\.tar\.xz \(\d+ bytes\)$/m);
   });
 
@@ -252,7 +307,10 @@ describe.skipIf(!hasTools)('prune', () => {
     const { auditTree } = await import('../src/audit/audit.js');
     const seen: string[] = [];
     const [audit, prune] = await Promise.all([
-      auditTree({ tree: t, concurrency: 1 }, { finding: (f) => void seen.push(f.code), tarball: (r) => void seen.push(...r.findings.map((f) => f.code)) }),
+      auditTree(
+        { tree: t, concurrency: 1 },
+        { finding: (f) => void seen.push(f.code), tarball: (r) => void seen.push(...r.findings.map((f) => f.code)) },
+      ),
       pruneTree({ tree: t, keep: 0, now: NOW }),
     ]);
     expect(prune.deleted.length).toBeGreaterThan(5);
@@ -263,7 +321,9 @@ describe.skipIf(!hasTools)('prune', () => {
   it('stops before deleting anything when --pkgdir or --vdb cannot be read', async () => {
     const t = await copyTree();
     const before = await snapshot(t);
-    await expect(pruneTree({ tree: t, keep: 0, pkgdir: path.join(t, 'nope') })).rejects.toMatchObject({ code: 'E_INPUT' });
+    await expect(pruneTree({ tree: t, keep: 0, pkgdir: path.join(t, 'nope') })).rejects.toMatchObject({
+      code: 'E_INPUT',
+    });
     await expect(pruneTree({ tree: t, keep: 0, vdb: path.join(t, 'nope') })).rejects.toMatchObject({ code: 'E_INPUT' });
     expect(await snapshot(t)).toEqual(before);
   });
@@ -278,7 +338,16 @@ describe.skipIf(!hasTools)('prune', () => {
     expect(j.exitCode).toBe(0);
     const doc = JSON.parse(j.stdout);
     expect(doc).toMatchObject({ schema: 'packdebug-prune/1', dryRun: false, keep: 2 });
-    expect(doc.deleted.map((d: { rel: string }) => d.rel)).toEqual(JSON.parse(JSON.stringify(io.out().match(/^would delete (\S+)/gm)!.map((l) => l.slice(13)))));
+    expect(doc.deleted.map((d: { rel: string }) => d.rel)).toEqual(
+      JSON.parse(
+        JSON.stringify(
+          io
+            .out()
+            .match(/^would delete (\S+)/gm)!
+            .map((l) => l.slice(13)),
+        ),
+      ),
+    );
     const bad = await execa('node', [CLI, 'prune', t, '--keep', '-1'], { reject: false });
     expect(bad.exitCode).toBe(2);
     const missing = await execa('node', [CLI, 'prune', path.join(t, 'nope')], { reject: false });

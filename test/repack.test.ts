@@ -36,7 +36,10 @@ describe.skipIf(!hasTools)('repack: files that change or are symlinks', () => {
         renameSync(temp, tarball);
       };
       const run = repackTarball(tarball, { blockSize: 16 << 10, progress });
-      await expect(run).rejects.toMatchObject({ code: 'E_CHANGED', message: `${tarball}: changed while it was repacked (replaced or modified); left as it is now, run again` });
+      await expect(run).rejects.toMatchObject({
+        code: 'E_CHANGED',
+        message: `${tarball}: changed while it was repacked (replaced or modified); left as it is now, run again`,
+      });
       expect(calls).toBeGreaterThanOrEqual(2);
       expect((await fs.readFile(tarball)).equals(replacement)).toBe(true);
       expect(await temps(dir)).toEqual([]);
@@ -53,7 +56,9 @@ describe.skipIf(!hasTools)('repack: files that change or are symlinks', () => {
       touched = true;
       utimesSync(tarball, later, later);
     };
-    await expect(repackTarball(tarball, { blockSize: 16 << 10, progress })).rejects.toMatchObject({ code: 'E_CHANGED' });
+    await expect(repackTarball(tarball, { blockSize: 16 << 10, progress })).rejects.toMatchObject({
+      code: 'E_CHANGED',
+    });
     expect((await fs.readFile(tarball)).equals(bytes)).toBe(true);
     expect((await fs.stat(tarball)).mtime).toEqual(later);
     expect(await temps(dir)).toEqual([]);
@@ -66,7 +71,10 @@ describe.skipIf(!hasTools)('repack: files that change or are symlinks', () => {
     const bytes = await fs.readFile(target);
     const link = path.join(dir, 'link-debug.tar.xz');
     await fs.symlink(path.basename(target), link);
-    await expect(repackTarball(link, { blockSize: 16 << 10 })).rejects.toMatchObject({ code: 'E_INPUT', message: `${link} is a symlink; repack the file it points to` });
+    await expect(repackTarball(link, { blockSize: 16 << 10 })).rejects.toMatchObject({
+      code: 'E_INPUT',
+      message: `${link} is a symlink; repack the file it points to`,
+    });
 
     const io = memoryIO();
     expect(await runRepack({ targets: [link, tarball], blockSize: '16KiB' }, io)).toBe(1);

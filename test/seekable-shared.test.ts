@@ -19,12 +19,20 @@ async function* blocks(seed: number, count: number): AsyncGenerator<Buffer> {
   for (let i = 0; i < count; i++) yield Buffer.concat([Buffer.alloc(4096, seed + i), randomBytes(64)]);
 }
 
-async function write(file: string, inputs: Buffer[], opts: Partial<Parameters<typeof writeSeekableXz>[2]> = {}): Promise<Buffer> {
+async function write(
+  file: string,
+  inputs: Buffer[],
+  opts: Partial<Parameters<typeof writeSeekableXz>[2]> = {},
+): Promise<Buffer> {
   const fh = await fs.open(file, 'w+');
   try {
-    await writeSeekableXz(fh, (async function* () {
-      yield* inputs;
-    })(), { lzma, encoder: 'lzma-native', threads: 3, ...opts });
+    await writeSeekableXz(
+      fh,
+      (async function* () {
+        yield* inputs;
+      })(),
+      { lzma, encoder: 'lzma-native', threads: 3, ...opts },
+    );
   } finally {
     await fh.close();
   }
@@ -43,7 +51,9 @@ describe('seekable writers sharing slots and a Block budget', () => {
     const alone = await Promise.all(inputs.map((list, w) => write(path.join(dir, `alone-${w}.xz`), list)));
     const sharedSlots = limiter(2);
     const sharedBudget = semaphore(permits);
-    const together = await Promise.all(inputs.map((list, w) => write(path.join(dir, `shared-${w}.xz`), list, { sharedSlots, sharedBudget })));
+    const together = await Promise.all(
+      inputs.map((list, w) => write(path.join(dir, `shared-${w}.xz`), list, { sharedSlots, sharedBudget })),
+    );
     together.forEach((bytes, w) => expect(bytes.equals(alone[w]!)).toBe(true));
     // All permits came back.
     for (let i = 0; i < permits; i++) expect(sharedBudget.tryAcquire()).toBe(true);

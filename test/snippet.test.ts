@@ -252,42 +252,58 @@ describe('debuginfod service snippets', () => {
   });
 
   const HAS_DEBUGINFOD = HAS_BSDTAR && hasTool('debuginfod') && hasTool('gcc');
-  it('debuginfod serves an executable out of a binpkg through the snippet gpkg -Z', { skip: !HAS_DEBUGINFOD }, async () => {
-    const dir = await tmpdir('snippet-debuginfod');
-    writeFileSync(join(dir, 'hello.c'), 'int main(void) { return 0; }\n');
-    const exe = join(dir, 'hello');
-    execFileSync('gcc', ['-Wl,--build-id=sha1', '-o', exe, join(dir, 'hello.c')]);
-    const note = execFileSync('readelf', ['-n', exe], { encoding: 'utf8' });
-    const buildId = /Build ID: ([0-9a-f]+)/.exec(note)![1]!;
-    const binpkgs = join(dir, 'binpkgs', 'app-misc');
-    mkdirSync(binpkgs, { recursive: true });
-    await makeGpkg(binpkgs, exe, 'hello');
+  it(
+    'debuginfod serves an executable out of a binpkg through the snippet gpkg -Z',
+    { skip: !HAS_DEBUGINFOD },
+    async () => {
+      const dir = await tmpdir('snippet-debuginfod');
+      writeFileSync(join(dir, 'hello.c'), 'int main(void) { return 0; }\n');
+      const exe = join(dir, 'hello');
+      execFileSync('gcc', ['-Wl,--build-id=sha1', '-o', exe, join(dir, 'hello.c')]);
+      const note = execFileSync('readelf', ['-n', exe], { encoding: 'utf8' });
+      const buildId = /Build ID: ([0-9a-f]+)/.exec(note)![1]!;
+      const binpkgs = join(dir, 'binpkgs', 'app-misc');
+      mkdirSync(binpkgs, { recursive: true });
+      await makeGpkg(binpkgs, exe, 'hello');
 
-    const port = String(await freePort());
-    const args = unitArgv(renderSnippet('debuginfod-systemd', { port: Number(port) }));
-    expect(args).toContain(`--port=${port}`);
-    const child = spawn(
-      'debuginfod',
-      // 0.188 has no --listen-address; scan once, never groom.
-      ['-p', port, '-d', join(dir, 'db.sqlite3'), '-t0', '-g0', '-Z', `.gpkg.tar=${gpkgDecoder(args)}`, join(dir, 'binpkgs')],
-      { stdio: 'ignore', env: { PATH: process.env.PATH } },
-    );
-    try {
-      const base = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const metrics = await fetch(`${base}/metrics`).then((r) => r.text()).catch(() => '');
-        if (/^found_executable_total\{[^}]*\} [1-9]/m.test(metrics)) break;
-        if (Date.now() > deadline) throw new Error(`debuginfod did not scan the binpkg:\n${metrics}`);
-        await new Promise((r) => setTimeout(r, 200));
+      const port = String(await freePort());
+      const args = unitArgv(renderSnippet('debuginfod-systemd', { port: Number(port) }));
+      expect(args).toContain(`--port=${port}`);
+      const child = spawn(
+        'debuginfod',
+        // 0.188 has no --listen-address; scan once, never groom.
+        [
+          '-p',
+          port,
+          '-d',
+          join(dir, 'db.sqlite3'),
+          '-t0',
+          '-g0',
+          '-Z',
+          `.gpkg.tar=${gpkgDecoder(args)}`,
+          join(dir, 'binpkgs'),
+        ],
+        { stdio: 'ignore', env: { PATH: process.env.PATH } },
+      );
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const metrics = await fetch(`${base}/metrics`)
+            .then((r) => r.text())
+            .catch(() => '');
+          if (/^found_executable_total\{[^}]*\} [1-9]/m.test(metrics)) break;
+          if (Date.now() > deadline) throw new Error(`debuginfod did not scan the binpkg:\n${metrics}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const res = await fetch(`${base}/buildid/${buildId}/executable`);
+        expect(res.status).toBe(200);
+        expect(Buffer.from(await res.arrayBuffer()).equals(execFileSync('cat', [exe]))).toBe(true);
+      } finally {
+        child.kill('SIGTERM');
       }
-      const res = await fetch(`${base}/buildid/${buildId}/executable`);
-      expect(res.status).toBe(200);
-      expect(Buffer.from(await res.arrayBuffer()).equals(execFileSync('cat', [exe]))).toBe(true);
-    } finally {
-      child.kill('SIGTERM');
-    }
-  });
+    },
+  );
 });
 
 async function freePort(): Promise<number> {

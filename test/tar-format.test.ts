@@ -11,8 +11,19 @@ import { requireTool } from './helpers/tools.js';
 const hasTar = requireTool('tar');
 
 const fields = (over: Partial<HeaderFields> = {}): HeaderFields => ({
-  name: './usr/lib/debug/x.debug', mode: 0o644, uid: 0, gid: 0, size: 5, mtime: 1700000000, type: '0',
-  linkname: '', uname: 'root', gname: 'root', devmajor: 0, devminor: 0, ...over,
+  name: './usr/lib/debug/x.debug',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: 5,
+  mtime: 1700000000,
+  type: '0',
+  linkname: '',
+  uname: 'root',
+  gname: 'root',
+  devmajor: 0,
+  devminor: 0,
+  ...over,
 });
 
 function parseAll(buf: Buffer, chunk = 100): { entries: (TarEntry & { data: string })[]; parser: TarParser } {
@@ -79,7 +90,9 @@ describe('TarParser', () => {
     await fs.symlink('a.txt', path.join(src, 'link'));
     await fs.link(path.join(src, 'a.txt'), path.join(src, 'hard'));
     for (const format of ['gnu', 'pax']) {
-      const { stdout } = await execa('tar', [`--format=${format}`, '--sort=name', '-C', src, '-cf', '-', '.'], { encoding: 'buffer' });
+      const { stdout } = await execa('tar', [`--format=${format}`, '--sort=name', '-C', src, '-cf', '-', '.'], {
+        encoding: 'buffer',
+      });
       const buf = Buffer.from(stdout);
       for (const chunk of [1, 511, 512, 4096]) {
         const { entries, parser } = parseAll(buf, chunk);

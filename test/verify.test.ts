@@ -35,7 +35,10 @@ class ScriptedServer {
   readonly hits = new Map<string, number>();
   #server: Server;
   url = '';
-  constructor(readonly script: Map<string, (number | 'hang')[]>, readonly body = Buffer.from('served bytes')) {
+  constructor(
+    readonly script: Map<string, (number | 'hang')[]>,
+    readonly body = Buffer.from('served bytes'),
+  ) {
     this.#server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const id = /^\/buildid\/([0-9a-f]+)\/(debuginfo|executable)$/.exec(req.url ?? '')?.[1] ?? '';
       const n = this.hits.get(id) ?? 0;
@@ -62,12 +65,17 @@ class ScriptedServer {
 
 describe('debuginfod client pieces', () => {
   it('reads DEBUGINFOD_URLS (space-separated) unless --server is given', () => {
-    expect(serverUrls(undefined, { DEBUGINFOD_URLS: ' http://a:8002/  https://b/x/ http://a:8002 ' })).toEqual(['http://a:8002', 'https://b/x']);
+    expect(serverUrls(undefined, { DEBUGINFOD_URLS: ' http://a:8002/  https://b/x/ http://a:8002 ' })).toEqual([
+      'http://a:8002',
+      'https://b/x',
+    ]);
     expect(serverUrls(['http://c'], { DEBUGINFOD_URLS: 'http://a' })).toEqual(['http://c']);
     expect(() => serverUrls(undefined, {})).toThrow(/DEBUGINFOD_URLS/);
     expect(() => serverUrls(['ftp://x'], {})).toThrow(/not http/);
     // elfutils 0.190+ IMA policy tokens are not servers; a bare host:port is http, as curl takes it.
-    expect(serverUrls(undefined, { DEBUGINFOD_URLS: 'ima:enforcing https://a ima:ignore binhost:8002 file:///srv/d/' })).toEqual(['https://a', 'http://binhost:8002', 'file:///srv/d']);
+    expect(
+      serverUrls(undefined, { DEBUGINFOD_URLS: 'ima:enforcing https://a ima:ignore binhost:8002 file:///srv/d/' }),
+    ).toEqual(['https://a', 'http://binhost:8002', 'file:///srv/d']);
     expect(() => serverUrls(undefined, { DEBUGINFOD_URLS: 'ima:ignore' })).toThrow(/no debuginfod server/);
   });
 
@@ -76,14 +84,23 @@ describe('debuginfod client pieces', () => {
     const id = 'ab'.repeat(20);
     await fs.mkdir(path.join(dir, 'buildid', id), { recursive: true });
     await fs.writeFile(path.join(dir, 'buildid', id, 'debuginfo'), 'data');
-    const opts: ProbeOptions = { retries: 3, backoff: { baseMs: 1, capMs: 2 }, attemptTimeoutMs: 1000, signal: new AbortController().signal };
+    const opts: ProbeOptions = {
+      retries: 3,
+      backoff: { baseMs: 1, capMs: 2 },
+      attemptTimeoutMs: 1000,
+      signal: new AbortController().signal,
+    };
     const url = serverUrls([`file://${dir}/`], {})[0]!;
     expect(await probeArtifact(url, id, 'debuginfo', opts)).toMatchObject({ outcome: 'served', attempts: 1, size: 4 });
     expect(await probeArtifact(url, id, 'executable', opts)).toMatchObject({ outcome: 'missing', attempts: 1 });
     expect(await probeArtifact(url, 'cd'.repeat(20), 'debuginfo', opts)).toMatchObject({ outcome: 'missing' });
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('data')]) })).toMatchObject({ outcome: 'served' });
-    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('other')]) })).toMatchObject({ outcome: 'mismatch' });
+    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('data')]) })).toMatchObject({
+      outcome: 'served',
+    });
+    expect(await probeArtifact(url, id, 'debuginfo', { ...opts, expectSha256: new Set([sha('other')]) })).toMatchObject(
+      { outcome: 'mismatch' },
+    );
   });
 
   it('backs off exponentially with full jitter, capped; honours Retry-After', () => {
@@ -99,7 +116,10 @@ describe('debuginfod client pieces', () => {
 describe('verify CLI', () => {
   it('without a server: usage error, exit 2, one line', async () => {
     const { execa } = await import('execa');
-    const r = await execa('node', [path.resolve('dist/cli.js'), 'verify', path.resolve('fixtures')], { reject: false, env: { DEBUGINFOD_URLS: '' } });
+    const r = await execa('node', [path.resolve('dist/cli.js'), 'verify', path.resolve('fixtures')], {
+      reject: false,
+      env: { DEBUGINFOD_URLS: '' },
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stderr.trim()).toBe('packdebug: no debuginfod server: give --server URL or set DEBUGINFOD_URLS');
   });
@@ -115,7 +135,13 @@ describe('probe semantics against a scripted server', () => {
   const G = '11'.repeat(20);
   const H = '22'.repeat(20);
   let server: ScriptedServer;
-  const opts = (extra: Partial<ProbeOptions> = {}): ProbeOptions => ({ retries: 3, backoff: { baseMs: 5, capMs: 20 }, attemptTimeoutMs: 5000, signal: AbortSignal.timeout(20_000), ...extra });
+  const opts = (extra: Partial<ProbeOptions> = {}): ProbeOptions => ({
+    retries: 3,
+    backoff: { baseMs: 5, capMs: 20 },
+    attemptTimeoutMs: 5000,
+    signal: AbortSignal.timeout(20_000),
+    ...extra,
+  });
 
   beforeAll(async () => {
     server = await new ScriptedServer(
@@ -136,19 +162,39 @@ describe('probe semantics against a scripted server', () => {
   });
 
   it('500 then 200: retried, served', async () => {
-    expect(await probeArtifact(server.url, A, 'debuginfo', opts())).toMatchObject({ outcome: 'served', status: 200, attempts: 2 });
+    expect(await probeArtifact(server.url, A, 'debuginfo', opts())).toMatchObject({
+      outcome: 'served',
+      status: 200,
+      attempts: 2,
+    });
   });
   it('429 then 200: retried (Retry-After honoured), served', async () => {
     expect(await probeArtifact(server.url, B, 'debuginfo', opts())).toMatchObject({ outcome: 'served', attempts: 2 });
   });
   it('401 and 403: credentials needed, not retried', async () => {
-    expect(await probeArtifact(server.url, C, 'debuginfo', opts())).toMatchObject({ outcome: 'auth', status: 401, attempts: 1 });
-    expect(await probeArtifact(server.url, F, 'debuginfo', opts())).toMatchObject({ outcome: 'auth', status: 403, attempts: 1 });
+    expect(await probeArtifact(server.url, C, 'debuginfo', opts())).toMatchObject({
+      outcome: 'auth',
+      status: 401,
+      attempts: 1,
+    });
+    expect(await probeArtifact(server.url, F, 'debuginfo', opts())).toMatchObject({
+      outcome: 'auth',
+      status: 403,
+      attempts: 1,
+    });
     expect(server.hits.get(C)).toBe(1);
   });
   it('404 and 410: authoritative absence, not retried', async () => {
-    expect(await probeArtifact(server.url, D, 'debuginfo', opts())).toMatchObject({ outcome: 'missing', status: 404, attempts: 1 });
-    expect(await probeArtifact(server.url, G, 'executable', opts())).toMatchObject({ outcome: 'missing', status: 410, attempts: 1 });
+    expect(await probeArtifact(server.url, D, 'debuginfo', opts())).toMatchObject({
+      outcome: 'missing',
+      status: 404,
+      attempts: 1,
+    });
+    expect(await probeArtifact(server.url, G, 'executable', opts())).toMatchObject({
+      outcome: 'missing',
+      status: 410,
+      attempts: 1,
+    });
   });
   it('503 forever: retried, then reported with the last status', async () => {
     const r = await probeArtifact(server.url, E, 'debuginfo', opts({ retries: 2 }));
@@ -158,7 +204,12 @@ describe('probe semantics against a scripted server', () => {
   });
   it('no answer: the attempt timeout retries, the total deadline ends it', async () => {
     const started = Date.now();
-    const r = await probeArtifact(server.url, H, 'debuginfo', opts({ retries: 100, attemptTimeoutMs: 200, signal: AbortSignal.timeout(1000) }));
+    const r = await probeArtifact(
+      server.url,
+      H,
+      'debuginfo',
+      opts({ retries: 100, attemptTimeoutMs: 200, signal: AbortSignal.timeout(1000) }),
+    );
     expect(r.outcome).toBe('error');
     expect(r.detail).toMatch(/deadline exceeded/);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -174,9 +225,14 @@ describe('probe semantics against a scripted server', () => {
     const { createHash } = await import('node:crypto');
     const good = createHash('sha256').update(server.body).digest('hex');
     server.hits.delete(A);
-    expect(await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set([good]) }))).toMatchObject({ outcome: 'served', size: server.body.length });
+    expect(await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set([good]) }))).toMatchObject({
+      outcome: 'served',
+      size: server.body.length,
+    });
     server.hits.delete(A);
-    expect(await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set(['0'.repeat(64)]) }))).toMatchObject({ outcome: 'mismatch' });
+    expect(
+      await probeArtifact(server.url, A, 'debuginfo', opts({ expectSha256: new Set(['0'.repeat(64)]) })),
+    ).toMatchObject({ outcome: 'mismatch' });
   });
 });
 
@@ -224,7 +280,14 @@ describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
     expect(status).toBe(1);
     const greet = ids.find((e) => e.path.endsWith('libgreet.so.1.debug'))!.buildId;
     expect(report).toMatchObject({ ok: false, artifacts: 2, served: 1 });
-    expect(report.servers[0]!.missing).toEqual([expect.objectContaining({ buildId: greet, kind: 'debuginfo', status: 404, member: './usr/lib/debug/usr/lib64/libgreet.so.1.debug' })]);
+    expect(report.servers[0]!.missing).toEqual([
+      expect.objectContaining({
+        buildId: greet,
+        kind: 'debuginfo',
+        status: 404,
+        member: './usr/lib/debug/usr/lib64/libgreet.so.1.debug',
+      }),
+    ]);
   });
 
   it('--deep reports a served file that differs from the tarball member', async () => {
@@ -277,7 +340,12 @@ describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-b
     // An executable among the debug files: debuginfod indexes it as such, verify asks /executable too.
     await fs.copyFile(path.join(image, 'usr/bin/hello'), path.join(image, 'usr/lib/debug/usr/bin/hello-copy'));
     const pkgdir = path.join(work, 'binpkgs');
-    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { category: 'app-misc', pf: 'hello-1.0', buildId: '1', compression: 'zstd' });
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildId: '1',
+      compression: 'zstd',
+    });
     const tree = path.join(work, 'debug/.tarball');
     const io = memoryIO({});
     expect(await runFromBinpkg({ targets: [pkgdir], out: tree, threads: 2, blockSize: '4KiB' }, io)).toBe(0);
@@ -291,7 +359,11 @@ describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-b
       await fs.writeFile(junk, 'not xz at all');
       const withJunk = await verify({ targets: [tree, junk], servers: [server.url] });
       expect(withJunk.status).toBe(1);
-      expect(withJunk.report).toMatchObject({ ok: false, served: 3, unreadable: [expect.objectContaining({ tarball: junk })] });
+      expect(withJunk.report).toMatchObject({
+        ok: false,
+        served: 3,
+        unreadable: [expect.objectContaining({ tarball: junk })],
+      });
       expect(withJunk.err).toContain(junk);
     } finally {
       await server.stop();

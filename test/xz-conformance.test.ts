@@ -20,7 +20,11 @@ import { requireTool } from './helpers/tools.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIR = path.resolve(repoRoot, '../shared/testdata/xz-conformance');
-const files = existsSync(DIR) ? readdirSync(DIR).filter((f) => f !== 'README' && !f.startsWith('.')).sort() : [];
+const files = existsSync(DIR)
+  ? readdirSync(DIR)
+      .filter((f) => f !== 'README' && !f.startsWith('.'))
+      .sort()
+  : [];
 const hasXz = requireTool('xz');
 const backends: EncoderBackend[] = hasXz ? ['lzma-native', 'xz'] : ['lzma-native'];
 
@@ -42,7 +46,10 @@ function kindOf(file: string): Kind | undefined {
 const BAD_BUT_UNSUPPORTED = new Set<string>();
 
 /** Everything our container code does with a file: layout, then every Block decoded and checked. */
-async function decodeAll(file: string, backend: EncoderBackend): Promise<{ data: Buffer; indexTotal: number; blocks: number }> {
+async function decodeAll(
+  file: string,
+  backend: EncoderBackend,
+): Promise<{ data: Buffer; indexTotal: number; blocks: number }> {
   const xz = await XzRandomAccess.open(file, { backend });
   try {
     const parts: Buffer[] = [];
@@ -50,7 +57,8 @@ async function decodeAll(file: string, backend: EncoderBackend): Promise<{ data:
     for (let i = 0; i < xz.layout.blocks.length; i++) {
       const b = xz.layout.blocks[i]!;
       const data = await xz.readBlock(i);
-      if (data.length !== b.uncompressedSize) throw new Error(`Block ${i}: ${data.length} bytes, Index says ${b.uncompressedSize}`);
+      if (data.length !== b.uncompressedSize)
+        throw new Error(`Block ${i}: ${data.length} bytes, Index says ${b.uncompressedSize}`);
       parts.push(data);
       indexTotal += b.uncompressedSize;
     }
@@ -79,7 +87,8 @@ describe('xz conformance files', () => {
   it('are there', () => {
     expect(existsSync(DIR), `${DIR} is missing`).toBe(true);
     expect(files.length).toBeGreaterThan(50);
-    for (const f of files) expect(kindOf(f), `${f}: no rule for this name (good-/bad-/unsupported-*.xz, *.lz, *.lzma)`).toBeDefined();
+    for (const f of files)
+      expect(kindOf(f), `${f}: no rule for this name (good-/bad-/unsupported-*.xz, *.lz, *.lzma)`).toBeDefined();
   });
 
   for (const f of files) {
@@ -88,7 +97,9 @@ describe('xz conformance files', () => {
 
     if (kind === 'good') {
       it.skipIf(!hasXz)(`${f} decodes as xz -dc does`, async () => {
-        const expected = Buffer.from((await execa('xz', ['-dc', file], { encoding: 'buffer', stripFinalNewline: false })).stdout);
+        const expected = Buffer.from(
+          (await execa('xz', ['-dc', file], { encoding: 'buffer', stripFinalNewline: false })).stdout,
+        );
         for (const backend of backends) {
           const { data, indexTotal } = await decodeAll(file, backend);
           expect(indexTotal, backend).toBe(expected.length);
@@ -101,7 +112,11 @@ describe('xz conformance files', () => {
             const b = xz.layout.blocks[i]!;
             const n = Math.max(1, Math.floor(b.uncompressedSize / 3));
             const prefix = await xz.readBlockPrefix(i, n);
-            expect(prefix.equals(expected.subarray(b.uncompressedOffset, b.uncompressedOffset + Math.min(n, b.uncompressedSize)))).toBe(true);
+            expect(
+              prefix.equals(
+                expected.subarray(b.uncompressedOffset, b.uncompressedOffset + Math.min(n, b.uncompressedSize)),
+              ),
+            ).toBe(true);
           }
         } finally {
           await xz.close();
@@ -147,7 +162,9 @@ describe('xz conformance files', () => {
 describe('Block Headers of the conformance files, on their own', () => {
   // The first Block Header of these one-Stream files starts right after the Stream Header.
   const header = (f: string) => decodeBlockHeader(readFileSync(path.join(DIR, f)).subarray(12));
-  const headerFiles = files.filter((f) => /^(bad-1-(block_header|vli)-|unsupported-(block_header|filter_flags))/.test(f));
+  const headerFiles = files.filter((f) =>
+    /^(bad-1-(block_header|vli)-|unsupported-(block_header|filter_flags))/.test(f),
+  );
 
   // bad-1-block_header-1/-2 are also caught earlier, by readXzLayout: their
   // Index still gives the Block the size it had before the header was cut.
@@ -161,18 +178,34 @@ describe('Block Headers of the conformance files, on their own', () => {
   }
 
   it('rejects VLIs and sizes for the reasons the README gives', () => {
-    expect(header('bad-1-vli-1.xz')).toMatchObject({ error: expect.stringMatching(/Uncompressed Size: .*superfluous zero/) });
-    expect(header('bad-1-vli-2.xz')).toMatchObject({ error: expect.stringMatching(/Uncompressed Size: .*longer than 9 bytes/) });
+    expect(header('bad-1-vli-1.xz')).toMatchObject({
+      error: expect.stringMatching(/Uncompressed Size: .*superfluous zero/),
+    });
+    expect(header('bad-1-vli-2.xz')).toMatchObject({
+      error: expect.stringMatching(/Uncompressed Size: .*longer than 9 bytes/),
+    });
     expect(header('bad-1-block_header-4.xz')).toMatchObject({ error: 'Compressed Size is too large' });
     expect(header('bad-1-block_header-5.xz')).toMatchObject({ error: 'Compressed Size is zero' });
     expect(header('bad-1-block_header-3.xz')).toMatchObject({ error: 'Block Header CRC32 mismatch' });
     expect(header('bad-1-block_header-6.xz')).toMatchObject({ error: expect.stringMatching(/Index Indicator/) });
-    expect(header('unsupported-filter_flags-1.xz')).toMatchObject({ error: expect.stringMatching(/0x7f/), unsupported: true });
+    expect(header('unsupported-filter_flags-1.xz')).toMatchObject({
+      error: expect.stringMatching(/0x7f/),
+      unsupported: true,
+    });
   });
 
   it('reads the good ones', () => {
-    expect(header('good-1-block_header-1.xz')).toMatchObject({ headerSize: 16, compressedSize: 17, uncompressedSize: 13, filters: [{ id: 0x21 }] });
-    expect(header('good-1-3delta-lzma2.xz')).toMatchObject({ filters: [{ id: 3 }, { id: 3 }, { id: 3 }, { id: 0x21 }] });
-    expect(header('good-1-arm64-lzma2-2.xz')).toMatchObject({ filters: [{ id: 0x0a, props: Buffer.from([0x00, 0xf0, 0xff, 0xff]) }, { id: 0x21 }] });
+    expect(header('good-1-block_header-1.xz')).toMatchObject({
+      headerSize: 16,
+      compressedSize: 17,
+      uncompressedSize: 13,
+      filters: [{ id: 0x21 }],
+    });
+    expect(header('good-1-3delta-lzma2.xz')).toMatchObject({
+      filters: [{ id: 3 }, { id: 3 }, { id: 3 }, { id: 0x21 }],
+    });
+    expect(header('good-1-arm64-lzma2-2.xz')).toMatchObject({
+      filters: [{ id: 0x0a, props: Buffer.from([0x00, 0xf0, 0xff, 0xff]) }, { id: 0x21 }],
+    });
   });
 });

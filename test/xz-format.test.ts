@@ -9,7 +9,12 @@ import { XzRandomAccess } from '../src/xz/random-access.js';
 import { PackdebugError } from '../src/errors.js';
 import { decodeIndex, encodeIndex } from '../src/xz/index.js';
 import { dictSizeFor, parsePreset, presetOptions } from '../src/xz/lzma2-options.js';
-import { decodeStreamFooter, decodeStreamHeader, encodeStreamFooter, encodeStreamHeader } from '../src/xz/stream-flags.js';
+import {
+  decodeStreamFooter,
+  decodeStreamHeader,
+  encodeStreamFooter,
+  encodeStreamHeader,
+} from '../src/xz/stream-flags.js';
 import { decodeVli, encodeVli } from '../src/xz/vli.js';
 import { tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
@@ -33,9 +38,17 @@ describe('xz variable-length integers', () => {
 describe('Stream Header, Stream Footer, Index', () => {
   it('encodes and decodes', () => {
     expect(decodeStreamHeader(encodeStreamHeader(4))).toEqual({ checkId: 4 });
-    const index = encodeIndex([{ unpaddedSize: 100, uncompressedSize: 2000 }, { unpaddedSize: 7, uncompressedSize: 0 }]);
+    const index = encodeIndex([
+      { unpaddedSize: 100, uncompressedSize: 2000 },
+      { unpaddedSize: 7, uncompressedSize: 0 },
+    ]);
     expect(index.length % 4).toBe(0);
-    expect(decodeIndex(index)).toEqual({ records: [{ unpaddedSize: 100, uncompressedSize: 2000 }, { unpaddedSize: 7, uncompressedSize: 0 }] });
+    expect(decodeIndex(index)).toEqual({
+      records: [
+        { unpaddedSize: 100, uncompressedSize: 2000 },
+        { unpaddedSize: 7, uncompressedSize: 0 },
+      ],
+    });
     expect(decodeStreamFooter(encodeStreamFooter(4, index.length))).toEqual({ checkId: 4, indexSize: index.length });
   });
   it('rejects corrupt headers, footers and indexes', () => {
@@ -59,10 +72,16 @@ describe('LZMA2 presets', () => {
     expect(parsePreset('6')).toEqual({ level: 6, extreme: false });
     expect(parsePreset('9e')).toEqual({ level: 9, extreme: true });
     expect(parsePreset(undefined)).toEqual({ level: 6, extreme: false });
-    for (const bad of ['10', 'e', '6x', '', '-']) if (bad !== '') expect(() => parsePreset(bad)).toThrow(/invalid preset/);
+    for (const bad of ['10', 'e', '6x', '', '-'])
+      if (bad !== '') expect(() => parsePreset(bad)).toThrow(/invalid preset/);
   });
   it('matches liblzma preset 6 and sizes dictionaries to the Block', () => {
-    expect(presetOptions({ level: 6, extreme: false })).toMatchObject({ dictSize: 8 << 20, niceLen: 64, mf: 0x14, mode: 2 });
+    expect(presetOptions({ level: 6, extreme: false })).toMatchObject({
+      dictSize: 8 << 20,
+      niceLen: 64,
+      mf: 0x14,
+      mode: 2,
+    });
     expect(dictSizeFor(10_000, 8 << 20)).toBe(12 << 10);
     expect(dictSizeFor(2 << 20, 8 << 20)).toBe(2 << 20);
     expect(dictSizeFor(100 << 20, 8 << 20)).toBe(8 << 20);
@@ -71,11 +90,21 @@ describe('LZMA2 presets', () => {
 
 describe('Block encoder backends', () => {
   it.skipIf(!hasXz)('xz(1) and lzma-native write byte-identical Blocks that decode back', async () => {
-    const input = Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${(i * 7919) % 1000}\n`)));
+    const input = Buffer.concat(
+      Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i} ${(i * 7919) % 1000}\n`)),
+    );
     const options = { ...presetOptions({ level: 6, extreme: false }), dictSize: dictSizeFor(input.length, 8 << 20) };
     const [a, b] = await Promise.all([encodeBlock(input, options, 'lzma-native'), encodeBlock(input, options, 'xz')]);
     expect(a.bytes.equals(b.bytes)).toBe(true);
-    const info = { stream: 0, fileOffset: 12, unpaddedSize: a.unpaddedSize, totalSize: a.bytes.length, uncompressedOffset: 0, uncompressedSize: input.length, checkId: 4 };
+    const info = {
+      stream: 0,
+      fileOffset: 12,
+      unpaddedSize: a.unpaddedSize,
+      totalSize: a.bytes.length,
+      uncompressedOffset: 0,
+      uncompressedSize: input.length,
+      checkId: 4,
+    };
     expect((await decodeBlock(a.bytes, info, 'x', 'lzma-native')).equals(input)).toBe(true);
     expect((await decodeBlock(a.bytes, info, 'x', 'xz')).equals(input)).toBe(true);
     const corrupt = Buffer.from(a.bytes);
@@ -124,13 +153,20 @@ describe('readXzLayout', () => {
       ['empty', Buffer.alloc(0), /empty file/],
       ['gzip', Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), /gzip data, not xz/],
       ['truncated', good.subarray(0, good.length - 1), /footer|truncated/i],
-      ['flipped', Buffer.concat([good.subarray(0, 14), Buffer.from([good[14]! ^ 1]), good.subarray(15)]), /Index|CRC32/],
+      [
+        'flipped',
+        Buffer.concat([good.subarray(0, 14), Buffer.from([good[14]! ^ 1]), good.subarray(15)]),
+        /Index|CRC32/,
+      ],
       ['odd padding', Buffer.concat([good, Buffer.alloc(3)]), /./],
     ];
     for (const [name, bytes, pattern] of cases) {
       const file = path.join(dir, `${name}.xz`);
       await fs.writeFile(file, bytes);
-      const err = await layoutOf(file).then(() => undefined, (e: Error) => e);
+      const err = await layoutOf(file).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err, name).toBeDefined();
       expect(err!.message).toContain(file);
       expect(err!.message).toMatch(pattern);
@@ -170,11 +206,19 @@ describe('files of 0 to 12 bytes', () => {
         const file = path.join(dir, `${what}.xz`);
         await fs.writeFile(file, bytes);
         const fh = await fs.open(file);
-        const err = await readXzLayout(fh, file).then(() => undefined, (e: unknown) => e).finally(() => fh.close());
+        const err = await readXzLayout(fh, file)
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+          .finally(() => fh.close());
         expect(err, what).toBeInstanceOf(PackdebugError);
         expect((err as PackdebugError).code, what).toBe('E_FORMAT');
         if (n > 0 && what.includes('of xz')) expect((err as Error).message, what).toMatch(/truncated/);
-        const ra = await XzRandomAccess.open(file).then(() => undefined, (e: unknown) => e);
+        const ra = await XzRandomAccess.open(file).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(ra, what).toBeInstanceOf(PackdebugError);
         expect((ra as PackdebugError).code, what).toBe('E_FORMAT');
       }
@@ -187,7 +231,14 @@ describe('LZMA2 data size bounds (an Index checked without decoding)', () => {
     const { randomBytes } = await import('node:crypto');
     const { lzma2DataBounds } = await import('../src/xz/block-header.js');
     expect(lzma2DataBounds(0)).toEqual([1, 1]);
-    for (const input of [Buffer.alloc(1), randomBytes(1), randomBytes(7), randomBytes(100), randomBytes(70_000), Buffer.alloc(5 << 20)]) {
+    for (const input of [
+      Buffer.alloc(1),
+      randomBytes(1),
+      randomBytes(7),
+      randomBytes(100),
+      randomBytes(70_000),
+      Buffer.alloc(5 << 20),
+    ]) {
       const options = { ...presetOptions({ level: 6, extreme: false }), dictSize: dictSizeFor(input.length, 8 << 20) };
       const block = await encodeBlock(input, options, 'lzma-native');
       const header = block.bytes[0]! * 4 + 4;

@@ -80,7 +80,9 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
     // Threaded xz writes both sizes into every Block Header; single-threaded
     // --block-size leaves them out. Both kinds are read.
     multi = await xz(dir, 'multi.xz', data, ['-T2', '--block-size=64KiB']);
-    const second = await fs.readFile(await xz(dir, 'second.xz', data2, ['-T1', '--block-size=100KiB', '--check=crc32']));
+    const second = await fs.readFile(
+      await xz(dir, 'second.xz', data2, ['-T1', '--block-size=100KiB', '--check=crc32']),
+    );
     cat = path.join(dir, 'cat.xz');
     await fs.writeFile(cat, Buffer.concat([await fs.readFile(multi), Buffer.alloc(8), second, Buffer.alloc(4)]));
     bigFile = await xz(dir, 'big.xz', big, ['-T1', '-6']);
@@ -149,7 +151,9 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
         [x.size - 1, 1],
       ] as const) {
         const before = { bytes: x.bytesDecoded, blocks: x.blocksDecoded };
-        const covering = blocks.filter((b) => b.uncompressedOffset < offset + length && b.uncompressedOffset + b.uncompressedSize > offset);
+        const covering = blocks.filter(
+          (b) => b.uncompressedOffset < offset + length && b.uncompressedOffset + b.uncompressedSize > offset,
+        );
         expect(x.blocksCovering(offset, length).map((i) => blocks[i])).toEqual(covering);
         await x.read(offset, length);
         expect(x.blocksDecoded - before.blocks, `read(${offset}, ${length})`).toBe(covering.length);
@@ -226,7 +230,9 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
       const whole = await x.readBlock(0);
       const wholeMs = performance.now() - t;
       expect(whole.equals(big)).toBe(true);
-      console.log(`2 MiB Block: 4 KiB prefix ${prefixMs.toFixed(1)} ms (${early}), whole Block ${wholeMs.toFixed(1)} ms`);
+      console.log(
+        `2 MiB Block: 4 KiB prefix ${prefixMs.toFixed(1)} ms (${early}), whole Block ${wholeMs.toFixed(1)} ms`,
+      );
       // Prefix larger than the Block: the whole Block, verified.
       expect((await x.readBlockPrefix(0, 3 << 20)).equals(big)).toBe(true);
     } finally {
@@ -238,7 +244,11 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
     const x = await XzRandomAccess.open(cat, { backend: 'xz' });
     try {
       expect((await x.read(65_000, 200_000)).equals(data.subarray(65_000, 265_000))).toBe(true);
-      expect((await x.read(data.length - 10, 20)).equals(Buffer.concat([data, data2.subarray(0, 10)]).subarray(data.length - 10))).toBe(true);
+      expect(
+        (await x.read(data.length - 10, 20)).equals(
+          Buffer.concat([data, data2.subarray(0, 10)]).subarray(data.length - 10),
+        ),
+      ).toBe(true);
     } finally {
       await x.close();
     }
@@ -246,7 +256,10 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
 
   describe('corrupt Blocks are rejected with the file name and the Block offset', () => {
     const K = 3; // the damaged Block
-    const corrupt = async (name: string, damage: (buf: Buffer, b: { fileOffset: number; unpaddedSize: number; headerSize: number }) => void) => {
+    const corrupt = async (
+      name: string,
+      damage: (buf: Buffer, b: { fileOffset: number; unpaddedSize: number; headerSize: number }) => void,
+    ) => {
       const bytes = await fs.readFile(multi);
       const probe = await XzRandomAccess.open(multi);
       const b = probe.layout.blocks[K]!;
@@ -311,14 +324,25 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
         // Re-encode the header with Uncompressed Size one smaller and a valid CRC32.
         const h = decodeBlockHeader(buf.subarray(b.fileOffset));
         if ('error' in h || h.uncompressedSize === undefined) throw new Error('expected sizes in the header');
-        const fields = Buffer.concat([Buffer.from([buf[b.fileOffset + 1]!]), encodeVli(h.compressedSize!), encodeVli(h.uncompressedSize - 1)]);
-        const filters = buf.subarray(b.fileOffset + 2 + encodeVli(h.compressedSize!).length + encodeVli(h.uncompressedSize).length, b.fileOffset + b.headerSize - 4);
+        const fields = Buffer.concat([
+          Buffer.from([buf[b.fileOffset + 1]!]),
+          encodeVli(h.compressedSize!),
+          encodeVli(h.uncompressedSize - 1),
+        ]);
+        const filters = buf.subarray(
+          b.fileOffset + 2 + encodeVli(h.compressedSize!).length + encodeVli(h.uncompressedSize).length,
+          b.fileOffset + b.headerSize - 4,
+        );
         const body = Buffer.concat([Buffer.from([buf[b.fileOffset]!]), fields, filters]);
         expect(body.length).toBe(b.headerSize - 4);
         body.copy(buf, b.fileOffset);
         buf.writeUInt32LE(crc32(body), b.fileOffset + b.headerSize - 4);
       });
-      await expectRejected(file, block.fileOffset, /disagrees with the Index: Block Header says Uncompressed Size 65535, Index says 65536/);
+      await expectRejected(
+        file,
+        block.fileOffset,
+        /disagrees with the Index: Block Header says Uncompressed Size 65535, Index says 65536/,
+      );
     });
   });
 });
@@ -338,13 +362,25 @@ describe('decodeBlockHeader', () => {
   const LZMA2 = [0x21, 0x01, 0x16];
 
   it('decodes sizes and filter chains', () => {
-    expect(decodeBlockHeader(header(0x00, LZMA2))).toEqual({ headerSize: 12, filters: [{ id: 0x21, props: Buffer.from([0x16]) }] });
-    expect(decodeBlockHeader(header(0xc0, [0x80, 0x01, 0x05, ...LZMA2]))).toMatchObject({ compressedSize: 128, uncompressedSize: 5 });
+    expect(decodeBlockHeader(header(0x00, LZMA2))).toEqual({
+      headerSize: 12,
+      filters: [{ id: 0x21, props: Buffer.from([0x16]) }],
+    });
+    expect(decodeBlockHeader(header(0xc0, [0x80, 0x01, 0x05, ...LZMA2]))).toMatchObject({
+      compressedSize: 128,
+      uncompressedSize: 5,
+    });
     for (const id of [4, 5, 6, 7, 8, 9, 10, 11]) {
-      expect(decodeBlockHeader(header(0x01, [id, 0x00, ...LZMA2])), `BCJ ${id}`).toMatchObject({ filters: [{ id }, { id: 0x21 }] });
-      expect(decodeBlockHeader(header(0x01, [id, 0x04, 0, 0x10, 0, 0, ...LZMA2])), `BCJ ${id} start`).toMatchObject({ filters: [{ id, props: Buffer.from([0, 0x10, 0, 0]) }, { id: 0x21 }] });
+      expect(decodeBlockHeader(header(0x01, [id, 0x00, ...LZMA2])), `BCJ ${id}`).toMatchObject({
+        filters: [{ id }, { id: 0x21 }],
+      });
+      expect(decodeBlockHeader(header(0x01, [id, 0x04, 0, 0x10, 0, 0, ...LZMA2])), `BCJ ${id} start`).toMatchObject({
+        filters: [{ id, props: Buffer.from([0, 0x10, 0, 0]) }, { id: 0x21 }],
+      });
     }
-    expect(decodeBlockHeader(header(0x03, [3, 1, 0, 3, 1, 1, 4, 0, ...LZMA2]))).toMatchObject({ filters: [{ id: 3 }, { id: 3 }, { id: 4 }, { id: 0x21 }] });
+    expect(decodeBlockHeader(header(0x03, [3, 1, 0, 3, 1, 1, 4, 0, ...LZMA2]))).toMatchObject({
+      filters: [{ id: 3 }, { id: 3 }, { id: 4 }, { id: 0x21 }],
+    });
     expect(lzma2DictSize(0)).toBe(4096);
     expect(lzma2DictSize(0x16)).toBe(8 << 20);
     expect(lzma2DictSize(40)).toBe(0xffffffff);
@@ -357,7 +393,11 @@ describe('decodeBlockHeader', () => {
       ['CRC32', Buffer.from(header(0x00, LZMA2)).fill(0x17, 3, 4), /CRC32/],
       ['compressed size zero', header(0x40, [0x00, ...LZMA2]), /Compressed Size is zero/],
       ['props past the header', header(0x00, [0x21, 0x09, 0x16]), /extend past/],
-      ['VLI too long', header(0x80, [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, ...LZMA2]), /longer than 9 bytes/],
+      [
+        'VLI too long',
+        header(0x80, [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, ...LZMA2]),
+        /longer than 9 bytes/,
+      ],
       ['misaligned BCJ start', header(0x01, [0x05, 0x04, 2, 0, 0, 0, ...LZMA2]), /not a multiple of 4/],
     ];
     for (const [what, buf, pattern] of corrupt) {
@@ -387,8 +427,12 @@ describe('decodeBlockHeader', () => {
     expect(h.headerSize).toBe(12);
     // 12 header + 32 compressed + 8 CRC64 = 52
     expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 52, uncompressedSize: 64, checkId: 4 })).toBeUndefined();
-    expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 56, uncompressedSize: 64, checkId: 4 })).toMatch(/Compressed Size 32, Index implies 36/);
-    expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 52, uncompressedSize: 65, checkId: 4 })).toMatch(/Uncompressed Size 64, Index says 65/);
+    expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 56, uncompressedSize: 64, checkId: 4 })).toMatch(
+      /Compressed Size 32, Index implies 36/,
+    );
+    expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 52, uncompressedSize: 65, checkId: 4 })).toMatch(
+      /Uncompressed Size 64, Index says 65/,
+    );
     expect(checkBlockHeaderAgainstIndex(h, { unpaddedSize: 20, uncompressedSize: 64, checkId: 4 })).toMatch(/too few/);
   });
 });

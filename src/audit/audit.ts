@@ -201,7 +201,8 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     for (const [other, ids] of shared) {
       const rel = owners[other]!;
       const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${rel}`;
-      if (rel.startsWith(`${cp}/`)) findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+      if (rel.startsWith(`${cp}/`))
+        findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
       else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
     }
 
@@ -215,7 +216,14 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
       if (key !== undefined) {
         usedBinpkgs.add(key);
         summary.withBinpkg!++;
-      } else findings.push(finding('orphaned-tarball', item.path, `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildId} in ${options.pkgdir}`));
+      } else
+        findings.push(
+          finding(
+            'orphaned-tarball',
+            item.path,
+            `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildId} in ${options.pkgdir}`,
+          ),
+        );
     }
 
     summary.tarballs++;
@@ -243,7 +251,10 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     try {
       r = await walk.next();
     } catch (err) {
-      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, { file: tree, cause: err });
+      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, {
+        file: tree,
+        cause: err,
+      });
     }
     if (r.done) {
       total = seen;
@@ -252,7 +263,10 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     const item = r.value;
     if (item.kind === 'tarball') {
       seen++;
-      window.push({ item, audit: auditTarball(item.path, { deep: options.deep }).catch((err: unknown) => failedAudit(item.path, err)) });
+      window.push({
+        item,
+        audit: auditTarball(item.path, { deep: options.deep }).catch((err: unknown) => failedAudit(item.path, err)),
+      });
     } else window.push({ finding: finding(TREE_ITEM_CODES[item.kind], item.path, treeItemMessage(item)) });
     return true;
   };
@@ -281,7 +295,11 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     }
     for (const b of binpkgs.entries()) {
       if (usedBinpkgs.has(b.key)) continue;
-      const f = finding('binpkg-without-tarball', b.path, `${b.category}/${b.pf}${b.buildId ? ` (BUILD_ID ${b.buildId})` : ''} has no debug tarball in the tree`);
+      const f = finding(
+        'binpkg-without-tarball',
+        b.path,
+        `${b.category}/${b.pf}${b.buildId ? ` (BUILD_ID ${b.buildId})` : ''} has no debug tarball in the tree`,
+      );
       count(f);
       sink.finding(f);
     }
@@ -292,7 +310,9 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
 /** An audit that threw (a bug, not the file's fault): reported on the file, the others go on. */
 function failedAudit(file: string, err: unknown): TarballAudit {
   const audit = emptyAudit(file);
-  audit.findings.push(finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`));
+  audit.findings.push(
+    finding('io-error', file, `unexpected error while auditing: ${err instanceof Error ? err.message : String(err)}`),
+  );
   audit.ioError = true;
   return audit;
 }
@@ -302,4 +322,3 @@ export function auditExitStatus(summary: AuditSummary): number {
   if (summary.ioErrors > 0) return 2;
   return summary.findings.error > 0 ? 1 : 0;
 }
-

@@ -109,25 +109,56 @@ export class MemberChecks {
     const c = canonical(name);
     const parts = c.split('/');
     const { hash: h, via } = this.#hashAndAncestor(c);
-    if (name.startsWith('/')) this.#add('absolute-path', `member name '${name}' is absolute; tar would strip the / or write outside the target`, name);
-    if (parts.includes('..')) this.#add('dotdot-path', `member name '${name}' contains '..': extracting it writes outside the target`, name);
+    if (name.startsWith('/'))
+      this.#add(
+        'absolute-path',
+        `member name '${name}' is absolute; tar would strip the / or write outside the target`,
+        name,
+      );
+    if (parts.includes('..'))
+      this.#add('dotdot-path', `member name '${name}' contains '..': extracting it writes outside the target`, name);
     else if (!underRoots(c) && !(e.type === '5' && isRootAncestor(c))) {
       this.#add('outside-debug-roots', `member '${name}' is outside ./usr/lib/debug and ./usr/src/debug`, name);
     }
     // GNU tar refuses to write through a symlink it extracted (or, for a harmless-looking one, writes where it points).
-    if (via !== undefined) this.#add('through-symlink', `member '${name}' is below the symlink member './${via}': extracting it writes through the link`, name);
-    if (SPECIAL.has(e.type)) this.#add('special-file', `member '${name}' is a ${e.type === '6' ? 'fifo' : e.type === '3' ? 'character device' : 'block device'}`, name);
+    if (via !== undefined)
+      this.#add(
+        'through-symlink',
+        `member '${name}' is below the symlink member './${via}': extracting it writes through the link`,
+        name,
+      );
+    if (SPECIAL.has(e.type))
+      this.#add(
+        'special-file',
+        `member '${name}' is a ${e.type === '6' ? 'fifo' : e.type === '3' ? 'character device' : 'block device'}`,
+        name,
+      );
     // Directories are left out: setgid there only passes the group on (and a build host's may carry it).
     if ((e.mode & 0o6000) !== 0 && e.type !== '2' && e.type !== '5') {
-      this.#add('setuid-setgid', `member '${name}' has mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} (setuid or setgid)`, name);
+      this.#add(
+        'setuid-setgid',
+        `member '${name}' has mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} (setuid or setgid)`,
+        name,
+      );
     }
     const debugLink = DEBUG_LINK_RE.exec(c);
     if (e.type === '1') {
       const target = canonical(e.linkpath);
       const { hash: t, via: targetVia } = this.#hashAndAncestor(target);
-      if (target.split('/').includes('..')) this.#add('dotdot-path', `hardlink '${name}' points to '${e.linkpath}', which contains '..'`, name);
-      else if (targetVia !== undefined) this.#add('through-symlink', `hardlink '${name}' points to '${e.linkpath}', below the symlink member './${targetVia}'`, name);
-      else if (!this.#seen.has(t.hi, t.lo)) this.#add('hardlink-missing', `hardlink '${name}' points to '${e.linkpath}', which is not an earlier member`, name);
+      if (target.split('/').includes('..'))
+        this.#add('dotdot-path', `hardlink '${name}' points to '${e.linkpath}', which contains '..'`, name);
+      else if (targetVia !== undefined)
+        this.#add(
+          'through-symlink',
+          `hardlink '${name}' points to '${e.linkpath}', below the symlink member './${targetVia}'`,
+          name,
+        );
+      else if (!this.#seen.has(t.hi, t.lo))
+        this.#add(
+          'hardlink-missing',
+          `hardlink '${name}' points to '${e.linkpath}', which is not an earlier member`,
+          name,
+        );
       else {
         this.#hardlinks.set(h.hi, h.lo, t.hi, t.lo);
         if (debugLink) this.#debugLink(name, c, debugLink, t);
@@ -198,12 +229,20 @@ export class MemberChecks {
     } else {
       this.#elfIds.set(h.hi, h.lo, NO_ID);
       const why = info.goBuildId ? ' (it has a Go build id only)' : info.malformed ? ` (${info.malformed})` : '';
-      this.#add('no-build-id', `ELF file '${e.path}' has no GNU build-id note${why}: debuginfod cannot index it`, e.path);
+      this.#add(
+        'no-build-id',
+        `ELF file '${e.path}' has no GNU build-id note${why}: debuginfod cannot index it`,
+        e.path,
+      );
     }
     // `.build-id/xx/yyyy.debug` stored as the file itself (not a link): its note must say the same.
     const m = DEBUG_LINK_RE.exec(c);
     if (m && info.gnuBuildId !== m[1]! + m[2]!) {
-      this.#add('build-id-link-mismatch', `'${e.path}' is an ELF file whose build-id is ${info.gnuBuildId ?? 'missing'}`, e.path);
+      this.#add(
+        'build-id-link-mismatch',
+        `'${e.path}' is an ELF file whose build-id is ${info.gnuBuildId ?? 'missing'}`,
+        e.path,
+      );
     }
   }
 
@@ -211,7 +250,8 @@ export class MemberChecks {
   finish(): void {
     this.#checkDebugLinks();
     for (const [code, n] of this.#perCode) {
-      if (n > MAX_PER_CODE) this.findings.push(finding(code, this.#file, `${n - MAX_PER_CODE} more members like the above`));
+      if (n > MAX_PER_CODE)
+        this.findings.push(finding(code, this.#file, `${n - MAX_PER_CODE} more members like the above`));
     }
   }
 
@@ -240,7 +280,11 @@ export class MemberChecks {
       }
       const found = at === NO_ID ? '' : this.#ids[at]!;
       if (found !== id) {
-        this.#add('build-id-link-mismatch', `'${member}'${via()} leads to an ELF file whose build-id is ${found || 'missing'}`, member);
+        this.#add(
+          'build-id-link-mismatch',
+          `'${member}'${via()} leads to an ELF file whose build-id is ${found || 'missing'}`,
+          member,
+        );
       }
     }
   }

@@ -123,7 +123,11 @@ class MemberWalk {
         this.checks.entry(e);
         this.archiveEnd = Math.max(this.archiveEnd, e.dataOffset + paddedSize(e.size));
         this.#classifyBlocks(e);
-        this.current = { entry: e, capture: REGULAR.has(e.type) && e.size >= 52 ? new ElfCapture(e.size) : undefined, elfSeen: false };
+        this.current = {
+          entry: e,
+          capture: REGULAR.has(e.type) && e.size >= 52 ? new ElfCapture(e.size) : undefined,
+          elfSeen: false,
+        };
       },
       data: (_e, chunk) => {
         const c = this.current;
@@ -164,7 +168,8 @@ class MemberWalk {
   /** The archive's end-of-archive marker starts at `offset`: Blocks from there on hold only zeros. */
   trailerAt(offset: number): void {
     const blocks = this.reader.ra.blocks;
-    for (let i = 0; i < blocks.length; i++) if (blocks[i]!.uncompressedOffset >= offset && this.blockKinds[i] === 0) this.blockKinds[i] = 3;
+    for (let i = 0; i < blocks.length; i++)
+      if (blocks[i]!.uncompressedOffset >= offset && this.blockKinds[i] === 0) this.blockKinds[i] = 3;
   }
 
   #classifyBlocks(e: TarEntry): void {
@@ -175,7 +180,8 @@ class MemberWalk {
     const atStart = blocks[first]!.uncompressedOffset === e.headerOffset;
     if (atStart) {
       this.blockKinds[first] = 1;
-      if (this.#previousAtBlock !== undefined && compareMemberNames(this.#previousAtBlock, e.path) >= 0) this.sorted = false;
+      if (this.#previousAtBlock !== undefined && compareMemberNames(this.#previousAtBlock, e.path) >= 0)
+        this.sorted = false;
       this.#previousAtBlock = e.path;
     }
     const end = Math.min(e.dataOffset + paddedSize(e.size), ra.size);
@@ -187,7 +193,8 @@ class MemberWalk {
   layout(): BlockLayout {
     if (this.blockKinds.length < 2) return this.blockKinds.length === 0 ? 'none' : 'single-block';
     const empty = (i: number) => this.reader.ra.blocks[i]!.uncompressedSize === 0;
-    for (let i = 0; i < this.blockKinds.length; i++) if ((this.blockKinds[i] === 0 && !empty(i)) || this.blockKinds[i] === 4) return 'unaligned';
+    for (let i = 0; i < this.blockKinds.length; i++)
+      if ((this.blockKinds[i] === 0 && !empty(i)) || this.blockKinds[i] === 4) return 'unaligned';
     return this.sorted ? 'packdebug' : 'aligned';
   }
 }
@@ -214,7 +221,8 @@ export function emptyAudit(file: string): TarballAudit {
 
 export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
   const result = emptyAudit(file);
-  const add = (code: FindingCode, message: string, member?: string) => result.findings.push(finding(code, file, message, member));
+  const add = (code: FindingCode, message: string, member?: string) =>
+    result.findings.push(finding(code, file, message, member));
   const fail = (err: unknown, blockStage: boolean) => {
     if (!blockStage && isEnoent(err)) {
       result.gone = true;
@@ -242,7 +250,9 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
         return result;
       }
       // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
-      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead)) ? 'xz' : sniffFormatStrict(head.subarray(0, bytesRead));
+      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead))
+        ? 'xz'
+        : sniffFormatStrict(head.subarray(0, bytesRead));
       if (kind !== 'xz') {
         add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
         return result;
@@ -259,7 +269,11 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   try {
     // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
     // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(file, { PACKDEBUG_CACHE_DIR: '' }, { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true });
+    reader = await TarballReader.open(
+      file,
+      { PACKDEBUG_CACHE_DIR: '' },
+      { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true },
+    );
   } catch (err) {
     fail(err, false);
     return result;
@@ -279,8 +293,10 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
     }
     // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
     const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
-    if (oneLargeBlock) add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
-    if (!ra.layout.footerLast && ra.blocks.length > 1) add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
+    if (oneLargeBlock)
+      add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
+    if (!ra.layout.footerLast && ra.blocks.length > 1)
+      add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
     if (ra.size === 0) {
       add('no-members', 'the xz stream holds no data');
       result.members = 0;
@@ -289,14 +305,18 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
     }
     if (!options.deep && oneLargeBlock) {
       result.layout = 'single-block';
-      add('headers-not-checked', `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`);
+      add(
+        'headers-not-checked',
+        `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`,
+      );
       return result;
     }
 
     let walk = new MemberWalk(file, reader);
     let ok: boolean;
     if (!options.deep) ok = await shallowWalk(reader, walk, add, fail);
-    else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk))) ok = true;
+    else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk)))
+      ok = true;
     else {
       // In process, Block by Block: names the Block or member at fault, and verifies the others too.
       walk = new MemberWalk(file, reader);
@@ -310,7 +330,8 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
     result.findings.push(...walk.checks.findings);
     if (ok) {
       result.layout = walk.layout();
-      if (result.layout === 'unaligned') add('blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
+      if (result.layout === 'unaligned')
+        add('blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
       if (walk.checks.members === 0) add('no-members', 'the tar stream holds no members');
     }
     return result;
@@ -358,7 +379,9 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
           if (!c || c.entry.size === 0) return true;
           const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
           if (c.entry.dataOffset + c.entry.size > ra.size) {
-            tarError = new Error(`member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`);
+            tarError = new Error(
+              `member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`,
+            );
             return false;
           }
           const block = ra.blockIndexAt(pos - 1);

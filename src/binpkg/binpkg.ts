@@ -59,7 +59,8 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
     fh = await fs.open(file, 'r');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new PackdebugError('E_INPUT', `${file}: no such binary package`, { file, cause: err });
+    if (e.code === 'ENOENT')
+      throw new PackdebugError('E_INPUT', `${file}: no such binary package`, { file, cause: err });
     throw fromSystemError(err, file, 'opening the binary package');
   }
   try {
@@ -80,8 +81,20 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
       const head = Buffer.alloc(Math.min(512, layout.tarSize));
       await fh.read(head, 0, head.length, 0);
       const imageCompression = compressionFromMagic(head);
-      if (imageCompression === undefined) throw new PackdebugError('E_FORMAT', `${file}: the data before the XPAK segment is neither a known compression nor a tar`, { file });
-      return { ...base, format, metadata, imageCompression, signatures: [], image: { offset: 0, size: layout.tarSize, prefixes: [], name: 'image tar' } };
+      if (imageCompression === undefined)
+        throw new PackdebugError(
+          'E_FORMAT',
+          `${file}: the data before the XPAK segment is neither a known compression nor a tar`,
+          { file },
+        );
+      return {
+        ...base,
+        format,
+        metadata,
+        imageCompression,
+        signatures: [],
+        image: { offset: 0, size: layout.tarSize, prefixes: [], name: 'image tar' },
+      };
     }
     const layout = gpkgLayout(await listOuterTar(fh, st.size, file), file);
     await checkMagic(fh, layout, file);
@@ -92,7 +105,12 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
       metadata,
       imageCompression: layout.image.compression,
       signatures: layout.signatures,
-      image: { offset: layout.image.offset, size: layout.image.size, prefixes: payloadPrefixes(layout, 'image'), name: layout.image.name },
+      image: {
+        offset: layout.image.offset,
+        size: layout.image.size,
+        prefixes: payloadPrefixes(layout, 'image'),
+        name: layout.image.name,
+      },
     };
   } finally {
     await fh.close();
@@ -106,14 +124,20 @@ async function checkMagic(fh: FileHandle, layout: GpkgLayout, file: string): Pro
     await fh.read(head, 0, head.length, p.offset);
     const found = compressionFromMagic(head);
     if (found !== p.compression) {
-      throw new PackdebugError('E_FORMAT', `${file}: ${p.name} is not ${p.compression === 'none' ? 'a tar' : `${p.compression} data`} (corrupt)`, { file });
+      throw new PackdebugError(
+        'E_FORMAT',
+        `${file}: ${p.name} is not ${p.compression === 'none' ? 'a tar' : `${p.compression} data`} (corrupt)`,
+        { file },
+      );
     }
   }
 }
 
 function rangeStream(file: string, offset: number, size: number) {
   // createReadStream's end is inclusive; an empty range reads nothing.
-  return size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+  return size === 0
+    ? Readable.from([])
+    : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
 }
 
 async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<string, Buffer>> {
@@ -134,7 +158,12 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<s
       },
       data: (_e, chunk) => {
         total += chunk.length;
-        if (total > MAX_METADATA_BYTES) throw new PackdebugError('E_FORMAT', `${file}: ${layout.metadata.name} is larger than ${MAX_METADATA_BYTES} bytes`, { file });
+        if (total > MAX_METADATA_BYTES)
+          throw new PackdebugError(
+            'E_FORMAT',
+            `${file}: ${layout.metadata.name} is larger than ${MAX_METADATA_BYTES} bytes`,
+            { file },
+          );
         current?.chunks.push(Buffer.from(chunk));
       },
       entryEnd: () => {
@@ -145,7 +174,8 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<s
     `${file}: ${layout.metadata.name}`,
   );
   const { offset, size, compression, name } = layout.metadata;
-  for await (const chunk of decompress(rangeStream(file, offset, size), compression, { file, what: name })) parser.write(chunk);
+  for await (const chunk of decompress(rangeStream(file, offset, size), compression, { file, what: name }))
+    parser.write(chunk);
   parser.end();
   return values;
 }
@@ -155,7 +185,11 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<s
  * directory (GPKG) or with unsafe names are an E_FORMAT error, as is a
  * corrupt or truncated payload; the error names the binpkg.
  */
-export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { signal?: AbortSignal } = {}): Promise<void> {
+export async function readImage(
+  pkg: Binpkg,
+  visitor: ImageVisitor,
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
   const { file } = pkg;
   const { offset, size, prefixes, name } = pkg.image;
   type Event = { kind: 'entry' | 'end'; entry: ImageTarEntry } | { kind: 'data'; entry: ImageTarEntry; chunk: Buffer };
@@ -178,7 +212,11 @@ export async function readImage(pkg: Binpkg, visitor: ImageVisitor, opts: { sign
   );
   // Read to the end even after the tar's end: only then has the decompressor checked the
   // payload's CRC or trailer, and garbage that decoded to a well-formed tar is caught.
-  for await (const chunk of decompress(rangeStream(file, offset, size), pkg.imageCompression, { file, what: name, signal: opts.signal })) {
+  for await (const chunk of decompress(rangeStream(file, offset, size), pkg.imageCompression, {
+    file,
+    what: name,
+    signal: opts.signal,
+  })) {
     if (parser.ended) continue;
     parser.write(chunk);
     const batch = events;
@@ -198,7 +236,11 @@ export function imageRelPath(name: string, prefixes: readonly string[], file: st
   if (prefixes.length > 0) {
     const prefix = prefixes.find((p) => rel === p || rel.startsWith(`${p}/`));
     if (prefix === undefined) {
-      throw new PackdebugError('E_FORMAT', `${file}: image member '${name}' is outside '${prefixes[0]}/' (wrong GPKG layout)`, { file });
+      throw new PackdebugError(
+        'E_FORMAT',
+        `${file}: image member '${name}' is outside '${prefixes[0]}/' (wrong GPKG layout)`,
+        { file },
+      );
     }
     rel = rel.slice(prefix.length + 1);
   }

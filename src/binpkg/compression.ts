@@ -25,7 +25,9 @@ export const COMPRESSION_SUFFIXES: Readonly<Record<string, Compression>> = {
  * Decompression commands, with Portage's flags (`zstd --long=31`: binpkgs
  * made with a large window need it). `-c` keeps every tool on stdout.
  */
-export const DECOMPRESSORS: Readonly<Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>> = {
+export const DECOMPRESSORS: Readonly<
+  Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>
+> = {
   zstd: { command: 'zstd', args: ['-d', '-c', '-q', '--long=31'] },
   xz: { command: 'xz', args: ['-d', '-c', '-q'] },
   // bzip2 and lzip say nothing of a corrupt stream when quiet: not -q.
@@ -64,7 +66,11 @@ export interface DecompressOptions {
  * fails (corrupt or truncated data) makes the stream throw an E_FORMAT
  * error naming the binpkg. A missing tool is an E_UNSUPPORTED error naming it.
  */
-export async function* decompress(input: Readable, compression: Compression, opts: DecompressOptions): AsyncGenerator<Buffer> {
+export async function* decompress(
+  input: Readable,
+  compression: Compression,
+  opts: DecompressOptions,
+): AsyncGenerator<Buffer> {
   if (compression === 'none') {
     for await (const chunk of input) yield chunk as Buffer;
     return;
@@ -98,13 +104,28 @@ export async function* decompress(input: Readable, compression: Compression, opt
     if (finished) {
       const errno = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
       if (errno === 'ENOENT') {
-        throw new PackdebugError('E_UNSUPPORTED', `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`, { file: opts.file });
+        throw new PackdebugError(
+          'E_UNSUPPORTED',
+          `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`,
+          { file: opts.file },
+        );
       }
       if (result.failed) {
         // The first line says what is wrong (bzip2 follows it with advice); without one, the exit status.
-        const first = String(result.stderr ?? '').split('\n').find((l) => l.trim() !== '');
-        const why = first ? first.trim().replace(/^[^:]*: /, '').replace(/;$/, '') : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
-        throw new PackdebugError('E_FORMAT', `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`, { file: opts.file });
+        const first = String(result.stderr ?? '')
+          .split('\n')
+          .find((l) => l.trim() !== '');
+        const why = first
+          ? first
+              .trim()
+              .replace(/^[^:]*: /, '')
+              .replace(/;$/, '')
+          : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
+        throw new PackdebugError(
+          'E_FORMAT',
+          `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`,
+          { file: opts.file },
+        );
       }
     }
   }

@@ -50,7 +50,8 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
   const under = (rel: string) => (ep === '' ? rel : `${ep}/${rel}`);
   const roots = DEBUG_ROOTS.map(under);
   const tarballDir = under(TARBALL_DIR);
-  const inRoots = (rel: string) => roots.some((r) => rel === r || rel.startsWith(`${r}/`)) && rel !== tarballDir && !rel.startsWith(`${tarballDir}/`);
+  const inRoots = (rel: string) =>
+    roots.some((r) => rel === r || rel.startsWith(`${r}/`)) && rel !== tarballDir && !rel.startsWith(`${tarballDir}/`);
   // Components above the roots: a symlink there would lead the unpacked image elsewhere (walk refuses it too).
   const rootParents = new Set<string>();
   for (const r of roots) {
@@ -96,7 +97,10 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
         break;
       }
       default:
-        throw bad('E_UNSAFE', `image member '${rel}' is ${TYPE_NAMES[e.type] ?? `of tar type '${e.type}'`}; debug tarballs hold only directories, regular files and symlinks`);
+        throw bad(
+          'E_UNSAFE',
+          `image member '${rel}' is ${TYPE_NAMES[e.type] ?? `of tar type '${e.type}'`}; debug tarballs hold only directories, regular files and symlinks`,
+        );
     }
     nodes.set(rel, node); // a later member of the same name replaces the earlier one, as tar -x does
   };
@@ -108,7 +112,9 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
   };
   const onEnd = async () => {
     if (!current) return;
-    current.node.data = current.hash ? { offset: 0, size: current.size, sha256: current.hash.digest('hex') } : opts.spill!.end();
+    current.node.data = current.hash
+      ? { offset: 0, size: current.size, sha256: current.hash.digest('hex') }
+      : opts.spill!.end();
     current = undefined;
   };
   await readImage(pkg, { entry: onEntry, data: onData, entryEnd: onEnd }, { signal: opts.signal });
@@ -121,7 +127,13 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
         entry: (e) => {
           current = undefined;
           if (!outsideTargets.has(e.relPath) || (e.type !== '0' && e.type !== '7')) return;
-          const node: Node = { relPath: e.relPath, type: 'file', mode: e.mode & 0o7777, mtime: e.mtime, linkTarget: '' };
+          const node: Node = {
+            relPath: e.relPath,
+            type: 'file',
+            mode: e.mode & 0o7777,
+            mtime: e.mtime,
+            linkTarget: '',
+          };
           outsideData.set(e.relPath, node);
           current = { node, size: 0 };
           if (opts.spill) opts.spill.begin();
@@ -164,7 +176,11 @@ function canonicalEntries(
         nodes.set(p, { relPath: p, type: 'directory', mode: 0o755, mtime: dirTime, linkTarget: '' });
         synthesizedDirs++;
       } else if (n.type !== 'directory') {
-        throw new PackdebugError('E_FORMAT', `${file}: image member '${p}' is not a directory but '${rel}' is below it`, { file });
+        throw new PackdebugError(
+          'E_FORMAT',
+          `${file}: image member '${p}' is not a directory but '${rel}' is below it`,
+          { file },
+        );
       }
     }
   }
@@ -197,29 +213,73 @@ function canonicalEntries(
     const n = nodes.get(rel)!;
     const relPath = strip(rel);
     if (n.type === 'directory') {
-      entries.push({ member: `./${relPath}/`, relPath, kind: 'directory', mode: n.mode, size: 0, mtime: clamp(n.mtime), mtimeMs: n.mtime * 1000, linkTarget: '', dev: 0, ino: ++ino });
+      entries.push({
+        member: `./${relPath}/`,
+        relPath,
+        kind: 'directory',
+        mode: n.mode,
+        size: 0,
+        mtime: clamp(n.mtime),
+        mtimeMs: n.mtime * 1000,
+        linkTarget: '',
+        dev: 0,
+        ino: ++ino,
+      });
       for (const c of children.get(rel) ?? []) visit(c);
       return;
     }
     if (n.type === 'symlink') {
-      entries.push({ member: `./${relPath}`, relPath, kind: 'symlink', mode: n.mode, size: 0, mtime: clamp(n.mtime), mtimeMs: n.mtime * 1000, linkTarget: n.linkTarget, dev: 0, ino: ++ino });
+      entries.push({
+        member: `./${relPath}`,
+        relPath,
+        kind: 'symlink',
+        mode: n.mode,
+        size: 0,
+        mtime: clamp(n.mtime),
+        mtimeMs: n.mtime * 1000,
+        linkTarget: n.linkTarget,
+        dev: 0,
+        ino: ++ino,
+      });
       return;
     }
     const key = groupOf(rel);
     const holder = nodes.get(key) ?? outside.get(key);
     if (holder?.type === 'symlink') {
       // A hardlink to a symlink (GNU tar stores those) is, once unpacked, one more symlink.
-      entries.push({ member: `./${relPath}`, relPath, kind: 'symlink', mode: holder.mode, size: 0, mtime: clamp(holder.mtime), mtimeMs: holder.mtime * 1000, linkTarget: holder.linkTarget, dev: 0, ino: ++ino });
+      entries.push({
+        member: `./${relPath}`,
+        relPath,
+        kind: 'symlink',
+        mode: holder.mode,
+        size: 0,
+        mtime: clamp(holder.mtime),
+        mtimeMs: holder.mtime * 1000,
+        linkTarget: holder.linkTarget,
+        dev: 0,
+        ino: ++ino,
+      });
       return;
     }
     if (holder === undefined || holder.type !== 'file' || holder.data === undefined) {
-      throw new PackdebugError('E_FORMAT', `${file}: image member '${rel}' is a hardlink to '${n.linkTarget}', which the archive does not hold before it`, { file });
+      throw new PackdebugError(
+        'E_FORMAT',
+        `${file}: image member '${rel}' is a hardlink to '${n.linkTarget}', which the archive does not hold before it`,
+        { file },
+      );
     }
     // All names of a file share its inode: mode and mtime are the file's, as on disk.
     const inode = inodes.get(key) ?? ++ino;
     inodes.set(key, inode);
     const first = firstName.get(key);
-    const base = { relPath, mode: holder.mode, mtime: clamp(holder.mtime), mtimeMs: holder.mtime * 1000, dev: 0, ino: inode };
+    const base = {
+      relPath,
+      mode: holder.mode,
+      mtime: clamp(holder.mtime),
+      mtimeMs: holder.mtime * 1000,
+      dev: 0,
+      ino: inode,
+    };
     if (first === undefined) {
       firstName.set(key, `./${relPath}`);
       entries.push({ ...base, member: `./${relPath}`, kind: 'file', size: holder.data.size, linkTarget: '' });

@@ -61,7 +61,12 @@ export function gpkgLayout(members: readonly OuterMember[], file: string): GpkgL
     tops.add(parts[0]!);
     files.push({ ...m, name });
   }
-  if (tops.size !== 1) throw bad(tops.size === 0 ? 'no package directory' : `members below ${tops.size} top directories (${[...tops].slice(0, 3).join(', ')}), expected one`);
+  if (tops.size !== 1)
+    throw bad(
+      tops.size === 0
+        ? 'no package directory'
+        : `members below ${tops.size} top directories (${[...tops].slice(0, 3).join(', ')}), expected one`,
+    );
   const basename = [...tops][0]!;
   const leaf = (m: OuterMember) => (m.name.includes('/') ? m.name.slice(basename.length + 1) : m.name);
   const markers = files.filter((m) => leaf(m) === GPKG_MARKER);

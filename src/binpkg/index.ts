@@ -1,4 +1,14 @@
-export { type Binpkg, type BinpkgFormat, describeBinpkg, formatFromName, type ImageTarEntry, type ImageVisitor, imageRelPath, openBinpkg, readImage } from './binpkg.js';
+export {
+  type Binpkg,
+  type BinpkgFormat,
+  describeBinpkg,
+  formatFromName,
+  type ImageTarEntry,
+  type ImageVisitor,
+  imageRelPath,
+  openBinpkg,
+  readImage,
+} from './binpkg.js';
 export { type Compression, compressionFromMagic, DECOMPRESSORS } from './compression.js';
 export { collectDebugEntries, type DebugEntries } from './debug-entries.js';
 export { gpkgLayout, type GpkgLayout, payloadPrefixes } from './gpkg.js';

@@ -42,7 +42,10 @@ export async function listOuterTar(fh: FileHandle, fileSize: number, file: strin
     const h = decoded.header;
     const dataOffset = offset + BLOCK_SIZE;
     const size = h.type === '5' || h.type === '1' || h.type === '2' ? 0 : h.size;
-    if (dataOffset + size > fileSize) throw bad(`truncated (member '${h.name}' needs ${size} bytes at offset ${dataOffset}, the file has ${fileSize - dataOffset})`);
+    if (dataOffset + size > fileSize)
+      throw bad(
+        `truncated (member '${h.name}' needs ${size} bytes at offset ${dataOffset}, the file has ${fileSize - dataOffset})`,
+      );
     offset = dataOffset + paddedSize(size);
     if (h.type === 'x' || h.type === 'L' || h.type === 'g') {
       if (size > META_LIMIT) throw bad(`extended header of ${size} bytes at offset ${dataOffset - BLOCK_SIZE}`);
@@ -60,14 +63,17 @@ export async function listOuterTar(fh: FileHandle, fileSize: number, file: strin
     }
     const paxSize = pax.get('size');
     const realSize = paxSize !== undefined && size === h.size ? Number(paxSize) : size;
-    if (!Number.isSafeInteger(realSize) || realSize < 0) throw bad(`invalid member size at offset ${dataOffset - BLOCK_SIZE}`);
+    if (!Number.isSafeInteger(realSize) || realSize < 0)
+      throw bad(`invalid member size at offset ${dataOffset - BLOCK_SIZE}`);
     if (realSize !== size) {
-      if (dataOffset + realSize > fileSize) throw bad(`truncated (member needs ${realSize} bytes at offset ${dataOffset})`);
+      if (dataOffset + realSize > fileSize)
+        throw bad(`truncated (member needs ${realSize} bytes at offset ${dataOffset})`);
       offset = dataOffset + paddedSize(realSize);
     }
     members.push({ name: pax.get('path') ?? longName ?? h.name, type: h.type, size: realSize, dataOffset });
     longName = undefined;
     pax = new Map();
-    if (members.length > MAX_MEMBERS) throw bad(`more than ${MAX_MEMBERS} members in the outer tar; not a binary package`);
+    if (members.length > MAX_MEMBERS)
+      throw bad(`more than ${MAX_MEMBERS} members in the outer tar; not a binary package`);
   }
 }

@@ -42,7 +42,8 @@ export function parsePackagesIndex(text: string): PackagesIndex {
     current.values.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
   });
   // The header comes first; an index cut down to package stanzas has none.
-  const header = stanzas[0] !== undefined && !stanzas[0].values.has('CPV') ? stanzas.shift()!.values : new Map<string, string>();
+  const header =
+    stanzas[0] !== undefined && !stanzas[0].values.has('CPV') ? stanzas.shift()!.values : new Map<string, string>();
   const entries: PackagesIndexEntry[] = [];
   const invalid: number[] = [];
   for (const s of stanzas) {

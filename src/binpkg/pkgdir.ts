@@ -71,8 +71,13 @@ export async function listPkgdir(dir: string): Promise<PkgdirListing> {
         // Inside PKGDIR a link is an alias of a file the walk finds anyway (old All/ layout); outside it, refused.
         const real = await fs.realpath(childAbs).catch(() => undefined);
         const realRel = real === undefined ? undefined : path.relative(pkgdir, real);
-        if (realRel !== undefined && !realRel.startsWith('..') && !path.isAbsolute(realRel)) aliases.set(childRel, realRel.split(path.sep).join('/'));
-        else skipped.push({ path: childAbs, reason: real === undefined ? 'dangling symlink' : 'symlink out of the PKGDIR (not followed)' });
+        if (realRel !== undefined && !realRel.startsWith('..') && !path.isAbsolute(realRel))
+          aliases.set(childRel, realRel.split(path.sep).join('/'));
+        else
+          skipped.push({
+            path: childAbs,
+            reason: real === undefined ? 'dangling symlink' : 'symlink out of the PKGDIR (not followed)',
+          });
         continue;
       }
       if (d.isDirectory()) {

@@ -83,7 +83,11 @@ export class SpillFile implements MemberData {
     try {
       await this.#fh.write(buf, 0, buf.length, this.#size);
     } catch (err) {
-      throw fromSystemError(err, this.#name, 'writing a temporary file (give from-binpkg a roomier --tmpdir or TMPDIR)');
+      throw fromSystemError(
+        err,
+        this.#name,
+        'writing a temporary file (give from-binpkg a roomier --tmpdir or TMPDIR)',
+      );
     }
     this.#size += buf.length;
   }
@@ -95,11 +99,15 @@ export class SpillFile implements MemberData {
 
   async read(member: PlannedMember, position: number, into: Buffer): Promise<void> {
     const f = this.files.get(member.entry.relPath);
-    if (f === undefined || position + into.length > f.size) throw new Error(`internal: no spilled data for ${member.entry.member}`);
+    if (f === undefined || position + into.length > f.size)
+      throw new Error(`internal: no spilled data for ${member.entry.member}`);
     let done = 0;
     while (done < into.length) {
       const { bytesRead } = await this.#fh.read(into, done, into.length - done, f.offset + position + done);
-      if (bytesRead === 0) throw new PackdebugError('E_IO', `${this.#name}: temporary file is shorter than what was written to it`, { file: this.#name });
+      if (bytesRead === 0)
+        throw new PackdebugError('E_IO', `${this.#name}: temporary file is shorter than what was written to it`, {
+          file: this.#name,
+        });
       done += bytesRead;
     }
   }
@@ -107,7 +115,11 @@ export class SpillFile implements MemberData {
   async finished(member: PlannedMember, sha256: string): Promise<void> {
     const f = this.files.get(member.entry.relPath);
     if (f?.sha256 !== sha256) {
-      throw new PackdebugError('E_IO', `${member.entry.member}: data read back from the temporary file differs from the binpkg's (disk error in TMPDIR?)`, { file: this.#name });
+      throw new PackdebugError(
+        'E_IO',
+        `${member.entry.member}: data read back from the temporary file differs from the binpkg's (disk error in TMPDIR?)`,
+        { file: this.#name },
+      );
     }
   }
 

@@ -32,10 +32,12 @@ export async function locateXpak(fh: FileHandle, fileSize: number, file: string)
   if (fileSize < 8 + 16 + 8) throw bad(`too short for an XPAK binpkg (${fileSize} bytes)`);
   const trailer = Buffer.alloc(8);
   await fh.read(trailer, 0, 8, fileSize - 8);
-  if (!trailer.subarray(4).equals(XPAK_STOP)) throw bad("no XPAK segment at the end (missing 'STOP' trailer: truncated, or not an XPAK binpkg)");
+  if (!trailer.subarray(4).equals(XPAK_STOP))
+    throw bad("no XPAK segment at the end (missing 'STOP' trailer: truncated, or not an XPAK binpkg)");
   const xpakSize = trailer.readUInt32BE(0);
   const xpakOffset = fileSize - 8 - xpakSize;
-  if (xpakSize < 24 || xpakOffset < 0 || xpakSize > MAX_XPAK_BYTES) throw bad(`XPAK segment size ${xpakSize} does not fit the file`);
+  if (xpakSize < 24 || xpakOffset < 0 || xpakSize > MAX_XPAK_BYTES)
+    throw bad(`XPAK segment size ${xpakSize} does not fit the file`);
   const edges = Buffer.alloc(8);
   await fh.read(edges, 0, 8, xpakOffset);
   if (!edges.equals(XPAK_HEAD)) throw bad(`no XPAKPACK at offset ${xpakOffset} (corrupt XPAK segment)`);
@@ -47,12 +49,17 @@ export async function locateXpak(fh: FileHandle, fileSize: number, file: string)
 /** Decodes an XPAK segment (XPAKPACK..XPAKSTOP) into its key/value pairs. */
 export function decodeXpak(segment: Buffer, file: string): Map<string, Buffer> {
   const bad = (why: string) => new PackdebugError('E_FORMAT', `${file}: corrupt XPAK segment (${why})`, { file });
-  if (segment.length < 24 || !segment.subarray(0, 8).equals(XPAK_HEAD) || !segment.subarray(segment.length - 8).equals(XPAK_TAIL)) {
+  if (
+    segment.length < 24 ||
+    !segment.subarray(0, 8).equals(XPAK_HEAD) ||
+    !segment.subarray(segment.length - 8).equals(XPAK_TAIL)
+  ) {
     throw bad('bad magic');
   }
   const indexLen = segment.readUInt32BE(8);
   const dataLen = segment.readUInt32BE(12);
-  if (16 + indexLen + dataLen + 8 !== segment.length) throw bad(`index ${indexLen} + data ${dataLen} bytes do not fill the segment`);
+  if (16 + indexLen + dataLen + 8 !== segment.length)
+    throw bad(`index ${indexLen} + data ${dataLen} bytes do not fill the segment`);
   const index = segment.subarray(16, 16 + indexLen);
   const data = segment.subarray(16 + indexLen, 16 + indexLen + dataLen);
   const values = new Map<string, Buffer>();

@@ -33,7 +33,8 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     return r.startsWith('..') || path.isAbsolute(r) ? file : r;
   };
   const shown = (f: Finding) => RANK[f.severity] <= RANK[args.severity ?? 'info'];
-  const line = (f: Finding) => `${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}\n`;
+  const line = (f: Finding) =>
+    `${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}\n`;
 
   let summary: AuditSummary;
   if (args.json) {
@@ -45,7 +46,9 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     const open = () => {
       if (opened) return;
       opened = true;
-      io.stdout.write(`{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`);
+      io.stdout.write(
+        `{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`,
+      );
     };
     summary = await auditTree(
       { tree, deep: args.deep, pkgdir: args.pkgdir, vdb: args.vdb },
@@ -86,7 +89,9 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     progress.clear();
     if (summary.installed) {
       const more = summary.installed - installed.length;
-      io.stdout.write(`\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n${installed.map((r) => `  ${r}\n`).join('')}`);
+      io.stdout.write(
+        `\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n${installed.map((r) => `  ${r}\n`).join('')}`,
+      );
       if (more > 0) io.stdout.write(`  ... and ${more} more (audit --json: "installed": true)\n`);
     }
     io.stdout.write(summaryTable(summary));
@@ -99,12 +104,22 @@ function summaryTable(s: AuditSummary): string {
     ['tree', `${s.tree} (${s.deep ? 'deep: every Block decoded' : 'shallow: footers, Indexes, tar headers'})`],
     ['tarballs', `${s.tarballs} (${formatSize(s.bytes)}, ${formatSize(s.uncompressedBytes)} of tar)`],
     ['seekable', `${s.seekable}`],
-    ['layouts', Object.entries(s.layouts).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || '-'],
+    [
+      'layouts',
+      Object.entries(s.layouts)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || '-',
+    ],
     ['members', `${s.members}`],
-    ['ELF files', `${s.elfFiles}, ${s.distinctBuildIds} distinct build-ids${s.elfNotInspected ? `, ${s.elfNotInspected} not inspected` : ''}`],
+    [
+      'ELF files',
+      `${s.elfFiles}, ${s.distinctBuildIds} distinct build-ids${s.elfNotInspected ? `, ${s.elfNotInspected} not inspected` : ''}`,
+    ],
   ];
   if (s.installed !== undefined) rows.push(['installed', `${s.installed} tarballs belong to installed builds`]);
-  if (s.withBinpkg !== undefined) rows.push(['binpkgs', `${s.withBinpkg} tarballs have a binpkg; ${s.binpkgs} binpkgs in PKGDIR`]);
+  if (s.withBinpkg !== undefined)
+    rows.push(['binpkgs', `${s.withBinpkg} tarballs have a binpkg; ${s.binpkgs} binpkgs in PKGDIR`]);
   rows.push(['decoded', formatSize(s.decodedBytes)]);
   rows.push(['findings', `${s.findings.error} errors, ${s.findings.warning} warnings, ${s.findings.info} info`]);
   let out = `\n${rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join('\n')}\n`;
@@ -113,7 +128,8 @@ function summaryTable(s: AuditSummary): string {
     codes.sort((a, b) => RANK[FINDINGS[a[0]].severity] - RANK[FINDINGS[b[0]].severity] || (a[0] < b[0] ? -1 : 1));
     const width = Math.max(...codes.map(([c]) => c.length), 4);
     out += `\n${'code'.padEnd(width)}  severity  ${'count'.padStart(6)}  meaning\n`;
-    for (const [code, n] of codes) out += `${code.padEnd(width)}  ${FINDINGS[code].severity.padEnd(8)}  ${String(n).padStart(6)}  ${FINDINGS[code].title}\n`;
+    for (const [code, n] of codes)
+      out += `${code.padEnd(width)}  ${FINDINGS[code].severity.padEnd(8)}  ${String(n).padStart(6)}  ${FINDINGS[code].title}\n`;
   }
   return out;
 }

@@ -44,14 +44,18 @@ export async function runDemo(args: DemoArgs, io: CommandIO): Promise<number> {
     io.stdout.write(`${describePack(result)}\n\nmembers (offset in the tar stream, type, size, name):\n`);
     const lines: string[] = [];
     const parser = new TarParser({
-      entry: (e) => lines.push(`  ${String(e.headerOffset).padStart(7)}  ${e.type}  ${String(e.size).padStart(7)}  ${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`),
+      entry: (e) =>
+        lines.push(
+          `  ${String(e.headerOffset).padStart(7)}  ${e.type}  ${String(e.size).padStart(7)}  ${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`,
+        ),
     });
     await decodeSequential(result.tarball!, (chunk) => parser.write(chunk));
     io.stdout.write(`${lines.join('\n')}\n\nxz Blocks (uncompressed offset, size):\n`);
     const fh = await fs.open(result.tarball!);
     try {
       const layout = await readXzLayout(fh, result.tarball!);
-      for (const b of layout.blocks) io.stdout.write(`  ${String(b.uncompressedOffset).padStart(7)}  ${String(b.uncompressedSize).padStart(7)}\n`);
+      for (const b of layout.blocks)
+        io.stdout.write(`  ${String(b.uncompressedOffset).padStart(7)}  ${String(b.uncompressedSize).padStart(7)}\n`);
     } finally {
       await fh.close();
     }

@@ -60,7 +60,14 @@ export function extractArgsFromArgv(argv: readonly string[]): ExtractArgs | unde
   if (positionals.length > 1 || Object.values(values).some((v) => v !== undefined && v.length !== 1)) return undefined;
   const kind = once(values.kind);
   if (kind !== undefined && kind !== 'debuginfo' && kind !== 'executable') return undefined;
-  const args: ExtractArgs = { source: positionals[0], buildId: once(values['build-id']), kind, path: once(values.path), output: once(values.output), verbose: once(values.verbose) ?? false };
+  const args: ExtractArgs = {
+    source: positionals[0],
+    buildId: once(values['build-id']),
+    kind,
+    path: once(values.path),
+    output: once(values.output),
+    verbose: once(values.verbose) ?? false,
+  };
   if ((args.buildId === undefined) === (args.path === undefined)) return undefined;
   return args;
 }
@@ -76,8 +83,12 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   const candidates: TreeTarball[] = st.isDirectory()
     ? await (await import('../tarball/tree.js')).findTarballs(source)
     : [{ path: source, buildNumber: undefined, mtimeMs: st.mtimeMs }];
-  if (candidates.length === 0) throw new PackdebugError('E_INPUT', `${source}: holds no CATEGORY/PN/*-debug.tar.xz tarballs`, { file: source });
-  const what = args.buildId !== undefined ? `build-id ${args.buildId}${args.kind === 'executable' ? ' (executable)' : ''}` : `member ${args.path}`;
+  if (candidates.length === 0)
+    throw new PackdebugError('E_INPUT', `${source}: holds no CATEGORY/PN/*-debug.tar.xz tarballs`, { file: source });
+  const what =
+    args.buildId !== undefined
+      ? `build-id ${args.buildId}${args.kind === 'executable' ? ' (executable)' : ''}`
+      : `member ${args.path}`;
 
   // One tarball: the member goes into the output in the pass that finds it (a file
   // is committed only if the member is found; stdout gets it from memory when it is
@@ -98,7 +109,10 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     let found: Extraction | 'no-link' | undefined;
     try {
       const sink = direct?.sink ?? held?.sink;
-      found = args.buildId !== undefined ? await lookupBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink, { trustLinks }) : await findByPath(reader, args.path!, sink);
+      found =
+        args.buildId !== undefined
+          ? await lookupBuildId(reader, args.buildId, args.kind ?? 'debuginfo', sink, { trustLinks })
+          : await findByPath(reader, args.path!, sink);
     } catch (err) {
       await reader.close();
       throw err;
@@ -131,7 +145,9 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       // Estrip links first: reading every tarball in full is only for a build-id no link names.
       await searchAll(candidates, true);
       if (hits.length === 0 && noLink.length > 0) {
-        io.stderr.write(`packdebug: no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow\n`);
+        io.stderr.write(
+          `packdebug: no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow\n`,
+        );
         await searchAll(noLink, false);
       }
     }
@@ -143,11 +159,15 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     }
     hits.sort(
       (a, b) =>
-        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) || b.tarball.mtimeMs - a.tarball.mtimeMs || byPath(a.tarball.path, b.tarball.path),
+        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) ||
+        b.tarball.mtimeMs - a.tarball.mtimeMs ||
+        byPath(a.tarball.path, b.tarball.path),
     );
     const hit = hits[0]!;
     if (hits.length > 1) {
-      io.stderr.write(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`);
+      io.stderr.write(
+        `packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`,
+      );
     }
     if (direct) await direct.commit();
     else if (toStdout) {
@@ -209,7 +229,10 @@ function memorySink(limit: number): { sink: Sink; dataOf(entry: TarEntry): Buffe
         size += chunk.length;
       },
     },
-    dataOf: (entry) => (current && current.headerOffset === entry.headerOffset && size === entry.size ? Buffer.concat(chunks, size) : undefined),
+    dataOf: (entry) =>
+      current && current.headerOffset === entry.headerOffset && size === entry.size
+        ? Buffer.concat(chunks, size)
+        : undefined,
   };
 }
 
@@ -231,9 +254,13 @@ function slowNotices(slow: SlowRead[], single: boolean, source: string): string[
   }
   const { path: file, blocks, aligned } = slow[0]!;
   if (!aligned) {
-    return [`packdebug: ${file} is not in the seekable layout (${blocks} xz Block${blocks === 1 ? '' : 's'}): read sequentially, which is slow; 'packdebug repack' fixes that`];
+    return [
+      `packdebug: ${file} is not in the seekable layout (${blocks} xz Block${blocks === 1 ? '' : 's'}): read sequentially, which is slow; 'packdebug repack' fixes that`,
+    ];
   }
-  return [`packdebug: ${file} keeps its original member order (a repacked tarball): read in full once to index its members; later extracts use the index cached in PACKDEBUG_CACHE_DIR`];
+  return [
+    `packdebug: ${file} keeps its original member order (a repacked tarball): read in full once to index its members; later extracts use the index cached in PACKDEBUG_CACHE_DIR`,
+  ];
 }
 
 /** Standard output as a Sink that lets a slow reader (a pipe) set the pace, Block by Block. */

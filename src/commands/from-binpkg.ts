@@ -73,7 +73,10 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
       const listing = await listPkgdir(t);
       files.push(...listing.binpkgs.map((b) => b.path));
       for (const s of listing.skipped) notices.push(`${s.path}: ${s.reason}`);
-      for (const m of listing.missing) notices.push(`${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildId ? `-${m.entry.buildId}` : ''}: ${m.reason}`);
+      for (const m of listing.missing)
+        notices.push(
+          `${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildId ? `-${m.entry.buildId}` : ''}: ${m.reason}`,
+        );
     } else {
       files.push(path.resolve(t));
     }
@@ -87,13 +90,23 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   const lock = <T>(key: string, task: () => Promise<T>): Promise<T> => {
     const prev = locks.get(key) ?? Promise.resolve();
     const next = prev.then(task, task);
-    locks.set(key, next.catch(() => undefined));
+    locks.set(
+      key,
+      next.catch(() => undefined),
+    );
     return next;
   };
   let done = 0;
   // Largest binpkgs first (longest-processing-time order): a big package started last would
   // leave the other cores idle at the end. Results stay in the order of `files`.
-  const sizes = await Promise.all(files.map((f) => fs.stat(f).then((st) => st.size, () => 0)));
+  const sizes = await Promise.all(
+    files.map((f) =>
+      fs.stat(f).then(
+        (st) => st.size,
+        () => 0,
+      ),
+    ),
+  );
   const schedule = files.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
   const results: FromBinpkgItem[] = new Array<FromBinpkgItem>(files.length);
   await Promise.all(
@@ -102,10 +115,25 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
         const file = files[i]!;
         let item: FromBinpkgItem;
         try {
-          item = await tarballFromBinpkg(file, { tree, settings, spillDir: args.tmpdir, sourceDateEpoch: epoch, lock, env: io.env });
+          item = await tarballFromBinpkg(file, {
+            tree,
+            settings,
+            spillDir: args.tmpdir,
+            sourceDateEpoch: epoch,
+            lock,
+            env: io.env,
+          });
         } catch (err) {
-          const e = err instanceof PackdebugError ? err : new PackdebugError('E_IO', `${file}: ${(err as Error)?.message ?? String(err)}`, { file });
-          item = { file, status: 'failed', error: e.message.includes(file) ? e.message : `${file}: ${e.message}`, code: e.code };
+          const e =
+            err instanceof PackdebugError
+              ? err
+              : new PackdebugError('E_IO', `${file}: ${(err as Error)?.message ?? String(err)}`, { file });
+          item = {
+            file,
+            status: 'failed',
+            error: e.message.includes(file) ? e.message : `${file}: ${e.message}`,
+            code: e.code,
+          };
         }
         results[i] = item;
         done++;
@@ -118,18 +146,29 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   );
   progress.clear();
   const count = (s: string) => results.filter((r) => r.status === s).length;
-  const summary: FromBinpkgSummary = { tree, packed: count('packed'), skipped: count('skipped'), failed: count('failed'), notices, results };
+  const summary: FromBinpkgSummary = {
+    tree,
+    packed: count('packed'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    notices,
+    results,
+  };
   if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     const noDebug = results.filter((r) => r.status === 'skipped' && r.reason === 'no-debug-info').length;
-    io.stdout.write(`${summary.packed} packed, ${summary.skipped} skipped (${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`);
+    io.stdout.write(
+      `${summary.packed} packed, ${summary.skipped} skipped (${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`,
+    );
   }
   return summary.failed > 0 ? 1 : 0;
 }
 
 function describe(r: FromBinpkgResult): string {
   if (r.status === 'skipped') {
-    return r.reason === 'no-debug-info' ? `${r.file}: ${r.package}: skipped, no debug info in the image` : `${r.file}: ${r.package}: skipped, ${r.tarball} exists with the same members`;
+    return r.reason === 'no-debug-info'
+      ? `${r.file}: ${r.package}: skipped, no debug info in the image`
+      : `${r.file}: ${r.package}: skipped, ${r.tarball} exists with the same members`;
   }
   return `${r.file}: ${r.package}: packed ${r.tarball}: ${r.members} members, ${r.uncompressedBytes} -> ${r.compressedBytes} bytes, ${r.blocks} xz Blocks, verified`;
 }

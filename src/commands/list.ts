@@ -9,7 +9,16 @@ export interface ListArgs {
   json?: boolean;
 }
 
-const TYPE_NAMES: Record<string, string> = { '0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo' };
+const TYPE_NAMES: Record<string, string> = {
+  '0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+};
 
 export interface ListedMember {
   path: string;
@@ -49,20 +58,35 @@ export interface ListResult {
 export async function listTarball(tarball: string, elfAt?: ElfAtOptions): Promise<ListResult> {
   const reader = await TarballReader.open(tarball);
   try {
-    const entries = (await buildMemberIndex(reader, elfAt)).map(({ entry: e, buildId, debuginfo, executable, goBuildIdOnly, buildIdUnknown }) => {
-      const m: ListedMember = { path: e.path, type: TYPE_NAMES[e.type] ?? `type-${e.type}`, mode: (e.mode & 0o7777).toString(8).padStart(4, '0'), size: e.size, offset: e.headerOffset };
-      if (e.linkpath) m.linkpath = e.linkpath;
-      if (buildId) {
-        m.buildId = buildId;
-        m.debuginfod = debuginfo && executable ? 'debuginfo+executable' : debuginfo ? 'debuginfo' : executable ? 'executable' : 'none';
-      } else if (buildIdUnknown) {
-        m.debuginfod = 'unknown';
-      } else if (debuginfo !== undefined || goBuildIdOnly) {
-        m.debuginfod = 'none';
-        if (goBuildIdOnly) m.goBuildIdOnly = true;
-      }
-      return m;
-    });
+    const entries = (await buildMemberIndex(reader, elfAt)).map(
+      ({ entry: e, buildId, debuginfo, executable, goBuildIdOnly, buildIdUnknown }) => {
+        const m: ListedMember = {
+          path: e.path,
+          type: TYPE_NAMES[e.type] ?? `type-${e.type}`,
+          mode: (e.mode & 0o7777).toString(8).padStart(4, '0'),
+          size: e.size,
+          offset: e.headerOffset,
+        };
+        if (e.linkpath) m.linkpath = e.linkpath;
+        if (buildId) {
+          m.buildId = buildId;
+          m.debuginfod =
+            debuginfo && executable
+              ? 'debuginfo+executable'
+              : debuginfo
+                ? 'debuginfo'
+                : executable
+                  ? 'executable'
+                  : 'none';
+        } else if (buildIdUnknown) {
+          m.debuginfod = 'unknown';
+        } else if (debuginfo !== undefined || goBuildIdOnly) {
+          m.debuginfod = 'none';
+          if (goBuildIdOnly) m.goBuildIdOnly = true;
+        }
+        return m;
+      },
+    );
     const blocks = reader.ra.blocks;
     const layout = await reader.locator.layout();
     return {

@@ -37,7 +37,8 @@ export function describePack(r: PackResult): string {
   const lines = [
     `${r.tarball}: ${r.members} members, ${r.uncompressedBytes} bytes -> ${r.compressedBytes} bytes (${ratio}%), ${r.blocks} xz Blocks, verified${r.replaced ? ', replaced the existing tarball (same contents)' : ''}`,
   ];
-  if (r.removedFiles > 0 || r.prunedDirs > 0) lines.push(`removed ${r.removedFiles} packed files and ${r.prunedDirs} emptied directories from the image`);
+  if (r.removedFiles > 0 || r.prunedDirs > 0)
+    lines.push(`removed ${r.removedFiles} packed files and ${r.prunedDirs} emptied directories from the image`);
   return lines.join('\n');
 }
 

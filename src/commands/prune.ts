@@ -26,8 +26,12 @@ export async function runPrune(args: PruneArgs, io: CommandIO): Promise<number> 
     args.json
       ? {}
       : {
-          deleted: (c, reclaimed) => void io.stdout.write(`${verb} ${c.rel} (${c.size} bytes${reclaimed === c.size ? '' : ', another hardlink to it remains'})\n`),
-          removedDir: (d) => io.stdout.write(`${args.dryRun ? 'would remove' : 'removed'} empty directory ${path.relative(tree, d)}/\n`),
+          deleted: (c, reclaimed) =>
+            void io.stdout.write(
+              `${verb} ${c.rel} (${c.size} bytes${reclaimed === c.size ? '' : ', another hardlink to it remains'})\n`,
+            ),
+          removedDir: (d) =>
+            io.stdout.write(`${args.dryRun ? 'would remove' : 'removed'} empty directory ${path.relative(tree, d)}/\n`),
           skipped: (f, reason) => io.stderr.write(`packdebug: ${f}: ${reason}\n`),
         },
   );

@@ -24,7 +24,9 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   const blockSize = optionalSize(args.blockSize, '--block-size');
   const sourceBlockSize = optionalSize(args.sourceBlockSize, '--source-block-size');
   const progress = progressLine(io);
-  const results: (RepackResult | { tarball: string; status: 'failed'; error: string } | { tarball: string; status: 'symlink' })[] = [];
+  const results: (
+    RepackResult | { tarball: string; status: 'failed'; error: string } | { tarball: string; status: 'symlink' }
+  )[] = [];
   // Inside a tree symlinks are never followed; say so rather than pass over them in silence.
   for (const link of symlinks) {
     results.push({ tarball: link, status: 'symlink' });
@@ -32,7 +34,15 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   }
   for (const file of files) {
     try {
-      const r = await repackTarball(file, { blockSize, sourceBlockSize, preset: args.preset, threads: args.threads, encoder: args.encoder, dryRun: args.dryRun, progress: progress.update });
+      const r = await repackTarball(file, {
+        blockSize,
+        sourceBlockSize,
+        preset: args.preset,
+        threads: args.threads,
+        encoder: args.encoder,
+        dryRun: args.dryRun,
+        progress: progress.update,
+      });
       progress.clear();
       results.push(r);
       if (!args.json) io.stdout.write(`${describe(r)}\n`);
@@ -46,8 +56,11 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   if (args.json) io.stdout.write(`${JSON.stringify(results)}\n`);
   else if (results.length > 1) {
     const count = (s: string) => results.filter((r) => r.status === s).length;
-    const links = count('symlink') > 0 ? `, ${count('symlink')} symlink${count('symlink') === 1 ? '' : 's'} not followed` : '';
-    io.stdout.write(`${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already in the layout, ${count('failed')} failed${links}\n`);
+    const links =
+      count('symlink') > 0 ? `, ${count('symlink')} symlink${count('symlink') === 1 ? '' : 's'} not followed` : '';
+    io.stdout.write(
+      `${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already in the layout, ${count('failed')} failed${links}\n`,
+    );
   }
   return results.some((r) => r.status === 'failed') ? 1 : 0;
 }

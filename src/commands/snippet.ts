@@ -13,7 +13,10 @@ export interface SnippetArgs {
 
 export async function runSnippet(args: SnippetArgs, io: CommandIO): Promise<number> {
   if (!isSnippetKind(args.kind)) {
-    throw new PackdebugError('E_USAGE', `unknown snippet kind '${args.kind}'; valid kinds: ${SNIPPET_KINDS.join(', ')}`);
+    throw new PackdebugError(
+      'E_USAGE',
+      `unknown snippet kind '${args.kind}'; valid kinds: ${SNIPPET_KINDS.join(', ')}`,
+    );
   }
   const opts: SnippetOptions = {};
   if (args.eprefix !== undefined) opts.eprefix = args.eprefix;

@@ -72,16 +72,21 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
   const jobs = args.jobs ?? 8;
   if (!Number.isInteger(jobs) || jobs < 1) throw new PackdebugError('E_USAGE', `invalid --jobs '${args.jobs}'`);
   const retries = args.retries ?? 4;
-  if (!Number.isInteger(retries) || retries < 0) throw new PackdebugError('E_USAGE', `invalid --retries '${args.retries}'`);
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new PackdebugError('E_USAGE', `invalid --retries '${args.retries}'`);
   const deadline = args.deadline ?? 600;
   const attemptTimeout = args.attemptTimeout ?? 60;
-  if (!(deadline > 0) || !(attemptTimeout > 0)) throw new PackdebugError('E_USAGE', 'deadline and attempt timeout must be positive numbers of seconds');
+  if (!(deadline > 0) || !(attemptTimeout > 0))
+    throw new PackdebugError('E_USAGE', 'deadline and attempt timeout must be positive numbers of seconds');
   const progress = progressLine(io);
 
   // The deadline covers everything, reading the tarballs included.
   const signal = AbortSignal.timeout(deadline * 1000);
   const tarballs = await tarballsFromTargets(args.targets, io.env);
-  if (tarballs.length === 0) io.stderr.write(`packdebug: notice: no *-debug.tar.xz tarballs in ${args.targets.join(', ') || 'the default tree'}: nothing to verify\n`);
+  if (tarballs.length === 0)
+    io.stderr.write(
+      `packdebug: notice: no *-debug.tar.xz tarballs in ${args.targets.join(', ') || 'the default tree'}: nothing to verify\n`,
+    );
   const artifacts = new Map<string, ExpectedArtifact>();
   const unreadable: VerifyReport['unreadable'] = [];
   // Tarballs are read in parallel (each through its own xz), merged in their order.
@@ -132,21 +137,37 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
           let row = results.get(key);
           if (!row) results.set(key, (row = []));
           row[s] = r;
-          progress.update(`asking ${servers.length === 1 ? servers[0] : `${servers.length} servers`}: ${++done}/${total}`);
+          progress.update(
+            `asking ${servers.length === 1 ? servers[0] : `${servers.length} servers`}: ${++done}/${total}`,
+          );
         }),
       ),
     ),
   );
   progress.clear();
 
-  const reports: ServerReport[] = servers.map((url) => ({ url, served: 0, missing: [], mismatched: [], unauthorized: [], errors: [] }));
+  const reports: ServerReport[] = servers.map((url) => ({
+    url,
+    served: 0,
+    missing: [],
+    mismatched: [],
+    unauthorized: [],
+    errors: [],
+  }));
   let served = 0;
   for (const a of list) {
     const row = results.get(artifactKey(a.buildId, a.kind))!;
     const first = a.sources[0]!;
     row.forEach((r, s) => {
       const rep = reports[s]!;
-      const item: ArtifactReport = { buildId: a.buildId, kind: a.kind, tarball: first.tarball, member: first.member, status: r.status, detail: r.detail };
+      const item: ArtifactReport = {
+        buildId: a.buildId,
+        kind: a.kind,
+        tarball: first.tarball,
+        member: first.member,
+        status: r.status,
+        detail: r.detail,
+      };
       if (r.outcome === 'served') rep.served++;
       else if (r.outcome === 'missing') rep.missing.push(item);
       else if (r.outcome === 'mismatch') rep.mismatched.push(item);
@@ -157,7 +178,15 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
     const ok = args.everyServer ? row.every((r) => r.outcome === 'served') : row.some((r) => r.outcome === 'served');
     if (ok && !anyMismatch) served++;
   }
-  const report: VerifyReport = { ok: served === list.length && unreadable.length === 0, deep: !!args.deep, tarballs: tarballs.length, unreadable, artifacts: list.length, served, servers: reports };
+  const report: VerifyReport = {
+    ok: served === list.length && unreadable.length === 0,
+    deep: !!args.deep,
+    tarballs: tarballs.length,
+    unreadable,
+    artifacts: list.length,
+    served,
+    servers: reports,
+  };
 
   if (args.json) io.stdout.write(`${JSON.stringify(report)}\n`);
   else io.stdout.write(describe(report, args.everyServer ?? false));
@@ -167,17 +196,24 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
 function describe(r: VerifyReport, everyServer: boolean): string {
   const lines: string[] = [];
   for (const s of r.servers) {
-    lines.push(`${s.url}: ${s.served} of ${r.artifacts} served${r.deep ? ' and identical' : ''}, ${s.missing.length} missing, ${s.mismatched.length} mismatched, ${s.unauthorized.length} need credentials, ${s.errors.length} unanswered`);
+    lines.push(
+      `${s.url}: ${s.served} of ${r.artifacts} served${r.deep ? ' and identical' : ''}, ${s.missing.length} missing, ${s.mismatched.length} mismatched, ${s.unauthorized.length} need credentials, ${s.errors.length} unanswered`,
+    );
     const show = (what: string, items: ArtifactReport[]) => {
-      for (const i of items.slice(0, SHOWN_PER_LIST)) lines.push(`  ${what} ${i.buildId} ${i.kind} (${i.tarball}: ${i.member})${i.detail ? `: ${i.detail}` : ''}`);
-      if (items.length > SHOWN_PER_LIST) lines.push(`  ... and ${items.length - SHOWN_PER_LIST} more ${what} (see --json)`);
+      for (const i of items.slice(0, SHOWN_PER_LIST))
+        lines.push(`  ${what} ${i.buildId} ${i.kind} (${i.tarball}: ${i.member})${i.detail ? `: ${i.detail}` : ''}`);
+      if (items.length > SHOWN_PER_LIST)
+        lines.push(`  ... and ${items.length - SHOWN_PER_LIST} more ${what} (see --json)`);
     };
     show('missing', s.missing);
     show('mismatched', s.mismatched);
     show('unauthorized', s.unauthorized);
     show('unanswered', s.errors);
   }
-  const unread = r.unreadable.length > 0 ? `, ${r.unreadable.length} unreadable tarball${r.unreadable.length === 1 ? '' : 's'}` : '';
-  lines.push(`${r.served} of ${r.artifacts} build-ids served${everyServer ? ' by every server' : ''} from ${r.tarballs} tarball${r.tarballs === 1 ? '' : 's'}${unread}: ${r.ok ? 'OK' : 'FAILED'}`);
+  const unread =
+    r.unreadable.length > 0 ? `, ${r.unreadable.length} unreadable tarball${r.unreadable.length === 1 ? '' : 's'}` : '';
+  lines.push(
+    `${r.served} of ${r.artifacts} build-ids served${everyServer ? ' by every server' : ''} from ${r.tarballs} tarball${r.tarballs === 1 ? '' : 's'}${unread}: ${r.ok ? 'OK' : 'FAILED'}`,
+  );
   return `${lines.join('\n')}\n`;
 }

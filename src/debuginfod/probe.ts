@@ -83,8 +83,13 @@ async function probeLocal(url: string, opts: ProbeOptions): Promise<ProbeResult>
   const file = fileURLToPath(url);
   const st = await fs.stat(file).catch((err: NodeJS.ErrnoException) => err);
   if (st instanceof Error) {
-    if (st.code === 'ENOENT' || st.code === 'ENOTDIR') return { outcome: 'missing', attempts: 1, detail: 'no such file' };
-    return { outcome: st.code === 'EACCES' ? 'auth' : 'error', attempts: 1, detail: `${file}: ${st.code ?? st.message}` };
+    if (st.code === 'ENOENT' || st.code === 'ENOTDIR')
+      return { outcome: 'missing', attempts: 1, detail: 'no such file' };
+    return {
+      outcome: st.code === 'EACCES' ? 'auth' : 'error',
+      attempts: 1,
+      detail: `${file}: ${st.code ?? st.message}`,
+    };
   }
   if (!st.isFile()) return { outcome: 'missing', attempts: 1, detail: 'not a regular file' };
   if (opts.expectSha256 === undefined) return { outcome: 'served', attempts: 1, size: st.size };
@@ -92,20 +97,43 @@ async function probeLocal(url: string, opts: ProbeOptions): Promise<ProbeResult>
   try {
     for await (const chunk of createReadStream(file, { signal: opts.signal })) hash.update(chunk as Buffer);
   } catch (err) {
-    return { outcome: 'error', attempts: 1, detail: `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    return {
+      outcome: 'error',
+      attempts: 1,
+      detail: `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    };
   }
   if (opts.expectSha256.has(hash.digest('hex'))) return { outcome: 'served', attempts: 1, size: st.size };
-  return { outcome: 'mismatch', attempts: 1, size: st.size, detail: `${st.size} bytes that differ from the tarball's member` };
+  return {
+    outcome: 'mismatch',
+    attempts: 1,
+    size: st.size,
+    detail: `${st.size} bytes that differ from the tarball's member`,
+  };
 }
 
-export async function probeArtifact(server: string, buildId: string, kind: ArtifactKind, opts: ProbeOptions): Promise<ProbeResult> {
+export async function probeArtifact(
+  server: string,
+  buildId: string,
+  kind: ArtifactKind,
+  opts: ProbeOptions,
+): Promise<ProbeResult> {
   const url = artifactUrl(server, buildId, kind);
   if (url.startsWith('file:')) return probeLocal(url, opts);
   let last: ProbeResult = { outcome: 'error', attempts: 0, detail: 'not tried' };
   for (let attempt = 1; attempt <= opts.retries + 1; attempt++) {
-    if (opts.signal.aborted) return { ...last, outcome: 'error', attempts: attempt - 1, detail: `deadline exceeded${last.detail && last.attempts > 0 ? ` (last: ${last.detail})` : ''}` };
+    if (opts.signal.aborted)
+      return {
+        ...last,
+        outcome: 'error',
+        attempts: attempt - 1,
+        detail: `deadline exceeded${last.detail && last.attempts > 0 ? ` (last: ${last.detail})` : ''}`,
+      };
     const headers = new AbortController();
-    const timer = setTimeout(() => headers.abort(new DOMException('no answer in time', 'TimeoutError')), opts.attemptTimeoutMs);
+    const timer = setTimeout(
+      () => headers.abort(new DOMException('no answer in time', 'TimeoutError')),
+      opts.attemptTimeoutMs,
+    );
     const signal = AbortSignal.any([opts.signal, headers.signal]);
     let retryAfter: number | undefined;
     try {
@@ -131,10 +159,17 @@ export async function probeArtifact(server: string, buildId: string, kind: Artif
         }
         const sha = hash.digest('hex');
         if (opts.expectSha256.has(sha)) return { outcome: 'served', status, attempts: attempt, size: bytes };
-        return { outcome: 'mismatch', status, attempts: attempt, size: bytes, detail: `served ${bytes} bytes that differ from the tarball's member` };
+        return {
+          outcome: 'mismatch',
+          status,
+          attempts: attempt,
+          size: bytes,
+          detail: `served ${bytes} bytes that differ from the tarball's member`,
+        };
       }
       await res.body?.cancel().catch(() => undefined);
-      if (status === 401 || status === 403) return { outcome: 'auth', status, attempts: attempt, detail: `HTTP ${status}: credentials needed` };
+      if (status === 401 || status === 403)
+        return { outcome: 'auth', status, attempts: attempt, detail: `HTTP ${status}: credentials needed` };
       if (status === 429 || status >= 500) {
         last = { outcome: 'error', status, attempts: attempt, detail: `HTTP ${status}` };
         retryAfter = retryAfterMs(res.headers.get('retry-after'));
@@ -149,7 +184,10 @@ export async function probeArtifact(server: string, buildId: string, kind: Artif
     }
     if (attempt <= opts.retries) {
       const jittered = backoffDelay(attempt, opts.backoff);
-      await sleep(retryAfter === undefined ? jittered : Math.min(opts.backoff.capMs, Math.max(jittered, retryAfter)), opts.signal);
+      await sleep(
+        retryAfter === undefined ? jittered : Math.min(opts.backoff.capMs, Math.max(jittered, retryAfter)),
+        opts.signal,
+      );
     }
   }
   return { ...last, detail: `${last.detail} after ${last.attempts} attempt${last.attempts === 1 ? '' : 's'}` };

@@ -11,8 +11,11 @@ import { PackdebugError } from '../errors.js';
  */
 export function serverUrls(explicit: readonly string[] | undefined, env: NodeJS.ProcessEnv): string[] {
   const fromEnv = !(explicit && explicit.length > 0);
-  const given = fromEnv ? (env['DEBUGINFOD_URLS'] ?? '').split(/\s+/).filter((t) => t !== '' && !/^ima:/i.test(t)) : explicit;
-  if (given.length === 0) throw new PackdebugError('E_USAGE', 'no debuginfod server: give --server URL or set DEBUGINFOD_URLS');
+  const given = fromEnv
+    ? (env['DEBUGINFOD_URLS'] ?? '').split(/\s+/).filter((t) => t !== '' && !/^ima:/i.test(t))
+    : explicit;
+  if (given.length === 0)
+    throw new PackdebugError('E_USAGE', 'no debuginfod server: give --server URL or set DEBUGINFOD_URLS');
   const urls: string[] = [];
   for (const raw of given) {
     let url: URL;
@@ -21,7 +24,8 @@ export function serverUrls(explicit: readonly string[] | undefined, env: NodeJS.
     } catch {
       throw new PackdebugError('E_USAGE', `invalid debuginfod server URL '${raw}'`);
     }
-    if (!['http:', 'https:', 'file:'].includes(url.protocol)) throw new PackdebugError('E_USAGE', `debuginfod server URL '${raw}' is not http, https or file`);
+    if (!['http:', 'https:', 'file:'].includes(url.protocol))
+      throw new PackdebugError('E_USAGE', `debuginfod server URL '${raw}' is not http, https or file`);
     const text = url.toString().replace(/\/+$/, '');
     if (!urls.includes(text)) urls.push(text);
   }

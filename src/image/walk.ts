@@ -39,7 +39,11 @@ function decodeName(raw: Buffer, parent: string): string {
     return utf8.decode(raw);
   } catch {
     const shown = `${parent}/${raw.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
-    throw new PackdebugError('E_UNSAFE', `${shown}: file name is not valid UTF-8; packdebug refuses to store it under another name`, { file: shown });
+    throw new PackdebugError(
+      'E_UNSAFE',
+      `${shown}: file name is not valid UTF-8; packdebug refuses to store it under another name`,
+      { file: shown },
+    );
   }
 }
 
@@ -67,7 +71,8 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
   }
   if (!imageStat.isDirectory()) throw new PackdebugError('E_INPUT', `${image}: not a directory`, { file: image });
 
-  const clamp = (seconds: number) => (sourceDateEpoch !== undefined && seconds > sourceDateEpoch ? sourceDateEpoch : seconds);
+  const clamp = (seconds: number) =>
+    sourceDateEpoch !== undefined && seconds > sourceDateEpoch ? sourceDateEpoch : seconds;
 
   const visit = async (relPath: string): Promise<void> => {
     const abs = path.join(image, relPath);
@@ -77,7 +82,14 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
     } catch (err) {
       throw fromSystemError(err, abs, 'reading the image');
     }
-    const base = { relPath, mode: st.mode & 0o7777, mtime: clamp(Math.floor(st.mtimeMs / 1000)), mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino };
+    const base = {
+      relPath,
+      mode: st.mode & 0o7777,
+      mtime: clamp(Math.floor(st.mtimeMs / 1000)),
+      mtimeMs: st.mtimeMs,
+      dev: st.dev,
+      ino: st.ino,
+    };
     if (st.isDirectory()) {
       entries.push({ ...base, member: `./${relPath}/`, kind: 'directory', size: 0, linkTarget: '' });
       let names: Buffer[];
@@ -100,7 +112,13 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
       } catch (err) {
         throw fromSystemError(err, abs, 'reading a symlink');
       }
-      entries.push({ ...base, member: `./${relPath}`, kind: 'symlink', size: 0, linkTarget: decodeName(target, `${abs} ->`) });
+      entries.push({
+        ...base,
+        member: `./${relPath}`,
+        kind: 'symlink',
+        size: 0,
+        linkTarget: decodeName(target, `${abs} ->`),
+      });
     } else if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? firstLink.get(key) : undefined;
@@ -111,8 +129,20 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
         entries.push({ ...base, member: `./${relPath}`, kind: 'file', size: st.size, linkTarget: '' });
       }
     } else {
-      const what = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'an unknown file type';
-      throw new PackdebugError('E_UNSAFE', `${abs}: is ${what}; debug tarballs hold only directories, regular files and symlinks`, { file: abs });
+      const what = st.isFIFO()
+        ? 'a FIFO'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : 'an unknown file type';
+      throw new PackdebugError(
+        'E_UNSAFE',
+        `${abs}: is ${what}; debug tarballs hold only directories, regular files and symlinks`,
+        { file: abs },
+      );
     }
   };
 
@@ -132,7 +162,11 @@ export async function walkDebugRoots(image: string, sourceDateEpoch?: number): P
         break;
       }
       if (st.isSymbolicLink()) {
-        throw new PackdebugError('E_UNSAFE', `${abs}: is a symlink; packdebug does not follow symlinks out of the image`, { file: abs });
+        throw new PackdebugError(
+          'E_UNSAFE',
+          `${abs}: is a symlink; packdebug does not follow symlinks out of the image`,
+          { file: abs },
+        );
       }
       if (!st.isDirectory()) {
         present = false;

@@ -59,37 +59,74 @@ export async function tarballFromBinpkg(file: string, opts: FromBinpkgOptions): 
   try {
     validateIdentity(id);
   } catch (err) {
-    throw new PackdebugError('E_FORMAT', `${file}: metadata gives an unusable identity (${(err as Error).message})`, { file });
+    throw new PackdebugError('E_FORMAT', `${file}: metadata gives an unusable identity (${(err as Error).message})`, {
+      file,
+    });
   }
   const tree = path.resolve(opts.tree);
   const out = path.join(tree, tarballRelativePath(id));
-  const base = { file, package: `${id.category}/${id.pf}-${id.buildId}`, format: pkg.format, tarball: out, members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, spillBytes: 0 };
+  const base = {
+    file,
+    package: `${id.category}/${id.pf}-${id.buildId}`,
+    format: pkg.format,
+    tarball: out,
+    members: 0,
+    uncompressedBytes: 0,
+    compressedBytes: 0,
+    blocks: 0,
+    spillBytes: 0,
+  };
   const run = () => convert(pkg, out, tree, base, opts);
   return opts.lock ? opts.lock(out, run) : run();
 }
 
-async function convert(pkg: Binpkg, out: string, tree: string, base: Omit<FromBinpkgResult, 'status'>, opts: FromBinpkgOptions): Promise<FromBinpkgResult> {
+async function convert(
+  pkg: Binpkg,
+  out: string,
+  tree: string,
+  base: Omit<FromBinpkgResult, 'status'>,
+  opts: FromBinpkgOptions,
+): Promise<FromBinpkgResult> {
   const existing = await fs.lstat(out).catch(() => undefined);
-  if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
+  if (existing && !existing.isFile())
+    throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
   const env = opts.env ?? { PACKDEBUG_CACHE_DIR: '' };
   const known = await knownVerdict(pkg.file, out, env);
-  if (known === 'up-to-date' && existing) return { ...base, status: 'skipped', reason: 'up-to-date', compressedBytes: existing.size };
+  if (known === 'up-to-date' && existing)
+    return { ...base, status: 'skipped', reason: 'up-to-date', compressedBytes: existing.size };
   if (known === 'no-debug-info' && !existing) return { ...base, status: 'skipped', reason: 'no-debug-info' };
   if (existing) {
     // Digests only: nothing is spilled when the tarball is already there.
     const found = await collectDebugEntries(pkg, { sourceDateEpoch: opts.sourceDateEpoch });
     if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' }; // beside a tarball: not remembered
     const plan = planTar(found.entries);
-    const hashes = new Map(plan.members.flatMap((pm, i) => (pm.entry.kind === 'file' ? [[i, found.files.get(pm.entry.relPath)!.sha256] as const] : [])));
+    const hashes = new Map(
+      plan.members.flatMap((pm, i) =>
+        pm.entry.kind === 'file' ? [[i, found.files.get(pm.entry.relPath)!.sha256] as const] : [],
+      ),
+    );
     const old = await digestTarball(out).catch((err: PackdebugError) => {
-      throw new PackdebugError('E_VERIFY', `${out}: existing tarball cannot be read (${err.message}); left in place`, { file: out });
+      throw new PackdebugError('E_VERIFY', `${out}: existing tarball cannot be read (${err.message}); left in place`, {
+        file: out,
+      });
     });
     const diffs = compareDigestSets(old, planDigests(plan, hashes));
     if (diffs.length > 0) {
-      throw new PackdebugError('E_VERIFY', `${out}: exists with other contents than ${pkg.file} (${diffs[0]}); left in place, nothing written`, { file: pkg.file });
+      throw new PackdebugError(
+        'E_VERIFY',
+        `${out}: exists with other contents than ${pkg.file} (${diffs[0]}); left in place, nothing written`,
+        { file: pkg.file },
+      );
     }
     await rememberVerdict('up-to-date', pkg.file, out, env);
-    return { ...base, status: 'skipped', reason: 'up-to-date', members: plan.members.length, uncompressedBytes: plan.size, compressedBytes: existing.size };
+    return {
+      ...base,
+      status: 'skipped',
+      reason: 'up-to-date',
+      members: plan.members.length,
+      uncompressedBytes: plan.size,
+      compressedBytes: existing.size,
+    };
   }
 
   const spill = await SpillFile.create(opts.spillDir);
@@ -115,7 +152,15 @@ async function convert(pkg: Binpkg, out: string, tree: string, base: Omit<FromBi
       opts.settings,
     );
     await rememberVerdict('up-to-date', pkg.file, out, env);
-    return { ...base, status: 'packed', members: r.plan.members.length, uncompressedBytes: r.plan.size, compressedBytes: r.compressedBytes, blocks: r.blocks, spillBytes: spill.size };
+    return {
+      ...base,
+      status: 'packed',
+      members: r.plan.members.length,
+      uncompressedBytes: r.plan.size,
+      compressedBytes: r.compressedBytes,
+      blocks: r.blocks,
+      spillBytes: spill.size,
+    };
   } finally {
     await spill.close();
   }

@@ -78,16 +78,26 @@ export interface LayoutSettings {
 export function resolveLayout(settings: LayoutSettings, presetDict: number): LayoutOptions {
   const blockSize = settings.blockSize ?? DEFAULT_BLOCK_SIZE;
   const sourceBlockSize = settings.sourceBlockSize ?? Math.min(blockSize, DEFAULT_BLOCK_SIZE);
-  for (const [what, value] of [['block size', blockSize], ['source block size', sourceBlockSize]] as const) {
-    if (!Number.isSafeInteger(value) || value < MIN_BLOCK_SIZE) throw new PackdebugError('E_USAGE', `invalid ${what} ${value}: at least ${MIN_BLOCK_SIZE} bytes`);
+  for (const [what, value] of [
+    ['block size', blockSize],
+    ['source block size', sourceBlockSize],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < MIN_BLOCK_SIZE)
+      throw new PackdebugError('E_USAGE', `invalid ${what} ${value}: at least ${MIN_BLOCK_SIZE} bytes`);
   }
   const largeBlockSize = settings.largeBlockSize ?? defaultLargeBlockSize(blockSize, presetDict);
   if (!Number.isSafeInteger(largeBlockSize) || largeBlockSize < blockSize) {
-    throw new PackdebugError('E_USAGE', `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`);
+    throw new PackdebugError(
+      'E_USAGE',
+      `invalid large-member block size ${largeBlockSize}: at least the block size (${blockSize})`,
+    );
   }
   const layout: LayoutOptions = { blockSize, largeBlockSize };
   if (sourceBlockSize !== blockSize) {
-    layout.sources = { blockSize: sourceBlockSize, largeBlockSize: Math.max(sourceBlockSize, Math.min(largeBlockSize, 2 * sourceBlockSize)) };
+    layout.sources = {
+      blockSize: sourceBlockSize,
+      largeBlockSize: Math.max(sourceBlockSize, Math.min(largeBlockSize, 2 * sourceBlockSize)),
+    };
   }
   return layout;
 }
@@ -167,7 +177,11 @@ export function rangesFromCuts(cuts: readonly number[], size: number): BlockRang
   return ranges;
 }
 
-export function planBlocks(members: readonly { offset: number; end: number; name?: string }[], size: number, opts: LayoutOptions): BlockRange[] {
+export function planBlocks(
+  members: readonly { offset: number; end: number; name?: string }[],
+  size: number,
+  opts: LayoutOptions,
+): BlockRange[] {
   const planner = new BlockPlanner(opts);
   const cuts: number[] = [];
   for (const m of members) cuts.push(...planner.addMember(m.offset, m.end, m.name));

@@ -41,7 +41,8 @@ async function sameBytes(a: string, b: string): Promise<boolean> {
     const bb = Buffer.alloc(chunk);
     for (let pos = 0; pos < sa.size; pos += chunk) {
       const [ra, rb] = await Promise.all([fa.read(ba, 0, chunk, pos), fb.read(bb, 0, chunk, pos)]);
-      if (ra.bytesRead !== rb.bytesRead || !ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead))) return false;
+      if (ra.bytesRead !== rb.bytesRead || !ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead)))
+        return false;
     }
     return true;
   } finally {
@@ -64,11 +65,14 @@ export interface EngineSettings {
 }
 
 /** Checks the compression options shared by every command that packs. */
-export async function engineSettings(opts: Pick<PackOptions, 'preset' | 'threads' | 'blockSize' | 'largeBlockSize' | 'sourceBlockSize' | 'encoder'>): Promise<EngineSettings> {
+export async function engineSettings(
+  opts: Pick<PackOptions, 'preset' | 'threads' | 'blockSize' | 'largeBlockSize' | 'sourceBlockSize' | 'encoder'>,
+): Promise<EngineSettings> {
   const preset = parsePreset(opts.preset);
   const lzma = presetOptions(preset);
   const threads = opts.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new PackdebugError('E_USAGE', `invalid thread count '${opts.threads}'`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new PackdebugError('E_USAGE', `invalid thread count '${opts.threads}'`);
   const layout = resolveLayout(opts, lzma.dictSize);
   const encoder = await resolveEncoder(opts.encoder);
   return { lzma, threads, layout, encoder };
@@ -105,7 +109,8 @@ export interface EngineResult {
 export async function packEntries(input: EngineInput, settings: EngineSettings): Promise<EngineResult> {
   const { out, log } = input;
   const existing = await fs.lstat(out).catch(() => undefined);
-  if (existing && !existing.isFile()) throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
+  if (existing && !existing.isFile())
+    throw new PackdebugError('E_UNSAFE', `${out}: exists and is not a regular file`, { file: out });
   const plan = planTar(input.entries);
   const blocks = planBlocks(
     plan.members.map((m) => ({ offset: m.offset, end: m.end, name: m.entry.member })),
@@ -127,7 +132,9 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
       sharedBudget: settings.sharedBudget,
       onWritten: (at, record) => verifier.blockWritten(at, record),
       onBlock: (done, bytes) =>
-        log?.progress?.(`packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`),
+        log?.progress?.(
+          `packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
+        ),
     }).catch((err) => {
       throw fromSystemError(err, out, 'writing the tarball');
     });
@@ -137,7 +144,13 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
     log?.progress?.('verifying');
     await verifier.finish(written.records);
     await input.checkUnchanged?.();
-    const result = (how: EngineResult['how']): EngineResult => ({ how, plan, compressedBytes: written.fileSize, blocks: written.records.length, hashes: source.hashes });
+    const result = (how: EngineResult['how']): EngineResult => ({
+      how,
+      plan,
+      compressedBytes: written.fileSize,
+      blocks: written.records.length,
+      hashes: source.hashes,
+    });
 
     if (existing) {
       if (await sameBytes(out, file.temp)) {
@@ -146,11 +159,19 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
         return result('unchanged');
       }
       const old = await digestTarball(out).catch((err: PackdebugError) => {
-        throw new PackdebugError('E_VERIFY', `${out}: existing tarball cannot be read (${err.message}); left in place`, { file: out });
+        throw new PackdebugError(
+          'E_VERIFY',
+          `${out}: existing tarball cannot be read (${err.message}); left in place`,
+          { file: out },
+        );
       });
       const diffs = compareDigestSets(old, planDigests(plan, source.hashes));
       if (diffs.length > 0) {
-        throw new PackdebugError('E_VERIFY', `${out}: existing tarball differs from the image (${diffs[0]}); left in place, nothing written`, { file: out });
+        throw new PackdebugError(
+          'E_VERIFY',
+          `${out}: existing tarball differs from the image (${diffs[0]}); left in place, nothing written`,
+          { file: out },
+        );
       }
       await file.commit();
       return result('replaced');
@@ -176,10 +197,30 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   const out = path.resolve(opts.out ?? defaultTarballPath(image, id));
 
   const walk = await walkDebugRoots(image, opts.sourceDateEpoch);
-  const empty: PackResult = { status: 'empty', unchanged: false, members: 0, uncompressedBytes: 0, compressedBytes: 0, blocks: 0, removedFiles: 0, prunedDirs: 0, replaced: false };
+  const empty: PackResult = {
+    status: 'empty',
+    unchanged: false,
+    members: 0,
+    uncompressedBytes: 0,
+    compressedBytes: 0,
+    blocks: 0,
+    removedFiles: 0,
+    prunedDirs: 0,
+    replaced: false,
+  };
   if (!walk.entries.some((e) => e.kind !== 'directory')) return empty;
 
-  const r = await packEntries({ entries: walk.entries, data: image, out, root: image, checkUnchanged: () => checkImageUnchanged(image, walk.entries), log: opts.log }, settings);
+  const r = await packEntries(
+    {
+      entries: walk.entries,
+      data: image,
+      out,
+      root: image,
+      checkUnchanged: () => checkImageUnchanged(image, walk.entries),
+      log: opts.log,
+    },
+    settings,
+  );
   const result: PackResult = {
     status: 'packed',
     unchanged: r.how === 'unchanged',
@@ -206,7 +247,11 @@ async function checkImageUnchanged(image: string, entries: readonly ImageEntry[]
   for (const e of entries) {
     const abs = path.join(image, e.relPath);
     const st = await fs.lstat(abs).catch(() => undefined);
-    const same = st && st.ino === e.ino && st.dev === e.dev && (e.kind === 'directory' || (st.mtimeMs === e.mtimeMs && (e.kind !== 'file' || st.size === e.size)));
+    const same =
+      st &&
+      st.ino === e.ino &&
+      st.dev === e.dev &&
+      (e.kind === 'directory' || (st.mtimeMs === e.mtimeMs && (e.kind !== 'file' || st.size === e.size)));
     if (!same) throw new PackdebugError('E_CHANGED', `${abs}: changed while packing`, { file: abs });
   }
 }

@@ -26,12 +26,19 @@ interface RecordBody {
 }
 
 function recordPath(dir: string, binpkg: FileStamp, tarball: string): string {
-  const key = createHash('sha256').update(`${binpkg.path}\0${path.resolve(tarball)}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`${binpkg.path}\0${path.resolve(tarball)}`)
+    .digest('hex')
+    .slice(0, 32);
   return path.join(dir, `from-binpkg-v${VERSION}-${key}.json`);
 }
 
 /** The verdict recorded for this binpkg and tarball path, if it still holds. */
-export async function knownVerdict(binpkg: string, tarball: string, env: NodeJS.ProcessEnv): Promise<Verdict | undefined> {
+export async function knownVerdict(
+  binpkg: string,
+  tarball: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Verdict | undefined> {
   const dir = cacheDir(env);
   if (!dir) return undefined;
   const [b, t] = await Promise.all([stamp(binpkg), stamp(tarball)]);
@@ -47,7 +54,12 @@ export async function knownVerdict(binpkg: string, tarball: string, env: NodeJS.
 }
 
 /** Records a verdict; the cache is an optimisation, so failures are ignored. */
-export async function rememberVerdict(verdict: Verdict, binpkg: string, tarball: string, env: NodeJS.ProcessEnv): Promise<void> {
+export async function rememberVerdict(
+  verdict: Verdict,
+  binpkg: string,
+  tarball: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const dir = cacheDir(env);
   if (!dir) return;
   try {

@@ -34,7 +34,8 @@ export async function forEachBlock(
     const p = (async () => {
       const bytes = Buffer.alloc(b.totalSize);
       const { bytesRead } = await fh.read(bytes, 0, b.totalSize, b.fileOffset);
-      if (bytesRead !== b.totalSize) throw new PackdebugError('E_FORMAT', `${name}: truncated Block at offset ${b.fileOffset}`, { file: name });
+      if (bytesRead !== b.totalSize)
+        throw new PackdebugError('E_FORMAT', `${name}: truncated Block at offset ${b.fileOffset}`, { file: name });
       return decodeBlock(bytes, b, name, backend);
     })();
     p.catch(() => undefined);
@@ -70,7 +71,13 @@ export class WrittenTarballVerifier {
   #member = 0;
   #uncompressed = 0;
 
-  constructor(fh: FileHandle, name: string, plan: TarPlan, hashes: ReadonlyMap<number, string>, backend: EncoderBackend) {
+  constructor(
+    fh: FileHandle,
+    name: string,
+    plan: TarPlan,
+    hashes: ReadonlyMap<number, string>,
+    backend: EncoderBackend,
+  ) {
     this.#fh = fh;
     this.#name = name;
     this.#plan = plan;
@@ -99,7 +106,8 @@ export class WrittenTarballVerifier {
         },
         entryEnd: () => {
           const m = plan.members[this.#member]!;
-          if (hash && hash.digest('hex') !== (hashes.get(this.#member) ?? EMPTY_SHA256)) throw mismatch(name, `${m.entry.member}: content differs from the image`);
+          if (hash && hash.digest('hex') !== (hashes.get(this.#member) ?? EMPTY_SHA256))
+            throw mismatch(name, `${m.entry.member}: content differs from the image`);
           hash = undefined;
           this.#member++;
         },
@@ -125,7 +133,8 @@ export class WrittenTarballVerifier {
       try {
         const bytes = Buffer.alloc(block.totalSize);
         const { bytesRead } = await this.#fh.read(bytes, 0, block.totalSize, block.fileOffset);
-        if (bytesRead !== block.totalSize) throw mismatch(this.#name, `Block at offset ${block.fileOffset} is truncated`);
+        if (bytesRead !== block.totalSize)
+          throw mismatch(this.#name, `Block at offset ${block.fileOffset} is truncated`);
         this.#parser.write(await decodeBlock(bytes, block, this.#name, this.#backend));
       } catch (err) {
         this.#failure = err;
@@ -140,15 +149,20 @@ export class WrittenTarballVerifier {
     const name = this.#name;
     const layout = await readXzLayout(this.#fh, name);
     if (layout.streams.length !== 1 || !layout.footerLast) throw mismatch(name, 'unexpected Stream structure');
-    if (layout.blocks.length !== records.length) throw mismatch(name, `Index lists ${layout.blocks.length} Blocks, ${records.length} were written`);
+    if (layout.blocks.length !== records.length)
+      throw mismatch(name, `Index lists ${layout.blocks.length} Blocks, ${records.length} were written`);
     layout.blocks.forEach((b, i) => {
       const r = records[i]!;
-      if (b.unpaddedSize !== r.unpaddedSize || b.uncompressedSize !== r.uncompressedSize) throw mismatch(name, `Index record ${i} differs from the Block written`);
+      if (b.unpaddedSize !== r.unpaddedSize || b.uncompressedSize !== r.uncompressedSize)
+        throw mismatch(name, `Index record ${i} differs from the Block written`);
     });
-    if (layout.uncompressedSize !== this.#plan.size) throw mismatch(name, `tar stream is ${layout.uncompressedSize} bytes, expected ${this.#plan.size}`);
+    if (layout.uncompressedSize !== this.#plan.size)
+      throw mismatch(name, `tar stream is ${layout.uncompressedSize} bytes, expected ${this.#plan.size}`);
     this.#parser.end();
-    if (!this.#parser.ended || this.#member !== this.#plan.members.length) throw mismatch(name, `read ${this.#member} members, expected ${this.#plan.members.length}`);
-    if (this.#parser.offset !== this.#plan.trailerOffset + 1024) throw mismatch(name, 'end-of-archive marker at the wrong offset');
+    if (!this.#parser.ended || this.#member !== this.#plan.members.length)
+      throw mismatch(name, `read ${this.#member} members, expected ${this.#plan.members.length}`);
+    if (this.#parser.offset !== this.#plan.trailerOffset + 1024)
+      throw mismatch(name, 'end-of-archive marker at the wrong offset');
     return layout;
   }
 }

@@ -42,7 +42,8 @@ function identityFromName(relPath: string): { category: string; pf: string; buil
     const m = /^(.+)-(\d+)$/.exec(base);
     if (m && splitPf(m[1]!)?.pn === parts[1]) return { category: parts[0]!, pf: m[1]!, buildId: m[2]! };
   }
-  if (parts.length === 2 && parts[0] !== 'All' && splitPf(base)) return { category: parts[0]!, pf: base, buildId: undefined };
+  if (parts.length === 2 && parts[0] !== 'All' && splitPf(base))
+    return { category: parts[0]!, pf: base, buildId: undefined };
   return undefined;
 }
 
@@ -57,12 +58,26 @@ export async function readBinpkgBuilds(pkgdir: string): Promise<BinpkgIndex> {
         const idx = b.index;
         const slash = idx?.cpv.indexOf('/') ?? -1;
         if (idx && slash > 0 && (idx.size === undefined || idx.size === b.size)) {
-          builds.push({ key: '', path: b.path, category: idx.cpv.slice(0, slash), pf: idx.cpv.slice(slash + 1), buildId: idx.buildId, source: 'index' });
+          builds.push({
+            key: '',
+            path: b.path,
+            category: idx.cpv.slice(0, slash),
+            pf: idx.cpv.slice(slash + 1),
+            buildId: idx.buildId,
+            source: 'index',
+          });
           return;
         }
         try {
           const { metadata } = await openBinpkg(b.path);
-          builds.push({ key: '', path: b.path, category: metadata.category, pf: metadata.pf, buildId: metadata.buildId, source: 'metadata' });
+          builds.push({
+            key: '',
+            path: b.path,
+            category: metadata.category,
+            pf: metadata.pf,
+            buildId: metadata.buildId,
+            source: 'metadata',
+          });
         } catch (err) {
           const named = identityFromName(b.relPath);
           if (named) builds.push({ key: '', path: b.path, ...named, source: 'name' });

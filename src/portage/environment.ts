@@ -83,7 +83,9 @@ function nonEmpty(env: NodeJS.ProcessEnv, name: string): string | undefined {
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const v = nonEmpty(env, name)?.trim();
   if (v === undefined || v === '') {
-    throw usage(`${name} is not set: \`packdebug hook\` runs inside a Portage phase (pre_pkg_preinst, see docs/hook.md)`);
+    throw usage(
+      `${name} is not set: \`packdebug hook\` runs inside a Portage phase (pre_pkg_preinst, see docs/hook.md)`,
+    );
   }
   return v;
 }
@@ -146,7 +148,9 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     // EAPI < 3 and some callers give only D: ED = D + EPREFIX.
     ed = stripTrailingSlashes(eprefix === '' ? d : path.posix.join(d, eprefix));
   } else {
-    throw usage('ED (or D) is not set: `packdebug hook` runs inside a Portage phase (pre_pkg_preinst, see docs/hook.md)');
+    throw usage(
+      'ED (or D) is not set: `packdebug hook` runs inside a Portage phase (pre_pkg_preinst, see docs/hook.md)',
+    );
   }
 
   const portageBuilddir = nonEmpty(env, 'PORTAGE_BUILDDIR');

@@ -26,7 +26,8 @@ export function validateIdentity(id: PackageIdentity): void {
   if (!isPackageName(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
   const version = versionOfPf(id.pn, id.pf);
   if (typeof version === 'string') throw bad('PF', id.pf, `must be ${id.pn}-VERSION with a PMS version (${version})`);
-  if (!/^[0-9]+$/.test(id.buildId)) throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
+  if (!/^[0-9]+$/.test(id.buildId))
+    throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
 }
 
 /** `CAT/PN/PF-BUILD_ID-debug.tar.xz`, the path below the .tarball directory. */
@@ -42,7 +43,8 @@ export function defaultTarballPath(image: string, id: PackageIdentity): string {
 /** PMS 3.1.2: a package name, which must not end in a hyphen and something that is a valid version. */
 export function isPackageName(pn: string): boolean {
   if (!PN_RE.test(pn)) return false;
-  for (let i = pn.indexOf('-'); i !== -1; i = pn.indexOf('-', i + 1)) if (VERSION_RE.test(pn.slice(i + 1))) return false;
+  for (let i = pn.indexOf('-'); i !== -1; i = pn.indexOf('-', i + 1))
+    if (VERSION_RE.test(pn.slice(i + 1))) return false;
   return true;
 }
 

@@ -58,7 +58,9 @@ export function normalizeEprefix(eprefix: string | undefined): string {
 function checkPath(what: string, p: string): void {
   if (!p.startsWith('/')) throw usage(`${what} '${p}': must be an absolute path`);
   if (!SAFE_PATH_RE.test(p) || p.split('/').some((c) => c === '.' || c === '..')) {
-    throw usage(`${what} '${p}': use a plain path of letters, digits and . _ + @ - (no //, . or .. components, no spaces)`);
+    throw usage(
+      `${what} '${p}': use a plain path of letters, digits and . _ + @ - (no //, . or .. components, no spaces)`,
+    );
   }
 }
 
@@ -98,7 +100,16 @@ function resolve(opts: SnippetOptions): Resolved {
   checkPath('binpkg dir', binpkgDir);
   const hookPath = opts.hookPath ?? `${eprefix}/usr/share/packdebug/packdebug.bashrc`;
   checkPath('hook path', hookPath);
-  return { eprefix, listenAddress, port, url, urlIsPlaceholder, binpkgDir, hookPath, tarballDir: `${eprefix}/${TARBALL_DIR}` };
+  return {
+    eprefix,
+    listenAddress,
+    port,
+    url,
+    urlIsPlaceholder,
+    binpkgDir,
+    hookPath,
+    tarballDir: `${eprefix}/${TARBALL_DIR}`,
+  };
 }
 
 /** Where the text of `kind` goes. */
@@ -184,14 +195,28 @@ export function debuginfodSystemdSnippet(opts: SnippetOptions = {}): string {
   const roots = runtimeRoots(r.eprefix);
   const e = r.eprefix;
   const binds = roots.flatMap((p) =>
-    p === '' ? ['/usr/bin', '/usr/lib', '-/usr/lib64', '-/bin', '-/lib', '-/lib64', '-/etc/ld.so.cache'] : [`-${p}/usr/bin`, `-${p}/usr/lib`, `-${p}/usr/lib64`, `-${p}/bin`, `-${p}/lib`, `-${p}/lib64`, `-${p}/etc/ld.so.cache`],
+    p === ''
+      ? ['/usr/bin', '/usr/lib', '-/usr/lib64', '-/bin', '-/lib', '-/lib64', '-/etc/ld.so.cache']
+      : [
+          `-${p}/usr/bin`,
+          `-${p}/usr/lib`,
+          `-${p}/usr/lib64`,
+          `-${p}/bin`,
+          `-${p}/lib`,
+          `-${p}/lib64`,
+          `-${p}/etc/ld.so.cache`,
+        ],
   );
   const execs = [
     `${e}/usr/bin/debuginfod`,
     `-${e}/usr/bin/bsdtar`,
     '/bin/sh',
     ...(e === '' ? [] : [`-${e}/bin/sh`]),
-    ...roots.flatMap((p) => (p === '' ? ['/usr/lib', '-/usr/lib64', '-/lib', '-/lib64'] : [`-${p}/usr/lib`, `-${p}/usr/lib64`, `-${p}/lib`, `-${p}/lib64`])),
+    ...roots.flatMap((p) =>
+      p === ''
+        ? ['/usr/lib', '-/usr/lib64', '-/lib', '-/lib64']
+        : [`-${p}/usr/lib`, `-${p}/usr/lib64`, `-${p}/lib`, `-${p}/lib64`],
+    ),
   ];
   const pathEnv = e === '' ? '' : `Environment=PATH=${e}/usr/bin:${e}/bin:/usr/bin:/bin\n`;
   return `# debuginfod unit: save as ${snippetPath('debuginfod-systemd', r)}, then run: systemctl daemon-reload && systemctl enable --now debuginfod
@@ -302,7 +327,7 @@ start_pre() {
 
 export function clientSnippet(opts: SnippetOptions = {}): string {
   const r = resolve(opts);
-  const hostNote = r.urlIsPlaceholder ? '# Replace HOST with the binhost\'s name or address.\n' : '';
+  const hostNote = r.urlIsPlaceholder ? "# Replace HOST with the binhost's name or address.\n" : '';
   return `# debuginfod clients: save as ${snippetPath('client', r)}, then run: env-update && . ${r.eprefix}/etc/profile
 ${hostNote}DEBUGINFOD_URLS="${r.url}"
 

@@ -24,7 +24,9 @@ export function canonicalBuildId(id: string): string {
  */
 export async function readInstalled(vdb: string): Promise<InstalledPackages> {
   const st = await fs.stat(vdb).catch((err: unknown) => {
-    throw new PackdebugError('E_INPUT', `${vdb}: cannot read the package database (--vdb): ${(err as Error).message}`, { file: vdb });
+    throw new PackdebugError('E_INPUT', `${vdb}: cannot read the package database (--vdb): ${(err as Error).message}`, {
+      file: vdb,
+    });
   });
   if (!st.isDirectory()) throw new PackdebugError('E_INPUT', `${vdb}: not a directory (--vdb)`, { file: vdb });
   const byCpv = new Map<string, string | null>();

@@ -50,7 +50,10 @@ export function planGroup(candidates: readonly PruneCandidate[], policy: PrunePo
   const plan: PrunePlan = { keep: [], remove: [] };
   sorted.forEach((c, i) => {
     const reason: KeepReason | undefined =
-      i < policy.keep ? 'newest' : policy.protects?.(c) ?? (policy.olderThanMs !== undefined && c.mtimeMs >= policy.olderThanMs ? 'recent' : undefined);
+      i < policy.keep
+        ? 'newest'
+        : (policy.protects?.(c) ??
+          (policy.olderThanMs !== undefined && c.mtimeMs >= policy.olderThanMs ? 'recent' : undefined));
     if (reason) plan.keep.push({ candidate: c, reason });
     else plan.remove.push(c);
   });

@@ -73,9 +73,13 @@ const sameFile = (c: PruneCandidate, st: FileVersion & { isFile(): boolean }) =>
 export async function pruneTree(options: PruneOptions, events: PruneEvents = {}): Promise<PruneResult> {
   const tree = options.tree;
   const keep = options.keep ?? DEFAULT_KEEP;
-  if (!Number.isSafeInteger(keep) || keep < 0) throw new PackdebugError('E_USAGE', `--keep ${keep}: expected a non-negative integer`);
+  if (!Number.isSafeInteger(keep) || keep < 0)
+    throw new PackdebugError('E_USAGE', `--keep ${keep}: expected a non-negative integer`);
   if (options.olderThanDays !== undefined && !(Number.isFinite(options.olderThanDays) && options.olderThanDays >= 0)) {
-    throw new PackdebugError('E_USAGE', `--older-than ${options.olderThanDays}: expected a non-negative number of days`);
+    throw new PackdebugError(
+      'E_USAGE',
+      `--older-than ${options.olderThanDays}: expected a non-negative number of days`,
+    );
   }
   const st = await fs.stat(tree).catch(() => undefined);
   if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
@@ -198,7 +202,15 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
       await flush();
       groupDir = dir;
     }
-    group.push({ path: item.path, rel: item.rel, name: item.name, size: item.size, mtimeMs: item.mtimeMs, dev: item.dev, ino: item.ino });
+    group.push({
+      path: item.path,
+      rel: item.rel,
+      name: item.name,
+      size: item.size,
+      mtimeMs: item.mtimeMs,
+      dev: item.dev,
+      ino: item.ino,
+    });
   }
   await flush();
   return result;

@@ -76,7 +76,10 @@ export function compareDigestSets(a: readonly MemberDigest[], b: readonly Member
       let content = d;
       if (d.type === 'hardlink') content = byPath.get(d.linkpath) ?? d;
       const type = content.type === 'file' ? 'file' : d.type;
-      out.set(d.path, `${type} mode=${d.mode.toString(8)} size=${content.size} link=${type === 'symlink' ? d.linkpath : ''} sha256=${content.sha256}`);
+      out.set(
+        d.path,
+        `${type} mode=${d.mode.toString(8)} size=${content.size} link=${type === 'symlink' ? d.linkpath : ''} sha256=${content.sha256}`,
+      );
     }
     return out;
   };

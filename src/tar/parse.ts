@@ -112,7 +112,9 @@ export class TarParser {
     // A missing end-of-archive marker is accepted (GNU tar only warns).
     if (between) return;
     const inHeader = (this.#state === 'header' || this.#state === 'meta') && this.#pendingBytes > 0;
-    throw this.#error(`truncated tar stream (ends inside a ${inHeader ? 'header' : 'member'} at offset ${this.#offset + this.#pendingBytes})`);
+    throw this.#error(
+      `truncated tar stream (ends inside a ${inHeader ? 'header' : 'member'} at offset ${this.#offset + this.#pendingBytes})`,
+    );
   }
 
   #error(message: string): PackdebugError {
@@ -173,7 +175,8 @@ export class TarParser {
       const v = pax.get(key);
       if (v === undefined) return fallback;
       const n = Number(v);
-      if (!Number.isFinite(n) || n < 0 && key === 'size') throw this.#error(`invalid pax ${key} '${v}' at offset ${at}`);
+      if (!Number.isFinite(n) || (n < 0 && key === 'size'))
+        throw this.#error(`invalid pax ${key} '${v}' at offset ${at}`);
       return key === 'mtime' ? Math.floor(n) : n;
     };
     const size = NO_DATA_TYPES.has(h.type) ? 0 : num('size', h.size);

@@ -30,7 +30,10 @@ export const artifactKey = (buildId: string, kind: BuildIdKind) => `${buildId}/$
  * and adds its artifacts to `into`. Members with a GNU build-id that
  * debuginfod would not index (neither class) are counted in `unservable`.
  */
-export async function collectArtifacts(tarball: string, into: Map<string, ExpectedArtifact>): Promise<{ members: number; unservable: number }> {
+export async function collectArtifacts(
+  tarball: string,
+  into: Map<string, ExpectedArtifact>,
+): Promise<{ members: number; unservable: number }> {
   const reader = await TarballReader.open(tarball);
   let members = 0;
   let unservable = 0;
@@ -98,10 +101,20 @@ interface CachedArtifacts {
  * only while the tarball keeps its path, size, mtime and inode: a nightly
  * verify of a whole tree reads only the tarballs that are new.
  */
-export async function collectArtifactsCached(tarball: string, into: Map<string, ExpectedArtifact>, env: NodeJS.ProcessEnv): Promise<{ members: number; unservable: number; cached: boolean }> {
+export async function collectArtifactsCached(
+  tarball: string,
+  into: Map<string, ExpectedArtifact>,
+  env: NodeJS.ProcessEnv,
+): Promise<{ members: number; unservable: number; cached: boolean }> {
   const dir = cacheDir(env);
   const stamp = dir ? await fileStamp(tarball) : undefined;
-  const file = dir && stamp ? path.join(dir, `artifacts-v${CACHE_VERSION}-${createHash('sha256').update(stamp.path).digest('hex').slice(0, 32)}.json`) : undefined;
+  const file =
+    dir && stamp
+      ? path.join(
+          dir,
+          `artifacts-v${CACHE_VERSION}-${createHash('sha256').update(stamp.path).digest('hex').slice(0, 32)}.json`,
+        )
+      : undefined;
   if (file) {
     try {
       const data = JSON.parse(await fs.readFile(file, 'utf8')) as CachedArtifacts;

@@ -33,7 +33,8 @@ class SparseSource implements ByteSource {
     const fromBase = this.base?.read(offset, length);
     if (fromBase !== undefined) return fromBase;
     for (const p of this.pieces) {
-      if (p.start <= offset && offset + length <= p.start + p.data.length) return p.data.subarray(offset - p.start, offset - p.start + length);
+      if (p.start <= offset && offset + length <= p.start + p.data.length)
+        return p.data.subarray(offset - p.start, offset - p.start + length);
     }
     return undefined;
   }
@@ -65,7 +66,12 @@ function merge(ranges: [number, number][]): [number, number][] {
  * not ELF or the Blocks it would take are too large. `known` supplies bytes
  * already seen in the stream (e.g. the member's start).
  */
-export async function inspectElfAt(ra: XzRandomAccess, entry: TarEntry, known?: ByteSource, options: ElfAtOptions = {}): Promise<ElfInfo | undefined> {
+export async function inspectElfAt(
+  ra: XzRandomAccess,
+  entry: TarEntry,
+  known?: ByteSource,
+  options: ElfAtOptions = {},
+): Promise<ElfInfo | undefined> {
   const limit = options.maxDecodePerFetch ?? 64 << 20;
   const src = new SparseSource(entry.size, known);
   src.missing.push([0, Math.min(entry.size, CAPTURE_HEAD_BYTES)]);

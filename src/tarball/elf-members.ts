@@ -38,7 +38,12 @@ export class SecondLooks {
    * result to `onElf`, in stream order, until `shouldStop`. What still
    * cannot be decided (the Blocks are too large to decode) keeps `incomplete`.
    */
-  async complete(ra: XzRandomAccess, onElf: (m: ElfMember) => void, shouldStop: () => boolean = () => false, options?: ElfAtOptions): Promise<void> {
+  async complete(
+    ra: XzRandomAccess,
+    onElf: (m: ElfMember) => void,
+    shouldStop: () => boolean = () => false,
+    options?: ElfAtOptions,
+  ): Promise<void> {
     const items = this.#items.splice(0);
     this.#entries.clear();
     this.#retained = 0;
@@ -50,7 +55,11 @@ export class SecondLooks {
 }
 
 /** inspectElf on a capture, and a second look through `ra` when that was incomplete. */
-export async function inspectCaptured(ra: XzRandomAccess, entry: TarEntry, capture: ElfCapture): Promise<ElfInfo | undefined> {
+export async function inspectCaptured(
+  ra: XzRandomAccess,
+  entry: TarEntry,
+  capture: ElfCapture,
+): Promise<ElfInfo | undefined> {
   const elf = inspectElf(capture);
   if (elf?.incomplete === undefined) return elf;
   return (await inspectElfAt(ra, entry, capture)) ?? elf;
@@ -62,7 +71,11 @@ export async function inspectCaptured(ra: XzRandomAccess, entry: TarEntry, captu
  * member whose inspection was incomplete goes there instead of to `onElf`
  * (for SecondLooks.complete after the scan).
  */
-export function inspectingVisitor(onElf: (m: ElfMember) => void, inner: TarVisitor = {}, later?: SecondLooks): TarVisitor {
+export function inspectingVisitor(
+  onElf: (m: ElfMember) => void,
+  inner: TarVisitor = {},
+  later?: SecondLooks,
+): TarVisitor {
   let capture: ElfCapture | undefined;
   let head: Buffer | undefined;
   return {

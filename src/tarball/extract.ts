@@ -20,11 +20,18 @@ async function dataMember(reader: TarballReader, entry: TarEntry, requested: str
   for (let hops = 0; current.type === '1'; hops++) {
     if (hops > 8) throw new PackdebugError('E_FORMAT', `${reader.path}: hardlink chain at ${requested} is too long`);
     const target = (await reader.find(normalizeMemberName(current.linkpath), sink))?.entry;
-    if (!target) throw new PackdebugError('E_FORMAT', `${reader.path}: ${current.path} is a hardlink to ${current.linkpath}, which is not in the archive`);
+    if (!target)
+      throw new PackdebugError(
+        'E_FORMAT',
+        `${reader.path}: ${current.path} is a hardlink to ${current.linkpath}, which is not in the archive`,
+      );
     current = target;
   }
   if (current.type === '2') {
-    throw new PackdebugError('E_UNSAFE', `${reader.path}: ${current.path} is a symlink to ${current.linkpath}; not followed (ask for the target)`);
+    throw new PackdebugError(
+      'E_UNSAFE',
+      `${reader.path}: ${current.path} is a symlink to ${current.linkpath}; not followed (ask for the target)`,
+    );
   }
   if (current.type !== '0' && current.type !== '7') {
     throw new PackdebugError('E_INPUT', `${reader.path}: ${current.path} is not a regular file`);
@@ -49,7 +56,12 @@ export type BuildIdLookup = Extraction | undefined | 'no-link';
  * only if its ELF note says so, as debuginfod decides by notes, not names.
  * Otherwise every ELF member is inspected in one sequential pass.
  */
-export async function findByBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink?: Sink): Promise<Extraction | undefined> {
+export async function findByBuildId(
+  reader: TarballReader,
+  buildId: string,
+  kind: BuildIdKind,
+  sink?: Sink,
+): Promise<Extraction | undefined> {
   const r = await lookupBuildId(reader, buildId, kind, sink, { trustLinks: false });
   return r === 'no-link' ? undefined : r;
 }
@@ -60,11 +72,21 @@ export async function findByBuildId(reader: TarballReader, buildId: string, kind
  * instead of being read in full: a tree search asks every tarball so first,
  * and reads them in full only when no tarball had the link.
  */
-export async function lookupBuildId(reader: TarballReader, buildId: string, kind: BuildIdKind, sink: Sink | undefined, options: { trustLinks: boolean }): Promise<BuildIdLookup> {
+export async function lookupBuildId(
+  reader: TarballReader,
+  buildId: string,
+  kind: BuildIdKind,
+  sink: Sink | undefined,
+  options: { trustLinks: boolean },
+): Promise<BuildIdLookup> {
   const id = buildId.toLowerCase();
-  if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0) throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
+  if (!/^[0-9a-f]{2,}$/.test(id) || id.length % 2 !== 0)
+    throw new PackdebugError('E_USAGE', `invalid build-id '${buildId}': expected hex digits`);
   // The ELF code is loaded only for build-id lookups (extract's start-up counts).
-  const [{ ElfCapture }, { inspectCaptured, inspectingVisitor, matchesBuildId, SecondLooks }] = await Promise.all([import('../elf/index.js'), import('./elf-members.js')]);
+  const [{ ElfCapture }, { inspectCaptured, inspectingVisitor, matchesBuildId, SecondLooks }] = await Promise.all([
+    import('../elf/index.js'),
+    import('./elf-members.js'),
+  ]);
   const link = `./usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}${kind === 'debuginfo' ? '.debug' : ''}`;
   // Through the layout only: in other tarballs a name lookup is a full read, and the scan below is one too.
   const hint = await reader.findIndexed(link);

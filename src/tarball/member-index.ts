@@ -92,7 +92,14 @@ export async function loadCachedIndex(tarball: string, env?: NodeJS.ProcessEnv):
     const real = await fs.realpath(tarball);
     const st = await fs.stat(real);
     const data = JSON.parse(await fs.readFile(cacheFile(dir, real), 'utf8')) as CacheFile;
-    if (data.version !== VERSION || data.path !== real || data.size !== st.size || data.mtimeMs !== st.mtimeMs || data.ino !== st.ino) return undefined;
+    if (
+      data.version !== VERSION ||
+      data.path !== real ||
+      data.size !== st.size ||
+      data.mtimeMs !== st.mtimeMs ||
+      data.ino !== st.ino
+    )
+      return undefined;
     return data.members;
   } catch {
     return undefined;
@@ -100,7 +107,11 @@ export async function loadCachedIndex(tarball: string, env?: NodeJS.ProcessEnv):
 }
 
 /** Saves an index; the cache is an optimisation, so failures are ignored. */
-export async function saveCachedIndex(tarball: string, members: IndexedMember[], env?: NodeJS.ProcessEnv): Promise<void> {
+export async function saveCachedIndex(
+  tarball: string,
+  members: IndexedMember[],
+  env?: NodeJS.ProcessEnv,
+): Promise<void> {
   const dir = cacheDir(env);
   if (!dir) return;
   try {
@@ -109,7 +120,14 @@ export async function saveCachedIndex(tarball: string, members: IndexedMember[],
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const file = await AtomicFile.create(cacheFile(dir, real), { mode: 0o600 });
     try {
-      const body: CacheFile = { version: VERSION, path: real, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, members };
+      const body: CacheFile = {
+        version: VERSION,
+        path: real,
+        size: st.size,
+        mtimeMs: st.mtimeMs,
+        ino: st.ino,
+        members,
+      };
       await file.fh.writeFile(JSON.stringify(body));
       await file.commit();
     } finally {

@@ -245,7 +245,8 @@ export class TarballReader {
       sink.drained && (() => sink.drained!()),
     );
     await sink.drained?.();
-    if (left > 0) throw new PackdebugError('E_FORMAT', `${this.path}: member ${entry.path} is truncated`, { file: this.path });
+    if (left > 0)
+      throw new PackdebugError('E_FORMAT', `${this.path}: member ${entry.path} is truncated`, { file: this.path });
   }
 }
 

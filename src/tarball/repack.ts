@@ -47,10 +47,15 @@ export interface RepackResult {
 async function* decodedStream(source: string, file: string): AsyncGenerator<Buffer> {
   if (await findXz()) {
     const { execa } = await import('execa');
-    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', source], { buffer: false, reject: false, stderr: 'pipe' });
+    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', source], {
+      buffer: false,
+      reject: false,
+      stderr: 'pipe',
+    });
     for await (const chunk of child.stdout!) yield chunk as Buffer;
     const r = await child;
-    if (r.exitCode !== 0) throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${String(r.stderr).trim()}`, { file });
+    if (r.exitCode !== 0)
+      throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${String(r.stderr).trim()}`, { file });
     return;
   }
   // Without xz(1): lzma-native, one chunk at a time through a small queue.
@@ -93,7 +98,8 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
   const link = await fs.lstat(file).catch((err) => {
     throw fromSystemError(err, file, 'reading');
   });
-  if (link.isSymbolicLink()) throw new PackdebugError('E_INPUT', `${file} is a symlink; repack the file it points to`, { file });
+  if (link.isSymbolicLink())
+    throw new PackdebugError('E_INPUT', `${file} is a symlink; repack the file it points to`, { file });
   if (!link.isFile()) throw new PackdebugError('E_INPUT', `${file}: not a regular file`, { file });
   // O_NOFOLLOW: a symlink swapped in since the lstat fails instead of being read through.
   const reader = await TarballReader.open(file, undefined, { noFollow: true });
@@ -102,10 +108,17 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
     const st = await reader.ra.stat();
     const before = { tarball: file, bytesBefore: st.size, blocksBefore: reader.ra.blocks.length };
     // Repacking would write the same single Block again (and make debuginfod rescan it for nothing).
-    if (isOneSmallBlock(reader.ra.blocks.length, reader.ra.size, Math.min(cutting.blockSize, cutting.sources?.blockSize ?? cutting.blockSize))) {
+    if (
+      isOneSmallBlock(
+        reader.ra.blocks.length,
+        reader.ra.size,
+        Math.min(cutting.blockSize, cutting.sources?.blockSize ?? cutting.blockSize),
+      )
+    ) {
       return { ...before, status: 'skipped', reason: `one Block of ${reader.ra.size} bytes of tar, read whole` };
     }
-    if ((await reader.locator.layout()).aligned) return { ...before, status: 'skipped', reason: 'already in the seekable layout' };
+    if ((await reader.locator.layout()).aligned)
+      return { ...before, status: 'skipped', reason: 'already in the seekable layout' };
     if (opts.dryRun) return { ...before, status: 'would-repack' };
     reader.ra.clearCache(); // the layout probes' Blocks: the rewrite decodes from the start, by decodedStream
     return await rewrite(file, reader, st, before, lzma, cutting, opts);
@@ -118,7 +131,11 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
 async function checkUnchanged(file: string, st: Stats): Promise<void> {
   const now = await fs.lstat(file).catch(() => undefined);
   if (!now || !sameVersion(now, st)) {
-    throw new PackdebugError('E_CHANGED', `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`, { file });
+    throw new PackdebugError(
+      'E_CHANGED',
+      `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`,
+      { file },
+    );
   }
 }
 
@@ -136,7 +153,10 @@ async function rewrite(
   const planner = new BlockPlanner(cutting);
   const largest = Math.max(cutting.largeBlockSize, cutting.sources?.largeBlockSize ?? 0);
   const cuts: number[] = [];
-  const parser = new TarParser({ entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size), e.path)) }, file);
+  const parser = new TarParser(
+    { entry: (e) => cuts.push(...planner.addMember(e.headerOffset, e.dataOffset + paddedSize(e.size), e.path)) },
+    file,
+  );
   const originalHash = createHash('sha256');
   let streamSize = 0;
 
@@ -183,12 +203,21 @@ async function rewrite(
     const layout = await readXzLayout(out.fh, out.temp);
     const check = createHash('sha256');
     let size = 0;
-    await forEachBlock(out.fh, out.temp, layout, threads, (data) => {
-      check.update(data);
-      size += data.length;
-    }, encoder);
+    await forEachBlock(
+      out.fh,
+      out.temp,
+      layout,
+      threads,
+      (data) => {
+        check.update(data);
+        size += data.length;
+      },
+      encoder,
+    );
     if (size !== streamSize || check.digest('hex') !== originalHash.digest('hex')) {
-      throw new PackdebugError('E_VERIFY', `${file}: repacked stream differs from the original; original kept`, { file });
+      throw new PackdebugError('E_VERIFY', `${file}: repacked stream differs from the original; original kept`, {
+        file,
+      });
     }
     await out.fh.chmod(st.mode & 0o7777).catch((err) => {
       throw fromSystemError(err, file, 'keeping the mode');

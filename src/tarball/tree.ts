@@ -24,7 +24,8 @@ export async function findTarballs(tree: string, symlinks?: string[]): Promise<T
   const out: TreeTarball[] = [];
   for await (const item of walkTarballTree(tree)) {
     if (item.rel.split('/').some((c) => c.startsWith('.'))) continue;
-    if (item.kind === 'symlink' && (item.rel.split('/').length < 3 || item.rel.endsWith('.tar.xz'))) symlinks?.push(item.path);
+    if (item.kind === 'symlink' && (item.rel.split('/').length < 3 || item.rel.endsWith('.tar.xz')))
+      symlinks?.push(item.path);
     if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz')) continue;
     const m = NAME_RE.exec(item.file);
     out.push({ path: item.path, buildNumber: m ? Number(m[1]) : undefined, mtimeMs: item.mtimeMs });
@@ -75,7 +76,13 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
     }
   };
   const other = (d: Dirent, abs: string, rel: string): TreeItem =>
-    d.isSymbolicLink() ? { kind: 'symlink', path: abs, rel } : d.isDirectory() ? { kind: 'stray-dir', path: abs, rel } : d.isFile() ? { kind: 'stray-file', path: abs, rel } : { kind: 'special', path: abs, rel };
+    d.isSymbolicLink()
+      ? { kind: 'symlink', path: abs, rel }
+      : d.isDirectory()
+        ? { kind: 'stray-dir', path: abs, rel }
+        : d.isFile()
+          ? { kind: 'stray-file', path: abs, rel }
+          : { kind: 'special', path: abs, rel };
 
   const top = await list(tree);
   if ('error' in top) throw top.error;
@@ -152,7 +159,11 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
  * caller to refuse, file by file). A target that is a symlink to a
  * directory is walked as that tree: naming it is the caller's choice.
  */
-export async function tarballsFromTargets(targets: readonly string[], env: NodeJS.ProcessEnv, symlinks?: string[]): Promise<string[]> {
+export async function tarballsFromTargets(
+  targets: readonly string[],
+  env: NodeJS.ProcessEnv,
+  symlinks?: string[],
+): Promise<string[]> {
   const given = targets.length > 0 ? targets : [defaultTree(env)];
   const files: string[] = [];
   for (const t of given) {

@@ -61,7 +61,8 @@ export class AtomicFile {
   static async create(final: string, options: { mode?: number; root?: string } = {}): Promise<AtomicFile> {
     const dir = path.dirname(final);
     // Renaming over a directory fails only at commit, after all the work: say so now.
-    if ((await fs.stat(final).catch(() => undefined))?.isDirectory()) throw new PackdebugError('E_INPUT', `${final}: is a directory`, { file: final });
+    if ((await fs.stat(final).catch(() => undefined))?.isDirectory())
+      throw new PackdebugError('E_INPUT', `${final}: is a directory`, { file: final });
     const createdDirs = options.root === undefined ? [] : await mkdirBelow(options.root, dir);
     const temp = path.join(dir, `.${path.basename(final)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     let fh: FileHandle;
@@ -147,14 +148,16 @@ export async function mkdirBelow(root: string, dir: string): Promise<string[]> {
     if (st?.isSymbolicLink()) {
       throw new PackdebugError('E_UNSAFE', `${current}: is a symlink; refusing to write through it`, { file: current });
     }
-    if (st && !st.isDirectory()) throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
+    if (st && !st.isDirectory())
+      throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
     if (st) continue;
     const parentStat = await fs.lstat(parent);
     try {
       await fs.mkdir(current, { mode: 0o755 });
       created.push(current);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, current, 'creating the output directory');
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw fromSystemError(err, current, 'creating the output directory');
     }
     await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
   }
@@ -166,7 +169,10 @@ export async function removeCreatedDirs(created: readonly string[]): Promise<voi
   for (const dir of [...created].reverse()) {
     const parent = path.dirname(dir);
     const parentStat = await fs.lstat(parent).catch(() => undefined);
-    const removed = await fs.rmdir(dir).then(() => true, () => false);
+    const removed = await fs.rmdir(dir).then(
+      () => true,
+      () => false,
+    );
     if (removed && parentStat) await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
   }
 }

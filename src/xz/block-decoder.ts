@@ -6,9 +6,17 @@ import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeWithXzProcess, XzMissingError } from './xz-process.js';
 
 /** A Block on its own as a one-Block Stream (Header, Block, Index, Footer), which any xz decoder reads. */
-export function wrapBlockInStream(block: Pick<XzBlockInfo, 'checkId' | 'unpaddedSize' | 'uncompressedSize'>, blockBytes: Buffer): Buffer {
+export function wrapBlockInStream(
+  block: Pick<XzBlockInfo, 'checkId' | 'unpaddedSize' | 'uncompressedSize'>,
+  blockBytes: Buffer,
+): Buffer {
   const index = encodeIndex([{ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize }]);
-  return Buffer.concat([encodeStreamHeader(block.checkId), blockBytes, index, encodeStreamFooter(block.checkId, index.length)]);
+  return Buffer.concat([
+    encodeStreamHeader(block.checkId),
+    blockBytes,
+    index,
+    encodeStreamFooter(block.checkId, index.length),
+  ]);
 }
 
 /**
@@ -17,18 +25,33 @@ export function wrapBlockInStream(block: Pick<XzBlockInfo, 'checkId' | 'unpadded
  * checks the Block Header, the sizes and the Check for us. An xz(1) that
  * cannot be started is an XzMissingError, for the caller to fall back.
  */
-export async function decodeBlock(blockBytes: Buffer, block: XzBlockInfo, name: string, backend: EncoderBackend = 'lzma-native'): Promise<Buffer> {
+export async function decodeBlock(
+  blockBytes: Buffer,
+  block: XzBlockInfo,
+  name: string,
+  backend: EncoderBackend = 'lzma-native',
+): Promise<Buffer> {
   const mini = wrapBlockInStream(block, blockBytes);
   let out: Buffer;
   try {
-    out = backend === 'xz' ? await decodeWithXz(mini, block.uncompressedSize) : await runCoder(lzma().createStream('streamDecoder', { synchronous: false }), mini);
+    out =
+      backend === 'xz'
+        ? await decodeWithXz(mini, block.uncompressedSize)
+        : await runCoder(lzma().createStream('streamDecoder', { synchronous: false }), mini);
   } catch (err) {
     if (err instanceof XzMissingError) throw err;
     const reason = (err as Error).message ?? String(err);
-    throw new PackdebugError('E_FORMAT', `${name}: Block at offset ${block.fileOffset} is corrupt: ${reason}`, { file: name, cause: err });
+    throw new PackdebugError('E_FORMAT', `${name}: Block at offset ${block.fileOffset} is corrupt: ${reason}`, {
+      file: name,
+      cause: err,
+    });
   }
   if (out.length !== block.uncompressedSize) {
-    throw new PackdebugError('E_FORMAT', `${name}: Block at offset ${block.fileOffset} decodes to ${out.length} bytes, Index says ${block.uncompressedSize}`, { file: name });
+    throw new PackdebugError(
+      'E_FORMAT',
+      `${name}: Block at offset ${block.fileOffset} decodes to ${out.length} bytes, Index says ${block.uncompressedSize}`,
+      { file: name },
+    );
   }
   return out;
 }

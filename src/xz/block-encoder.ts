@@ -57,7 +57,9 @@ export function findXz(): Promise<string | undefined> {
       // node:child_process, not execa: extract's start-up pays for this probe, and importing execa costs ~50 ms.
       const { execFile } = await import('node:child_process');
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile('xz', ['--robot', '--version'], { timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(String(out)))),
+        execFile('xz', ['--robot', '--version'], { timeout: 10_000 }, (err, out) =>
+          err ? reject(err) : resolve(String(out)),
+        ),
       );
       const m = /XZ_VERSION=(\d+)/.exec(stdout);
       if (!m) return undefined;
@@ -75,7 +77,8 @@ export async function resolveEncoder(choice: EncoderChoice = 'auto'): Promise<En
   if (choice === 'lzma-native') return choice;
   const xz = await findXz();
   if (xz) return 'xz';
-  if (choice === 'xz') throw new PackdebugError('E_USAGE', 'encoder xz requested but no usable xz (XZ Utils 5.0 or later) is on PATH');
+  if (choice === 'xz')
+    throw new PackdebugError('E_USAGE', 'encoder xz requested but no usable xz (XZ Utils 5.0 or later) is on PATH');
   return 'lzma-native';
 }
 
@@ -89,18 +92,27 @@ async function encodeStream(input: Buffer, options: Lzma2Options, backend: Encod
   if (backend === 'xz') {
     const { execa } = await import('execa');
     // --threads=1: single-threaded mode writes exactly one Block, as liblzma's stream encoder does.
-    const r = await execa('xz', ['--format=xz', '--check=crc64', '--threads=1', xzFilterArgument(options), '--stdout', '--quiet', '--no-warn'], {
-      input,
-      encoding: 'buffer',
-      stripFinalNewline: false,
-      maxBuffer: input.length + (1 << 20) + input.length / 8,
-      reject: false,
-    });
-    if (r.exitCode !== 0) throw new PackdebugError('E_IO', `xz failed (exit ${r.exitCode}): ${Buffer.from(r.stderr).toString().trim()}`);
+    const r = await execa(
+      'xz',
+      ['--format=xz', '--check=crc64', '--threads=1', xzFilterArgument(options), '--stdout', '--quiet', '--no-warn'],
+      {
+        input,
+        encoding: 'buffer',
+        stripFinalNewline: false,
+        maxBuffer: input.length + (1 << 20) + input.length / 8,
+        reject: false,
+      },
+    );
+    if (r.exitCode !== 0)
+      throw new PackdebugError('E_IO', `xz failed (exit ${r.exitCode}): ${Buffer.from(r.stderr).toString().trim()}`);
     return Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
   }
   const l = lzma();
-  const stream = l.createStream('streamEncoder', { filters: [{ id: l.FILTER_LZMA2, options }], check: l.CHECK_CRC64, synchronous: false });
+  const stream = l.createStream('streamEncoder', {
+    filters: [{ id: l.FILTER_LZMA2, options }],
+    check: l.CHECK_CRC64,
+    synchronous: false,
+  });
   return runCoder(stream, input);
 }
 
@@ -109,7 +121,11 @@ async function encodeStream(input: Buffer, options: Lzma2Options, backend: Encod
  * (Block Header and Check included); we lift the Block out of it so the
  * caller can assemble many independently encoded Blocks into one Stream.
  */
-export async function encodeBlock(input: Buffer, options: Lzma2Options, backend: EncoderBackend = 'lzma-native'): Promise<EncodedBlock> {
+export async function encodeBlock(
+  input: Buffer,
+  options: Lzma2Options,
+  backend: EncoderBackend = 'lzma-native',
+): Promise<EncodedBlock> {
   if (input.length === 0) throw new RangeError('empty xz Block');
   const xz = await encodeStream(input, options, backend);
   const footer = decodeStreamFooter(xz.subarray(xz.length - STREAM_FOOTER_SIZE));

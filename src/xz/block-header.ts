@@ -83,11 +83,13 @@ function vliError(field: string, error: string): string {
 function checkFilterProps(filter: BlockFilter, kind: FilterKind): BlockHeaderError | undefined {
   const { id, props } = filter;
   if (id === FILTER_LZMA2) {
-    if (props.length !== 1) return { error: `LZMA2 Filter Properties are ${props.length} bytes, not 1`, unsupported: true };
+    if (props.length !== 1)
+      return { error: `LZMA2 Filter Properties are ${props.length} bytes, not 1`, unsupported: true };
     if ((props[0]! & 0xc0) !== 0) return { error: 'LZMA2 Filter Properties have reserved bits set', unsupported: true };
     if (props[0]! > 40) return { error: `LZMA2 dictionary size ${props[0]} is larger than 4 GiB`, unsupported: true };
   } else if (id === FILTER_DELTA) {
-    if (props.length !== 1) return { error: `Delta Filter Properties are ${props.length} bytes, not 1`, unsupported: true };
+    if (props.length !== 1)
+      return { error: `Delta Filter Properties are ${props.length} bytes, not 1`, unsupported: true };
   } else if (kind.bcjAlignment !== undefined) {
     if (props.length !== 0 && props.length !== 4) {
       return { error: `${kind.name} Filter Properties are ${props.length} bytes, not 0 or 4`, unsupported: true };
@@ -108,7 +110,8 @@ export function decodeBlockHeader(buf: Uint8Array): BlockHeaderResult {
   if (buf.length < 1) return { error: 'truncated Block Header' };
   if (buf[0] === 0x00) return { error: 'Index Indicator (0x00) where a Block Header should start' };
   const headerSize = (buf[0]! + 1) * 4;
-  if (buf.length < headerSize) return { error: `truncated Block Header (${headerSize} bytes declared, ${buf.length} present)` };
+  if (buf.length < headerSize)
+    return { error: `truncated Block Header (${headerSize} bytes declared, ${buf.length} present)` };
   const b = Buffer.from(buf.buffer, buf.byteOffset, headerSize);
   const end = headerSize - 4;
   if (crc32(b.subarray(0, end)) !== b.readUInt32LE(end)) return { error: 'Block Header CRC32 mismatch' };
@@ -134,7 +137,8 @@ export function decodeBlockHeader(buf: Uint8Array): BlockHeaderResult {
   for (let i = 0; i < filterCount; i++) {
     const id = decodeVli(b, pos, end);
     if ('error' in id) {
-      if (/2\^53/.test(id.error)) return { error: `Filter ${i}: Filter ID beyond 2^53 (reserved or custom)`, unsupported: true };
+      if (/2\^53/.test(id.error))
+        return { error: `Filter ${i}: Filter ID beyond 2^53 (reserved or custom)`, unsupported: true };
       return { error: `Filter ${i}: Filter ID: ${id.error}` };
     }
     pos += id.size;
@@ -156,7 +160,10 @@ export function decodeBlockHeader(buf: Uint8Array): BlockHeaderResult {
     if (!kind) return { error: `unsupported ${filterName(f.id)}`, unsupported: true };
     const last = i === header.filters.length - 1;
     if (last !== (f.id === FILTER_LZMA2)) {
-      return { error: last ? `${kind.name} cannot be the last filter` : 'LZMA2 can only be the last filter', unsupported: true };
+      return {
+        error: last ? `${kind.name} cannot be the last filter` : 'LZMA2 can only be the last filter',
+        unsupported: true,
+      };
     }
     const bad = checkFilterProps(f, kind);
     if (bad) return bad;
@@ -180,7 +187,8 @@ export interface BlockIndexRecord {
 export function checkBlockHeaderAgainstIndex(header: BlockHeader, record: BlockIndexRecord): string | undefined {
   const check = checkSize(record.checkId);
   const room = record.unpaddedSize - header.headerSize - check;
-  if (room < 1) return `Index gives the Block ${record.unpaddedSize} bytes, too few for its ${header.headerSize}-byte header and ${check}-byte Check`;
+  if (room < 1)
+    return `Index gives the Block ${record.unpaddedSize} bytes, too few for its ${header.headerSize}-byte header and ${check}-byte Check`;
   if (header.compressedSize !== undefined && header.compressedSize !== room) {
     return `Block Header says Compressed Size ${header.compressedSize}, Index implies ${room}`;
   }

@@ -126,12 +126,21 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
     const footer = decodeStreamFooter(footerBytes);
     if ('error' in footer) {
       // Footer flags we do not know: if the Stream Header disagrees, the file is corrupt, not merely unsupported.
-      if (footer.unsupported && footer.indexSize !== undefined && (await headerDisagrees(fh, pos, footer.indexSize, footerBytes))) {
+      if (
+        footer.unsupported &&
+        footer.indexSize !== undefined &&
+        (await headerDisagrees(fh, pos, footer.indexSize, footerBytes))
+      ) {
         throw formatError(name, 'Stream Header and Stream Footer flags differ');
       }
-      throw formatError(name, streams.length === 0 ? `${footer.error} at the end of the file` : footer.error, footer.unsupported);
+      throw formatError(
+        name,
+        streams.length === 0 ? `${footer.error} at the end of the file` : footer.error,
+        footer.unsupported,
+      );
     }
-    if (footer.indexSize > INDEX_LIMIT) throw formatError(name, `Index of ${footer.indexSize} bytes is too large`, true);
+    if (footer.indexSize > INDEX_LIMIT)
+      throw formatError(name, `Index of ${footer.indexSize} bytes is too large`, true);
     const indexOffset = pos - STREAM_FOOTER_SIZE - footer.indexSize;
     if (indexOffset < STREAM_HEADER_SIZE) throw formatError(name, 'Backward Size points before the start of the file');
     const index = decodeIndex(await readAt(fh, indexOffset, footer.indexSize));
@@ -142,8 +151,10 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
     if (streamOffset < 0) throw formatError(name, 'Index describes more data than the file holds');
     const headerBytes = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
     const header = decodeStreamHeader(headerBytes);
-    if ('error' in header) throw formatError(name, `${header.error} (Stream at offset ${streamOffset})`, header.unsupported);
-    if (!sameStreamFlags(headerBytes, footerBytes)) throw formatError(name, 'Stream Header and Stream Footer flags differ');
+    if ('error' in header)
+      throw formatError(name, `${header.error} (Stream at offset ${streamOffset})`, header.unsupported);
+    if (!sameStreamFlags(headerBytes, footerBytes))
+      throw formatError(name, 'Stream Header and Stream Footer flags differ');
     const blocks: XzBlockInfo[] = [];
     let at = streamOffset + STREAM_HEADER_SIZE;
     for (const r of index.records) {
@@ -158,7 +169,14 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
       });
       at += padTo4(r.unpaddedSize);
     }
-    streams.unshift({ fileOffset: streamOffset, checkId: header.checkId, indexOffset, indexSize: footer.indexSize, padding, blocks });
+    streams.unshift({
+      fileOffset: streamOffset,
+      checkId: header.checkId,
+      indexOffset,
+      indexSize: footer.indexSize,
+      padding,
+      blocks,
+    });
     pos = streamOffset;
     if (pos % 4 !== 0) throw formatError(name, 'Stream Padding is not a multiple of four bytes');
   }
@@ -187,7 +205,7 @@ function isLzmaAloneDictSize(dict: number): boolean {
   d |= d >>> 4;
   d |= d >>> 8;
   d |= d >>> 16;
-  return ((d + 1) >>> 0) === dict;
+  return (d + 1) >>> 0 === dict;
 }
 
 /**

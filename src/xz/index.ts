@@ -49,7 +49,8 @@ export function decodeIndex(buf: Uint8Array): IndexResult {
     const uncompressed = decodeVli(buf, pos, end);
     if ('error' in uncompressed) return { error: `Index record ${i}: ${uncompressed.error}` };
     pos += uncompressed.size;
-    if (unpadded.value < UNPADDED_SIZE_MIN) return { error: `Index record ${i}: Unpadded Size ${unpadded.value} is too small` };
+    if (unpadded.value < UNPADDED_SIZE_MIN)
+      return { error: `Index record ${i}: Unpadded Size ${unpadded.value} is too small` };
     records.push({ unpaddedSize: unpadded.value, uncompressedSize: uncompressed.value });
   }
   if (end - pos > 3 || end - pos < 0) return { error: 'Index has the wrong amount of padding' };

@@ -164,7 +164,19 @@ class LzmaState {
   reset(): void {
     this.state = 0;
     this.rep0 = this.rep1 = this.rep2 = this.rep3 = 0;
-    for (const a of [this.isMatch, this.isRep, this.isRep0, this.isRep1, this.isRep2, this.isRep0Long, this.distSlot, this.distSpecial, this.distAlign, this.literal]) a.fill(PROB_INIT);
+    for (const a of [
+      this.isMatch,
+      this.isRep,
+      this.isRep0,
+      this.isRep1,
+      this.isRep2,
+      this.isRep0Long,
+      this.distSlot,
+      this.distSpecial,
+      this.distAlign,
+      this.literal,
+    ])
+      a.fill(PROB_INIT);
     this.matchLen.reset();
     this.repLen.reset();
   }
@@ -186,7 +198,8 @@ class Output {
   /** Copies `len` bytes from `dist + 1` back (stops when full). */
   repeat(dist: number, len: number): void {
     if (dist >= this.pos) throw new Lzma2DataError('match distance beyond the start of the Block');
-    for (let i = 0; i < len && this.pos < this.want; i++, this.pos++) this.buf[this.pos] = this.buf[this.pos - dist - 1]!;
+    for (let i = 0; i < len && this.pos < this.want; i++, this.pos++)
+      this.buf[this.pos] = this.buf[this.pos - dist - 1]!;
   }
 }
 

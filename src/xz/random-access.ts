@@ -13,7 +13,13 @@ import {
   FILTER_RISCV,
   filterName,
 } from './block-header.js';
-import { isTruncatedXzMagic, readXzLayout, sniffFormatStrict, type XzBlockInfo, type XzFileLayout } from './file-layout.js';
+import {
+  isTruncatedXzMagic,
+  readXzLayout,
+  sniffFormatStrict,
+  type XzBlockInfo,
+  type XzFileLayout,
+} from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
@@ -137,7 +143,8 @@ export class XzRandomAccess {
     const cacheLimit = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     const prefixChunk = options.prefixChunk ?? DEFAULT_PREFIX_CHUNK;
     if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
-    if (!(Number.isInteger(prefixChunk) && prefixChunk > 0)) throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
+    if (!(Number.isInteger(prefixChunk) && prefixChunk > 0))
+      throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
     const backend = options.backend ?? 'auto';
     // An explicit 'xz' must be usable; 'auto' finds out on first use.
     if (backend === 'xz') await resolveEncoder('xz');
@@ -152,12 +159,28 @@ export class XzRandomAccess {
       // damaged lzip and LZMA_Alone files the way liblzma would see them.
       const head = Buffer.alloc(16);
       const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      const kind = bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead)) ? sniffFormatStrict(head.subarray(0, bytesRead)) : 'xz';
+      const kind =
+        bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead))
+          ? sniffFormatStrict(head.subarray(0, bytesRead))
+          : 'xz';
       if (kind !== 'xz') {
-        throw new PackdebugError('E_FORMAT', `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`, { file: name });
+        throw new PackdebugError(
+          'E_FORMAT',
+          `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`,
+          { file: name },
+        );
       }
       const layout = await readXzLayout(fh, name);
-      return new XzRandomAccess(path, name, fh, layout, backend, cacheLimit, prefixChunk, options.xzMinSpan ?? XZ_MIN_SPAN);
+      return new XzRandomAccess(
+        path,
+        name,
+        fh,
+        layout,
+        backend,
+        cacheLimit,
+        prefixChunk,
+        options.xzMinSpan ?? XZ_MIN_SPAN,
+      );
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
@@ -291,21 +314,30 @@ export class XzRandomAccess {
     const b = this.blockAt(index);
     const cached = this.cache.get(index);
     const whole = async (data: Buffer) => {
-      for (let pos = 0; pos < data.length; pos += 1 << 16) if (consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))) === false) return;
+      for (let pos = 0; pos < data.length; pos += 1 << 16)
+        if (consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))) === false) return;
     };
     if (cached) return whole(cached);
     if (this.pending.has(index)) return whole(await this.readBlockShared(index));
     this.assertOpen();
     // The first feed of compressed data is sized for `wanted` at the Block's average ratio.
     const span = Math.min(wanted, b.uncompressedSize);
-    const firstFeed = Math.min(this.prefixChunk, Math.max(64, Math.ceil(span * (b.totalSize / Math.max(1, b.uncompressedSize)) * 1.25)));
+    const firstFeed = Math.min(
+      this.prefixChunk,
+      Math.max(64, Math.ceil(span * (b.totalSize / Math.max(1, b.uncompressedSize)) * 1.25)),
+    );
     let buffered = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX + 2 * firstFeed));
     const header = this.checkHeader(b, buffered);
     // lzma-native lacks this filter: xz(1) decodes the whole Block instead.
     if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) return whole(await this.readBlockShared(index));
     this.blocksDecoded++;
     this.prefixDecodes++;
-    if (span < b.uncompressedSize && span <= SMALL_PREFIX && header.filters.length === 1 && header.filters[0]!.id === FILTER_LZMA2) {
+    if (
+      span < b.uncompressedSize &&
+      span <= SMALL_PREFIX &&
+      header.filters.length === 1 &&
+      header.filters[0]!.id === FILTER_LZMA2
+    ) {
       const prefix = await this.smallPrefix(b, header.headerSize, buffered, firstFeed, span);
       this.bytesDecoded += prefix.length;
       if (consumer(prefix) === false) return;
@@ -330,7 +362,9 @@ export class XzRandomAccess {
     let stopped = false;
     let failure: unknown;
     // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
-    const decoder = lzma().createStream('streamDecoder', { synchronous: b.totalSize <= SYNC_DECODE_MAX }) as NativeDecoder;
+    const decoder = lzma().createStream('streamDecoder', {
+      synchronous: b.totalSize <= SYNC_DECODE_MAX,
+    }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
       decoder.on('error', (err: unknown) => {
         failure ??= err;
@@ -349,17 +383,26 @@ export class XzRandomAccess {
         stopped = true;
       }
     });
-    const feed = (piece: Buffer) => Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
+    const feed = (piece: Buffer) =>
+      Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
     try {
       await feed(Buffer.concat([encodeStreamHeader(b.checkId), buffered.subarray(0, header.headerSize)]));
       let bufferedFrom = 0;
       let feedSize = firstFeed;
-      for (let pos = header.headerSize; pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize; pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)) {
+      for (
+        let pos = header.headerSize;
+        pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize;
+        pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)
+      ) {
         const end = Math.min(pos + feedSize, b.totalSize);
         if (end > bufferedFrom + buffered.length) {
           bufferedFrom = pos;
           // Read ahead as far as the next feeds will go, so a long read needs few file reads.
-          buffered = await this.readFile(b, pos, Math.min(b.totalSize - pos, Math.max(end - pos, Math.min(READ_AHEAD, 4 * feedSize))));
+          buffered = await this.readFile(
+            b,
+            pos,
+            Math.min(b.totalSize - pos, Math.max(end - pos, Math.min(READ_AHEAD, 4 * feedSize))),
+          );
         }
         await feed(buffered.subarray(pos - bufferedFrom, end - bufferedFrom));
       }
@@ -381,8 +424,10 @@ export class XzRandomAccess {
     if (failure !== undefined) {
       throw this.blockError(b, `is corrupt: ${(failure as Error).message ?? String(failure)}`, false, failure);
     }
-    if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
-    if (!stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+    if (got > b.uncompressedSize)
+      throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
+    if (!stopped && got < b.uncompressedSize)
+      throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
   }
 
   /**
@@ -390,7 +435,13 @@ export class XzRandomAccess {
    * decoder (lzma2-prefix.ts): exactly as many bytes as asked for, without
    * loading lzma-native. Compressed input is read in growing pieces.
    */
-  private async smallPrefix(b: XzBlockInfo, headerSize: number, head: Buffer, firstFeed: number, span: number): Promise<Buffer> {
+  private async smallPrefix(
+    b: XzBlockInfo,
+    headerSize: number,
+    head: Buffer,
+    firstFeed: number,
+    span: number,
+  ): Promise<Buffer> {
     const dataSize = b.unpaddedSize - headerSize - checkSize(b.checkId);
     let have = head.subarray(headerSize, Math.min(head.length, headerSize + dataSize));
     for (let n = Math.max(have.length, firstFeed); ; n *= 2) {
@@ -419,7 +470,11 @@ export class XzRandomAccess {
    * xz checks the Block Header, the Check and the sizes. False when there
    * is no xz (with backend 'auto': the caller decodes in-process instead).
    */
-  private async streamWithXz(b: XzBlockInfo, blockBytes: Buffer, consumer: (chunk: Buffer) => boolean | void): Promise<boolean> {
+  private async streamWithXz(
+    b: XzBlockInfo,
+    blockBytes: Buffer,
+    consumer: (chunk: Buffer) => boolean | void,
+  ): Promise<boolean> {
     let got = 0;
     let result;
     try {
@@ -431,7 +486,8 @@ export class XzRandomAccess {
       });
     } catch (err) {
       if (err instanceof XzMissingError) {
-        if (this.backend !== 'auto') throw new PackdebugError('E_IO', `${this.name}: ${err.message}`, { file: this.name, cause: err });
+        if (this.backend !== 'auto')
+          throw new PackdebugError('E_IO', `${this.name}: ${err.message}`, { file: this.name, cause: err });
         this.xzMissing = true;
         this.xzDecodes--;
         return false;
@@ -439,8 +495,10 @@ export class XzRandomAccess {
       if (err instanceof XzFailedError) throw this.blockError(b, `is corrupt: ${err.message}`, false, err);
       throw err;
     }
-    if (got > b.uncompressedSize) throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
-    if (!result.stopped && got < b.uncompressedSize) throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
+    if (got > b.uncompressedSize)
+      throw this.blockError(b, `decodes to more than the ${b.uncompressedSize} bytes the Index says`);
+    if (!result.stopped && got < b.uncompressedSize)
+      throw this.blockError(b, `decodes to only ${got} bytes, Index says ${b.uncompressedSize}`);
     return true;
   }
 
@@ -482,10 +540,14 @@ export class XzRandomAccess {
   }
 
   private blockError(b: XzBlockInfo, what: string, unsupported = false, cause?: unknown): PackdebugError {
-    return new PackdebugError(unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT', `${this.name}: Block at offset ${b.fileOffset} ${what}`, {
-      file: this.name,
-      cause,
-    });
+    return new PackdebugError(
+      unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT',
+      `${this.name}: Block at offset ${b.fileOffset} ${what}`,
+      {
+        file: this.name,
+        cause,
+      },
+    );
   }
 
   /** The decoded Block, shared with the cache: callers must not change or hand it out. */
@@ -542,7 +604,9 @@ export class XzRandomAccess {
     const since = XZ_FILTER_SINCE.get(foreign.id) ?? Infinity;
     const xz = await findXz();
     if (xz && versionNumber(xz) >= since) return 'xz';
-    const need = Number.isFinite(since) ? `xz ${Math.floor(since / 10000)}.${(since / 100) % 100} or later` : 'a newer xz';
+    const need = Number.isFinite(since)
+      ? `xz ${Math.floor(since / 10000)}.${(since / 100) % 100} or later`
+      : 'a newer xz';
     throw this.blockError(
       b,
       `uses the ${filterName(foreign.id)} filter, which lzma-native's bundled liblzma cannot decode; this needs ${need} on PATH${xz ? ` (found ${xz})` : ''} (unsupported)`,
@@ -588,5 +652,6 @@ function procFdPath(fd: number): string | undefined {
 }
 
 function checkInteger(what: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer, not ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${what} must be a non-negative integer, not ${value}`);
 }

@@ -41,7 +41,11 @@ export interface SeekableWriteResult {
  * Index and the Stream Footer, which ends the file. The output depends only
  * on the inputs and the LZMA2 options, never on the thread count.
  */
-export async function writeSeekableXz(out: FileHandle, inputs: AsyncIterable<Buffer>, opts: SeekableWriteOptions): Promise<SeekableWriteResult> {
+export async function writeSeekableXz(
+  out: FileHandle,
+  inputs: AsyncIterable<Buffer>,
+  opts: SeekableWriteOptions,
+): Promise<SeekableWriteResult> {
   let position = 0;
   const write = async (buf: Buffer) => {
     let done = 0;

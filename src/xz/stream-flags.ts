@@ -62,7 +62,8 @@ export function decodeStreamHeader(buf: Uint8Array): FlagsResult {
 }
 
 /** With unsupported flags the footer is still intact: indexSize lets a reader compare it with the Stream Header. */
-export type FooterResult = { checkId: number; indexSize: number } | { error: string; unsupported?: boolean; indexSize?: number };
+export type FooterResult =
+  { checkId: number; indexSize: number } | { error: string; unsupported?: boolean; indexSize?: number };
 
 export function decodeStreamFooter(buf: Uint8Array): FooterResult {
   if (buf.length < STREAM_FOOTER_SIZE) return { error: 'truncated Stream Footer' };

@@ -53,7 +53,10 @@ function xzEnvironment(): NodeJS.ProcessEnv {
  * Rejects with XzMissingError when xz cannot be started, with XzFailedError
  * (xz's own message) when the data is bad, and with what the consumer threw.
  */
-export function decodeWithXzProcess(input: XzProcessInput, consumer: (chunk: Buffer) => boolean | void): Promise<XzProcessResult> {
+export function decodeWithXzProcess(
+  input: XzProcessInput,
+  consumer: (chunk: Buffer) => boolean | void,
+): Promise<XzProcessResult> {
   return new Promise((resolve, reject) => {
     const args = ['--decompress', '--stdout', '--quiet', '--no-warn'];
     if (input.file !== undefined) args.push('--', input.file);
@@ -73,7 +76,15 @@ export function decodeWithXzProcess(input: XzProcessInput, consumer: (chunk: Buf
       settled = true;
       if (failure !== undefined) reject(failure);
       else if (stopped || code === 0) resolve({ stopped, produced });
-      else reject(new XzFailedError(Buffer.concat(stderr).toString().trim().replace(/^xz: [^:]*: /, '') || `xz exited with status ${code}`));
+      else
+        reject(
+          new XzFailedError(
+            Buffer.concat(stderr)
+              .toString()
+              .trim()
+              .replace(/^xz: [^:]*: /, '') || `xz exited with status ${code}`,
+          ),
+        );
     };
     child.on('error', (err) => {
       const missing = child.pid === undefined;

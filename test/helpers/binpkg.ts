@@ -10,7 +10,15 @@ import { encodeXpak, xpakTrailer } from '../../src/binpkg/xpak.js';
 
 export type FixtureCompression = 'zstd' | 'xz' | 'bzip2' | 'gzip' | 'lz4' | 'lzip' | 'none';
 
-export const SUFFIX: Record<FixtureCompression, string> = { zstd: '.zst', xz: '.xz', bzip2: '.bz2', gzip: '.gz', lz4: '.lz4', lzip: '.lz', none: '' };
+export const SUFFIX: Record<FixtureCompression, string> = {
+  zstd: '.zst',
+  xz: '.xz',
+  bzip2: '.bz2',
+  gzip: '.gz',
+  lz4: '.lz4',
+  lzip: '.lz',
+  none: '',
+};
 
 const COMPRESS: Record<Exclude<FixtureCompression, 'none'>, string[]> = {
   zstd: ['zstd', '-q', '-c', '-T1'],
@@ -32,7 +40,13 @@ export interface BinpkgFixture {
 }
 
 function metadataValues(f: BinpkgFixture): Record<string, string> {
-  const values: Record<string, string> = { CATEGORY: `${f.category}\n`, PF: `${f.pf}\n`, EAPI: '8\n', SLOT: '0\n', USE: 'amd64 elibc_glibc\n' };
+  const values: Record<string, string> = {
+    CATEGORY: `${f.category}\n`,
+    PF: `${f.pf}\n`,
+    EAPI: '8\n',
+    SLOT: '0\n',
+    USE: 'amd64 elibc_glibc\n',
+  };
   if (f.buildId !== undefined) values['BUILD_ID'] = `${f.buildId}\n`;
   if (f.eprefix) values['EPREFIX'] = `${f.eprefix}\n`;
   for (const [k, v] of Object.entries(f.metadata ?? {})) values[k] = v;
@@ -41,7 +55,9 @@ function metadataValues(f: BinpkgFixture): Record<string, string> {
 
 /** `tar -cf - ...` in `cwd`, compressed, into `out`. */
 async function tarInto(out: string, cwd: string, tarArgs: string[], compression: FixtureCompression): Promise<void> {
-  const tarCmd = ['tar', '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', ...tarArgs].map(shq).join(' ');
+  const tarCmd = ['tar', '--format=gnu', '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', ...tarArgs]
+    .map(shq)
+    .join(' ');
   const compress = compression === 'none' ? 'cat' : COMPRESS[compression].map(shq).join(' ');
   await execa('bash', ['-c', `set -o pipefail; cd ${shq(cwd)} && ${tarCmd} | ${compress} > ${shq(out)}`]);
 }
@@ -83,16 +99,27 @@ export async function makeGpkg(
     const innerPrefix = f.innerBasename ? `${base}/` : '';
     await tarInto(join(pkg, `metadata.tar${suffix}`), join(stage, 'inner'), [`${innerPrefix}metadata`], compression);
     // Image members as image/...; symlink targets untouched (S), hardlink targets renamed (h).
-    await tarInto(join(pkg, `image.tar${suffix}`), image, ['--sort=name', `--transform=s,^\\.,${innerPrefix}image,rSh`, '.'], compression);
+    await tarInto(
+      join(pkg, `image.tar${suffix}`),
+      image,
+      ['--sort=name', `--transform=s,^\\.,${innerPrefix}image,rSh`, '.'],
+      compression,
+    );
     const members = [f.topLevelMarker ? 'gpkg-1' : `${base}/gpkg-1`, `${base}/metadata.tar${suffix}`];
     const manifest = [`DATA metadata.tar${suffix} 0`, `DATA image.tar${suffix} 0`];
     if (f.signatures) {
-      await writeFile(join(pkg, `metadata.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
+      await writeFile(
+        join(pkg, `metadata.tar${suffix}.sig`),
+        '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n',
+      );
       members.push(`${base}/metadata.tar${suffix}.sig`);
     }
     members.push(`${base}/image.tar${suffix}`);
     if (f.signatures) {
-      await writeFile(join(pkg, `image.tar${suffix}.sig`), '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n');
+      await writeFile(
+        join(pkg, `image.tar${suffix}.sig`),
+        '-----BEGIN PGP SIGNATURE-----\nfake\n-----END PGP SIGNATURE-----\n',
+      );
       members.push(`${base}/image.tar${suffix}.sig`);
       await writeFile(join(markerDir, 'Manifest'), `${manifest.join('\n')}\n`);
       members.push(f.topLevelMarker ? 'Manifest' : `${base}/Manifest`);

@@ -36,7 +36,8 @@ export function freePort(): Promise<number> {
 export function metric(text: string, name: string): number {
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
   }
   return total;
 }
@@ -73,7 +74,11 @@ export class Debuginfod {
   }
 
   /** `archives`: how many tarballs the scan must have read before the server counts as ready (default 1). */
-  static async start(tree: string, db: string, opts: { archives?: number; sources?: boolean } = {}): Promise<Debuginfod> {
+  static async start(
+    tree: string,
+    db: string,
+    opts: { archives?: number; sources?: boolean } = {},
+  ): Promise<Debuginfod> {
     const port = await freePort();
     // -t0: scan once at start, no rescans; -g0: no grooming; no -F: only archives are indexed.
     const child = spawn('debuginfod', ['-p', String(port), '-d', db, '-Z', '.tar.xz', '-t0', '-g0', '-v', tree], {
@@ -101,7 +106,10 @@ export class Debuginfod {
     const deadline = Date.now() + SCAN_DEADLINE_MS;
     let last = '(no answer yet)';
     while (Date.now() < deadline) {
-      if (this.#exitedAlready) throw new Error(`debuginfod exited before it was ready (exit ${this.#child.exitCode}, signal ${this.#child.signalCode}):\n${this.log}`);
+      if (this.#exitedAlready)
+        throw new Error(
+          `debuginfod exited before it was ready (exit ${this.#child.exitCode}, signal ${this.#child.signalCode}):\n${this.log}`,
+        );
       try {
         const res = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
         last = await res.text();
@@ -122,7 +130,9 @@ export class Debuginfod {
       .split('\n')
       .filter((l) => /^(scanned_|found_|ready|thread_)/.test(l))
       .join('\n');
-    throw new Error(`debuginfod did not report a scanned tarball within ${SCAN_DEADLINE_MS / 1000} s; last metrics:\n${counters || last}\nserver log:\n${this.log}`);
+    throw new Error(
+      `debuginfod did not report a scanned tarball within ${SCAN_DEADLINE_MS / 1000} s; last metrics:\n${counters || last}\nserver log:\n${this.log}`,
+    );
   }
 
   async stop(): Promise<void> {
@@ -135,4 +145,3 @@ export class Debuginfod {
     }
   }
 }
-

@@ -40,7 +40,14 @@ export async function portageTarball(image: string, out: string): Promise<string
 /** xz -T output: several Blocks of a fixed size, cut anywhere. */
 export async function xzThreadedTarball(image: string, out: string, blockSize = '16KiB'): Promise<string> {
   await mkdir(dirname(out), { recursive: true });
-  await execa('bash', ['-c', 'set -o pipefail; cd "$1" && tar -cf - ./usr/src/debug ./usr/lib/debug | xz -T2 --block-size="$3" > "$2"', '_', image, out, blockSize]);
+  await execa('bash', [
+    '-c',
+    'set -o pipefail; cd "$1" && tar -cf - ./usr/src/debug ./usr/lib/debug | xz -T2 --block-size="$3" > "$2"',
+    '_',
+    image,
+    out,
+    blockSize,
+  ]);
   return out;
 }
 
@@ -89,7 +96,11 @@ export async function snapshot(root: string): Promise<string[]> {
   const out: string[] = [];
   const visit = async (abs: string, rel: string) => {
     const st = await lstat(abs);
-    const hash = st.isFile() ? createHash('sha256').update(await readFile(abs)).digest('hex') : '';
+    const hash = st.isFile()
+      ? createHash('sha256')
+          .update(await readFile(abs))
+          .digest('hex')
+      : '';
     out.push(`${rel} ${st.mode.toString(8)} ${st.size} ${st.mtimeMs} ${hash}`);
     if (st.isDirectory()) for (const n of (await readdir(abs)).sort()) await visit(join(abs, n), `${rel}/${n}`);
   };
