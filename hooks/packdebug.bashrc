@@ -3,23 +3,29 @@
 #
 #     source /path/to/packdebug/hooks/packdebug.bashrc
 #
-# In pre_pkg_preinst (estrip is done, BUILD_ID is known) this runs
-# `${PACKDEBUG_BIN:-packdebug} hook`, which writes
+# packdebug_pre_pkg_preinst runs `${PACKDEBUG_BIN:-packdebug} hook` in the
+# preinst phase (estrip is done, BUILD_ID is known), which writes
 # ${ED}/usr/lib/debug/.tarball/${CATEGORY}/${PN}/${PF}-${BUILD_ID}-debug.tar.xz.
+# It runs packdebug at most once per preinst, however often it is called.
 #
-# Existing hooks are kept: a pre_pkg_preinst (or post_pkg_preinst) defined
-# before this file is sourced is renamed to __packdebug_user_pre_pkg_preinst
-# and still runs, before packdebug. A pre_pkg_preinst defined *after* this
-# file replaces ours; then post_pkg_preinst runs packdebug instead, unless
-# that is redefined too -- in which case call `packdebug_pre_pkg_preinst`
-# from your own pre_pkg_preinst.
+# Phase hooks: this file never renames, wraps or calls a function of yours.
+# It defines pre_pkg_preinst and post_pkg_preinst as one-line calls of
+# packdebug_pre_pkg_preinst, and only where no function of that name exists
+# (a saved environment may already hold these very lines). If you define
+# both hooks yourself, call packdebug_pre_pkg_preinst from one of them
+# (from a hook of yours it never hurts; it runs packdebug once) -- before
+# or after this file is sourced, it does not matter. Why not wrap yours:
+# Portage saves every function into the environment after each phase and
+# sources the bashrc again over it in the next one, so a wrapper that kept
+# your hook under another name would, once your hook wrapped it in turn,
+# call your hook, which calls it, which calls your hook... (issue 10).
 #
 # Portage ignores the exit status of phase hooks: a failure is an ewarn and
 # the merge goes on, unless PACKDEBUG_STRICT=1, which makes it `die`.
 #
-# Nothing here changes the phase's shell state: only functions are defined
-# (plus one marker variable, at source time); the hook uses local variables
-# and runs packdebug in a subshell.
+# The hook uses local variables, changes no shell option and runs packdebug
+# in a subshell. It sets two marker variables: one when this file is sourced
+# and one when packdebug has run (both hold the PID of the phase's shell).
 
 # The process that sourced this file. Portage saves functions into the
 # ebuild environment, and that environment travels inside binpkgs: on a
@@ -27,11 +33,15 @@
 # nothing. (The marker is also saved, but with the binhost's PID.)
 __PACKDEBUG_BASHRC_PID=$$
 
-# The hook itself. Call it from your own pre_pkg_preinst if you define one
-# after sourcing this file and also override post_pkg_preinst.
+# The hook itself. Call it from your own pre_pkg_preinst or post_pkg_preinst.
 packdebug_pre_pkg_preinst() {
 	[[ ${EBUILD_PHASE-} == preinst ]] || return 0
 	[[ ${__PACKDEBUG_BASHRC_PID-} == "$$" ]] || return 0
+	# Once per preinst: it may be reached from both hooks and from yours.
+	# Each phase is a new shell, so the PID tells this preinst from the one
+	# of a saved environment.
+	[[ ${__PACKDEBUG_PREINST_PID-} == "$$" ]] && return 0
+	__PACKDEBUG_PREINST_PID=$$
 
 	local IFS=$' \t\n'
 	local __pd_strict=0 __pd_rc=0 __pd_what
@@ -80,48 +90,42 @@ __packdebug_die() {
 	fi
 }
 
-# Does pre_pkg_preinst (as it is now) run packdebug?
-__packdebug_in_pre_hook() {
+# Is function $1 exactly `$1() { $2; }`? (Compared without blanks, which
+# bash versions print differently.)
+__packdebug_defined_as() {
 	local __pd_def
-	__pd_def=$(declare -f pre_pkg_preinst) || return 1
-	[[ ${__pd_def} == *__packdebug_chained_hook* || ${__pd_def} == *packdebug_pre_pkg_preinst* ]]
+	__pd_def=$(declare -f "$1") || return 1
+	__pd_def=${__pd_def//[[:space:]]/}
+	[[ ${__pd_def} == "$1(){$2}" ]]
 }
 
-# Body of our pre_/post_pkg_preinst: the user's hook first (it may prepare
-# the image), then packdebug. Returns the user's hook's status.
-__packdebug_chained_hook() {
-	local __pd_hook=$1 __pd_status=0
-	shift
-	if declare -F "__packdebug_user_${__pd_hook}" >/dev/null; then
-		"__packdebug_user_${__pd_hook}" "$@" || __pd_status=$?
-	fi
-	case ${__pd_hook} in
-		pre_pkg_preinst)
-			packdebug_pre_pkg_preinst
-			;;
-		post_pkg_preinst)
-			# Fallback for a pre_pkg_preinst defined after this file was
-			# sourced (it replaced ours and does not call packdebug).
-			__packdebug_in_pre_hook || packdebug_pre_pkg_preinst
-			;;
-	esac
-	return "${__pd_status}"
-}
-
-# Installs our hook under the name $1, keeping an existing one as
-# __packdebug_user_$1. Idempotent: sourcing this file again (Portage sources
-# bashrc again in each phase, over the saved environment that already holds
-# our functions) neither wraps our own hook nor loses the user's.
-__packdebug_install_hook() {
+# An environment saved with an older packdebug.bashrc (say, a binpkg built
+# before an upgrade)
+# holds hooks that kept the user's function as __packdebug_user_<hook> and
+# called it: give the user's function its name back and drop the wrapper.
+__packdebug_undo_legacy_wrapper() {
 	local __pd_hook=$1 __pd_def
-	if __pd_def=$(declare -f "${__pd_hook}"); then
-		[[ ${__pd_def} == *__packdebug_chained_hook* ]] && return 0
-		eval "__packdebug_user_${__pd_hook}${__pd_def#"${__pd_hook}"}"
+	__packdebug_defined_as "${__pd_hook}" "__packdebug_chained_hook${__pd_hook}\"\$@\"" || return 0
+	if __pd_def=$(declare -f "__packdebug_user_${__pd_hook}"); then
+		eval "${__pd_hook}${__pd_def#"__packdebug_user_${__pd_hook}"}"
 	else
-		unset -f "__packdebug_user_${__pd_hook}"
+		unset -f "${__pd_hook}"
 	fi
-	eval "${__pd_hook}() { __packdebug_chained_hook ${__pd_hook} \"\$@\"; }"
+	unset -f "__packdebug_user_${__pd_hook}"
 }
 
-__packdebug_install_hook pre_pkg_preinst
-__packdebug_install_hook post_pkg_preinst
+# A copy of a legacy wrapper under another name (a user's hook that renamed
+# it) still calls this; it now only runs packdebug, never a user function.
+__packdebug_chained_hook() {
+	packdebug_pre_pkg_preinst
+}
+
+__packdebug_undo_legacy_wrapper pre_pkg_preinst
+__packdebug_undo_legacy_wrapper post_pkg_preinst
+unset -f __packdebug_in_pre_hook __packdebug_install_hook __packdebug_undo_legacy_wrapper
+
+# The hooks, only where the name is free: in pre_pkg_preinst (before the
+# ebuild's pkg_preinst, as a hook of yours defined there would run) and, for
+# when a pre_pkg_preinst defined later replaces that, in post_pkg_preinst.
+declare -F pre_pkg_preinst >/dev/null || pre_pkg_preinst() { packdebug_pre_pkg_preinst; }
+declare -F post_pkg_preinst >/dev/null || post_pkg_preinst() { packdebug_pre_pkg_preinst; }

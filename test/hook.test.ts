@@ -248,7 +248,8 @@ describe('runHook (in-process)', () => {
  * (HARNESS_ENV) sourced before the bashrc (HARNESS_BASHRC), and
  * pre_/pkg_/post_ hooks called in order, each followed by the __qa_call
  * check that shell options and IFS are unchanged. Also reports any new or
- * changed global variable.
+ * changed global variable, except the bashrc's documented run-once marker
+ * (__PACKDEBUG_PREINST_PID, the PID of the phase whose preinst packed).
  */
 const HARNESS = [
   '#!/bin/bash',
@@ -270,7 +271,7 @@ const HARNESS = [
   'fi',
   '__state() {',
   '\tshopt -p; set +o; printf "IFS=%q\\n" "$IFS"',
-  '\tdeclare -p | grep -Ev "^declare -[-a-zA-Z]* (BASH_[A-Z]*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|EPOCHSECONDS|EPOCHREALTIME|SRANDOM|BASHPID|__hook|__before)="',
+  '\tdeclare -p | grep -Ev "^declare -[-a-zA-Z]* (BASH_[A-Z]*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|EPOCHSECONDS|EPOCHREALTIME|SRANDOM|BASHPID|__hook|__before|__PACKDEBUG_PREINST_PID)="',
   '}',
   'for __hook in pre_pkg_preinst pkg_preinst post_pkg_preinst; do',
   '\tdeclare -F "$__hook" >/dev/null || continue',
@@ -632,9 +633,12 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
   describe('living with other hooks', () => {
     const userHook = (name: string) => `${name}() { echo "user ${name} ran in $EBUILD_PHASE"; }`;
 
-    it('chains a pre_pkg_preinst defined before it: both run, the user first', async () => {
+    it('leaves a pre_ and post_pkg_preinst defined before it alone: both run, the user first', async () => {
       const build = await newBuild();
-      const rc = await bashrc(build, { before: `${userHook('pre_pkg_preinst')}\n${userHook('post_pkg_preinst')}` });
+      // With both hooks taken, packdebug runs where the user calls it (it never wraps their functions).
+      const post =
+        'post_pkg_preinst() { echo "user post_pkg_preinst ran in $EBUILD_PHASE"; packdebug_pre_pkg_preinst; }';
+      const rc = await bashrc(build, { before: `${userHook('pre_pkg_preinst')}\n${post}` });
       const r = await preinst(build, { bashrc: rc });
       expectCompleted(r);
       expect(r.stdout.match(/user pre_pkg_preinst ran in preinst/g)).toHaveLength(1);

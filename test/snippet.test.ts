@@ -111,6 +111,8 @@ printf '%s\\n' "$FEATURES" "$PKG_INSTALL_MASK" "$UNINSTALL_IGNORE" "$COLLISION_I
       expect(text).toMatch(new RegExp(`^#PACKDEBUG_${v}=`, 'm'));
     }
     expect(text).toContain('<checkout>/hooks/packdebug.bashrc');
+    // Users with both hooks of their own are told to call it (it never wraps them).
+    expect(text).toMatch(/^#.*post_pkg_preinst\(\) \{.*packdebug_pre_pkg_preinst; \}$/m);
   });
 
   it('applies EPREFIX to every path Portage prefixes, and not to make.conf masks', () => {

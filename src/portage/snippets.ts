@@ -180,7 +180,11 @@ export function bashrcSnippet(opts: SnippetOptions = {}): string {
 #PACKDEBUG_STRICT=1           # fail the merge when packing fails; default: warn and go on
 #PACKDEBUG_BIN=/usr/local/bin/packdebug  # the packdebug executable; default packdebug from PATH
 # The hook ships as hooks/packdebug.bashrc; with a git checkout, source
-# <checkout>/hooks/packdebug.bashrc instead.
+# <checkout>/hooks/packdebug.bashrc instead. It defines pre_pkg_preinst and
+# post_pkg_preinst only where you have none and never renames or wraps yours:
+# if you define both (anywhere in this file or in /etc/portage/env), call
+# packdebug_pre_pkg_preinst from one of them (it runs packdebug once per merge):
+#   post_pkg_preinst() { my_own_post_preinst_things; packdebug_pre_pkg_preinst; }
 if [[ -r "${r.hookPath}" ]]; then source "${r.hookPath}"; else ewarn "packdebug: ${r.hookPath} is not readable, debug info is not packed"; fi
 `;
 }
