@@ -129,3 +129,27 @@ unset -f __packdebug_in_pre_hook __packdebug_install_hook __packdebug_undo_legac
 # when a pre_pkg_preinst defined later replaces that, in post_pkg_preinst.
 declare -F pre_pkg_preinst >/dev/null || pre_pkg_preinst() { packdebug_pre_pkg_preinst; }
 declare -F post_pkg_preinst >/dev/null || post_pkg_preinst() { packdebug_pre_pkg_preinst; }
+
+# Both names taken by hooks of yours that never reach packdebug: nothing
+# would pack, silently. Say so in preinst, where the saved environment
+# already holds the hooks your bashrc defines (before or after this line).
+# "Reach" follows the functions the hooks name, three calls deep.
+__packdebug_hooks_reach_it() {
+	local __pd_text __pd_seen=' ' __pd_f __pd_depth
+	__pd_text=$(declare -f pre_pkg_preinst post_pkg_preinst)
+	for __pd_depth in 1 2 3; do
+		[[ ${__pd_text} == *packdebug* ]] && return 0
+		for __pd_f in $(compgen -A function); do
+			[[ ${__pd_seen} != *" ${__pd_f} "* && ${__pd_text} == *"${__pd_f}"* ]] || continue
+			__pd_seen+="${__pd_f} "
+			__pd_text+=$(declare -f "${__pd_f}")
+		done
+	done
+	[[ ${__pd_text} == *packdebug* ]]
+}
+if [[ ${EBUILD_PHASE-} == preinst ]] && declare -F ewarn pre_pkg_preinst post_pkg_preinst >/dev/null &&
+	! __packdebug_hooks_reach_it; then
+	ewarn "packdebug: pre_pkg_preinst and post_pkg_preinst are both your own and neither calls"
+	ewarn "packdebug: packdebug_pre_pkg_preinst: ${CATEGORY-}/${PF-} gets no debuginfod tarball (docs/hook.md)"
+fi
+unset -f __packdebug_hooks_reach_it

@@ -205,11 +205,14 @@ describe.skipIf(!hasBash)('packdebug.bashrc and the hooks of others, three phase
       expect(count(r.stdout, 'user pre_pkg_preinst ran in preinst')).toBe(1);
       expect(count(r.stdout, 'user post_pkg_preinst ran in preinst')).toBe(1);
       expect(r.packdebugRuns).toBe(1);
+      expect(r.stderr).not.toContain('neither calls');
     }
     const r = await threePhases(await bashrc({ before: both('') }));
     expect(count(r.stdout, 'user pre_pkg_preinst ran in preinst')).toBe(1);
     expect(count(r.stdout, 'user post_pkg_preinst ran in preinst')).toBe(1);
     expect(r.packdebugRuns).toBe(0);
+    // Not silent: the preinst phase says that nothing will pack, once.
+    expect(r.stderr.split('\n').filter((l) => l.includes('are both your own and neither calls'))).toHaveLength(1);
   });
 
   it('a call of your own next to our hooks still runs packdebug once', async () => {
