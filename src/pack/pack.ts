@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PackdebugError, fromSystemError } from '../errors.js';
+import { PackdebugError } from '../errors.js';
 import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
@@ -124,23 +124,21 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
       for (const b of blocks) yield await source.read(b);
     })();
     const verifier = new WrittenTarballVerifier(file.fh, file.temp, plan, source.hashes, settings.encoder);
-    const written = await writeSeekableXz(file.fh, inputs, {
-      lzma: settings.lzma,
-      encoder: settings.encoder,
-      threads: settings.threads,
-      sharedSlots: settings.sharedSlots,
-      sharedBudget: settings.sharedBudget,
-      onWritten: (at, record) => verifier.blockWritten(at, record),
-      onBlock: (done, bytes) =>
-        log?.progress?.(
-          `packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
-        ),
-    }).catch((err) => {
-      throw fromSystemError(err, out, 'writing the tarball');
-    });
-    await file.fh.sync().catch((err) => {
-      throw fromSystemError(err, out, 'writing the tarball');
-    });
+    const written = await file.writing('writing the tarball', () =>
+      writeSeekableXz(file.fh, inputs, {
+        lzma: settings.lzma,
+        encoder: settings.encoder,
+        threads: settings.threads,
+        sharedSlots: settings.sharedSlots,
+        sharedBudget: settings.sharedBudget,
+        onWritten: (at, record) => verifier.blockWritten(at, record),
+        onBlock: (done, bytes) =>
+          log?.progress?.(
+            `packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
+          ),
+      }),
+    );
+    await file.writing('writing the tarball', () => file.fh.sync());
     log?.progress?.('verifying');
     await verifier.finish(written.records);
     await input.checkUnchanged?.();

@@ -193,27 +193,31 @@ async function rewrite(
   opts.progress?.(`${file}: repacking`);
   const out = await AtomicFile.create(file, { mode: st.mode & 0o7777 });
   try {
-    const written = await writeSeekableXz(out.fh, inputs(), {
-      lzma,
-      encoder,
-      threads,
-      onBlock: (n, bytes) => opts.progress?.(`${file}: ${n} Blocks, ${(bytes / 2 ** 20).toFixed(1)} MiB`),
-    });
+    const written = await out.writing('writing the repacked tarball', () =>
+      writeSeekableXz(out.fh, inputs(), {
+        lzma,
+        encoder,
+        threads,
+        onBlock: (n, bytes) => opts.progress?.(`${file}: ${n} Blocks, ${(bytes / 2 ** 20).toFixed(1)} MiB`),
+      }),
+    );
     // Verify: the new file decodes, Block by Block with its Checks, to the very same stream.
-    const layout = await readXzLayout(out.fh, out.temp);
     const check = createHash('sha256');
     let size = 0;
-    await forEachBlock(
-      out.fh,
-      out.temp,
-      layout,
-      threads,
-      (data) => {
-        check.update(data);
-        size += data.length;
-      },
-      encoder,
-    );
+    await out.writing('reading the repacked tarball back', async () => {
+      const layout = await readXzLayout(out.fh, out.temp);
+      await forEachBlock(
+        out.fh,
+        out.temp,
+        layout,
+        threads,
+        (data) => {
+          check.update(data);
+          size += data.length;
+        },
+        encoder,
+      );
+    });
     if (size !== streamSize || check.digest('hex') !== originalHash.digest('hex')) {
       throw new PackdebugError('E_VERIFY', `${file}: repacked stream differs from the original; original kept`, {
         file,

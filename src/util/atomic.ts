@@ -80,6 +80,19 @@ export class AtomicFile {
   }
 
   /**
+   * Runs `work` (writes to `fh`, reading the temporary file back): a system
+   * error becomes a PackdebugError naming the final file (ENOSPC: E_NOSPC),
+   * so a full disk is one line about the output, never an internal error.
+   */
+  async writing<T>(doing: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw fromSystemError(err, this.final, doing);
+    }
+  }
+
+  /**
    * fsyncs the data, renames over the final name and fsyncs the directory.
    * `beforeRename` runs after the fsync, as late as possible: if it throws,
    * the temporary file is removed and the final name left alone.
