@@ -7,7 +7,7 @@ import { BlockPlanner, isOneSmallBlock, resolveLayout } from '../pack/layout.js'
 import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
-import { AtomicFile } from '../util/atomic.js';
+import { AtomicFile, lstatBelow } from '../util/atomic.js';
 import { sameVersion } from '../util/file-stamp.js';
 import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
 import { readXzLayout } from '../xz/file-layout.js';
@@ -26,6 +26,12 @@ export interface RepackOptions {
   encoder?: EncoderChoice;
   dryRun?: boolean;
   progress?: (message: string) => void;
+  /**
+   * The directory the tarball must stay in (the hook: ${ED}). No component
+   * from it down to the file may be a symlink, checked before reading and
+   * again right before the rename (E_UNSAFE).
+   */
+  root?: string;
 }
 
 export interface RepackResult {
@@ -95,6 +101,7 @@ async function* decodedStream(source: string, file: string): AsyncGenerator<Buff
 export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
   const lzma = presetOptions(parsePreset(opts.preset));
   const cutting = resolveLayout(opts, lzma.dictSize);
+  if (opts.root !== undefined) await lstatBelow(opts.root, file);
   const link = await fs.lstat(file).catch((err) => {
     throw fromSystemError(err, file, 'reading');
   });
@@ -230,7 +237,10 @@ async function rewrite(
       throw fromSystemError(err, file, 'keeping the owner');
     });
     // Checked after the fsync, right before the rename: the window left is a few system calls.
-    await out.commit(() => checkUnchanged(file, st));
+    await out.commit(async () => {
+      if (opts.root !== undefined) await lstatBelow(opts.root, file);
+      await checkUnchanged(file, st);
+    });
     return { ...before, status: 'repacked', bytesAfter: written.fileSize, blocksAfter: written.records.length };
   } finally {
     await out.abort();
