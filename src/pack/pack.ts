@@ -5,6 +5,7 @@ import { PackdebugError } from '../errors.js';
 import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
+import { classifySymlink, leavesDebugRoots, symlinkEscapeMessage } from '../tar/symlink.js';
 import { AtomicFile } from '../util/atomic.js';
 import type { Semaphore } from '../util/limit.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
@@ -134,7 +135,8 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
         onWritten: (at, record) => verifier.blockWritten(at, record),
         onBlock: (done, bytes) =>
           log?.progress?.(
-            `packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
+            `packing ${done}/${blocks.length} Blocks, ` +
+              `${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
           ),
       }),
     );
@@ -142,13 +144,16 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
     log?.progress?.('verifying');
     await verifier.finish(written.records);
     await input.checkUnchanged?.();
-    const result = (how: EngineResult['how']): EngineResult => ({
-      how,
-      plan,
-      compressedBytes: written.fileSize,
-      blocks: written.records.length,
-      hashes: source.hashes,
-    });
+    const result = (how: EngineResult['how']): EngineResult => {
+      warnEscapingSymlinks(input.entries, out, log);
+      return {
+        how,
+        plan,
+        compressedBytes: written.fileSize,
+        blocks: written.records.length,
+        hashes: source.hashes,
+      };
+    };
 
     if (existing) {
       if (await sameBytes(out, file.temp)) {
@@ -238,6 +243,19 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     for (const s of removed.skipped) opts.log?.warn(`${s}: changed after packing, left in the image`);
   }
   return result;
+}
+
+/**
+ * The image's own links that leave the debug roots are stored as they are
+ * (the package installed them, and debuginfod ignores symlinks), with a
+ * warning by the rule audit reports symlink-escape by (src/tar/symlink.ts).
+ * Said once the tarball is written, so a failed pack stays one line.
+ */
+function warnEscapingSymlinks(entries: readonly ImageEntry[], out: string, log: PackLogger | undefined): void {
+  for (const e of entries) {
+    if (e.kind === 'symlink' && leavesDebugRoots(classifySymlink(e.member, e.linkTarget)))
+      log?.warn(`${out}: stored ${symlinkEscapeMessage(e.member, e.linkTarget)} (audit: symlink-escape)`);
+  }
 }
 
 /** The tarball must describe the image as it is now, not as it was a minute ago. */
