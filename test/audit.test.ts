@@ -782,3 +782,62 @@ describe.skipIf(!hasTools)('GNU build-id through the program headers (shallow au
     expect(gnuBuildIdFromSegments(bufferSource(Buffer.from('not ELF at all, not at all')))).toBeUndefined();
   });
 });
+
+// ---------------------------------------------------------------------------
+// One rule for symlinks in pack and audit (issue 12, item 13)
+// ---------------------------------------------------------------------------
+
+describe('pack and audit apply the same symlink rule (src/tar/symlink.ts)', () => {
+  it('pack warns about exactly the links audit reports as symlink-escape (a warning), estrip links silent', async () => {
+    const { packImage } = await import('../src/pack/pack.js');
+    const image = await makeImage('hello');
+    const dbg = path.join(image, 'usr/lib/debug');
+    await fs.symlink('/etc', path.join(dbg, 'escape'));
+    await fs.symlink('../../../../../../../tmp', path.join(dbg, 'climb'));
+    await fs.symlink('../../bin/true', path.join(dbg, 'usr/lib-outside'));
+    await fs.symlink('/usr/lib/debug/usr/bin/hello.debug', path.join(dbg, 'abs-inside.debug'));
+    await fs.symlink('usr/bin/hello.debug', path.join(dbg, 'rel-inside.debug'));
+    await fs.mkdir(path.join(dbg, '.build-id/ee'), { recursive: true });
+    await fs.symlink('../../../../../usr/bin/foo', path.join(dbg, '.build-id/ee/ff00'));
+    await fs.symlink('/usr/bin/foo', path.join(dbg, '.build-id/ee/ff01'));
+
+    const tree = path.join(await tmpdir('symlink-rule'), 'tree');
+    const id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+    const out = tarballPath(tree, id);
+    const warnings: string[] = [];
+    await packImage({ image, ...id, out, log: { warn: (m) => warnings.push(m) } });
+    const escaping = [
+      './usr/lib/debug/.build-id/ee/ff01',
+      './usr/lib/debug/climb',
+      './usr/lib/debug/escape',
+      './usr/lib/debug/usr/lib-outside',
+    ];
+    const targets: Record<string, string> = {
+      './usr/lib/debug/.build-id/ee/ff01': '/usr/bin/foo',
+      './usr/lib/debug/climb': '../../../../../../../tmp',
+      './usr/lib/debug/escape': '/etc',
+      './usr/lib/debug/usr/lib-outside': '../../bin/true',
+    };
+    expect(warnings.sort()).toEqual(
+      escaping.map(
+        (m) => `${out}: stored symlink '${m}' -> '${targets[m]}' leads outside the debug roots (audit: symlink-escape)`,
+      ),
+    );
+
+    for (const deep of [false, true]) {
+      const { findings } = await audit(tree, { deep });
+      const escapes = findings.filter((f) => f.code === 'symlink-escape');
+      expect(escapes.map((f) => f.member).sort(), `deep ${deep}`).toEqual(escaping);
+      for (const f of escapes) {
+        expect(f.severity).toBe('warning');
+        expect(f.message).toBe(`symlink '${f.member}' -> '${targets[f.member!]}' leads outside the debug roots`);
+        // Rebuilding the tarball writes the same links: the advice must name a fix that changes something.
+        expect(f.fix).not.toMatch(/packdebug pack/);
+      }
+      expect(
+        findings.filter((f) => f.severity === 'error'),
+        `deep ${deep}`,
+      ).toEqual([]);
+    }
+  });
+});

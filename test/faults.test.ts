@@ -385,3 +385,35 @@ describe('from-binpkg with a full --tmpdir', () => {
     },
   );
 });
+
+// ---------------------------------------------------------------------------
+// repack on a full filesystem (issue 12, item 6)
+// ---------------------------------------------------------------------------
+
+describe('repack with a target on a full filesystem', () => {
+  it.skipIf(!hasTools)(
+    'reports the full one in one line (no stack), repacks the next one, exits 1; the original is kept',
+    async (ctx) => {
+      const { memoryIO } = await import('../src/commands/io.js');
+      const { runRepack } = await import('../src/commands/repack.js');
+      const { portageTarball } = await import('./helpers/trees.js');
+      const image = await makeImage('odd');
+      const elsewhere = await tmpdir('faults-repack');
+      const second = await portageTarball(image, join(elsewhere, 'app-misc/hello/hello-1.0-2-debug.tar.xz'));
+      await withTmpfs(ctx, 1024, async (dir) => {
+        // About 0.85 MiB: the original fits on the 1 MiB tmpfs, a second copy (the repacked one) does not.
+        const first = await portageTarball(image, join(dir, 'hello-1.0-1-debug.tar.xz'));
+        const bytes = await readFile(first);
+        const io = memoryIO();
+        expect(await runRepack({ targets: [first, second], blockSize: '16KiB', preset: '0', threads: 1 }, io)).toBe(1);
+        const lines = errorLines(io.err());
+        expect(lines, io.err()).toHaveLength(1);
+        expect(lines[0]).toBe(`packdebug: ${first}: no space left on device while writing the repacked tarball`);
+        expect(io.out()).toContain(`${second}: repacked`);
+        expect(io.out()).toContain('1 repacked, 0 to repack, 0 already in the layout, 1 failed\n');
+        expect((await readFile(first)).equals(bytes)).toBe(true);
+        expect(await readdir(dir)).toEqual(['hello-1.0-1-debug.tar.xz']);
+      });
+    },
+  );
+});

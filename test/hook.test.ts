@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -722,3 +722,60 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+// ---------------------------------------------------------------------------
+// Symlinks on the way to Portage's tarball (issue 12, item 5)
+// ---------------------------------------------------------------------------
+
+describe.skipIf(!requireTool('tar') || !requireTool('xz'))(
+  'runHook with a symlink between ${ED} and the tarball',
+  () => {
+    /**
+     * An image without debug files whose tarball path leads, through a symlink at `linkAt`
+     * (.tarball, CATEGORY, PN or the file), to a one-Block tarball outside ${ED}.
+     */
+    async function linkedBuild(linkAt: 'tarball-dir' | 'category' | 'pn' | 'file') {
+      const { portageTarball } = await import('./helpers/trees.js');
+      const ed = join(await tmpdir('hook-link-ed'), 'image');
+      await mkdir(join(ed, 'usr/lib/debug'), { recursive: true });
+      const outside = await tmpdir('hook-link-outside');
+      const rel = `${CATEGORY}/${PN}/${PF}-5-debug.tar.xz`;
+      const target = await portageTarball(await makeImage('hello'), join(outside, rel));
+      const tarballs = join(ed, 'usr/lib/debug/.tarball');
+      if (linkAt === 'tarball-dir') await symlink(outside, tarballs);
+      else if (linkAt === 'category') {
+        await mkdir(tarballs);
+        await symlink(join(outside, CATEGORY), join(tarballs, CATEGORY));
+      } else if (linkAt === 'pn') {
+        await mkdir(join(tarballs, CATEGORY), { recursive: true });
+        await symlink(join(outside, CATEGORY, PN), join(tarballs, CATEGORY, PN));
+      } else {
+        await mkdir(join(tarballs, CATEGORY, PN), { recursive: true });
+        await symlink(target, join(tarballs, rel));
+      }
+      return {
+        ed,
+        target,
+        link:
+          linkAt === 'tarball-dir'
+            ? tarballs
+            : join(tarballs, rel.split('/').slice(0, { category: 1, pn: 2, file: 3 }[linkAt]).join('/')),
+      };
+    }
+
+    for (const linkAt of ['tarball-dir', 'category', 'pn', 'file'] as const) {
+      it(`refuses a symlinked ${linkAt} (E_UNSAFE, status 1) and leaves the file outside \${ED} alone`, async () => {
+        const { ed, target, link } = await linkedBuild(linkAt);
+        const before = await stat(target);
+        const bytes = await readFile(target);
+        const io = memoryIO({ ...ENV, ED: ed, D: `${ed}/`, PACKDEBUG_BLOCK_SIZE: '16KiB' });
+        expect(await runHook({ readFile: () => undefined }, io)).toBe(1);
+        expect(io.err()).toBe(` * packdebug: ${link}: is a symlink; refusing to write through it\n`);
+        const after = await stat(target);
+        expect(after.ino).toBe(before.ino);
+        expect(after.mtimeMs).toBe(before.mtimeMs);
+        expect((await readFile(target)).equals(bytes)).toBe(true);
+      });
+    }
+  },
+);

@@ -297,3 +297,48 @@ describe('Block layout edge cases', () => {
     expect(r.blocks).toBe(blocks.length);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Long names and failed packs (issue 12, item 12)
+// ---------------------------------------------------------------------------
+
+describe('names at the limits of a file name (NAME_MAX, 255 bytes)', () => {
+  const tarballDir = (image: string) => path.join(image, 'usr/lib/debug/.tarball');
+
+  it('a CATEGORY, PN or tarball name longer than 255 bytes is a usage error before anything is created', async () => {
+    const image = await makeImage('hello');
+    const pn = 'p'.repeat(240);
+    for (const [id, what] of [
+      [{ ...ID, category: 'c'.repeat(300) }, 'CATEGORY'],
+      [{ ...ID, pn: 'p'.repeat(256), pf: `${'p'.repeat(256)}-1.0` }, 'PN'],
+      [{ ...ID, pn, pf: `${pn}-1.0` }, 'PF'],
+    ] as const) {
+      await expect(packImage({ image, ...id }), what).rejects.toMatchObject({
+        code: 'E_USAGE',
+        message: expect.stringContaining('longer than 255 bytes'),
+      });
+      expect(await exists(tarballDir(image)), what).toBe(false);
+    }
+  });
+
+  it('packs a PF whose tarball name is 241 bytes (the temporary name stays within 255 bytes)', async () => {
+    const image = await makeImage('hello');
+    const pn = 'p'.repeat(222);
+    const id = { ...ID, pn, pf: `${pn}-1.0` };
+    const r = await packImage({ image, ...id });
+    expect(path.basename(r.tarball!)).toHaveLength(241);
+    expect(await fs.readdir(path.dirname(r.tarball!))).toEqual([path.basename(r.tarball!)]);
+  });
+
+  it('a failed pack removes every directory it created, .tarball included', async () => {
+    const image = await makeImage('hello');
+    const out = path.join(tarballDir(image), 'app-misc', 'x'.repeat(300), 'hello-1.0-1-debug.tar.xz');
+    const mtime = (await fs.stat(path.join(image, 'usr/lib/debug'))).mtimeMs;
+    await expect(packImage({ image, ...ID, out })).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringMatching(/name too long/),
+    });
+    expect(await exists(tarballDir(image))).toBe(false);
+    expect((await fs.stat(path.join(image, 'usr/lib/debug'))).mtimeMs).toBe(mtime);
+  });
+});

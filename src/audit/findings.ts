@@ -110,9 +110,11 @@ export const FINDINGS = {
     fix: 'rebuild the tarball with packdebug pack',
   },
   'symlink-escape': {
-    severity: 'error',
-    title: 'a symlink that leaves the debug roots (estrip links to binaries excepted)',
-    fix: 'rebuild the tarball with packdebug pack',
+    severity: 'warning',
+    title: 'a symlink that leaves the debug roots (estrip links to binaries excepted); debuginfod ignores symlinks',
+    fix:
+      'the package installed it (pack stores it, with a warning): make it relative inside usr/lib/debug ' +
+      '(or drop it) in the ebuild and rebuild the package',
   },
   'through-symlink': {
     severity: 'error',

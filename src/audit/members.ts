@@ -16,6 +16,7 @@
  */
 import type { ElfInfo } from '../elf/index.js';
 import type { TarEntry } from '../tar/parse.js';
+import { classifySymlink, leavesDebugRoots, symlinkEscapeMessage } from '../tar/symlink.js';
 import { resolveLinkTarget } from '../tarball/order.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { Hash64Table, hashName, type Hash64 } from './name-hash.js';
@@ -24,11 +25,6 @@ const REGULAR = new Set(['0', '7']);
 const MAX_PER_CODE = 20;
 const SPECIAL = new Set(['3', '4', '6']);
 const ROOTS = ['usr/src/debug', 'usr/lib/debug'];
-/**
- * estrip's link to the binary: `.build-id/xx/yyyy` (no `.debug`), dangling by design. Excused from
- * symlink-escape only with a relative target that stays inside the archive root (`../../../../../usr/bin/foo`).
- */
-const BINARY_LINK_RE = /^usr\/lib\/debug\/(?:.*\/)?\.build-id\/[0-9a-f]{2}\/[0-9a-f]+$/;
 const DEBUG_LINK_RE = /^usr\/lib\/debug\/\.build-id\/([0-9a-f]{2})\/([0-9a-f]+)\.debug$/;
 
 function components(name: string): string[] {
@@ -167,12 +163,9 @@ export class MemberChecks {
     if (e.type === '2') {
       const resolved = resolveLinkTarget(`./${c}`, e.linkpath);
       const target = resolved === undefined ? undefined : canonical(resolved);
-      // Relative and inside the archive: estrip's `../../../../../usr/bin/foo` is ./usr/bin/foo. An absolute
-      // target or one that climbs out (`/etc`, `../../(x12)/tmp/x`) is an escape whatever the link's name.
-      const excused = BINARY_LINK_RE.test(c) && !e.linkpath.startsWith('/') && target !== undefined;
-      if (!excused && (target === undefined || !underRoots(target))) {
-        this.#add('symlink-escape', `symlink '${name}' -> '${e.linkpath}' leads outside the debug roots`, name);
-      }
+      // The rule pack warns by (src/tar/symlink.ts): estrip's binary links are excused, `/etc` is not.
+      if (leavesDebugRoots(classifySymlink(c, e.linkpath)))
+        this.#add('symlink-escape', symlinkEscapeMessage(name, e.linkpath), name);
       const t = target === undefined ? undefined : hashName(target);
       this.#symlinks.set(h.hi, h.lo, t?.hi ?? NO_TARGET, t?.lo ?? NO_TARGET);
       if (debugLink) {

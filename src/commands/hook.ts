@@ -8,7 +8,6 @@
  * one eerror line and a non-zero status; the bashrc decides between ewarn
  * and die (PACKDEBUG_STRICT). It writes nothing outside ${ED}.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, exitStatusFor } from '../errors.js';
 import type { PackOptions, PackResult } from '../pack/options.js';
@@ -17,6 +16,7 @@ import { repackTarball } from '../tarball/repack.js';
 import { readHookSettings, readTextFile, type HookSettings, type ReadFile } from '../portage/environment.js';
 import { portageLogger, portageOutput, type PortageOutput } from '../portage/messages.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
+import { lstatBelow } from '../util/atomic.js';
 import { formatSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 
@@ -87,14 +87,18 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
     // Native FEATURES=packdebug with INSTALL_MASK: the debug dirs are gone before
     // pkg_preinst, only Portage's single-Block tarball is left. Make it seekable.
     const native = defaultTarballPath(s.ed, identity);
-    const st = await fs.lstat(native).catch(() => undefined);
-    if (st?.isFile()) {
+    // Never through a symlinked .tarball, CATEGORY, PN or file: the hook writes only below ${ED}.
+    const st = await lstatBelow(s.ed, native);
+    if (st && !st.isFile())
+      throw new PackdebugError('E_UNSAFE', `${native}: exists and is not a regular file`, { file: native });
+    if (st) {
       const r = await (args.repackTarball ?? repackTarball)(native, {
         blockSize: s.blockSize,
         sourceBlockSize: s.sourceBlockSize,
         preset: s.preset,
         threads: s.threads,
         encoder: s.encoder,
+        root: s.ed,
       });
       out.einfo(
         r.status === 'repacked'

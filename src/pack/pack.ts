@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PackdebugError, fromSystemError } from '../errors.js';
+import { PackdebugError } from '../errors.js';
 import { type ImageEntry, walkDebugRoots } from '../image/walk.js';
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { canonicalPath, compareDigestSets, EMPTY_SHA256, type MemberDigest } from '../tar/digest.js';
+import { classifySymlink, leavesDebugRoots, symlinkEscapeMessage } from '../tar/symlink.js';
 import { AtomicFile } from '../util/atomic.js';
 import type { Semaphore } from '../util/limit.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
@@ -124,33 +125,35 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
       for (const b of blocks) yield await source.read(b);
     })();
     const verifier = new WrittenTarballVerifier(file.fh, file.temp, plan, source.hashes, settings.encoder);
-    const written = await writeSeekableXz(file.fh, inputs, {
-      lzma: settings.lzma,
-      encoder: settings.encoder,
-      threads: settings.threads,
-      sharedSlots: settings.sharedSlots,
-      sharedBudget: settings.sharedBudget,
-      onWritten: (at, record) => verifier.blockWritten(at, record),
-      onBlock: (done, bytes) =>
-        log?.progress?.(
-          `packing ${done}/${blocks.length} Blocks, ${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
-        ),
-    }).catch((err) => {
-      throw fromSystemError(err, out, 'writing the tarball');
-    });
-    await file.fh.sync().catch((err) => {
-      throw fromSystemError(err, out, 'writing the tarball');
-    });
+    const written = await file.writing('writing the tarball', () =>
+      writeSeekableXz(file.fh, inputs, {
+        lzma: settings.lzma,
+        encoder: settings.encoder,
+        threads: settings.threads,
+        sharedSlots: settings.sharedSlots,
+        sharedBudget: settings.sharedBudget,
+        onWritten: (at, record) => verifier.blockWritten(at, record),
+        onBlock: (done, bytes) =>
+          log?.progress?.(
+            `packing ${done}/${blocks.length} Blocks, ` +
+              `${(bytes / 2 ** 20).toFixed(1)} of ${(plan.size / 2 ** 20).toFixed(1)} MiB`,
+          ),
+      }),
+    );
+    await file.writing('writing the tarball', () => file.fh.sync());
     log?.progress?.('verifying');
     await verifier.finish(written.records);
     await input.checkUnchanged?.();
-    const result = (how: EngineResult['how']): EngineResult => ({
-      how,
-      plan,
-      compressedBytes: written.fileSize,
-      blocks: written.records.length,
-      hashes: source.hashes,
-    });
+    const result = (how: EngineResult['how']): EngineResult => {
+      warnEscapingSymlinks(input.entries, out, log);
+      return {
+        how,
+        plan,
+        compressedBytes: written.fileSize,
+        blocks: written.records.length,
+        hashes: source.hashes,
+      };
+    };
 
     if (existing) {
       if (await sameBytes(out, file.temp)) {
@@ -240,6 +243,19 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     for (const s of removed.skipped) opts.log?.warn(`${s}: changed after packing, left in the image`);
   }
   return result;
+}
+
+/**
+ * The image's own links that leave the debug roots are stored as they are
+ * (the package installed them, and debuginfod ignores symlinks), with a
+ * warning by the rule audit reports symlink-escape by (src/tar/symlink.ts).
+ * Said once the tarball is written, so a failed pack stays one line.
+ */
+function warnEscapingSymlinks(entries: readonly ImageEntry[], out: string, log: PackLogger | undefined): void {
+  for (const e of entries) {
+    if (e.kind === 'symlink' && leavesDebugRoots(classifySymlink(e.member, e.linkTarget)))
+      log?.warn(`${out}: stored ${symlinkEscapeMessage(e.member, e.linkTarget)} (audit: symlink-escape)`);
+  }
 }
 
 /** The tarball must describe the image as it is now, not as it was a minute ago. */

@@ -28,11 +28,34 @@ export function validateIdentity(id: PackageIdentity): void {
   if (typeof version === 'string') throw bad('PF', id.pf, `must be ${id.pn}-VERSION with a PMS version (${version})`);
   if (!/^[0-9]+$/.test(id.buildId))
     throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
+  // PMS sets no length limit; a file name does. Refused before anything is created.
+  const tooLong = (what: string, value: string, name: string) =>
+    new PackdebugError(
+      'E_USAGE',
+      `invalid ${what} '${shorten(value)}': ${name} would be ${Buffer.byteLength(name)} bytes, ` +
+        `longer than ${NAME_MAX} bytes (NAME_MAX), the longest file name`,
+    );
+  if (Buffer.byteLength(id.category) > NAME_MAX) throw tooLong('CATEGORY', id.category, 'the CATEGORY directory');
+  if (Buffer.byteLength(id.pn) > NAME_MAX) throw tooLong('PN', id.pn, 'the PN directory');
+  const file = tarballFileName(id);
+  if (Buffer.byteLength(file) > NAME_MAX) throw tooLong('PF', id.pf, `the tarball name PF-BUILD_ID${TARBALL_SUFFIX}`);
+}
+
+/** The longest file name (one path component) on Linux file systems, in bytes. */
+export const NAME_MAX = 255;
+
+function shorten(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 20)}...${value.slice(-12)}` : value;
+}
+
+/** `PF-BUILD_ID-debug.tar.xz`. */
+export function tarballFileName(id: PackageIdentity): string {
+  return `${id.pf}-${id.buildId}${TARBALL_SUFFIX}`;
 }
 
 /** `CAT/PN/PF-BUILD_ID-debug.tar.xz`, the path below the .tarball directory. */
 export function tarballRelativePath(id: PackageIdentity): string {
-  return path.posix.join(id.category, id.pn, `${id.pf}-${id.buildId}-debug.tar.xz`);
+  return path.posix.join(id.category, id.pn, tarballFileName(id));
 }
 
 /** Default output path for an image: `${ED}/usr/lib/debug/.tarball/CAT/PN/PF-N-debug.tar.xz`. */

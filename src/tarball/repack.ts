@@ -7,7 +7,7 @@ import { BlockPlanner, isOneSmallBlock, resolveLayout } from '../pack/layout.js'
 import { forEachBlock } from '../pack/verify.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
-import { AtomicFile } from '../util/atomic.js';
+import { AtomicFile, lstatBelow } from '../util/atomic.js';
 import { sameVersion } from '../util/file-stamp.js';
 import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
 import { readXzLayout } from '../xz/file-layout.js';
@@ -26,6 +26,12 @@ export interface RepackOptions {
   encoder?: EncoderChoice;
   dryRun?: boolean;
   progress?: (message: string) => void;
+  /**
+   * The directory the tarball must stay in (the hook: ${ED}). No component
+   * from it down to the file may be a symlink, checked before reading and
+   * again right before the rename (E_UNSAFE).
+   */
+  root?: string;
 }
 
 export interface RepackResult {
@@ -95,6 +101,7 @@ async function* decodedStream(source: string, file: string): AsyncGenerator<Buff
 export async function repackTarball(file: string, opts: RepackOptions): Promise<RepackResult> {
   const lzma = presetOptions(parsePreset(opts.preset));
   const cutting = resolveLayout(opts, lzma.dictSize);
+  if (opts.root !== undefined) await lstatBelow(opts.root, file);
   const link = await fs.lstat(file).catch((err) => {
     throw fromSystemError(err, file, 'reading');
   });
@@ -193,27 +200,31 @@ async function rewrite(
   opts.progress?.(`${file}: repacking`);
   const out = await AtomicFile.create(file, { mode: st.mode & 0o7777 });
   try {
-    const written = await writeSeekableXz(out.fh, inputs(), {
-      lzma,
-      encoder,
-      threads,
-      onBlock: (n, bytes) => opts.progress?.(`${file}: ${n} Blocks, ${(bytes / 2 ** 20).toFixed(1)} MiB`),
-    });
+    const written = await out.writing('writing the repacked tarball', () =>
+      writeSeekableXz(out.fh, inputs(), {
+        lzma,
+        encoder,
+        threads,
+        onBlock: (n, bytes) => opts.progress?.(`${file}: ${n} Blocks, ${(bytes / 2 ** 20).toFixed(1)} MiB`),
+      }),
+    );
     // Verify: the new file decodes, Block by Block with its Checks, to the very same stream.
-    const layout = await readXzLayout(out.fh, out.temp);
     const check = createHash('sha256');
     let size = 0;
-    await forEachBlock(
-      out.fh,
-      out.temp,
-      layout,
-      threads,
-      (data) => {
-        check.update(data);
-        size += data.length;
-      },
-      encoder,
-    );
+    await out.writing('reading the repacked tarball back', async () => {
+      const layout = await readXzLayout(out.fh, out.temp);
+      await forEachBlock(
+        out.fh,
+        out.temp,
+        layout,
+        threads,
+        (data) => {
+          check.update(data);
+          size += data.length;
+        },
+        encoder,
+      );
+    });
     if (size !== streamSize || check.digest('hex') !== originalHash.digest('hex')) {
       throw new PackdebugError('E_VERIFY', `${file}: repacked stream differs from the original; original kept`, {
         file,
@@ -226,7 +237,10 @@ async function rewrite(
       throw fromSystemError(err, file, 'keeping the owner');
     });
     // Checked after the fsync, right before the rename: the window left is a few system calls.
-    await out.commit(() => checkUnchanged(file, st));
+    await out.commit(async () => {
+      if (opts.root !== undefined) await lstatBelow(opts.root, file);
+      await checkUnchanged(file, st);
+    });
     return { ...before, status: 'repacked', bytesAfter: written.fileSize, blocksAfter: written.records.length };
   } finally {
     await out.abort();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstatSync, rmdirSync, rmSync, utimesSync } from 'node:fs';
+import { lstatSync, rmdirSync, rmSync, type Stats, utimesSync } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
@@ -64,7 +64,7 @@ export class AtomicFile {
     if ((await fs.stat(final).catch(() => undefined))?.isDirectory())
       throw new PackdebugError('E_INPUT', `${final}: is a directory`, { file: final });
     const createdDirs = options.root === undefined ? [] : await mkdirBelow(options.root, dir);
-    const temp = path.join(dir, `.${path.basename(final)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+    const temp = path.join(dir, tempName(path.basename(final)));
     let fh: FileHandle;
     try {
       fh = await fs.open(temp, 'wx+', options.mode ?? 0o644);
@@ -77,6 +77,19 @@ export class AtomicFile {
     AtomicFile.#live.add(file);
     AtomicFile.#install();
     return file;
+  }
+
+  /**
+   * Runs `work` (writes to `fh`, reading the temporary file back): a system
+   * error becomes a PackdebugError naming the final file (ENOSPC: E_NOSPC),
+   * so a full disk is one line about the output, never an internal error.
+   */
+  async writing<T>(doing: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw fromSystemError(err, this.final, doing);
+    }
   }
 
   /**
@@ -125,6 +138,54 @@ export class AtomicFile {
   }
 }
 
+/** Longest file name (NAME_MAX on Linux), in bytes. */
+const NAME_MAX = 255;
+
+/**
+ * `.NAME.PID-RANDOM.tmp` (what audit and prune recognize as a temporary
+ * file), with NAME cut (at a character boundary) so that the whole stays
+ * within NAME_MAX: any final name that is legal gets a legal temporary name.
+ */
+export function tempName(base: string): string {
+  const suffix = `.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const room = NAME_MAX - 1 - Buffer.byteLength(suffix);
+  let name = base;
+  while (Buffer.byteLength(name) > room) name = name.slice(0, -1);
+  // A lone high surrogate left by the cut would be written as U+FFFD: drop it.
+  if (/[\uD800-\uDBFF]$/.test(name)) name = name.slice(0, -1);
+  return `.${name}${suffix}`;
+}
+
+function throughSymlink(file: string): PackdebugError {
+  return new PackdebugError('E_UNSAFE', `${file}: is a symlink; refusing to write through it`, { file });
+}
+
+/**
+ * lstat of `file`, after checking that every component from `root` down to
+ * it (the file included) is no symlink and every parent a real directory:
+ * a path below an image must not lead out of it. Undefined when a component
+ * is missing. `root` itself is trusted (it is what the user named).
+ */
+export async function lstatBelow(root: string, file: string): Promise<Stats | undefined> {
+  const rel = path.relative(root, file);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel))
+    throw new PackdebugError('E_UNSAFE', `${file}: not below ${root}`, { file });
+  let current = root;
+  let st: Stats | undefined;
+  for (const part of rel.split(path.sep)) {
+    if (st && !st.isDirectory())
+      throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
+    current = path.join(current, part);
+    st = await fs.lstat(current).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw fromSystemError(err, current, 'reading');
+    });
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) throw throughSymlink(current);
+  }
+  return st;
+}
+
 /**
  * Creates `dir` and missing parents below `root`, refusing to pass through a
  * symlink. The mtime of each existing parent that gains a new directory is
@@ -145,11 +206,14 @@ export async function mkdirBelow(root: string, dir: string): Promise<string[]> {
     const parent = current;
     current = path.join(current, part);
     const st = await fs.lstat(current).catch(() => undefined);
-    if (st?.isSymbolicLink()) {
-      throw new PackdebugError('E_UNSAFE', `${current}: is a symlink; refusing to write through it`, { file: current });
-    }
+    // A failure half-way (a symlink, a name too long, no space) leaves no directory of ours behind.
+    const fail = async (err: PackdebugError): Promise<never> => {
+      await removeCreatedDirs(created);
+      throw err;
+    };
+    if (st?.isSymbolicLink()) await fail(throughSymlink(current));
     if (st && !st.isDirectory())
-      throw new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current });
+      await fail(new PackdebugError('E_INPUT', `${current}: exists and is not a directory`, { file: current }));
     if (st) continue;
     const parentStat = await fs.lstat(parent);
     try {
@@ -157,7 +221,7 @@ export async function mkdirBelow(root: string, dir: string): Promise<string[]> {
       created.push(current);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-        throw fromSystemError(err, current, 'creating the output directory');
+        await fail(fromSystemError(err, current, 'creating the output directory'));
     }
     await fs.utimes(parent, parentStat.atime, parentStat.mtime).catch(() => undefined);
   }
