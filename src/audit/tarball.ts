@@ -386,7 +386,9 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
           }
           const block = ra.blockIndexAt(pos - 1);
           const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
-          if (dataEnd <= blockEnd) return true;
+          // A member that ends exactly where its Block ends (the last part of a large member, as pack cuts
+          // it) leaves nothing to read there either.
+          if (dataEnd < blockEnd) return true;
           // The rest of this Block is the member's data: no header in it. Resume at the member's end,
           // once an ELF member's head is captured; an ELF member that ends in the next Block is read
           // on instead (inspecting it by random access would decode that Block twice).

@@ -3,20 +3,27 @@ import { type EncoderBackend, lzma, runCoder } from './block-encoder.js';
 import type { XzBlockInfo } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
-import { decodeWithXzProcess, XzMissingError } from './xz-process.js';
+import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
+
+type WrappedBlock = Pick<XzBlockInfo, 'checkId' | 'unpaddedSize' | 'uncompressedSize'>;
 
 /** A Block on its own as a one-Block Stream (Header, Block, Index, Footer), which any xz decoder reads. */
-export function wrapBlockInStream(
-  block: Pick<XzBlockInfo, 'checkId' | 'unpaddedSize' | 'uncompressedSize'>,
-  blockBytes: Buffer,
-): Buffer {
+export function wrapBlockInStream(block: WrappedBlock, blockBytes: Buffer): Buffer {
+  const { before, after } = streamAround(block);
+  return Buffer.concat([before, blockBytes, after]);
+}
+
+/**
+ * What wrapBlockInStream puts before the Block (the Stream Header) and after
+ * it (Index and Stream Footer), for a caller that sends the Block itself in
+ * pieces as it reads them from the file.
+ */
+export function streamAround(block: WrappedBlock): { before: Buffer; after: Buffer } {
   const index = encodeIndex([{ unpaddedSize: block.unpaddedSize, uncompressedSize: block.uncompressedSize }]);
-  return Buffer.concat([
-    encodeStreamHeader(block.checkId),
-    blockBytes,
-    index,
-    encodeStreamFooter(block.checkId, index.length),
-  ]);
+  return {
+    before: encodeStreamHeader(block.checkId),
+    after: Buffer.concat([index, encodeStreamFooter(block.checkId, index.length)]),
+  };
 }
 
 /**
@@ -58,13 +65,16 @@ export async function decodeBlock(
 
 /** xz(1) decodes 2.5 to 4 times as fast as lzma-native's bundled liblzma (docs/layout.md). */
 async function decodeWithXz(mini: Buffer, expected: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+  // Decoded into place: collecting chunks and concatenating them would hold the Block twice.
+  const out = Buffer.allocUnsafe(expected);
   let size = 0;
-  // One byte more than expected is enough to tell a wrong size.
   await decodeWithXzProcess({ data: mini }, (chunk) => {
-    chunks.push(chunk);
+    // One byte more than expected is enough to tell a wrong size.
     size += chunk.length;
-    return size <= expected;
+    if (size > expected) return false;
+    chunk.copy(out, size - chunk.length);
+    return true;
   });
-  return Buffer.concat(chunks, size);
+  if (size > expected) throw new XzFailedError(`decodes to more than the ${expected} bytes the Index says`);
+  return out.subarray(0, size);
 }

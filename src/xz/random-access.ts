@@ -1,7 +1,7 @@
 import { existsSync, type Stats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
-import { decodeBlock, wrapBlockInStream } from './block-decoder.js';
+import { decodeBlock, streamAround } from './block-decoder.js';
 import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
 import {
   BLOCK_HEADER_SIZE_MAX,
@@ -23,7 +23,7 @@ import {
 import { encodeIndex } from './index.js';
 import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
-import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
+import { decodeWithXzProcess, isPromise, XzFailedError, XzMissingError } from './xz-process.js';
 
 export interface XzRandomAccessOptions {
   /**
@@ -37,7 +37,11 @@ export interface XzRandomAccessOptions {
    * E_UNSUPPORTED otherwise.
    */
   backend?: EncoderChoice;
-  /** Decoded Blocks kept in memory, in bytes (LRU). Default 64 MiB; 0 disables the cache. */
+  /**
+   * Decoded Blocks kept in memory, in bytes (LRU). Default 64 MiB; 0
+   * disables the cache. A Block larger than this (and than
+   * WHOLE_BLOCK_MIN) is never held whole: reads stream through it.
+   */
   cacheBytes?: number;
   /**
    * Largest piece of compressed data fed to the decoder at once by
@@ -58,6 +62,14 @@ export interface XzRandomAccessOptions {
 }
 
 const DEFAULT_CACHE_BYTES = 64 << 20;
+/**
+ * Blocks of at most this size (or of at most cacheBytes, when that is more)
+ * are decoded whole by read() and kept in the cache; reads through larger
+ * ones stream the Block and keep only the bytes asked for, so that a huge
+ * Block (a one-Block `tar -cJf`, 1.5 GiB of zeros in 200 KB) never sits in
+ * memory whole.
+ */
+export const WHOLE_BLOCK_MIN = 4 << 20;
 /** Reads of at most this much of a Block's start (header probes) use the small in-process LZMA2 decoder. */
 const SMALL_PREFIX = 16 << 10;
 /** With backend 'auto', reads of at least this much of a Block go to xz(1) (measured: docs/layout.md). */
@@ -85,6 +97,17 @@ const XZ_FILTER_SINCE = new Map([
 function versionNumber(v: string): number {
   const [a = 0, b = 0] = v.split('.').map(Number);
   return a * 10000 + b * 100;
+}
+
+/**
+ * Takes one chunk of a Block's data; false stops the decoding. A promise
+ * pauses the decoder until it settles (backpressure for a slow writer).
+ */
+export type BlockChunkConsumer = (chunk: Buffer) => boolean | void | Promise<boolean | void>;
+
+/** The consumer's answer, awaited only when it is a promise (most are not). */
+async function answerOf(answer: boolean | void | Promise<boolean | void>): Promise<boolean | void> {
+  return isPromise(answer) ? await answer : answer;
 }
 
 interface NativeDecoder extends NodeJS.ReadWriteStream {
@@ -257,22 +280,47 @@ export class XzRandomAccess {
     return out;
   }
 
-  /** Uncompressed bytes [offset, offset+length), decoding only the Blocks that cover them. */
+  /**
+   * Uncompressed bytes [offset, offset+length), decoding only the Blocks
+   * that cover them: whole (and cached) when small, else streamed from the
+   * Block's start to the end of the range, keeping only the range.
+   */
   async read(offset: number, length: number): Promise<Buffer> {
     const indexes = this.blocksCovering(offset, length);
     const out = Buffer.allocUnsafe(length);
     let done = 0;
     for (const i of indexes) {
       const b = this.layout.blocks[i]!;
-      const data = await this.readBlockShared(i);
       const from = offset + done - b.uncompressedOffset;
-      done += data.copy(out, done, from, Math.min(data.length, from + length - done));
+      const to = Math.min(b.uncompressedSize, from + length - done);
+      if (this.decodesWhole(i)) {
+        const data = await this.readBlockShared(i);
+        done += data.copy(out, done, from, to);
+        continue;
+      }
+      let pos = 0;
+      await this.streamBlock(
+        i,
+        (chunk) => {
+          const end = pos + chunk.length;
+          if (end > from) done += chunk.copy(out, done, Math.max(0, from - pos), Math.min(chunk.length, to - pos));
+          pos = end;
+          return pos < to;
+        },
+        to,
+      );
     }
     if (done !== length) throw new Error(`internal error: read ${done} of ${length} bytes`);
     return out;
   }
 
-  /** The whole decoded Block `index` (a copy the caller may keep or change). */
+  /** Whether read() decodes Block `index` whole (and caches it) rather than streaming through it. */
+  private decodesWhole(index: number): boolean {
+    if (this.cache.has(index) || this.pending.has(index)) return true;
+    return this.layout.blocks[index]!.uncompressedSize <= Math.max(this.cacheLimit, WHOLE_BLOCK_MIN);
+  }
+
+  /** The whole decoded Block `index` (a copy the caller may keep or change), however large. */
   async readBlock(index: number): Promise<Buffer> {
     return Buffer.from(await this.readBlockShared(index));
   }
@@ -307,15 +355,18 @@ export class XzRandomAccess {
    * average ratio, later feeds double, so stopping early decodes little
    * more than was consumed while a long read needs few round trips to
    * liblzma's thread. The Check is only verified when the whole Block is
-   * decoded; the Block Header always is.
+   * decoded; the Block Header always is. A Block whose filters lzma-native
+   * lacks is streamed through xz(1) (killed once the consumer stops), or,
+   * when small, decoded whole and cached. The consumer may return a promise:
+   * decoding waits for it.
    */
-  async streamBlock(index: number, wholeConsumer: (chunk: Buffer) => boolean | void, wanted = Infinity): Promise<void> {
+  async streamBlock(index: number, wholeConsumer: BlockChunkConsumer, wanted = Infinity): Promise<void> {
     let consumer = wholeConsumer;
     const b = this.blockAt(index);
     const cached = this.cache.get(index);
     const whole = async (data: Buffer) => {
       for (let pos = 0; pos < data.length; pos += 1 << 16)
-        if (consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))) === false) return;
+        if ((await answerOf(consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))))) === false) return;
     };
     if (cached) return whole(cached);
     if (this.pending.has(index)) return whole(await this.readBlockShared(index));
@@ -328,8 +379,19 @@ export class XzRandomAccess {
     );
     let buffered = await this.readFile(b, 0, Math.min(b.totalSize, BLOCK_HEADER_SIZE_MAX + 2 * firstFeed));
     const header = this.checkHeader(b, buffered);
-    // lzma-native lacks this filter: xz(1) decodes the whole Block instead.
-    if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) return whole(await this.readBlockShared(index));
+    if (!header.filters.every((f) => NATIVE_FILTERS.has(f.id))) {
+      // lzma-native lacks this filter: xz(1) decodes it, whole when small, else as far as the consumer reads.
+      if (this.decodesWhole(index)) return whole(await this.readBlockShared(index));
+      await this.backendFor(b, header);
+      this.blocksDecoded++;
+      this.prefixDecodes++;
+      if (await this.streamWithXz(b, buffered, consumer)) return;
+      throw this.blockError(
+        b,
+        `uses the ${filterName(header.filters[0]!.id)} filter, which needs xz(1) (not found)`,
+        true,
+      );
+    }
     this.blocksDecoded++;
     this.prefixDecodes++;
     if (
@@ -340,7 +402,7 @@ export class XzRandomAccess {
     ) {
       const prefix = await this.smallPrefix(b, header.headerSize, buffered, firstFeed, span);
       this.bytesDecoded += prefix.length;
-      if (consumer(prefix) === false) return;
+      if ((await answerOf(consumer(prefix))) === false) return;
       // The consumer wants more after all: decode the Block again from its start, past what it has.
       let skip = prefix.length;
       consumer = (chunk) => {
@@ -353,14 +415,12 @@ export class XzRandomAccess {
         return wholeConsumer(rest);
       };
     }
-    if (this.wantsXz(span)) {
-      const data = buffered.length === b.totalSize ? buffered : await this.readFile(b, 0, b.totalSize);
-      const streamed = await this.streamWithXz(b, data, consumer);
-      if (streamed) return;
-    }
+    if (this.wantsXz(span) && (await this.streamWithXz(b, buffered, consumer))) return;
     let got = 0;
     let stopped = false;
     let failure: unknown;
+    // A consumer's promise not settled yet: the decoder is paused until it is.
+    let waiting: Promise<void> | undefined;
     // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
     const decoder = lzma().createStream('streamDecoder', {
       synchronous: b.totalSize <= SYNC_DECODE_MAX,
@@ -376,15 +436,37 @@ export class XzRandomAccess {
       got += c.length;
       this.bytesDecoded += c.length;
       if (stopped || got > b.uncompressedSize) return;
+      let answer;
       try {
-        if (consumer(c) === false) stopped = true;
+        answer = consumer(c);
       } catch (err) {
         failure ??= err;
         stopped = true;
+        return;
+      }
+      if (answer === false) stopped = true;
+      else if (isPromise(answer)) {
+        decoder.pause();
+        waiting = answer
+          .then(
+            (more) => {
+              if (more === false) stopped = true;
+            },
+            (err: unknown) => {
+              failure ??= err;
+              stopped = true;
+            },
+          )
+          .finally(() => {
+            waiting = undefined;
+            decoder.resume();
+          });
       }
     });
-    const feed = (piece: Buffer) =>
-      Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
+    const feed = async (piece: Buffer) => {
+      await Promise.race([new Promise<void>((resolve) => decoder.write(piece, () => resolve())), failed]);
+      if (waiting) await waiting;
+    };
     try {
       await feed(Buffer.concat([encodeStreamHeader(b.checkId), buffered.subarray(0, header.headerSize)]));
       let bufferedFrom = 0;
@@ -412,6 +494,7 @@ export class XzRandomAccess {
         const ended = new Promise<void>((resolve) => decoder.on('end', () => resolve()));
         decoder.end(Buffer.concat([index, encodeStreamFooter(b.checkId, index.length)]));
         await Promise.race([ended, failed]);
+        if (waiting) await waiting;
       }
     } catch (err) {
       failure ??= err;
@@ -467,22 +550,29 @@ export class XzRandomAccess {
 
   /**
    * streamBlock through xz(1): the Block wrapped in a one-Block Stream, so
-   * xz checks the Block Header, the Check and the sizes. False when there
-   * is no xz (with backend 'auto': the caller decodes in-process instead).
+   * xz checks the Block Header, the Check and the sizes. The Block goes to
+   * xz's stdin piece by piece as the pipe takes it (`head`, the Block's
+   * start, already read), and xz is killed once the consumer stops: only as
+   * much is read and decoded as the consumer takes, and held in memory only
+   * a piece of each. False when there is no xz (with backend 'auto': the
+   * caller decodes in-process instead).
    */
-  private async streamWithXz(
-    b: XzBlockInfo,
-    blockBytes: Buffer,
-    consumer: (chunk: Buffer) => boolean | void,
-  ): Promise<boolean> {
+  private async streamWithXz(b: XzBlockInfo, head: Buffer, consumer: BlockChunkConsumer): Promise<boolean> {
     let got = 0;
     let result;
+    const { before, after } = streamAround(b);
+    const readPiece = (pos: number) => this.readFile(b, pos, Math.min(READ_AHEAD, b.totalSize - pos));
+    async function* pieces() {
+      yield Buffer.concat([before, head]);
+      for (let pos = head.length; pos < b.totalSize; pos += READ_AHEAD) yield await readPiece(pos);
+      yield after;
+    }
     try {
       this.xzDecodes++;
-      result = await decodeWithXzProcess({ data: wrapBlockInStream(b, blockBytes) }, (chunk) => {
+      result = await decodeWithXzProcess({ pieces: pieces() }, (chunk) => {
         got += chunk.length;
         this.bytesDecoded += chunk.length;
-        return got <= b.uncompressedSize && consumer(chunk) !== false;
+        return got <= b.uncompressedSize && consumer(chunk);
       });
     } catch (err) {
       if (err instanceof XzMissingError) {

@@ -14,7 +14,20 @@ export interface XzProcessInput {
   data?: Buffer;
   /** Or a file xz opens itself. */
   file?: string;
+  /**
+   * Or the .xz data piece by piece, written to xz's stdin as the pipe takes
+   * it (so no more than a piece or two is held), and no further once xz is
+   * stopped or has ended.
+   */
+  pieces?: AsyncIterable<Buffer>;
 }
+
+/**
+ * Takes one chunk of output; false stops xz. A promise holds xz's output
+ * (xz then blocks on the full pipe) until it settles: backpressure for a
+ * consumer that writes somewhere slow.
+ */
+export type XzChunkConsumer = (chunk: Buffer) => boolean | void | Promise<boolean | void>;
 
 export interface XzProcessResult {
   /** The consumer asked to stop (xz was killed). */
@@ -53,14 +66,12 @@ function xzEnvironment(): NodeJS.ProcessEnv {
  * Rejects with XzMissingError when xz cannot be started, with XzFailedError
  * (xz's own message) when the data is bad, and with what the consumer threw.
  */
-export function decodeWithXzProcess(
-  input: XzProcessInput,
-  consumer: (chunk: Buffer) => boolean | void,
-): Promise<XzProcessResult> {
+export function decodeWithXzProcess(input: XzProcessInput, consumer: XzChunkConsumer): Promise<XzProcessResult> {
   return new Promise((resolve, reject) => {
     const args = ['--decompress', '--stdout', '--quiet', '--no-warn'];
     if (input.file !== undefined) args.push('--', input.file);
-    const child = spawn('xz', args, { stdio: [input.data ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: xzEnvironment() });
+    const piped = input.data !== undefined || input.pieces !== undefined;
+    const child = spawn('xz', args, { stdio: [piped ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: xzEnvironment() });
     let produced = 0;
     let stopped = false;
     let failure: unknown;
@@ -71,8 +82,14 @@ export function decodeWithXzProcess(
       child.kill();
     };
     let settled = false;
+    // Output handed to a consumer that has not finished with it: settle only after.
+    let waiting: Promise<void> | undefined;
     const settle = (code: number | null) => {
       if (settled) return;
+      if (waiting) {
+        void waiting.then(() => settle(code));
+        return;
+      }
       settled = true;
       if (failure !== undefined) reject(failure);
       else if (stopped || code === 0) resolve({ stopped, produced });
@@ -92,22 +109,78 @@ export function decodeWithXzProcess(
       // A process that never started emits no 'close' on every Node version.
       if (missing) settle(null);
     });
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (stopped) return;
-      produced += chunk.length;
-      try {
-        if (consumer(chunk) === false) stop();
-      } catch (err) {
-        failure ??= err;
-        stop();
+    const stdout = child.stdout!;
+    // Pulled with read() rather than taken from 'data' events: a paused stream is resumed by
+    // child_process when xz exits (to flush it), which would hand over output while a consumer still waits.
+    const pull = () => {
+      let chunk: Buffer | null;
+      while (!stopped && waiting === undefined && (chunk = stdout.read() as Buffer | null) !== null) {
+        produced += chunk.length;
+        let answer;
+        try {
+          answer = consumer(chunk);
+        } catch (err) {
+          failure ??= err;
+          stop();
+          return;
+        }
+        if (answer === false) stop();
+        else if (isPromise(answer)) {
+          waiting = answer.then(
+            (more) => {
+              waiting = undefined;
+              if (more === false) stop();
+              else pull();
+            },
+            (err: unknown) => {
+              waiting = undefined;
+              failure ??= err;
+              stop();
+            },
+          );
+        }
       }
-    });
+    };
+    stdout.on('readable', pull);
     child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    if (input.data) {
+    if (piped) {
       // xz killed early, or failing, closes the pipe: that is not our error.
       child.stdin!.on('error', () => undefined);
-      child.stdin!.end(input.data);
+      if (input.data) child.stdin!.end(input.data);
+      else
+        void writePieces(child.stdin!, input.pieces!, () => stopped || settled).catch((err: unknown) => {
+          failure ??= err;
+          stop();
+        });
     }
     child.on('close', settle);
   });
+}
+
+/** A promise from any realm (a test runner's module context has its own Promise). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** Writes `pieces` to `stdin`, waiting whenever the pipe is full, until they end or `done()`. */
+async function writePieces(
+  stdin: NodeJS.WritableStream & { destroyed?: boolean },
+  pieces: AsyncIterable<Buffer>,
+  done: () => boolean,
+): Promise<void> {
+  for await (const piece of pieces) {
+    if (done() || stdin.destroyed) return;
+    if (!stdin.write(piece)) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          stdin.off('drain', go);
+          stdin.off('close', go);
+          resolve();
+        };
+        stdin.on('drain', go);
+        stdin.on('close', go);
+      });
+    }
+  }
+  if (!done() && !stdin.destroyed) stdin.end();
 }
