@@ -9,9 +9,11 @@
  * be read is identified by its name as a last resort, so that prune keeps
  * rather than deletes; one without any identity is listed as unreadable.
  */
-import { listPkgdir, openBinpkg, splitPf } from '../binpkg/index.js';
+import { openBinpkg } from './binpkg.js';
+import { splitPf } from './metadata.js';
+import { listPkgdir } from './pkgdir.js';
 import { limiter } from '../util/limit.js';
-import { canonicalBuildId } from './vdb.js';
+import { canonicalBuildId } from '../portage/vdb.js';
 
 export interface BinpkgBuild {
   /** Key used by `find`. */
