@@ -1,7 +1,7 @@
 /**
  * Which builds (CATEGORY/PF and BUILD_ID) a PKGDIR holds binpkgs of: the
- * adapter between src/binpkg (GPKG, XPAK, PKGDIR walk, Packages index) and
- * what audit and prune ask, "is there a binpkg of this tarball's build?".
+ * adapter between the rest of src/binpkg (GPKG, XPAK, PKGDIR walk, Packages
+ * index) and what audit and prune ask, "is there a binpkg of this tarball's build?".
  *
  * A binpkg's identity comes from its Packages stanza (CPV, BUILD_ID) when
  * the stanza's SIZE matches the file, else from the package's own metadata
