@@ -5,7 +5,7 @@
  */
 import type { Argv } from 'yargs';
 import { exitStatusFor, PackdebugError } from './errors.js';
-import { processIO } from './commands/io.js';
+import { processIO } from './util/io.js';
 
 // liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
 process.env.UV_THREADPOOL_SIZE ??= '8';

@@ -21,7 +21,7 @@ import fs from 'node:fs/promises';
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
 import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
-import { isOneSmallBlock } from '../pack/layout.js';
+import { isOneSmallBlock } from '../tarball/layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { inspectElfAt } from '../tarball/elf-at.js';

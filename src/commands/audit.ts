@@ -3,7 +3,7 @@ import { auditExitStatus, auditTree, type AuditSummary, type TarballReport } fro
 import { FINDINGS, type Finding, type FindingCode, type Severity } from '../audit/findings.js';
 import { defaultTree } from '../portage/environment.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 import { progressLine } from './progress.js';
 
 export interface AuditArgs {

@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
+import { describePack } from '../pack/options.js';
 import { packImage } from '../pack/pack.js';
 import { TarParser } from '../tar/parse.js';
 import { readXzLayout } from '../xz/file-layout.js';
 import { decodeSequential } from '../xz/sequential.js';
-import { describePack } from './pack.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 export interface DemoArgs {
   /** Keep the temporary directory instead of removing it. */

@@ -9,7 +9,7 @@ import { findByPath, lookupBuildId, type Extraction } from '../tarball/extract.j
 import { type Sink, TarballReader } from '../tarball/reader.js';
 import type { TreeTarball } from '../tarball/tree.js';
 import { MANY_READS_XZ_MIN_SPAN } from '../xz/random-access.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 export interface ExtractArgs {
   /** A tarball or a tree of them; default `${EPREFIX}/usr/lib/debug/.tarball`. */

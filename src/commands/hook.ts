@@ -18,7 +18,7 @@ import { portageLogger, portageOutput, type PortageOutput } from '../portage/mes
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { lstatBelow } from '../util/atomic.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 /** The phase the hook belongs in (pre_pkg_preinst or post_pkg_preinst). */
 export const HOOK_PHASE = 'preinst';

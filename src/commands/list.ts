@@ -2,7 +2,7 @@ import { PackdebugError } from '../errors.js';
 import type { ElfAtOptions } from '../tarball/elf-at.js';
 import { buildMemberIndex } from '../tarball/member-index.js';
 import { TarballReader } from '../tarball/reader.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 export interface ListArgs {
   tarball: string;

@@ -1,4 +1,4 @@
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 /**
  * A one-line progress display on stderr, only when stderr is a terminal

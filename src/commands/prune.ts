@@ -2,7 +2,7 @@ import path from 'node:path';
 import { defaultTree } from '../portage/environment.js';
 import { DEFAULT_KEEP, pruneTree } from '../prune/prune.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 export interface PruneArgs {
   /** Default `${EPREFIX}/usr/lib/debug/.tarball`. */

@@ -2,7 +2,7 @@ import { PackdebugError } from '../errors.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { optionalSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 import { progressLine } from './progress.js';
 
 export interface RepackArgs {

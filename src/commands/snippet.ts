@@ -1,7 +1,7 @@
 /** `packdebug snippet KIND`: prints ready-to-paste configuration text. */
 import { PackdebugError } from '../errors.js';
 import { isSnippetKind, renderSnippet, snippetPath, SNIPPET_KINDS, type SnippetOptions } from '../portage/snippets.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 
 export interface SnippetArgs {
   kind: string;

@@ -5,7 +5,7 @@ import { PackdebugError } from '../errors.js';
 import { artifactKey, collectArtifactsCached, type ExpectedArtifact } from '../tarball/build-ids.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { limiter } from '../util/limit.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
 import { progressLine } from './progress.js';
 
 export interface VerifyArgs {

@@ -12,9 +12,9 @@ import { SpillFile } from '../binpkg/spill.js';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { type PackageIdentity, tarballRelativePath, validateIdentity } from '../portage/naming.js';
 import { compareDigestSets } from '../tar/digest.js';
-import type { PackLogger } from './options.js';
+import type { PackLogger } from '../util/io.js';
 import { type EngineSettings, packEntries, planDigests } from './pack.js';
-import { planTar } from './tar-plan.js';
+import { planTar } from '../image/tar-plan.js';
 import { knownVerdict, rememberVerdict } from './up-to-date.js';
 import { digestTarball } from './verify.js';
 

@@ -123,6 +123,14 @@ export function parseEpoch(name: string, value: string): number {
   return n;
 }
 
+/** SOURCE_DATE_EPOCH of the standalone commands (pack, from-binpkg), undefined when unset or empty. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const v = env['SOURCE_DATE_EPOCH'];
+  if (v === undefined || v === '') return undefined;
+  if (!/^[0-9]+$/.test(v)) throw new Error(`SOURCE_DATE_EPOCH=${v}: not a number of seconds`);
+  return Number(v);
+}
+
 function absolute(name: string, value: string): string {
   if (!value.startsWith('/')) throw usage(`${name}=${value}: not an absolute path`);
   return value;

@@ -14,8 +14,7 @@
  * Colour codes come from PORTAGE_COLORMAP (color.map(5), exported by the
  * bashrc hook) when it defines them, else Portage's defaults.
  */
-import type { CommandIO } from '../commands/io.js';
-import type { PackLogger } from '../pack/options.js';
+import type { CommandIO, PackLogger } from '../util/io.js';
 
 export interface MessageColors {
   info: string;

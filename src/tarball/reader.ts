@@ -1,4 +1,4 @@
-import { isOneSmallBlock } from '../pack/layout.js';
+import { isOneSmallBlock } from './layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { PackdebugError } from '../errors.js';
 import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
