@@ -3,13 +3,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { listPkgdir } from '../binpkg/pkgdir.js';
 import { PackdebugError } from '../errors.js';
-import { defaultTree } from '../portage/environment.js';
+import { defaultTree, sourceDateEpoch } from '../portage/environment.js';
 import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
 import { engineSettings } from '../pack/pack.js';
 import { limiter, semaphore } from '../util/limit.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
-import { sourceDateEpoch } from './pack.js';
 import { progressLine } from './progress.js';
 
 export interface FromBinpkgArgs {

@@ -1,5 +1,6 @@
 import type { PackResult } from '../pack/options.js';
 import { packImage } from '../pack/pack.js';
+import { sourceDateEpoch } from '../portage/environment.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
@@ -22,13 +23,6 @@ export interface PackArgs {
   encoder?: 'auto' | 'xz' | 'lzma-native';
   removePacked?: boolean;
   json?: boolean;
-}
-
-export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
-  const v = env['SOURCE_DATE_EPOCH'];
-  if (v === undefined || v === '') return undefined;
-  if (!/^[0-9]+$/.test(v)) throw new Error(`SOURCE_DATE_EPOCH=${v}: not a number of seconds`);
-  return Number(v);
 }
 
 export function describePack(r: PackResult): string {
