@@ -60,7 +60,8 @@ if (quickExtract) {
 async function wireYargs(): Promise<void> {
   const { default: yargs } = await import('yargs');
   const { hideBin } = await import('yargs/helpers');
-  await yargs(hideBin(process.argv))
+  const parser = yargs(hideBin(process.argv));
+  await parser
     .scriptName('packdebug')
     .usage('$0 <command> [options]\n\nBlock-seekable debug tarballs for Gentoo binhosts, served by debuginfod.')
     .command(
@@ -536,6 +537,7 @@ async function wireYargs(): Promise<void> {
         }),
     )
     .demandCommand(1, 'name a command; see --help')
+    .check((argv) => repeatedOption(argv, (parser as unknown as DeclaredOptions).getOptions()) ?? true)
     .strict()
     .recommendCommands()
     .help()
@@ -551,4 +553,25 @@ async function wireYargs(): Promise<void> {
       process.exit(2);
     })
     .parseAsync();
+}
+
+interface OptionTypes {
+  string: string[];
+  number: string[];
+  array: string[];
+}
+
+/** yargs' getOptions(), which @types/yargs does not declare. */
+interface DeclaredOptions {
+  getOptions(): OptionTypes;
+}
+
+/**
+ * yargs gathers a repeated option into an array, which a string or number
+ * option's reader would take for its value: name the option instead.
+ */
+function repeatedOption(argv: Record<string, unknown>, options: OptionTypes): string | undefined {
+  const single = [...options.string, ...options.number].filter((key) => !options.array.includes(key));
+  const repeated = single.find((key) => Array.isArray(argv[key]));
+  return repeated === undefined ? undefined : `--${repeated} given more than once`;
 }

@@ -16,6 +16,7 @@ import { compareVersions, parseVersion } from '../src/portage/version.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 import {
   packInto,
   portageTarball,
@@ -34,7 +35,6 @@ const hasTools =
   requireTool('gzip') &&
   requireTool('zstd') &&
   requireTool('bzip2');
-const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 const CLI = path.resolve(__dirname, '../dist/cli.js');
 
 interface Collected {
@@ -180,7 +180,7 @@ describe.skipIf(!hasTools)('audit', () => {
     files.gzip = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '3'));
     await execa('bash', ['-c', 'echo hello | gzip -c > "$1"', '_', files.gzip]);
     files.unsupported = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '4'));
-    await fs.copyFile(path.join(CONFORMANCE, 'unsupported-check.xz'), files.unsupported);
+    await fs.copyFile(path.join(XZ_CONFORMANCE, 'unsupported-check.xz'), files.unsupported);
 
     // An ELF file without a GNU build-id.
     const nobid = await tmpdir('nobid');
@@ -587,10 +587,10 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('never crashes on the XZ Utils test files; every bad one is an error in a deep audit', async () => {
     const t = path.join(await tmpdir('audit-conformance'), 'tree');
-    const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));
+    const names = (await fs.readdir(XZ_CONFORMANCE)).filter((n) => n.endsWith('.xz'));
     await fs.mkdir(path.join(t, 'dev-util/xz'), { recursive: true });
     for (const [i, n] of names.entries())
-      await fs.copyFile(path.join(CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
+      await fs.copyFile(path.join(XZ_CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
     for (const deep of [false, true]) {
       const { tarballs } = await audit(t, { deep });
       expect(tarballs).toHaveLength(names.length);

@@ -14,10 +14,10 @@ import { TarballReader } from '../src/tarball/reader.js';
 import { repackTarball } from '../src/tarball/repack.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 
 const hasTools = requireTool('tar') && requireTool('xz');
 const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
-const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 
 async function extractToBuffer(
   tarball: string,
@@ -412,9 +412,9 @@ describe.skipIf(!hasTools)('extract', () => {
 
   it('fails cleanly on every conformance file and on hostile tar headers', async () => {
     const io = memoryIO();
-    for (const name of await fs.readdir(CONFORMANCE)) {
+    for (const name of await fs.readdir(XZ_CONFORMANCE)) {
       if (name === 'README') continue;
-      const file = path.join(CONFORMANCE, name);
+      const file = path.join(XZ_CONFORMANCE, name);
       const err = await runExtract({ source: file, path: 'usr/lib/debug/x' }, io).then(
         () => undefined,
         (e: Error) => e,

@@ -46,7 +46,7 @@ export interface TarballAudit {
   bytes: number;
   blocks: number;
   uncompressedBytes: number;
-  /** More than one Block and the Stream Footer last (debuginfod 0.191+ seeks). */
+  /** More than one Block and the Stream Footer last (debuginfod 0.192+ seeks). */
   seekable: boolean;
   /**
    * packdebug: Blocks at member headers, members sorted (pack); aligned: at

@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { PackdebugError } from '../errors.js';
+import { xzEnvironment } from '../xz/xz-process.js';
 
 export type Compression = 'zstd' | 'xz' | 'bzip2' | 'gzip' | 'lz4' | 'lzip' | 'none';
 
@@ -26,10 +27,11 @@ export const COMPRESSION_SUFFIXES: Readonly<Record<string, Compression>> = {
  * made with a large window need it). `-c` keeps every tool on stdout.
  */
 export const DECOMPRESSORS: Readonly<
-  Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>
+  Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[]; env?: () => NodeJS.ProcessEnv }>
 > = {
   zstd: { command: 'zstd', args: ['-d', '-c', '-q', '--long=31'] },
-  xz: { command: 'xz', args: ['-d', '-c', '-q'] },
+  // XZ_OPT and XZ_DEFAULTS (a memory limit, say) must not fail what Portage's own xz read.
+  xz: { command: 'xz', args: ['-d', '-c', '-q'], env: xzEnvironment },
   // bzip2 and lzip say nothing of a corrupt stream when quiet: not -q.
   bzip2: { command: 'bzip2', args: ['-d', '-c'] },
   gzip: { command: 'gzip', args: ['-d', '-c', '-q'] },
@@ -75,8 +77,9 @@ export async function* decompress(
     for await (const chunk of input) yield chunk as Buffer;
     return;
   }
-  const { command, args } = DECOMPRESSORS[compression];
+  const { command, args, env } = DECOMPRESSORS[compression];
   const child = execa(command, args, {
+    ...(env ? { env: env(), extendEnv: false } : {}),
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',

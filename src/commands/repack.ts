@@ -1,4 +1,5 @@
 import { PackdebugError } from '../errors.js';
+import { engineSettings } from '../pack/pack.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { optionalSize } from '../util/size.js';
@@ -23,6 +24,14 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   const files = await tarballsFromTargets(args.targets, io.env, symlinks);
   const blockSize = optionalSize(args.blockSize, '--block-size');
   const sourceBlockSize = optionalSize(args.sourceBlockSize, '--source-block-size');
+  // A bad option is a usage error (exit 2) once, not a failure of every target.
+  await engineSettings({
+    blockSize,
+    sourceBlockSize,
+    preset: args.preset,
+    threads: args.threads,
+    encoder: args.encoder,
+  });
   const progress = progressLine(io);
   const results: (
     RepackResult | { tarball: string; status: 'failed'; error: string } | { tarball: string; status: 'symlink' }

@@ -123,12 +123,13 @@ export function parseEpoch(name: string, value: string): number {
   return n;
 }
 
-/** SOURCE_DATE_EPOCH of the standalone commands (pack, from-binpkg), undefined when unset or empty. */
+/**
+ * SOURCE_DATE_EPOCH (reproducible builds: member mtimes are clamped to it),
+ * as pack, from-binpkg and the hook read it: unset or empty is none.
+ */
 export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
-  const v = env['SOURCE_DATE_EPOCH'];
-  if (v === undefined || v === '') return undefined;
-  if (!/^[0-9]+$/.test(v)) throw new Error(`SOURCE_DATE_EPOCH=${v}: not a number of seconds`);
-  return Number(v);
+  const value = nonEmpty(env, 'SOURCE_DATE_EPOCH');
+  return value === undefined ? undefined : parseEpoch('SOURCE_DATE_EPOCH', value);
 }
 
 function absolute(name: string, value: string): string {
@@ -176,7 +177,6 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
 
   const preset = nonEmpty(env, 'PACKDEBUG_PRESET');
   const threads = nonEmpty(env, 'PACKDEBUG_THREADS');
-  const sde = nonEmpty(env, 'SOURCE_DATE_EPOCH');
   const sizeSetting = (name: string): number | undefined => {
     const text = nonEmpty(env, name);
     if (text === undefined) return undefined;
@@ -205,7 +205,7 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     t: nonEmpty(env, 'T'),
     portageBuilddir,
     ebuildPhase: nonEmpty(env, 'EBUILD_PHASE'),
-    sourceDateEpoch: sde === undefined ? undefined : parseEpoch('SOURCE_DATE_EPOCH', sde),
+    sourceDateEpoch: sourceDateEpoch(env),
     preset: preset === undefined ? undefined : parsePreset('PACKDEBUG_PRESET', preset),
     threads: threads === undefined ? undefined : parsePositiveInt('PACKDEBUG_THREADS', threads),
     blockSize: blockBytes,
