@@ -19,6 +19,7 @@ import { requireTool } from './helpers/tools.js';
 import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 import {
   packInto,
+  paxHexSizeTar,
   portageTarball,
   rawTar,
   snapshot,
@@ -696,6 +697,32 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.exitCode).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ tarballs: [], findings: [], summary: { tarballs: 0 } });
   });
+
+  it.skipIf(!hasTools)(
+    'sees what GNU tar extracts past a pax number it rejects (size=0x400 hid a ../ member: exit 0 before)',
+    async () => {
+      const t = path.join(await tmpdir('audit-pax-hex'), 'tree');
+      const file = await xzInto(
+        paxHexSizeTar(),
+        tarballPath(t, { category: 'dev-util', pn: 'hexsize', pf: 'hexsize-1', buildId: '1' }),
+      );
+      const gnu = await execa('bash', ['-c', 'xz -dc "$1" | tar -tf -', '_', file], { reject: false });
+      expect(gnu.stdout.split('\n')).toContain('../../../../tmp/x');
+      expect(gnu.stderr).toMatch(/Malformed extended header: invalid size=0x400/);
+      for (const deep of [false, true]) {
+        const { findings } = await audit(t, { deep });
+        expect(findings.map((f) => [f.code, f.member]).sort(), `deep: ${deep}`).toEqual([
+          ['dotdot-path', '../../../../tmp/x'],
+          ['tar-ambiguous', './usr/lib/debug/empty'],
+        ]);
+        expect(findings.find((f) => f.code === 'tar-ambiguous')!.message).toMatch(
+          /member '\.\/usr\/lib\/debug\/empty' at offset 0: pax record size=0x400 is not a decimal number/,
+        );
+      }
+      const cli = await execa('node', [CLI, 'audit', '--deep', t], { reject: false });
+      expect(cli.exitCode).toBe(1);
+    },
+  );
 
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());

@@ -82,6 +82,11 @@ export const FINDINGS = {
     title: 'the tar stream is malformed or truncated',
     fix: 'remove it and rebuild the package',
   },
+  'tar-ambiguous': {
+    severity: 'error',
+    title: 'tar headers that tar implementations read differently (a pax number GNU tar rejects, a global pax size)',
+    fix: 'remove it and rebuild the package',
+  },
   // Unsafe members
   'absolute-path': {
     severity: 'error',

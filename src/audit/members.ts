@@ -87,7 +87,7 @@ export class MemberChecks {
   /** Findings per code; past MAX_PER_CODE they are only counted (a hostile tarball can have millions of members). */
   readonly #perCode = new Map<FindingCode, number>();
 
-  #add(code: FindingCode, message: string, member: string): void {
+  #add(code: FindingCode, message: string, member: string | undefined): void {
     const n = (this.#perCode.get(code) ?? 0) + 1;
     this.#perCode.set(code, n);
     if (n <= MAX_PER_CODE) this.findings.push(finding(code, this.#file, message, member));
@@ -237,6 +237,11 @@ export class MemberChecks {
         e.path,
       );
     }
+  }
+
+  /** Headers that tar implementations read differently (see TarVisitor.ambiguous); the walk goes on as GNU tar does. */
+  ambiguous(message: string, member: string | undefined): void {
+    this.#add('tar-ambiguous', message, member);
   }
 
   /** Checks the `.build-id/xx/yyyy.debug` links once every member is known. */

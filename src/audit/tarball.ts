@@ -147,6 +147,7 @@ class MemberWalk {
         }
         this.current = undefined;
       },
+      ambiguous: (message, member) => this.checks.ambiguous(message, member),
     };
   }
 
