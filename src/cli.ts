@@ -457,6 +457,11 @@ async function wireYargs(): Promise<void> {
             default: 60,
             describe: 'seconds one request may wait for its response headers',
           })
+          .option('body-timeout', {
+            type: 'number',
+            default: 30,
+            describe: 'with --deep: seconds in which a body must bring 1 KiB (or end); slower bodies are retried',
+          })
           .option('json', {
             type: 'boolean',
             default: false,
@@ -480,6 +485,7 @@ async function wireYargs(): Promise<void> {
               retries: a.retries,
               deadline: a.deadline,
               attemptTimeout: a['attempt-timeout'],
+              bodyTimeout: a['body-timeout'],
               json: a.json,
             },
             processIO(),

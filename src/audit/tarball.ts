@@ -17,7 +17,6 @@
  * Deep decodes every Block in full (the Check of each verified by liblzma)
  * and parses the tar stream to its end, inspecting every ELF member.
  */
-import fs from 'node:fs/promises';
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
 import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
@@ -26,6 +25,7 @@ import { paddedSize } from '../tar/header.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { inspectElfAt } from '../tarball/elf-at.js';
 import { compareMemberNames } from '../tarball/order.js';
+import { openRegularFile } from '../util/regular-file.js';
 import { TarballReader } from '../tarball/reader.js';
 import { findXz } from '../xz/block-encoder.js';
 import { isTruncatedXzMagic, sniffFormatStrict } from '../xz/file-layout.js';
@@ -241,7 +241,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
 
   // The magic first: a file that is not xz at all is named as what it is.
   try {
-    const fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const fh = await openRegularFile(file, { noFollow: true });
     try {
       result.bytes = (await fh.stat()).size;
       const head = Buffer.alloc(16);

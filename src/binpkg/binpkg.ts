@@ -5,10 +5,11 @@
  * the external tool Portage itself uses.
  */
 import { createReadStream } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { type TarEntry, TarParser } from '../tar/parse.js';
+import { openRegularFile } from '../util/regular-file.js';
 import { type Compression, compressionFromMagic, decompress } from './compression.js';
 import { gpkgLayout, type GpkgLayout, payloadPrefixes } from './gpkg.js';
 import { type BinpkgMetadata, MAX_VALUE_BYTES, parseMetadata } from './metadata.js';
@@ -56,9 +57,11 @@ const MAX_METADATA_BYTES = 256 << 20;
 export async function openBinpkg(file: string): Promise<Binpkg> {
   let fh: FileHandle;
   try {
-    fh = await fs.open(file, 'r');
+    // A FIFO or device named like a binpkg: refused, not waited on.
+    fh = await openRegularFile(file, { doing: 'opening the binary package' });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
+    if (err instanceof PackdebugError && err.code === 'E_INPUT') throw err;
+    const e = ((err as PackdebugError).cause ?? err) as NodeJS.ErrnoException;
     if (e.code === 'ENOENT')
       throw new PackdebugError('E_INPUT', `${file}: no such binary package`, { file, cause: err });
     throw fromSystemError(err, file, 'opening the binary package');

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { type ProbeResult, probeArtifact } from '../debuginfod/probe.js';
+import { DEFAULT_BODY_TIMEOUT_MS, type ProbeResult, probeArtifact } from '../debuginfod/probe.js';
 import { serverUrls } from '../debuginfod/urls.js';
 import { PackdebugError } from '../errors.js';
 import { artifactKey, collectArtifactsCached, type ExpectedArtifact } from '../tarball/build-ids.js';
@@ -25,6 +25,8 @@ export interface VerifyArgs {
   deadline?: number;
   /** Seconds one attempt may wait for response headers (default 60). */
   attemptTimeout?: number;
+  /** With deep: seconds in which a body must bring 1 KiB (or end), else the attempt is abandoned (default 30). */
+  bodyTimeout?: number;
   /** Backoff in ms (tests shorten it): first ceiling and cap. Default 1000 and 30000. */
   backoffBaseMs?: number;
   backoffCapMs?: number;
@@ -76,8 +78,12 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
     throw new PackdebugError('E_USAGE', `invalid --retries '${args.retries}'`);
   const deadline = args.deadline ?? 600;
   const attemptTimeout = args.attemptTimeout ?? 60;
-  if (!(deadline > 0) || !(attemptTimeout > 0))
-    throw new PackdebugError('E_USAGE', 'deadline and attempt timeout must be positive numbers of seconds');
+  const bodyTimeout = args.bodyTimeout ?? DEFAULT_BODY_TIMEOUT_MS / 1000;
+  if (!(deadline > 0) || !(attemptTimeout > 0) || !(bodyTimeout > 0))
+    throw new PackdebugError(
+      'E_USAGE',
+      'deadline, attempt timeout and body timeout must be positive numbers of seconds',
+    );
   const progress = progressLine(io);
 
   // The deadline covers everything, reading the tarballs included.
@@ -132,6 +138,8 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
             attemptTimeoutMs: attemptTimeout * 1000,
             signal,
             expectSha256: args.deep ? new Set(a.sources.map((x) => x.sha256)) : undefined,
+            expectMaxSize: args.deep ? Math.max(...a.sources.map((x) => x.size)) : undefined,
+            bodyTimeoutMs: bodyTimeout * 1000,
           });
           const key = artifactKey(a.buildId, a.kind);
           let row = results.get(key);

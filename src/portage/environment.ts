@@ -10,10 +10,10 @@
  *    was built from source, but not when it is merged from a binpkg; then
  *    `${PORTAGE_BUILDDIR}/build-info/BUILD_ID` holds it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
 import { TARBALL_DIR } from './naming.js';
+import { readSmallFileSync } from '../util/regular-file.js';
 import { parseSize } from '../util/size.js';
 
 export interface HookSettings {
@@ -56,16 +56,12 @@ export interface HookSettings {
 /** Reads a text file; returns undefined when it does not exist. */
 export type ReadFile = (file: string) => string | undefined;
 
-/** The real ReadFile: undefined for a missing file (or a missing parent), throws on other errors. */
-export const readTextFile: ReadFile = (file) => {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-};
+/**
+ * The real ReadFile: undefined for a missing file (or a missing parent);
+ * a small regular file only (readSmallFileSync: no symlink, FIFO or device,
+ * at most 4 KiB), an E_INPUT PackdebugError otherwise.
+ */
+export const readTextFile: ReadFile = (file) => readSmallFileSync(file);
 
 const usage = (message: string) => new PackdebugError('E_USAGE', message);
 
