@@ -6,6 +6,7 @@
 import type { Argv } from 'yargs';
 import { exitStatusFor, PackdebugError } from './errors.js';
 import { processIO } from './commands/io.js';
+import { printableLine } from './util/escape.js';
 
 // liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
 process.env.UV_THREADPOOL_SIZE ??= '8';
@@ -23,7 +24,8 @@ async function run(handler: Handler): Promise<void> {
     process.exitCode = await handler();
   } catch (err) {
     if (err instanceof PackdebugError) {
-      process.stderr.write(`packdebug: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      // Names in messages come from tarballs, trees and binpkgs: one line, no control characters.
+      process.stderr.write(`packdebug: ${printableLine(err.message)}\n`);
       process.exitCode = exitStatusFor(err.code);
     } else {
       const e = err as Error;

@@ -6,6 +6,7 @@ import { PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
 import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
 import { engineSettings } from '../pack/pack.js';
+import { printable, printableLine } from '../util/escape.js';
 import { limiter, semaphore } from '../util/limit.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
@@ -82,7 +83,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
     }
   }
   if (files.length === 0) notices.push(`no binary packages (*.gpkg.tar, *.xpak, *.tbz2) in ${args.targets.join(', ')}`);
-  for (const n of notices) io.stderr.write(`packdebug: notice: ${n}\n`);
+  for (const n of notices) io.stderr.write(`packdebug: notice: ${printable(n)}\n`);
 
   const progress = progressLine(io);
   const limit = limiter(jobs);
@@ -138,8 +139,8 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
         results[i] = item;
         done++;
         progress.clear();
-        if (item.status === 'failed') io.stderr.write(`packdebug: ${item.error}\n`);
-        else if (!args.json) io.stdout.write(`${describe(item)}\n`);
+        if (item.status === 'failed') io.stderr.write(`packdebug: ${printableLine(item.error)}\n`);
+        else if (!args.json) io.stdout.write(`${printable(describe(item))}\n`);
         progress.update(`from-binpkg: ${done}/${files.length} binpkgs`);
       }),
     ),

@@ -1,5 +1,6 @@
 import type { PackResult } from '../pack/options.js';
 import { packImage } from '../pack/pack.js';
+import { printable } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
 import { progressLine } from './progress.js';
@@ -39,7 +40,7 @@ export function describePack(r: PackResult): string {
   ];
   if (r.removedFiles > 0 || r.prunedDirs > 0)
     lines.push(`removed ${r.removedFiles} packed files and ${r.prunedDirs} emptied directories from the image`);
-  return lines.join('\n');
+  return lines.map((l) => printable(l)).join('\n');
 }
 
 export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
@@ -62,9 +63,9 @@ export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
       removePacked: args.removePacked,
       sourceDateEpoch: sourceDateEpoch(io.env),
       log: {
-        info: (m) => io.stderr.write(`${m}\n`),
-        warn: (m) => io.stderr.write(`packdebug: warning: ${m}\n`),
-        progress: (m) => progress.update(m),
+        info: (m) => io.stderr.write(`${printable(m)}\n`),
+        warn: (m) => io.stderr.write(`packdebug: warning: ${printable(m)}\n`),
+        progress: (m) => progress.update(printable(m)),
       },
     });
   } finally {

@@ -1,3 +1,4 @@
+import { printable } from '../util/escape.js';
 import type { CommandIO } from './io.js';
 
 /**
@@ -14,7 +15,7 @@ export function progressLine(io: CommandIO): { update(message: string): void; cl
       if (now - last < 100) return;
       last = now;
       shown = true;
-      io.stderr.write(`\r\x1b[K${message}`);
+      io.stderr.write(`\r\x1b[K${printable(message)}`);
     },
     clear() {
       if (shown) io.stderr.write('\r\x1b[K');

@@ -16,6 +16,7 @@
  */
 import type { CommandIO } from '../commands/io.js';
 import type { PackLogger } from '../pack/options.js';
+import { printable } from '../util/escape.js';
 
 export interface MessageColors {
   info: string;
@@ -134,12 +135,13 @@ export function portageOutput(io: CommandIO): PortageOutput {
 /** A PackLogger printing the engine's notices as einfo/ewarn lines (progress only on a TTY). */
 export function portageLogger(io: CommandIO, out: PortageOutput = portageOutput(io)): PackLogger {
   const logger: PackLogger = {
-    info: (m) => out.einfo(m),
-    warn: (m) => out.ewarn(m),
+    // The engine's notices name image paths: one line each, no control characters.
+    info: (m) => out.einfo(printable(m)),
+    warn: (m) => out.ewarn(printable(m)),
   };
   if (out.progress) {
     const progress = out.progress;
-    logger.progress = (m) => progress(m);
+    logger.progress = (m) => progress(printable(m));
   }
   return logger;
 }
