@@ -384,6 +384,22 @@ async function wireYargs(): Promise<void> {
             describe:
               "where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package's debug files, times --jobs",
           })
+          .option('max-spill', {
+            type: 'string',
+            describe: 'most debug file data per binpkg (default 32GiB; env PACKDEBUG_MAX_SPILL)',
+          })
+          .option('max-spill-ratio', {
+            type: 'string',
+            describe: "most debug file data per binpkg, times the binpkg's size, at least 256MiB (default 100)",
+          })
+          .option('decompress-memory', {
+            type: 'string',
+            describe: 'most memory a decompressor may use per binpkg (default 256MiB; zstd, xz, lzip)',
+          })
+          .option('max-metadata', {
+            type: 'string',
+            describe: 'most decompressed metadata per binpkg (default 32MiB)',
+          })
           .option('json', {
             type: 'boolean',
             default: false,
@@ -408,6 +424,10 @@ async function wireYargs(): Promise<void> {
               sourceBlockSize: a['source-block-size'],
               encoder: a.encoder,
               tmpdir: a.tmpdir,
+              maxSpill: a['max-spill'],
+              maxSpillRatio: a['max-spill-ratio'],
+              decompressMemory: a['decompress-memory'],
+              maxMetadata: a['max-metadata'],
               json: a.json,
             },
             processIO(),

@@ -105,7 +105,7 @@ describe.skipIf(!hasXz)('hostile names in list, audit and error messages', () =>
     expect(members).toEqual([EVIL_NAME, './usr/lib/debug/link']);
   });
 
-  it('the CLI error line escapes the names in the message and stays one line (line breaks fold to a space)', async () => {
+  it('the CLI error line escapes names in the message and stays one line (line breaks fold to a space)', async () => {
     const missing = path.join(tree, 'no\x1b[2Jsuch\nFAKE-debug.tar.xz');
     const r = await execa('node', [CLI, 'list', missing], { reject: false });
     expect(r.exitCode).not.toBe(0);

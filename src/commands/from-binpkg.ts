@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { binpkgLimits } from '../binpkg/limits.js';
 import { listPkgdir } from '../binpkg/pkgdir.js';
 import { PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
@@ -29,6 +30,11 @@ export interface FromBinpkgArgs {
   encoder?: 'auto' | 'xz' | 'lzma-native';
   /** Directory for spill files; default $TMPDIR. */
   tmpdir?: string;
+  /** Caps per binpkg (sizes as text; PACKDEBUG_MAX_SPILL etc. otherwise): see binpkg/limits.ts. */
+  maxSpill?: string;
+  maxSpillRatio?: string;
+  decompressMemory?: string;
+  maxMetadata?: string;
   json?: boolean;
 }
 
@@ -62,6 +68,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   settings.sharedSlots = limiter(slots);
   // Blocks in memory over all binpkgs together: what one pack with that many threads holds.
   settings.sharedBudget = semaphore(2 * slots + 1);
+  const limits = binpkgLimits(io.env, args);
   const tree = path.resolve(args.out ?? defaultTree(io.env));
   const epoch = sourceDateEpoch(io.env);
 
@@ -120,6 +127,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
             tree,
             settings,
             spillDir: args.tmpdir,
+            limits,
             sourceDateEpoch: epoch,
             lock,
             env: io.env,
