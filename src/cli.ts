@@ -6,6 +6,7 @@
 import type { Argv } from 'yargs';
 import { exitStatusFor, PackdebugError } from './errors.js';
 import { processIO } from './util/io.js';
+import { printableLine } from './util/escape.js';
 
 // liblzma work runs on libuv's thread pool: leave room for file I/O beside the encoders.
 process.env.UV_THREADPOOL_SIZE ??= '8';
@@ -23,7 +24,8 @@ async function run(handler: Handler): Promise<void> {
     process.exitCode = await handler();
   } catch (err) {
     if (err instanceof PackdebugError) {
-      process.stderr.write(`packdebug: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      // Names in messages come from tarballs, trees and binpkgs: one line, no control characters.
+      process.stderr.write(`packdebug: ${printableLine(err.message)}\n`);
       process.exitCode = exitStatusFor(err.code);
     } else {
       const e = err as Error;
@@ -383,6 +385,22 @@ async function wireYargs(): Promise<void> {
             describe:
               "where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package's debug files, times --jobs",
           })
+          .option('max-spill', {
+            type: 'string',
+            describe: 'most debug file data per binpkg (default 32GiB; env PACKDEBUG_MAX_SPILL)',
+          })
+          .option('max-spill-ratio', {
+            type: 'string',
+            describe: "most debug file data per binpkg, times the binpkg's size, at least 256MiB (default 100)",
+          })
+          .option('decompress-memory', {
+            type: 'string',
+            describe: 'most memory a decompressor may use per binpkg (default 256MiB; zstd, xz, lzip)',
+          })
+          .option('max-metadata', {
+            type: 'string',
+            describe: 'most decompressed metadata per binpkg (default 32MiB)',
+          })
           .option('json', {
             type: 'boolean',
             default: false,
@@ -407,6 +425,10 @@ async function wireYargs(): Promise<void> {
               sourceBlockSize: a['source-block-size'],
               encoder: a.encoder,
               tmpdir: a.tmpdir,
+              maxSpill: a['max-spill'],
+              maxSpillRatio: a['max-spill-ratio'],
+              decompressMemory: a['decompress-memory'],
+              maxMetadata: a['max-metadata'],
               json: a.json,
             },
             processIO(),

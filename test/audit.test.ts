@@ -413,6 +413,24 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.ioError).toBe(true);
   });
 
+  it('control-char-name: escape sequences and newlines in a member name or a link target (issue 12)', async () => {
+    const t = path.join(await tmpdir('audit-control-chars'), 'tree');
+    const file = tarballPath(t, { category: 'dev-util', pn: 'ctl', pf: 'ctl-1', buildId: '1' });
+    await xzInto(
+      rawTar([
+        { name: './usr/lib/debug/a\x1b[31mRED\x1b]0;pwned\x07\nFAKE LINE ok', data: Buffer.from('x') },
+        { name: './usr/lib/debug/link', type: '2', linkname: 'x\x1b[2J\r' },
+        { name: './usr/lib/debug/fine\\name \u00e9', data: Buffer.from('y') },
+      ]),
+      file,
+    );
+    const { findings } = await audit(t);
+    expect(findings.filter((f) => f.code === 'control-char-name').map((f) => [f.severity, f.member])).toEqual([
+      ['warning', './usr/lib/debug/a\x1b[31mRED\x1b]0;pwned\x07\nFAKE LINE ok'],
+      ['warning', './usr/lib/debug/link'],
+    ]);
+  });
+
   it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
     const t = path.join(await tmpdir('audit-lying-index'), 'tree');
     const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildId: '1' });

@@ -126,6 +126,11 @@ export const FINDINGS = {
     title: 'a member (or hardlink target) below a symlink member: extracting it writes through the link',
     fix: 'rebuild the tarball with packdebug pack',
   },
+  'control-char-name': {
+    severity: 'warning',
+    title: 'a member name or link target with control characters (escape sequences, newlines) or DEL',
+    fix: 'rebuild the package with sane file names',
+  },
   // Content
   'no-build-id': {
     severity: 'warning',

@@ -20,6 +20,7 @@ import { classifySymlink, leavesDebugRoots, symlinkEscapeMessage } from '../tar/
 import { resolveLinkTarget } from '../tarball/order.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { Hash64Table, hashName, type Hash64 } from './name-hash.js';
+import { hasControlChars } from '../util/escape.js';
 
 const REGULAR = new Set(['0', '7']);
 const MAX_PER_CODE = 20;
@@ -121,6 +122,14 @@ export class MemberChecks {
       this.#add(
         'through-symlink',
         `member '${name}' is below the symlink member './${via}': extracting it writes through the link`,
+        name,
+      );
+    // Shown raw, such a name runs terminal escape sequences or forges lines (other tools may not escape it).
+    if (hasControlChars(name)) this.#add('control-char-name', `member name '${name}' holds control characters`, name);
+    else if ((e.type === '1' || e.type === '2') && hasControlChars(e.linkpath))
+      this.#add(
+        'control-char-name',
+        `${e.type === '2' ? 'symlink' : 'hardlink'} '${name}' points to '${e.linkpath}', with control characters`,
         name,
       );
     if (SPECIAL.has(e.type))

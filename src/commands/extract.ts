@@ -10,6 +10,7 @@ import { type Sink, TarballReader } from '../tarball/reader.js';
 import type { TreeTarball } from '../tarball/tree.js';
 import { MANY_READS_XZ_MIN_SPAN } from '../xz/random-access.js';
 import type { CommandIO } from '../util/io.js';
+import { printable, printableLine } from '../util/escape.js';
 
 export interface ExtractArgs {
   /** A tarball or a tree of them; default `${EPREFIX}/usr/lib/debug/.tarball`. */
@@ -136,7 +137,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       // One damaged tarball does not hide the member from the others (audit names what is wrong).
       if (!(r.reason instanceof PackdebugError)) throw r.reason;
       unreadable++;
-      io.stderr.write(`packdebug: warning: ${r.reason.message.replace(/\s*\n\s*/g, ' ')}; skipped\n`);
+      io.stderr.write(`packdebug: warning: ${printableLine(r.reason.message)}; skipped\n`);
     }
   };
   try {
@@ -146,13 +147,13 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
       await searchAll(candidates, true);
       if (hits.length === 0 && noLink.length > 0) {
         io.stderr.write(
-          `packdebug: no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow\n`,
+          `${printable(`packdebug: no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow`)}\n`,
         );
         await searchAll(noLink, false);
       }
     }
     slow.sort((a, b) => byPath(a.path, b.path));
-    for (const line of slowNotices(slow, single, source)) io.stderr.write(`${line}\n`);
+    for (const line of slowNotices(slow, single, source)) io.stderr.write(`${printable(line)}\n`);
     if (hits.length === 0) {
       const skipped = unreadable > 0 ? ` (${unreadable} unreadable tarball${unreadable === 1 ? '' : 's'} skipped)` : '';
       throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}${skipped}`, { file: source });
@@ -166,7 +167,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     const hit = hits[0]!;
     if (hits.length > 1) {
       io.stderr.write(
-        `packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}\n`,
+        `${printable(`packdebug: ${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}`)}\n`,
       );
     }
     if (direct) await direct.commit();
@@ -192,7 +193,7 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     }
     if (args.verbose) {
       io.stderr.write(
-        `packdebug: ${hit.found.entry.path} (${hit.found.entry.size} bytes) from ${hit.tarball.path}, found by ${{ index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[hit.found.via]}, ${hit.reader.bytesDecoded} bytes decoded\n`,
+        `${printable(`packdebug: ${hit.found.entry.path} (${hit.found.entry.size} bytes) from ${hit.tarball.path}, found by ${{ index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[hit.found.via]}, ${hit.reader.bytesDecoded} bytes decoded`)}\n`,
       );
     }
     return 0;

@@ -3,6 +3,7 @@ import type { ElfAtOptions } from '../tarball/elf-at.js';
 import { buildMemberIndex } from '../tarball/member-index.js';
 import { TarballReader } from '../tarball/reader.js';
 import type { CommandIO } from '../util/io.js';
+import { printable } from '../util/escape.js';
 
 export interface ListArgs {
   tarball: string;
@@ -116,7 +117,7 @@ export async function runList(args: ListArgs, io: CommandIO): Promise<number> {
 /** The human listing: a table of members, then a summary line. */
 export function formatListing(r: ListResult): string {
   const lines = r.entries.map((m) => {
-    const link = m.linkpath ? ` -> ${m.linkpath}` : '';
+    const link = m.linkpath ? ` -> ${printable(m.linkpath)}` : '';
     const elf = m.buildId
       ? `  [${m.debuginfod} ${m.buildId}]`
       : m.debuginfod === 'unknown'
@@ -126,11 +127,11 @@ export function formatListing(r: ListResult): string {
           : m.debuginfod === 'none'
             ? '  [ELF without GNU build-id: not servable]'
             : '';
-    return `${String(m.offset).padStart(12)} ${m.type.padEnd(8)} ${m.mode} ${String(m.size).padStart(11)}  ${m.path}${link}${elf}`;
+    return `${String(m.offset).padStart(12)} ${m.type.padEnd(8)} ${m.mode} ${String(m.size).padStart(11)}  ${printable(m.path)}${link}${elf}`;
   });
   return (
     `${'offset'.padStart(12)} ${'type'.padEnd(8)} mode ${'size'.padStart(11)}  name\n${lines.join('\n')}\n\n` +
-    `${r.tarball}: ${r.members} members, ${r.buildIds} GNU build-ids; ${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
+    `${printable(r.tarball)}: ${r.members} members, ${r.buildIds} GNU build-ids; ${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
     `${r.sorted ? 'seekable, packdebug layout' : r.packdebugLayout ? 'seekable, Blocks at member headers (original member order)' : r.seekable ? 'seekable (Blocks not at member boundaries)' : r.oneSmallBlock ? 'one small Block, read whole (no repack needed)' : "not seekable: 'packdebug repack' makes it so"}\n`
   );
 }

@@ -1,6 +1,7 @@
 import { describePack, type PackResult } from '../pack/options.js';
 import { packImage } from '../pack/pack.js';
 import { sourceDateEpoch } from '../portage/environment.js';
+import { printable } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
 import { progressLine } from './progress.js';
@@ -45,9 +46,9 @@ export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
       removePacked: args.removePacked,
       sourceDateEpoch: sourceDateEpoch(io.env),
       log: {
-        info: (m) => io.stderr.write(`${m}\n`),
-        warn: (m) => io.stderr.write(`packdebug: warning: ${m}\n`),
-        progress: (m) => progress.update(m),
+        info: (m) => io.stderr.write(`${printable(m)}\n`),
+        warn: (m) => io.stderr.write(`packdebug: warning: ${printable(m)}\n`),
+        progress: (m) => progress.update(printable(m)),
       },
     });
   } finally {

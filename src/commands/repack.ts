@@ -2,6 +2,7 @@ import { PackdebugError } from '../errors.js';
 import { engineSettings } from '../pack/pack.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
+import { printable, printableLine } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
 import { progressLine } from './progress.js';
@@ -39,7 +40,8 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   // Inside a tree symlinks are never followed; say so rather than pass over them in silence.
   for (const link of symlinks) {
     results.push({ tarball: link, status: 'symlink' });
-    if (!args.json) io.stdout.write(`${link}: skipped, a symlink (not followed; repack the file it points to)\n`);
+    if (!args.json)
+      io.stdout.write(`${printable(link)}: skipped, a symlink (not followed; repack the file it points to)\n`);
   }
   for (const file of files) {
     try {
@@ -54,12 +56,12 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
       });
       progress.clear();
       results.push(r);
-      if (!args.json) io.stdout.write(`${describe(r)}\n`);
+      if (!args.json) io.stdout.write(`${printable(describe(r))}\n`);
     } catch (err) {
       progress.clear();
       if (!(err instanceof PackdebugError)) throw err;
       results.push({ tarball: file, status: 'failed', error: err.message });
-      io.stderr.write(`packdebug: ${err.message}\n`);
+      io.stderr.write(`packdebug: ${printableLine(err.message)}\n`);
     }
   }
   if (args.json) io.stdout.write(`${JSON.stringify(results)}\n`);

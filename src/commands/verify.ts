@@ -6,6 +6,7 @@ import { artifactKey, collectArtifactsCached, type ExpectedArtifact } from '../t
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { limiter } from '../util/limit.js';
 import type { CommandIO } from '../util/io.js';
+import { printable, printableLine } from '../util/escape.js';
 import { progressLine } from './progress.js';
 
 export interface VerifyArgs {
@@ -91,7 +92,7 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
   const tarballs = await tarballsFromTargets(args.targets, io.env);
   if (tarballs.length === 0)
     io.stderr.write(
-      `packdebug: notice: no *-debug.tar.xz tarballs in ${args.targets.join(', ') || 'the default tree'}: nothing to verify\n`,
+      `${printable(`packdebug: notice: no *-debug.tar.xz tarballs in ${args.targets.join(', ') || 'the default tree'}: nothing to verify`)}\n`,
     );
   const artifacts = new Map<string, ExpectedArtifact>();
   const unreadable: VerifyReport['unreadable'] = [];
@@ -107,7 +108,7 @@ export async function runVerify(args: VerifyArgs, io: CommandIO): Promise<number
         } catch (err) {
           if (!(err instanceof PackdebugError)) throw err;
           unreadable.push({ tarball: t, error: err.message });
-          io.stderr.write(`packdebug: ${err.message}\n`);
+          io.stderr.write(`packdebug: ${printableLine(err.message)}\n`);
         }
         progress.update(`reading tarballs: ${++read}/${tarballs.length}`);
         return found;
@@ -223,5 +224,5 @@ function describe(r: VerifyReport, everyServer: boolean): string {
   lines.push(
     `${r.served} of ${r.artifacts} build-ids served${everyServer ? ' by every server' : ''} from ${r.tarballs} tarball${r.tarballs === 1 ? '' : 's'}${unread}: ${r.ok ? 'OK' : 'FAILED'}`,
   );
-  return `${lines.join('\n')}\n`;
+  return `${lines.map((l) => printable(l)).join('\n')}\n`;
 }

@@ -1,4 +1,5 @@
 import type { PackLogger } from '../util/io.js';
+import { printable } from '../util/escape.js';
 
 /** Options and result of the pack engine (`packdebug pack`, `packdebug hook`). */
 export interface PackOptions {
@@ -69,5 +70,5 @@ export function describePack(r: PackResult): string {
   ];
   if (r.removedFiles > 0 || r.prunedDirs > 0)
     lines.push(`removed ${r.removedFiles} packed files and ${r.prunedDirs} emptied directories from the image`);
-  return lines.join('\n');
+  return lines.map((l) => printable(l)).join('\n');
 }
