@@ -3,20 +3,8 @@ import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from './io.js';
+import type { RepackArgs } from './repack.args.js';
 import { progressLine } from './progress.js';
-
-export interface RepackArgs {
-  /** Tarballs, or one tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  targets: string[];
-  dryRun?: boolean;
-  /** Sizes such as `2MiB`; see PackOptions. */
-  blockSize?: string;
-  sourceBlockSize?: string;
-  preset?: string;
-  threads?: number;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  json?: boolean;
-}
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
   const symlinks: string[] = [];
