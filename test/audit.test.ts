@@ -850,7 +850,7 @@ describe('pack and audit apply the same symlink rule (src/tar/symlink.ts)', () =
     const id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
     const out = tarballPath(tree, id);
     const warnings: string[] = [];
-    await packImage({ image, ...id, out, log: { warn: (m) => warnings.push(m) } });
+    await packImage({ image, ...id, out, log: { info: () => undefined, warn: (m) => warnings.push(m) } });
     const escaping = [
       './usr/lib/debug/.build-id/ee/ff01',
       './usr/lib/debug/climb',

@@ -60,8 +60,9 @@ function packed(opts: PackOptions, extra: Partial<PackResult> = {}): PackResult 
     removedFiles: 0,
     prunedDirs: 0,
     replaced: false,
+    unchanged: false,
     ...extra,
-  };
+  } as PackResult;
 }
 
 /** A stand-in engine recording the options it was called with. */
@@ -133,6 +134,7 @@ describe('runHook (in-process)', () => {
       removedFiles: 0,
       prunedDirs: 0,
       replaced: false,
+      unchanged: false,
     }));
     const io = memoryIO({ ...ENV });
     expect(await runHook(engine, io)).toBe(0);

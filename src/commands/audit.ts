@@ -5,18 +5,8 @@ import { defaultTree } from '../portage/environment.js';
 import { printable } from '../util/escape.js';
 import { formatSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
+import type { AuditArgs } from './audit.args.js';
 import { progressLine } from './progress.js';
-
-export interface AuditArgs {
-  /** Default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  tree?: string;
-  pkgdir?: string;
-  vdb?: string;
-  deep?: boolean;
-  json?: boolean;
-  /** Findings shown: of this severity or worse (the summary counts all). Default info: all. */
-  severity?: Severity;
-}
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 

@@ -11,31 +11,8 @@ import { printable, printableLine } from '../util/escape.js';
 import { limiter, semaphore } from '../util/limit.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
+import type { FromBinpkgArgs } from './from-binpkg.args.js';
 import { progressLine } from './progress.js';
-
-export interface FromBinpkgArgs {
-  /** One PKGDIR, or binpkg files (directories and files may be mixed). */
-  targets: string[];
-  /** Output tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  out?: string;
-  /** Binpkgs converted at once; default: the number of cores. */
-  jobs?: number;
-  /** Encoder threads per binpkg (default: the number of cores); all binpkgs together never run more encoders than the cores. */
-  threads?: number;
-  preset?: string;
-  blockSize?: string;
-  sourceBlockSize?: string;
-  largeBlockSize?: string;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  /** Directory for spill files; default $TMPDIR. */
-  tmpdir?: string;
-  /** Caps per binpkg (sizes as text; PACKDEBUG_MAX_SPILL etc. otherwise): see binpkg/limits.ts. */
-  maxSpill?: string;
-  maxSpillRatio?: string;
-  decompressMemory?: string;
-  maxMetadata?: string;
-  json?: boolean;
-}
 
 export type FromBinpkgItem = FromBinpkgResult | { file: string; status: 'failed'; error: string; code: string };
 

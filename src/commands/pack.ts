@@ -1,30 +1,12 @@
-import { describePack, type PackResult } from '../pack/options.js';
+import type { PackResult } from '../pack/options.js';
+import { describePack } from '../pack/describe.js';
 import { packImage } from '../pack/pack.js';
 import { sourceDateEpoch } from '../portage/environment.js';
 import { printable } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
+import type { PackArgs } from './pack.args.js';
 import { progressLine } from './progress.js';
-
-export interface PackArgs {
-  image: string;
-  category: string;
-  pn: string;
-  pf: string;
-  buildId: string;
-  out?: string;
-  preset?: string;
-  threads?: number;
-  /** A size such as `2MiB`. */
-  blockSize?: string;
-  /** A size; see PackOptions.largeBlockSize. */
-  largeBlockSize?: string;
-  /** A size; see PackOptions.sourceBlockSize. */
-  sourceBlockSize?: string;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  removePacked?: boolean;
-  json?: boolean;
-}
 
 export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
   const progress = progressLine(io);

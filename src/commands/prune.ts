@@ -4,17 +4,7 @@ import { DEFAULT_KEEP, pruneTree } from '../prune/prune.js';
 import { printable } from '../util/escape.js';
 import { formatSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
-
-export interface PruneArgs {
-  /** Default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  tree?: string;
-  keep?: number;
-  pkgdir?: string;
-  vdb?: string;
-  olderThan?: number;
-  dryRun?: boolean;
-  json?: boolean;
-}
+import type { PruneArgs } from './prune.args.js';
 
 /** Version of the --json output (docs/audit.md). */
 export const PRUNE_SCHEMA = 'packdebug-prune/1';

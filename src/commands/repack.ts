@@ -5,20 +5,8 @@ import { tarballsFromTargets } from '../tarball/tree.js';
 import { printable, printableLine } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
 import type { CommandIO } from '../util/io.js';
+import type { RepackArgs } from './repack.args.js';
 import { progressLine } from './progress.js';
-
-export interface RepackArgs {
-  /** Tarballs, or one tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  targets: string[];
-  dryRun?: boolean;
-  /** Sizes such as `2MiB`; see PackOptions. */
-  blockSize?: string;
-  sourceBlockSize?: string;
-  preset?: string;
-  threads?: number;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  json?: boolean;
-}
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
   const symlinks: string[] = [];

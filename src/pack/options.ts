@@ -1,5 +1,4 @@
 import type { PackLogger } from '../util/io.js';
-import { printable } from '../util/escape.js';
 
 /** Options and result of the pack engine (`packdebug pack`, `packdebug hook`). */
 export interface PackOptions {
@@ -59,16 +58,4 @@ export interface PackResult {
   replaced: boolean;
   /** The tarball under the final name was already byte-identical: left alone (its mtime too). */
   unchanged: boolean;
-}
-
-/** The human-readable summary of a pack (`packdebug pack`, `packdebug demo`). */
-export function describePack(r: PackResult): string {
-  if (r.status === 'empty') return 'no usr/lib/debug or usr/src/debug content in the image: nothing to pack';
-  const ratio = r.uncompressedBytes > 0 ? ((r.compressedBytes / r.uncompressedBytes) * 100).toFixed(1) : '0';
-  const lines = [
-    `${r.tarball}: ${r.members} members, ${r.uncompressedBytes} bytes -> ${r.compressedBytes} bytes (${ratio}%), ${r.blocks} xz Blocks, verified${r.replaced ? ', replaced the existing tarball (same contents)' : ''}`,
-  ];
-  if (r.removedFiles > 0 || r.prunedDirs > 0)
-    lines.push(`removed ${r.removedFiles} packed files and ${r.prunedDirs} emptied directories from the image`);
-  return lines.map((l) => printable(l)).join('\n');
 }
