@@ -301,6 +301,59 @@ const CASES: Case[] = [
     },
   },
   {
+    command: 'from-binpkg',
+    options: ['max-spill', 'max-spill-ratio', 'decompress-memory', 'max-metadata'],
+    name: 'from-binpkg caps: each one small enough fails the binpkg naming its option; bad values are usage errors',
+    async run() {
+      const image = await makeImage('hello');
+      const dir = await tmpdir('cli-options-caps');
+      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildId: '1' });
+      // The caps are floors as well: a ratio of 0.001 still allows 256 MiB, so it packs.
+      const packs = await cli(['from-binpkg', gpkg, '-o', path.join(dir, 'ratio'), '--max-spill-ratio', '0.001']);
+      expect(packs.exitCode, packs.stderr).toBe(0);
+      for (const [option, value] of [
+        ['--max-spill', '1KiB'],
+        ['--max-metadata', '16'],
+      ]) {
+        const r = await cli(['from-binpkg', gpkg, '-o', path.join(dir, option.slice(2)), option, value]);
+        expect(r.exitCode, `${option} ${value}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toContain(option);
+      }
+      for (const option of ['--max-spill', '--max-spill-ratio', '--decompress-memory', '--max-metadata']) {
+        const r = await cli(['from-binpkg', gpkg, '-o', path.join(dir, 'bad'), option, '0']);
+        expect(r.exitCode, `${option} 0: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain(option);
+      }
+    },
+  },
+  {
+    command: 'verify',
+    options: ['body-timeout'],
+    name: 'verify --deep --body-timeout gives up on a body that trickles',
+    async run() {
+      const { tree: t } = await tree(['1']);
+      const server = await listen(async (_mode, _buildId, res) => {
+        res.writeHead(200, { 'content-length': '100000' });
+        res.write('x'); // then nothing: the body never brings its 1 KiB
+      });
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/trickle`;
+        const args = ['verify', t, '--server', url, '--deep', '--retries', '0', '--json'];
+        const started = Date.now();
+        const r = await cli([...args, '--body-timeout', '0.5']);
+        expect(r.exitCode, r.stderr).toBe(1);
+        expect(JSON.stringify(json(r.stdout))).toContain('body too slow');
+        expect(Date.now() - started).toBeLessThan(60_000); // not the 600 s deadline
+        const bad = await cli([...args, '--body-timeout', '0']);
+        expect(bad.exitCode).toBe(2);
+        expect(bad.stderr).toContain('body timeout');
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    },
+  },
+  {
     command: 'verify',
     options: ['server', 'jobs', 'deep', 'every-server', 'retries', 'deadline', 'attempt-timeout', 'json'],
     name: 'verify against scripted servers',
