@@ -50,10 +50,11 @@ module.exports = {
     {
       name: 'commands-not-each-other',
       comment:
-        'A command does not import another command; shared helpers live in a library layer (commands/progress.ts excepted).',
+        "A command does not import another command: only its own VERB.args.ts and the commands' shared " +
+        'options.ts (option definitions), plain-line.ts (the light parser) and progress.ts (the progress line).',
       severity: 'error',
-      from: { path: '^src/commands/[^/]+\\.ts$' },
-      to: { path: '^src/commands/', pathNot: '^src/commands/progress\\.ts$' },
+      from: { path: '^src/commands/([^/.]+)(\\.args)?\\.ts$' },
+      to: { path: '^src/commands/', pathNot: '^src/commands/($1(\\.args)?|options|plain-line|progress)\\.ts$' },
     },
     {
       name: 'no-orphans',
