@@ -9,15 +9,17 @@ import { auditTarball } from '../src/audit/tarball.js';
 import { MemberChecks } from '../src/audit/members.js';
 import { Hash64Table, hashName } from '../src/audit/name-hash.js';
 import type { TarEntry } from '../src/tar/parse.js';
-import { memoryIO } from '../src/commands/io.js';
+import { memoryIO } from '../src/util/io.js';
 import { runAudit } from '../src/commands/audit.js';
 import { parseTarballName } from '../src/portage/naming.js';
 import { compareVersions, parseVersion } from '../src/portage/version.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 import {
   packInto,
+  paxHexSizeTar,
   portageTarball,
   rawTar,
   snapshot,
@@ -34,7 +36,6 @@ const hasTools =
   requireTool('gzip') &&
   requireTool('zstd') &&
   requireTool('bzip2');
-const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 const CLI = path.resolve(__dirname, '../dist/cli.js');
 
 interface Collected {
@@ -180,7 +181,7 @@ describe.skipIf(!hasTools)('audit', () => {
     files.gzip = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '3'));
     await execa('bash', ['-c', 'echo hello | gzip -c > "$1"', '_', files.gzip]);
     files.unsupported = tarballPath(tree, id('dev-util', 'empty', 'empty-1', '4'));
-    await fs.copyFile(path.join(CONFORMANCE, 'unsupported-check.xz'), files.unsupported);
+    await fs.copyFile(path.join(XZ_CONFORMANCE, 'unsupported-check.xz'), files.unsupported);
 
     // An ELF file without a GNU build-id.
     const nobid = await tmpdir('nobid');
@@ -412,6 +413,24 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.ioError).toBe(true);
   });
 
+  it('control-char-name: escape sequences and newlines in a member name or a link target (issue 12)', async () => {
+    const t = path.join(await tmpdir('audit-control-chars'), 'tree');
+    const file = tarballPath(t, { category: 'dev-util', pn: 'ctl', pf: 'ctl-1', buildId: '1' });
+    await xzInto(
+      rawTar([
+        { name: './usr/lib/debug/a\x1b[31mRED\x1b]0;pwned\x07\nFAKE LINE ok', data: Buffer.from('x') },
+        { name: './usr/lib/debug/link', type: '2', linkname: 'x\x1b[2J\r' },
+        { name: './usr/lib/debug/fine\\name \u00e9', data: Buffer.from('y') },
+      ]),
+      file,
+    );
+    const { findings } = await audit(t);
+    expect(findings.filter((f) => f.code === 'control-char-name').map((f) => [f.severity, f.member])).toEqual([
+      ['warning', './usr/lib/debug/a\x1b[31mRED\x1b]0;pwned\x07\nFAKE LINE ok'],
+      ['warning', './usr/lib/debug/link'],
+    ]);
+  });
+
   it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
     const t = path.join(await tmpdir('audit-lying-index'), 'tree');
     const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildId: '1' });
@@ -587,10 +606,10 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('never crashes on the XZ Utils test files; every bad one is an error in a deep audit', async () => {
     const t = path.join(await tmpdir('audit-conformance'), 'tree');
-    const names = (await fs.readdir(CONFORMANCE)).filter((n) => n.endsWith('.xz'));
+    const names = (await fs.readdir(XZ_CONFORMANCE)).filter((n) => n.endsWith('.xz'));
     await fs.mkdir(path.join(t, 'dev-util/xz'), { recursive: true });
     for (const [i, n] of names.entries())
-      await fs.copyFile(path.join(CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
+      await fs.copyFile(path.join(XZ_CONFORMANCE, n), path.join(t, 'dev-util/xz', `xz-5.${i}-1-debug.tar.xz`));
     for (const deep of [false, true]) {
       const { tarballs } = await audit(t, { deep });
       expect(tarballs).toHaveLength(names.length);
@@ -696,6 +715,32 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(r.exitCode).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ tarballs: [], findings: [], summary: { tarballs: 0 } });
   });
+
+  it.skipIf(!hasTools)(
+    'sees what GNU tar extracts past a pax number it rejects (size=0x400 hid a ../ member: exit 0 before)',
+    async () => {
+      const t = path.join(await tmpdir('audit-pax-hex'), 'tree');
+      const file = await xzInto(
+        paxHexSizeTar(),
+        tarballPath(t, { category: 'dev-util', pn: 'hexsize', pf: 'hexsize-1', buildId: '1' }),
+      );
+      const gnu = await execa('bash', ['-c', 'xz -dc "$1" | tar -tf -', '_', file], { reject: false });
+      expect(gnu.stdout.split('\n')).toContain('../../../../tmp/x');
+      expect(gnu.stderr).toMatch(/Malformed extended header: invalid size=0x400/);
+      for (const deep of [false, true]) {
+        const { findings } = await audit(t, { deep });
+        expect(findings.map((f) => [f.code, f.member]).sort(), `deep: ${deep}`).toEqual([
+          ['dotdot-path', '../../../../tmp/x'],
+          ['tar-ambiguous', './usr/lib/debug/empty'],
+        ]);
+        expect(findings.find((f) => f.code === 'tar-ambiguous')!.message).toMatch(
+          /member '\.\/usr\/lib\/debug\/empty' at offset 0: pax record size=0x400 is not a decimal number/,
+        );
+      }
+      const cli = await execa('node', [CLI, 'audit', '--deep', t], { reject: false });
+      expect(cli.exitCode).toBe(1);
+    },
+  );
 
   it('every finding code is triggered by one of the tests above', () => {
     expect([...triggered].sort()).toEqual(Object.keys(FINDINGS).sort());
@@ -805,7 +850,7 @@ describe('pack and audit apply the same symlink rule (src/tar/symlink.ts)', () =
     const id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
     const out = tarballPath(tree, id);
     const warnings: string[] = [];
-    await packImage({ image, ...id, out, log: { warn: (m) => warnings.push(m) } });
+    await packImage({ image, ...id, out, log: { info: () => undefined, warn: (m) => warnings.push(m) } });
     const escaping = [
       './usr/lib/debug/.build-id/ee/ff01',
       './usr/lib/debug/climb',

@@ -5,15 +5,18 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Binpkg, openBinpkg, readImage } from '../src/binpkg/binpkg.js';
 import { compressionFromMagic } from '../src/binpkg/compression.js';
+import { listOuterTar } from '../src/binpkg/outer-tar.js';
 import { splitPf } from '../src/binpkg/metadata.js';
 import { parsePackagesIndex } from '../src/binpkg/packages-index.js';
 import { listPkgdir } from '../src/binpkg/pkgdir.js';
 import { decodeXpak, encodeXpak } from '../src/binpkg/xpak.js';
 import { PackdebugError } from '../src/errors.js';
 import { walkDebugRoots } from '../src/image/walk.js';
+import { encodePaxRecords } from '../src/tar/pax.js';
 import { makeGpkg, makeXpak } from './helpers/binpkg.js';
 import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { rawTar } from './helpers/trees.js';
 
 const hasTools = ['tar', 'zstd', 'xz', 'bzip2', 'gzip', 'lz4', 'lzip'].every((t) => requireTool(t));
 const SIG = { zstd: '.zst', xz: '.xz', bzip2: '.bz2', gzip: '.gz', lz4: '.lz4', lzip: '.lz', none: '' } as const;
@@ -49,6 +52,37 @@ async function expectFormatError(p: Promise<unknown>, file: string, pattern: Reg
   expect(e.message).not.toContain('\n');
   return e;
 }
+
+describe('GPKG outer tar', () => {
+  it('reads pax sizes as GNU tar does, and refuses what tar readers would frame differently', async () => {
+    const dir = await tmpdir('outer-tar');
+    const outer = async (records: Record<string, string>, type = 'x') => {
+      const file = path.join(dir, `${Math.random()}.gpkg.tar`);
+      await fs.writeFile(
+        file,
+        rawTar([
+          { name: 'p-1/PaxHeaders/gpkg-1', type, data: encodePaxRecords(records) },
+          { name: 'p-1/gpkg-1' },
+          { name: 'p-1/image.tar.xz', data: Buffer.alloc(1024, 1) },
+        ]),
+      );
+      const fh = await fs.open(file);
+      try {
+        return await listOuterTar(fh, (await fh.stat()).size, file);
+      } finally {
+        await fh.close();
+      }
+    };
+    expect((await outer({ size: '0' })).map((m) => [m.name, m.size])).toEqual([
+      ['p-1/gpkg-1', 0],
+      ['p-1/image.tar.xz', 1024],
+    ]);
+    // Number('0x200') was 512: the image's header was read as the marker's data.
+    await expect(outer({ size: '0x200' })).rejects.toThrow(/pax record size=0x200 is not a decimal number/);
+    await expect(outer({ size: ' 512' })).rejects.toThrow(/is not a decimal number/);
+    await expect(outer({ size: '512' }, 'g')).rejects.toThrow(/global pax header at offset 0 sets the size/);
+  });
+});
 
 describe('binpkg metadata helpers', () => {
   it('splits PF like catpkgsplit', () => {

@@ -3,9 +3,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/commands/io.js';
-import { extractArgsFromArgv, runExtract } from '../src/commands/extract.js';
-import { listTarball } from '../src/commands/list.js';
+import { memoryIO } from '../src/util/io.js';
+import { runExtract } from '../src/commands/extract.js';
+import { listTarball } from '../src/tarball/list.js';
 import { packImage } from '../src/pack/pack.js';
 import { encodeHeader } from '../src/tar/header.js';
 import { findByBuildId, findByPath } from '../src/tarball/extract.js';
@@ -14,10 +14,10 @@ import { TarballReader } from '../src/tarball/reader.js';
 import { repackTarball } from '../src/tarball/repack.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 
 const hasTools = requireTool('tar') && requireTool('xz');
 const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
-const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 
 async function extractToBuffer(
   tarball: string,
@@ -152,36 +152,44 @@ describe.skipIf(!hasTools)('extract', () => {
     });
   });
 
-  it('the CLI parses plain extract command lines without yargs, and leaves the rest to it', async () => {
-    expect(extractArgsFromArgv(['t.tar.xz', '--path', '/usr/src/debug/x.c', '-o', 'out'])).toEqual({
-      source: 't.tar.xz',
-      buildId: undefined,
-      kind: undefined,
-      path: '/usr/src/debug/x.c',
-      output: 'out',
-      verbose: false,
-    });
-    expect(extractArgsFromArgv(['--build-id=ab12', '--kind', 'executable', '-v'])).toMatchObject({
-      source: undefined,
-      buildId: 'ab12',
-      kind: 'executable',
-      verbose: true,
-    });
-    for (const argv of [
-      ['t.tar.xz'],
-      ['--help'],
-      ['--path', 'a', '--build-id', 'ab'],
-      ['--path', 'a', '--path', 'b'],
-      ['--path', 'a', '--kind', 'other'],
-      ['--path', 'a', '--unknown'],
-      ['--path'],
-      ['one', 'two', '--path', 'a'],
-    ]) {
-      expect(extractArgsFromArgv(argv), argv.join(' ')).toBeUndefined();
-    }
+  it('the CLI parses extract command lines with yargs: plain ones run, mistakes are usage errors', async () => {
     const { seekable, image } = await tarballs();
     const cli = path.resolve(__dirname, '../dist/cli.js');
     const rel = 'usr/src/debug/app-misc/hello-1.0/util.h';
+    const out = path.join(await tmpdir('extract-cli'), 'out');
+    await execa('node', [cli, 'extract', seekable, '--path', rel, '-o', out], { env: { PACKDEBUG_CACHE_DIR: '' } });
+    expect((await fs.readFile(out)).equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    const [{ buildId }] = await buildIds(image);
+    const verbose = await execa(
+      'node',
+      [cli, 'extract', seekable, `--build-id=${buildId}`, '--kind', 'debuginfo', '-v'],
+      {
+        encoding: 'buffer',
+        env: { PACKDEBUG_CACHE_DIR: '' },
+      },
+    );
+    expect(Buffer.from(verbose.stderr).toString()).toContain('bytes decoded');
+    const executable = await execa(
+      'node',
+      [cli, 'extract', seekable, `--build-id=${buildId}`, '--kind', 'executable'],
+      {
+        reject: false,
+        env: { PACKDEBUG_CACHE_DIR: '' },
+      },
+    );
+    expect(executable.exitCode).toBe(1);
+    expect(executable.stderr).toContain('(executable): not found');
+    for (const argv of [
+      ['--path', 'a', '--build-id', 'ab'],
+      ['--path', 'a', '--kind', 'other'],
+      ['--path', 'a', '--unknown'],
+      ['--path'],
+      ['two', '--path', 'a'],
+    ]) {
+      const r = await execa('node', [cli, 'extract', seekable, ...argv], { reject: false });
+      expect(r.exitCode, argv.join(' ')).toBe(2);
+      expect(r.stderr, argv.join(' ')).not.toContain('internal error');
+    }
     const ok = await execa('node', [cli, 'extract', seekable, '--path', rel], {
       encoding: 'buffer',
       stripFinalNewline: false,
@@ -412,9 +420,9 @@ describe.skipIf(!hasTools)('extract', () => {
 
   it('fails cleanly on every conformance file and on hostile tar headers', async () => {
     const io = memoryIO();
-    for (const name of await fs.readdir(CONFORMANCE)) {
+    for (const name of await fs.readdir(XZ_CONFORMANCE)) {
       if (name === 'README') continue;
-      const file = path.join(CONFORMANCE, name);
+      const file = path.join(XZ_CONFORMANCE, name);
       const err = await runExtract({ source: file, path: 'usr/lib/debug/x' }, io).then(
         () => undefined,
         (e: Error) => e,

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runHook } from '../src/commands/hook.js';
-import { memoryIO } from '../src/commands/io.js';
+import { memoryIO } from '../src/util/io.js';
 import { PackdebugError } from '../src/errors.js';
 import type { PackOptions, PackResult } from '../src/pack/options.js';
 import { makeImage, tmpdir, walkTree } from './helpers/images.js';
@@ -60,8 +60,9 @@ function packed(opts: PackOptions, extra: Partial<PackResult> = {}): PackResult 
     removedFiles: 0,
     prunedDirs: 0,
     replaced: false,
+    unchanged: false,
     ...extra,
-  };
+  } as PackResult;
 }
 
 /** A stand-in engine recording the options it was called with. */
@@ -133,6 +134,7 @@ describe('runHook (in-process)', () => {
       removedFiles: 0,
       prunedDirs: 0,
       replaced: false,
+      unchanged: false,
     }));
     const io = memoryIO({ ...ENV });
     expect(await runHook(engine, io)).toBe(0);

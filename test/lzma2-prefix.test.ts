@@ -8,9 +8,9 @@ import { decodeLzma2Prefix, Lzma2DataError, NeedMoreInput } from '../src/xz/lzma
 import { XzRandomAccess } from '../src/xz/random-access.js';
 import { tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 
 const hasXz = requireTool('xz');
-const CONFORMANCE = path.resolve(__dirname, '../../shared/testdata/xz-conformance');
 
 /** Every LZMA2-only Block of a file: its Compressed Data and its decoded bytes (by liblzma). */
 async function lzma2Blocks(file: string): Promise<{ data: Buffer; decoded: Buffer; name: string }[]> {
@@ -42,10 +42,10 @@ async function lzma2Blocks(file: string): Promise<{ data: Buffer; decoded: Buffe
 
 describe("decodeLzma2Prefix (the header probes' decoder)", () => {
   it('decodes exactly the requested prefix of every LZMA2 Block of the good conformance files', async () => {
-    const goods = (await fs.readdir(CONFORMANCE)).filter((f) => f.startsWith('good-') && f.endsWith('.xz'));
+    const goods = (await fs.readdir(XZ_CONFORMANCE)).filter((f) => f.startsWith('good-') && f.endsWith('.xz'));
     let blocks = 0;
     for (const f of goods) {
-      for (const b of await lzma2Blocks(path.join(CONFORMANCE, f)).catch(() => [])) {
+      for (const b of await lzma2Blocks(path.join(XZ_CONFORMANCE, f)).catch(() => [])) {
         for (const want of [1, 512, 1536, b.decoded.length, b.decoded.length + 100]) {
           const got = decodeLzma2Prefix(b.data, want);
           expect(got.equals(b.decoded.subarray(0, want)), `${b.name}, ${want} bytes`).toBe(true);
@@ -75,7 +75,7 @@ describe("decodeLzma2Prefix (the header probes' decoder)", () => {
   });
 
   it('asks for more input when cut short and rejects what is not LZMA2, without crashing or hanging', async () => {
-    const [b] = await lzma2Blocks(path.join(CONFORMANCE, 'good-1-lzma2-1.xz'));
+    const [b] = await lzma2Blocks(path.join(XZ_CONFORMANCE, 'good-1-lzma2-1.xz'));
     expect(b).toBeDefined();
     expect(() => decodeLzma2Prefix(b!.data.subarray(0, 20), b!.decoded.length)).toThrow(NeedMoreInput);
     expect(() => decodeLzma2Prefix(Buffer.from([0x03, 0, 0]), 10)).toThrow(Lzma2DataError); // invalid control byte

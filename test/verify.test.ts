@@ -8,8 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/commands/io.js';
-import { runVerify, type VerifyArgs, type VerifyReport } from '../src/commands/verify.js';
+import { memoryIO } from '../src/util/io.js';
+import { runVerify } from '../src/commands/verify.js';
+import type { VerifyArgs } from '../src/commands/verify.args.js';
+import type { VerifyReport } from '../src/debuginfod/verify.js';
 import { backoffDelay, retryAfterMs } from '../src/debuginfod/backoff.js';
 import { probeArtifact, type ProbeOptions } from '../src/debuginfod/probe.js';
 import { serverUrls } from '../src/debuginfod/urls.js';
@@ -236,6 +238,101 @@ describe('probe semantics against a scripted server', () => {
   });
 });
 
+/**
+ * A server whose 200 bodies misbehave (issue 12, item 14): `trickle` sends a
+ * byte every 100 ms, `endless` sends 64 KiB pieces without end, `silent`
+ * sends the headers and nothing more (a plain build-id gets `mode`). Counts the bytes it wrote.
+ */
+class SlowBodyServer {
+  sent = 0;
+  /** What a request for a plain build-id gets. */
+  mode: 'trickle' | 'endless' | 'silent' = 'trickle';
+  #server: Server;
+  #timers = new Set<NodeJS.Timeout>();
+  url = '';
+  constructor() {
+    this.#server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const m = /^\/buildid\/(trickle|endless|silent)?[0-9a-f]*\/(debuginfo|executable)$/.exec(req.url ?? '');
+      if (!m) return void res.writeHead(404).end();
+      const kind = m[1] ?? this.mode;
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.flushHeaders();
+      if (kind === 'silent') return;
+      const piece = Buffer.alloc(kind === 'endless' ? 1 << 16 : 1, 0x61);
+      const send = () => {
+        if (res.destroyed) return;
+        this.sent += piece.length;
+        if (kind === 'endless' && res.write(piece)) return void setImmediate(send);
+        if (kind === 'endless') return void res.once('drain', send);
+        res.write(piece);
+        const t = setTimeout(send, 100);
+        this.#timers.add(t);
+      };
+      send();
+    });
+  }
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const a = this.#server.address();
+    this.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    return this;
+  }
+  async stop(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+describe('deep probes of slow or endless bodies end long before the deadline (issue 12, item 14)', () => {
+  let server: SlowBodyServer;
+  beforeAll(async () => {
+    server = await new SlowBodyServer().start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  // The deadline is far away: these must end on their own, within the test's timeout.
+  const deep = (extra: Partial<ProbeOptions> = {}): ProbeOptions => ({
+    retries: 1,
+    backoff: { baseMs: 5, capMs: 20 },
+    attemptTimeoutMs: 5000,
+    signal: AbortSignal.timeout(600_000),
+    expectSha256: new Set(['0'.repeat(64)]),
+    expectMaxSize: 100_000,
+    bodyTimeoutMs: 500,
+    ...extra,
+  });
+
+  it('a body trickling a byte at a time is abandoned after the body timeout, retried, then reported', async () => {
+    const r = await probeArtifact(server.url, 'trickle', 'debuginfo', deep());
+    expect(r).toMatchObject({ outcome: 'error', attempts: 2 });
+    expect(r.detail).toMatch(/^body too slow: under 1024 bytes in 0.5 s \(\d+ read\) after 2 attempts$/);
+  }, 10_000);
+
+  it('a body that never comes is abandoned the same way', async () => {
+    const r = await probeArtifact(server.url, 'silent', 'debuginfo', deep({ retries: 0 }));
+    expect(r).toMatchObject({ outcome: 'error', attempts: 1 });
+    expect(r.detail).toMatch(/^body too slow: under 1024 bytes in 0.5 s \(0 read\)/);
+  }, 10_000);
+
+  it('a body without end is read to one byte past the expected size: a mismatch', async () => {
+    const before = server.sent;
+    const r = await probeArtifact(server.url, 'endless', 'debuginfo', deep());
+    expect(r).toMatchObject({ outcome: 'mismatch', attempts: 1 });
+    expect(r.detail).toBe("served more than the tarball member's 100000 bytes (stopped reading)");
+    // Socket buffers let the server write ahead, but not without end.
+    expect(server.sent - before).toBeLessThan(64 << 20);
+  }, 10_000);
+
+  it('verify takes --body-timeout (a positive number of seconds)', async () => {
+    const io = memoryIO({ PACKDEBUG_CACHE_DIR: '' });
+    await expect(runVerify({ targets: [], servers: [server.url], deep: true, bodyTimeout: 0 }, io)).rejects.toThrow(
+      /body timeout must be positive/,
+    );
+  });
+});
+
 describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
   let work: string;
   let full: string;
@@ -300,6 +397,30 @@ describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
     expect(shallow.report.servers[0]!.mismatched).toEqual([]);
     expect(shallow.report.servers[0]!.missing).toHaveLength(1);
   });
+
+  it('--deep against a server whose bodies trickle or never end: reported, not waited for (issue 12, item 14)', async () => {
+    const slow = await new SlowBodyServer().start();
+    try {
+      for (const mode of ['trickle', 'endless'] as const) {
+        slow.mode = mode;
+        const { status, report } = await verify({
+          targets: [full],
+          servers: [slow.url],
+          deep: true,
+          retries: 0,
+          bodyTimeout: 0.5,
+        });
+        expect(status, mode).toBe(1);
+        const s = report.servers[0]!;
+        expect(s.served, mode).toBe(0);
+        const [list, pattern] = mode === 'trickle' ? [s.errors, /^body too slow/] : [s.mismatched, /^served more than/];
+        expect(list, mode).toHaveLength(report.artifacts);
+        for (const e of list) expect(e.detail, mode).toMatch(pattern);
+      }
+    } finally {
+      await slow.stop();
+    }
+  }, 20_000);
 
   it('caches what each tarball holds while it keeps its path, size, mtime and inode', async () => {
     const cache = await tmpdir('verify-cache');

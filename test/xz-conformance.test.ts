@@ -1,5 +1,5 @@
 /**
- * XZ Utils' test files (../shared/testdata/xz-conformance, see its README)
+ * XZ Utils' test files (fixtures/xz-conformance, see its README)
  * through packdebug's own container code: readXzLayout for the structure,
  * then every Block through XzRandomAccess (Block Header checked against the
  * Index by decodeBlockHeader, then decoded on its own by decodeBlock).
@@ -8,7 +8,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { PackdebugError } from '../src/errors.js';
@@ -16,10 +15,10 @@ import type { EncoderBackend } from '../src/xz/block-encoder.js';
 import { decodeBlockHeader } from '../src/xz/block-header.js';
 import { readXzLayout } from '../src/xz/file-layout.js';
 import { XzRandomAccess } from '../src/xz/random-access.js';
+import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 import { requireTool } from './helpers/tools.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIR = path.resolve(repoRoot, '../shared/testdata/xz-conformance');
+const DIR = XZ_CONFORMANCE;
 const files = existsSync(DIR)
   ? readdirSync(DIR)
       .filter((f) => f !== 'README' && !f.startsWith('.'))

@@ -7,7 +7,8 @@ import { encodeBlock } from '../src/xz/block-encoder.js';
 import { isTruncatedXzMagic, readXzLayout, sniffFormat, sniffFormatStrict } from '../src/xz/file-layout.js';
 import { XzRandomAccess } from '../src/xz/random-access.js';
 import { PackdebugError } from '../src/errors.js';
-import { decodeIndex, encodeIndex } from '../src/xz/index.js';
+import { crc32 } from '../src/xz/crc32.js';
+import { decodeIndex, decodeIndexTable, encodeIndex, minUnpaddedSize, padTo4 } from '../src/xz/index.js';
 import { dictSizeFor, parsePreset, presetOptions } from '../src/xz/lzma2-options.js';
 import {
   decodeStreamFooter,
@@ -17,6 +18,7 @@ import {
 } from '../src/xz/stream-flags.js';
 import { decodeVli, encodeVli } from '../src/xz/vli.js';
 import { tmpdir } from './helpers/images.js';
+import { cliPeakRss } from './helpers/peak-rss.js';
 import { requireTool } from './helpers/tools.js';
 
 const hasXz = requireTool('xz');
@@ -248,4 +250,80 @@ describe('LZMA2 data size bounds (an Index checked without decoding)', () => {
       expect(data, `${input.length} bytes`).toBeLessThanOrEqual(max);
     }
   });
+});
+
+/**
+ * An xz file (CRC64) whose Index lists `count` Blocks of `unpadded` bytes
+ * over a hole: sparse, so only the Index takes room on disk, and every
+ * Block Header is zeros (bogus).
+ */
+async function writeHugeIndex(file: string, count: number, unpadded: number): Promise<void> {
+  const record = Buffer.concat([encodeVli(unpadded), encodeVli(1)]);
+  const head = Buffer.concat([Buffer.from([0]), encodeVli(count)]);
+  const size = padTo4(head.length + count * record.length) + 4;
+  const index = Buffer.alloc(size);
+  head.copy(index, 0);
+  for (let at = head.length; at < head.length + count * record.length; at += record.length) record.copy(index, at);
+  index.writeUInt32LE(crc32(index.subarray(0, size - 4)), size - 4);
+  const fh = await fs.open(file, 'w');
+  try {
+    await fh.write(encodeStreamHeader(4), 0, 12, 0);
+    const indexOffset = 12 + count * padTo4(unpadded);
+    await fh.write(index, 0, index.length, indexOffset);
+    await fh.write(encodeStreamFooter(4, index.length), 0, 12, indexOffset + index.length);
+  } finally {
+    await fh.close();
+  }
+}
+
+describe('an Index listing millions of Blocks (issue 12, item 9)', () => {
+  it('counts every record at the smallest Block it can be: header, one byte of data, Check', () => {
+    expect(minUnpaddedSize(0)).toBe(9);
+    expect(minUnpaddedSize(1)).toBe(13);
+    expect(minUnpaddedSize(4)).toBe(17);
+    expect(minUnpaddedSize(10)).toBe(41);
+    // Two records of 17 bytes (CRC64) take 40 bytes with their padding.
+    const index = encodeIndex([
+      { unpaddedSize: 17, uncompressedSize: 1 },
+      { unpaddedSize: 17, uncompressedSize: 1 },
+    ]);
+    expect(decodeIndexTable(index, { minUnpaddedSize: 17, blocksSpace: 40 })).toMatchObject({ count: 2 });
+    expect(decodeIndexTable(index, { minUnpaddedSize: 17, blocksSpace: 39 })).toMatchObject({
+      error: expect.stringMatching(/Index lists 2 Blocks, more than the 39 bytes before it can hold/),
+    });
+    expect(decodeIndexTable(index, { minUnpaddedSize: 18 })).toMatchObject({
+      error: 'Index record 0: Unpadded Size 17 is too small',
+    });
+  });
+
+  it('is refused from its record count when the file cannot hold that many Blocks', async () => {
+    const dir = await tmpdir('xz-huge-index');
+    // A million records of 5 bytes (the spec's bare minimum, 8 with padding) fit the 8 MB hole;
+    // real Blocks (at least 20 bytes with CRC64) would not.
+    const file = path.join(dir, 'claims.xz');
+    await writeHugeIndex(file, 1_000_000, 5);
+    const fh = await fs.open(file);
+    const err = await readXzLayout(fh, file)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      .finally(() => fh.close());
+    expect(err).toBeInstanceOf(PackdebugError);
+    expect((err as PackdebugError).code).toBe('E_FORMAT');
+    expect((err as Error).message).toBe(
+      `${file}: Index lists 1000000 Blocks, more than the 8000000 bytes before it can hold (a Block takes at least 20)`,
+    );
+  });
+
+  it('costs a bounded amount of memory a record when the file could hold them: 3 million under 250 MB peak RSS', async () => {
+    const dir = await tmpdir('xz-huge-index-rss');
+    const file = path.join(dir, 'three-million.tar.xz');
+    await writeHugeIndex(file, 3_000_000, 17);
+    const { result, peakRss } = await cliPeakRss(['list', file]);
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toContain(`${file}: Block at offset 12 has a bad Block Header`);
+    expect(peakRss).toBeLessThan(250e6);
+  }, 120_000);
 });

@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { PackdebugError } from '../errors.js';
-import type { BinpkgIndex } from '../portage/binpkg-builds.js';
+import type { BinpkgIndex } from '../binpkg/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
@@ -22,7 +22,7 @@ import { auditTarball, emptyAudit, type BlockLayout, type TarballAudit } from '.
 export interface AuditOptions {
   tree: string;
   deep?: boolean;
-  /** A PKGDIR to compare with (see portage/binpkg-builds.ts). */
+  /** A PKGDIR to compare with (see binpkg/binpkg-builds.ts). */
   pkgdir?: string;
   /** A VDB (`/var/db/pkg`) to tell installed builds by. */
   vdb?: string;
@@ -122,7 +122,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   const installed: InstalledPackages | undefined = options.vdb ? await readInstalled(options.vdb) : undefined;
   let binpkgs: BinpkgIndex | undefined;
   if (options.pkgdir) {
-    const { readBinpkgBuilds } = await import('../portage/binpkg-builds.js');
+    const { readBinpkgBuilds } = await import('../binpkg/binpkg-builds.js');
     binpkgs = await readBinpkgBuilds(options.pkgdir);
   }
 

@@ -82,6 +82,11 @@ export const FINDINGS = {
     title: 'the tar stream is malformed or truncated',
     fix: 'remove it and rebuild the package',
   },
+  'tar-ambiguous': {
+    severity: 'error',
+    title: 'tar headers that tar implementations read differently (a pax number GNU tar rejects, a global pax size)',
+    fix: 'remove it and rebuild the package',
+  },
   // Unsafe members
   'absolute-path': {
     severity: 'error',
@@ -120,6 +125,11 @@ export const FINDINGS = {
     severity: 'error',
     title: 'a member (or hardlink target) below a symlink member: extracting it writes through the link',
     fix: 'rebuild the tarball with packdebug pack',
+  },
+  'control-char-name': {
+    severity: 'warning',
+    title: 'a member name or link target with control characters (escape sequences, newlines) or DEL',
+    fix: 'rebuild the package with sane file names',
   },
   // Content
   'no-build-id': {

@@ -20,6 +20,7 @@ import { classifySymlink, leavesDebugRoots, symlinkEscapeMessage } from '../tar/
 import { resolveLinkTarget } from '../tarball/order.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { Hash64Table, hashName, type Hash64 } from './name-hash.js';
+import { hasControlChars } from '../util/escape.js';
 
 const REGULAR = new Set(['0', '7']);
 const MAX_PER_CODE = 20;
@@ -87,7 +88,7 @@ export class MemberChecks {
   /** Findings per code; past MAX_PER_CODE they are only counted (a hostile tarball can have millions of members). */
   readonly #perCode = new Map<FindingCode, number>();
 
-  #add(code: FindingCode, message: string, member: string): void {
+  #add(code: FindingCode, message: string, member: string | undefined): void {
     const n = (this.#perCode.get(code) ?? 0) + 1;
     this.#perCode.set(code, n);
     if (n <= MAX_PER_CODE) this.findings.push(finding(code, this.#file, message, member));
@@ -121,6 +122,14 @@ export class MemberChecks {
       this.#add(
         'through-symlink',
         `member '${name}' is below the symlink member './${via}': extracting it writes through the link`,
+        name,
+      );
+    // Shown raw, such a name runs terminal escape sequences or forges lines (other tools may not escape it).
+    if (hasControlChars(name)) this.#add('control-char-name', `member name '${name}' holds control characters`, name);
+    else if ((e.type === '1' || e.type === '2') && hasControlChars(e.linkpath))
+      this.#add(
+        'control-char-name',
+        `${e.type === '2' ? 'symlink' : 'hardlink'} '${name}' points to '${e.linkpath}', with control characters`,
         name,
       );
     if (SPECIAL.has(e.type))
@@ -237,6 +246,11 @@ export class MemberChecks {
         e.path,
       );
     }
+  }
+
+  /** Headers that tar implementations read differently (see TarVisitor.ambiguous); the walk goes on as GNU tar does. */
+  ambiguous(message: string, member: string | undefined): void {
+    this.#add('tar-ambiguous', message, member);
   }
 
   /** Checks the `.build-id/xx/yyyy.debug` links once every member is known. */

@@ -17,15 +17,15 @@
  * Deep decodes every Block in full (the Check of each verified by liblzma)
  * and parses the tar stream to its end, inspecting every ELF member.
  */
-import fs from 'node:fs/promises';
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
 import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
-import { isOneSmallBlock } from '../pack/layout.js';
+import { isOneSmallBlock } from '../tarball/layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { inspectElfAt } from '../tarball/elf-at.js';
 import { compareMemberNames } from '../tarball/order.js';
+import { openRegularFile } from '../util/regular-file.js';
 import { TarballReader } from '../tarball/reader.js';
 import { findXz } from '../xz/block-encoder.js';
 import { isTruncatedXzMagic, sniffFormatStrict } from '../xz/file-layout.js';
@@ -46,7 +46,7 @@ export interface TarballAudit {
   bytes: number;
   blocks: number;
   uncompressedBytes: number;
-  /** More than one Block and the Stream Footer last (debuginfod 0.191+ seeks). */
+  /** More than one Block and the Stream Footer last (debuginfod 0.192+ seeks). */
   seekable: boolean;
   /**
    * packdebug: Blocks at member headers, members sorted (pack); aligned: at
@@ -147,6 +147,7 @@ class MemberWalk {
         }
         this.current = undefined;
       },
+      ambiguous: (message, member) => this.checks.ambiguous(message, member),
     };
   }
 
@@ -240,7 +241,7 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
 
   // The magic first: a file that is not xz at all is named as what it is.
   try {
-    const fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const fh = await openRegularFile(file, { noFollow: true });
     try {
       result.bytes = (await fh.stat()).size;
       const head = Buffer.alloc(16);

@@ -5,13 +5,15 @@
  * the external tool Portage itself uses.
  */
 import { createReadStream } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { type TarEntry, TarParser } from '../tar/parse.js';
+import { openRegularFile } from '../util/regular-file.js';
 import { type Compression, compressionFromMagic, decompress } from './compression.js';
 import { gpkgLayout, type GpkgLayout, payloadPrefixes } from './gpkg.js';
-import { type BinpkgMetadata, MAX_VALUE_BYTES, parseMetadata } from './metadata.js';
+import { type BinpkgLimits, DEFAULT_LIMITS, limitError, MAX_METADATA_KEYS, MAX_VALUE_BYTES } from './limits.js';
+import { type BinpkgMetadata, parseMetadata } from './metadata.js';
 import { listOuterTar } from './outer-tar.js';
 import { decodeXpak, locateXpak } from './xpak.js';
 
@@ -27,6 +29,8 @@ export interface Binpkg {
   imageCompression: Compression;
   /** GPKG only: signature and Manifest members (left alone). */
   signatures: string[];
+  /** The caps it is read under (decompressor memory for the image). */
+  limits: BinpkgLimits;
   /** Internal: where the image tar lies in the file and how its member names may start (none for XPAK). */
   readonly image: { offset: number; size: number; prefixes: readonly string[]; name: string };
 }
@@ -50,15 +54,17 @@ export function formatFromName(file: string): BinpkgFormat | undefined {
   return undefined;
 }
 
-/** Metadata.tar members are small files; anything bigger than this in total is refused. */
-const MAX_METADATA_BYTES = 256 << 20;
+const METADATA_HOW = '--max-metadata or PACKDEBUG_MAX_METADATA';
 
-export async function openBinpkg(file: string): Promise<Binpkg> {
+/** Opens `file` and reads its metadata, within `limits` (decompressor memory, metadata size). */
+export async function openBinpkg(file: string, limits: BinpkgLimits = DEFAULT_LIMITS): Promise<Binpkg> {
   let fh: FileHandle;
   try {
-    fh = await fs.open(file, 'r');
+    // A FIFO or device named like a binpkg: refused, not waited on.
+    fh = await openRegularFile(file, { doing: 'opening the binary package' });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
+    if (err instanceof PackdebugError && err.code === 'E_INPUT') throw err;
+    const e = ((err as PackdebugError).cause ?? err) as NodeJS.ErrnoException;
     if (e.code === 'ENOENT')
       throw new PackdebugError('E_INPUT', `${file}: no such binary package`, { file, cause: err });
     throw fromSystemError(err, file, 'opening the binary package');
@@ -72,9 +78,11 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
       if (st.size >= 4) await fh.read(tail, 0, 4, st.size - 4);
       format = tail.toString('latin1') === 'STOP' ? 'xpak' : 'gpkg';
     }
-    const base = { file, size: st.size, mtimeMs: st.mtimeMs };
+    const base = { file, size: st.size, mtimeMs: st.mtimeMs, limits };
     if (format === 'xpak') {
       const layout = await locateXpak(fh, st.size, file);
+      if (layout.xpakSize > limits.metadataBytes)
+        throw limitError(file, `XPAK metadata segment of ${layout.xpakSize} bytes`, limits.metadataBytes, METADATA_HOW);
       const segment = Buffer.alloc(layout.xpakSize);
       await fh.read(segment, 0, layout.xpakSize, layout.xpakOffset);
       const metadata = parseMetadata(decodeXpak(segment, file), file);
@@ -98,7 +106,7 @@ export async function openBinpkg(file: string): Promise<Binpkg> {
     }
     const layout = gpkgLayout(await listOuterTar(fh, st.size, file), file);
     await checkMagic(fh, layout, file);
-    const metadata = parseMetadata(await readGpkgMetadata(file, layout), file);
+    const metadata = parseMetadata(await readGpkgMetadata(file, layout, limits), file);
     return {
       ...base,
       format,
@@ -140,42 +148,59 @@ function rangeStream(file: string, offset: number, size: number) {
     : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
 }
 
-async function readGpkgMetadata(file: string, layout: GpkgLayout): Promise<Map<string, Buffer>> {
+/**
+ * The `metadata/KEY` files of metadata.tar. Values over MAX_VALUE_BYTES (environment.bz2) are skipped without
+ * being held; the decompressed payload may not exceed limits.metadataBytes, nor hold more than MAX_METADATA_KEYS
+ * members (a hostile one could hold millions of empty ones).
+ */
+async function readGpkgMetadata(file: string, layout: GpkgLayout, limits: BinpkgLimits): Promise<Map<string, Buffer>> {
   const prefixes = payloadPrefixes(layout, 'metadata').map((p) => `${p}/`);
   const values = new Map<string, Buffer>();
-  let current: { key: string; chunks: Buffer[] } | undefined;
+  // One buffer of the member's size, filled in place: the value is held once, never copied again.
+  let current: { key: string; value: Buffer; filled: number } | undefined;
   let total = 0;
+  let members = 0;
   const parser = new TarParser(
     {
       entry: (e) => {
         const name = e.path.replace(/^\.\//, '');
         current = undefined;
+        if (++members > MAX_METADATA_KEYS)
+          throw new PackdebugError(
+            'E_FORMAT',
+            `${file}: ${layout.metadata.name} has more than ${MAX_METADATA_KEYS} members; not Portage metadata`,
+            { file },
+          );
         const prefix = prefixes.find((p) => name.startsWith(p));
         if ((e.type === '0' || e.type === '7') && prefix !== undefined && e.size <= MAX_VALUE_BYTES) {
           const key = name.slice(prefix.length);
-          if (key !== '' && !key.includes('/')) current = { key, chunks: [] };
+          if (key !== '' && !key.includes('/')) current = { key, value: Buffer.allocUnsafe(e.size), filled: 0 };
         }
       },
       data: (_e, chunk) => {
         total += chunk.length;
-        if (total > MAX_METADATA_BYTES)
-          throw new PackdebugError(
-            'E_FORMAT',
-            `${file}: ${layout.metadata.name} is larger than ${MAX_METADATA_BYTES} bytes`,
-            { file },
+        if (total > limits.metadataBytes)
+          throw limitError(
+            file,
+            `${layout.metadata.name} holds more metadata than allowed`,
+            limits.metadataBytes,
+            METADATA_HOW,
           );
-        current?.chunks.push(Buffer.from(chunk));
+        if (current) {
+          chunk.copy(current.value, current.filled);
+          current.filled += chunk.length;
+        }
       },
       entryEnd: () => {
-        if (current) values.set(current.key, Buffer.concat(current.chunks));
+        if (current) values.set(current.key, current.value.subarray(0, current.filled));
         current = undefined;
       },
     },
     `${file}: ${layout.metadata.name}`,
   );
   const { offset, size, compression, name } = layout.metadata;
-  for await (const chunk of decompress(rangeStream(file, offset, size), compression, { file, what: name }))
-    parser.write(chunk);
+  const opts = { file, what: name, memoryLimit: limits.decompressMemory };
+  for await (const chunk of decompress(rangeStream(file, offset, size), compression, opts)) parser.write(chunk);
   parser.end();
   return values;
 }
@@ -216,6 +241,7 @@ export async function readImage(
     file,
     what: name,
     signal: opts.signal,
+    memoryLimit: pkg.limits.decompressMemory,
   })) {
     if (parser.ended) continue;
     parser.write(chunk);

@@ -4,9 +4,11 @@
  * itself pipes image and metadata tars through these commands, so a binhost
  * that made a binpkg has the tool that reads it.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { PackdebugError } from '../errors.js';
+import { xzEnvironment } from '../xz/xz-process.js';
+import { DEFAULT_LIMITS, limitError } from './limits.js';
 
 export type Compression = 'zstd' | 'xz' | 'bzip2' | 'gzip' | 'lz4' | 'lzip' | 'none';
 
@@ -26,10 +28,11 @@ export const COMPRESSION_SUFFIXES: Readonly<Record<string, Compression>> = {
  * made with a large window need it). `-c` keeps every tool on stdout.
  */
 export const DECOMPRESSORS: Readonly<
-  Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[] }>
+  Record<Exclude<Compression, 'none'>, { command: string; args: readonly string[]; env?: () => NodeJS.ProcessEnv }>
 > = {
   zstd: { command: 'zstd', args: ['-d', '-c', '-q', '--long=31'] },
-  xz: { command: 'xz', args: ['-d', '-c', '-q'] },
+  // XZ_OPT and XZ_DEFAULTS (a memory limit, say) must not fail what Portage's own xz read.
+  xz: { command: 'xz', args: ['-d', '-c', '-q'], env: xzEnvironment },
   // bzip2 and lzip say nothing of a corrupt stream when quiet: not -q.
   bzip2: { command: 'bzip2', args: ['-d', '-c'] },
   gzip: { command: 'gzip', args: ['-d', '-c', '-q'] },
@@ -58,7 +61,34 @@ export interface DecompressOptions {
   /** What is decompressed (`image.tar.zst`), for error messages. */
   what: string;
   signal?: AbortSignal;
+  /** Memory the decompressor may use (default DEFAULT_LIMITS.decompressMemory). */
+  memoryLimit?: number;
 }
+
+const MEMORY_HOW = '--decompress-memory or PACKDEBUG_DECOMPRESS_MEMORY';
+
+/**
+ * The flags that cap a decompressor's memory. gzip (32 KiB window), bzip2 (at most 3.7 MB) and lz4
+ * (64 KiB window, 4 MiB blocks) need little whatever the input; lzip has no such flag: its
+ * dictionary size is checked in the header (lzipDictionarySize).
+ */
+export function memoryLimitArgs(compression: Exclude<Compression, 'none'>, limit: number): string[] {
+  const kib = Math.max(1, Math.floor(limit / 1024));
+  if (compression === 'zstd') return [`--memory=${kib}KB`]; // zstd's KB is 1024 bytes; it overrides --long=31's 2 GiB
+  if (compression === 'xz') return [`--memlimit-decompress=${kib}KiB`];
+  return [];
+}
+
+/** The dictionary size an lzip member header (`LZIP`, version, coded size) declares; undefined if not one. */
+export function lzipDictionarySize(head: Uint8Array): number | undefined {
+  if (head.length < 6 || head[0] !== 0x4c || head[1] !== 0x5a || head[2] !== 0x49 || head[3] !== 0x50) return undefined;
+  const coded = head[5]!;
+  const base = 2 ** (coded & 0x1f);
+  return base - (base / 16) * ((coded >> 5) & 7);
+}
+
+/** A decompressor's complaint that the data needs more memory than it may use. */
+const OVER_MEMORY_RE = /Memory usage limit reached|requires too much memory|Window size larger than maximum/i;
 
 /**
  * Streams `input` through the decompressor of `compression`. The consumer
@@ -67,16 +97,27 @@ export interface DecompressOptions {
  * error naming the binpkg. A missing tool is an E_UNSUPPORTED error naming it.
  */
 export async function* decompress(
-  input: Readable,
+  source: Readable,
   compression: Compression,
   opts: DecompressOptions,
 ): AsyncGenerator<Buffer> {
+  let input = source;
   if (compression === 'none') {
     for await (const chunk of input) yield chunk as Buffer;
     return;
   }
-  const { command, args } = DECOMPRESSORS[compression];
-  const child = execa(command, args, {
+  const { command, args, env } = DECOMPRESSORS[compression];
+  const memoryLimit = opts.memoryLimit ?? DEFAULT_LIMITS.decompressMemory;
+  const overMemory = (detail: string) =>
+    limitError(
+      opts.file,
+      `${opts.what} needs more memory to decompress than allowed (${command}: ${detail})`,
+      memoryLimit,
+      MEMORY_HOW,
+    );
+  if (compression === 'lzip') input = await checkLzipHeader(input, memoryLimit, overMemory);
+  const child = execa(command, [...args, ...memoryLimitArgs(compression, memoryLimit)], {
+    ...(env ? { env: env(), extendEnv: false } : {}),
     stdin: 'pipe',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -121,6 +162,10 @@ export async function* decompress(
               .replace(/^[^:]*: /, '')
               .replace(/;$/, '')
           : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
+        const memoryLine = String(result.stderr ?? '')
+          .split('\n')
+          .find((l) => OVER_MEMORY_RE.test(l));
+        if (memoryLine !== undefined) throw overMemory(memoryLine.trim().replace(/^.*: /, ''));
         throw new PackdebugError(
           'E_FORMAT',
           `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`,
@@ -129,4 +174,38 @@ export async function* decompress(
       }
     }
   }
+}
+
+/**
+ * Reads the first lzip member header and refuses a dictionary over the limit (lzip has no memory flag);
+ * gives back a stream with the bytes read put in front again.
+ */
+async function checkLzipHeader(
+  input: Readable,
+  limit: number,
+  overMemory: (detail: string) => PackdebugError,
+): Promise<Readable> {
+  const head: Buffer[] = [];
+  let got = 0;
+  const iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  while (got < 6) {
+    const next = await iterator.next();
+    if (next.done) break;
+    head.push(next.value);
+    got += next.value.length;
+  }
+  const dict = lzipDictionarySize(Buffer.concat(head));
+  if (dict !== undefined && dict > limit) {
+    input.destroy();
+    throw overMemory(`dictionary of ${dict} bytes`);
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    yield* head;
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      input.destroy();
+    }
+  }
+  return Readable.from(rest(), { objectMode: false });
 }

@@ -12,7 +12,9 @@ import { PackdebugError } from '../errors.js';
 import type { ImageEntry } from '../image/walk.js';
 import { DEBUG_ROOTS, TARBALL_DIR } from '../portage/naming.js';
 import { type Binpkg, type ImageTarEntry, imageRelPath, readImage } from './binpkg.js';
+import { SPILL_FLOOR, spillAllowance } from './limits.js';
 import type { SpillFile, SpilledFile } from './spill.js';
+import { formatSize } from '../util/size.js';
 
 export interface DebugEntries {
   /** In pack's canonical order, paths relative to ${ED}. */
@@ -30,6 +32,8 @@ export interface CollectOptions {
   spill?: SpillFile;
   sourceDateEpoch?: number;
   signal?: AbortSignal;
+  /** Cap on the bytes of debug file data (spilled or hashed); default spillAllowance of the binpkg's limits. */
+  maxDataBytes?: number;
 }
 
 interface Node {
@@ -104,8 +108,13 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
     }
     nodes.set(rel, node); // a later member of the same name replaces the earlier one, as tar -x does
   };
+  // A 150 KB binpkg can hold 4 GiB of zeros: stop at the cap, before the disk (or the time) runs out.
+  const maxDataBytes = opts.maxDataBytes ?? spillAllowance(pkg.size, pkg.limits);
+  let dataBytes = 0;
   const onData = async (_e: ImageTarEntry, chunk: Buffer) => {
     if (!current) return;
+    dataBytes += chunk.length;
+    if (dataBytes > maxDataBytes) throw spillError(pkg, maxDataBytes);
     current.size += chunk.length;
     if (current.hash) current.hash.update(chunk);
     else await opts.spill!.append(chunk);
@@ -147,6 +156,18 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
   }
   if (opts.spill) await opts.spill.sealed();
   return canonicalEntries(nodes, outsideData, roots, ep, opts.sourceDateEpoch, buildTime(pkg), file);
+}
+
+function spillError(pkg: Binpkg, limit: number): PackdebugError {
+  const { spillRatio, spillBytes } = pkg.limits;
+  return new PackdebugError(
+    'E_UNSUPPORTED',
+    `${pkg.file}: the debug files in its image hold more than ${formatSize(limit)} of data (the cap for a binpkg ` +
+      `of ${formatSize(pkg.size)}: ${spillRatio} times its size, at least ${formatSize(SPILL_FLOOR)}, at most ` +
+      `${formatSize(spillBytes)}; raise it with --max-spill-ratio, --max-spill or PACKDEBUG_MAX_SPILL_RATIO, ` +
+      'PACKDEBUG_MAX_SPILL)',
+    { file: pkg.file },
+  );
 }
 
 /** A time for directories the archive does not list: the package's BUILD_TIME, else the binpkg's mtime. */

@@ -7,6 +7,7 @@
 import { PackdebugError } from '../errors.js';
 import { CATEGORY_RE, isPackageName } from '../portage/naming.js';
 import { VERSION_RE } from '../portage/version.js';
+import { MAX_VALUE_BYTES } from './limits.js';
 
 export interface BinpkgMetadata {
   /** Every key whose value is text, trailing newline removed (environment.bz2 and other binary values left out). */
@@ -23,8 +24,7 @@ export interface BinpkgMetadata {
   eprefix: string;
 }
 
-/** Values larger than this are not metadata text we need (environment.bz2 is skipped before). */
-export const MAX_VALUE_BYTES = 1 << 20;
+export { MAX_VALUE_BYTES } from './limits.js';
 
 /**
  * Splits PF into PN and version as Portage's catpkgsplit does: the version

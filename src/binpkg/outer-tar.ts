@@ -6,7 +6,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
 import { BLOCK_SIZE, decodeHeader, paddedSize } from '../tar/header.js';
-import { decodePaxRecords } from '../tar/pax.js';
+import { TAR_META_LIMIT } from '../tar/parse.js';
+import { decodePaxRecords, PAX_KEYS, parsePaxNumber } from '../tar/pax.js';
 
 export interface OuterMember {
   name: string;
@@ -19,7 +20,6 @@ export interface OuterMember {
 
 /** A GPKG holds a handful of members; more than this is not a binpkg. */
 const MAX_MEMBERS = 64;
-const META_LIMIT = 1 << 20;
 
 export async function listOuterTar(fh: FileHandle, fileSize: number, file: string): Promise<OuterMember[]> {
   const members: OuterMember[] = [];
@@ -48,23 +48,30 @@ export async function listOuterTar(fh: FileHandle, fileSize: number, file: strin
       );
     offset = dataOffset + paddedSize(size);
     if (h.type === 'x' || h.type === 'L' || h.type === 'g') {
-      if (size > META_LIMIT) throw bad(`extended header of ${size} bytes at offset ${dataOffset - BLOCK_SIZE}`);
+      if (size > TAR_META_LIMIT) throw bad(`extended header of ${size} bytes at offset ${dataOffset - BLOCK_SIZE}`);
       const data = Buffer.alloc(size);
       await fh.read(data, 0, size, dataOffset);
       if (h.type === 'L') {
         const nul = data.indexOf(0);
         longName = data.toString('utf8', 0, nul === -1 ? size : nul);
-      } else if (h.type === 'x') {
-        const parsed = decodePaxRecords(data);
+      } else {
+        const parsed = decodePaxRecords(data, PAX_KEYS);
         if ('error' in parsed) throw bad(`${parsed.error} at offset ${dataOffset - BLOCK_SIZE}`);
-        pax = parsed.records;
+        // GNU tar applies a global header to what follows, libarchive ignores it: refuse what that changes.
+        if (h.type === 'g' && (parsed.records.has('size') || parsed.records.has('path')))
+          throw bad(`a global pax header at offset ${dataOffset - BLOCK_SIZE} sets the size or name of every member`);
+        if (h.type === 'x') pax = parsed.records;
       }
       continue;
     }
     const paxSize = pax.get('size');
-    const realSize = paxSize !== undefined && size === h.size ? Number(paxSize) : size;
-    if (!Number.isSafeInteger(realSize) || realSize < 0)
-      throw bad(`invalid member size at offset ${dataOffset - BLOCK_SIZE}`);
+    let realSize = size;
+    if (paxSize !== undefined && size === h.size) {
+      const n = parsePaxNumber('size', paxSize);
+      // GNU tar would ignore the record, libarchive reads a number of its own: no single reading.
+      if ('error' in n) throw bad(`pax record ${n.error} in the outer tar at offset ${dataOffset - BLOCK_SIZE}`);
+      realSize = n.value;
+    }
     if (realSize !== size) {
       if (dataOffset + realSize > fileSize)
         throw bad(`truncated (member needs ${realSize} bytes at offset ${dataOffset})`);

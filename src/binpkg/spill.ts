@@ -10,8 +10,7 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import type { PlannedMember } from '../pack/tar-plan.js';
-import type { MemberData } from '../pack/source.js';
+import type { MemberData, PlannedMember } from '../image/tar-plan.js';
 
 export interface SpilledFile {
   offset: number;

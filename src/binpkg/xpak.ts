@@ -10,13 +10,14 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
+import { MAX_METADATA_KEYS } from './limits.js';
 
 export const XPAK_HEAD = Buffer.from('XPAKPACK', 'latin1');
 export const XPAK_TAIL = Buffer.from('XPAKSTOP', 'latin1');
 export const XPAK_STOP = Buffer.from('STOP', 'latin1');
 
-/** Metadata larger than this is not a build-info segment. */
-const MAX_XPAK_BYTES = 64 << 20;
+/** Metadata larger than this is not a build-info segment (openBinpkg applies the lower, settable, metadata cap). */
+const MAX_XPAK_BYTES = 1 << 30;
 
 export interface XpakLayout {
   /** Bytes [0, tarSize) of the file are the compressed tar. */
@@ -65,6 +66,7 @@ export function decodeXpak(segment: Buffer, file: string): Map<string, Buffer> {
   const values = new Map<string, Buffer>();
   let pos = 0;
   while (pos < index.length) {
+    if (values.size >= MAX_METADATA_KEYS) throw bad(`more than ${MAX_METADATA_KEYS} keys`);
     if (pos + 4 > index.length) throw bad('index record cut short');
     const nameLen = index.readUInt32BE(pos);
     if (pos + 4 + nameLen + 8 > index.length) throw bad('index record cut short');

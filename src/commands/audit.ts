@@ -2,20 +2,11 @@ import path from 'node:path';
 import { auditExitStatus, auditTree, type AuditSummary, type TarballReport } from '../audit/audit.js';
 import { FINDINGS, type Finding, type FindingCode, type Severity } from '../audit/findings.js';
 import { defaultTree } from '../portage/environment.js';
+import { printable } from '../util/escape.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
+import type { AuditArgs } from './audit.args.js';
 import { progressLine } from './progress.js';
-
-export interface AuditArgs {
-  /** Default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  tree?: string;
-  pkgdir?: string;
-  vdb?: string;
-  deep?: boolean;
-  json?: boolean;
-  /** Findings shown: of this severity or worse (the summary counts all). Default info: all. */
-  severity?: Severity;
-}
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
 
@@ -34,7 +25,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
   };
   const shown = (f: Finding) => RANK[f.severity] <= RANK[args.severity ?? 'info'];
   const line = (f: Finding) =>
-    `${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}\n`;
+    `${printable(`${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}`)}\n`;
 
   let summary: AuditSummary;
   if (args.json) {
@@ -77,7 +68,7 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
           io.stdout.write(line(f));
         },
         tarball: (r) => {
-          if (r.installed && installed.length < INSTALLED_SHOWN) installed.push(r.rel);
+          if (r.installed && installed.length < INSTALLED_SHOWN) installed.push(printable(r.rel));
           const fs = r.findings.filter(shown);
           if (fs.length === 0) return;
           progress.clear();
@@ -101,7 +92,10 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
 
 function summaryTable(s: AuditSummary): string {
   const rows: [string, string][] = [
-    ['tree', `${s.tree} (${s.deep ? 'deep: every Block decoded' : 'shallow: footers, Indexes, tar headers'})`],
+    [
+      'tree',
+      `${printable(s.tree)} (${s.deep ? 'deep: every Block decoded' : 'shallow: footers, Indexes, tar headers'})`,
+    ],
     ['tarballs', `${s.tarballs} (${formatSize(s.bytes)}, ${formatSize(s.uncompressedBytes)} of tar)`],
     ['seekable', `${s.seekable}`],
     [

@@ -3,19 +3,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tar from 'tar';
+import { describePack } from '../pack/describe.js';
 import { packImage } from '../pack/pack.js';
 import { TarParser } from '../tar/parse.js';
 import { readXzLayout } from '../xz/file-layout.js';
 import { decodeSequential } from '../xz/sequential.js';
-import { describePack } from './pack.js';
-import type { CommandIO } from './io.js';
-
-export interface DemoArgs {
-  /** Keep the temporary directory instead of removing it. */
-  keep?: boolean;
-  /** The fixture image tarball; default: fixtures/hello-image.tar of this checkout. */
-  fixture?: string;
-}
+import type { CommandIO } from '../util/io.js';
+import type { DemoArgs } from './demo.args.js';
 
 export const DEMO_FIXTURE = fileURLToPath(new URL('../../fixtures/hello-image.tar', import.meta.url));
 

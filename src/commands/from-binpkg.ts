@@ -1,35 +1,18 @@
 import { availableParallelism } from 'node:os';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { binpkgLimits } from '../binpkg/limits.js';
 import { listPkgdir } from '../binpkg/pkgdir.js';
 import { PackdebugError } from '../errors.js';
-import { defaultTree } from '../portage/environment.js';
+import { defaultTree, sourceDateEpoch } from '../portage/environment.js';
 import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
 import { engineSettings } from '../pack/pack.js';
+import { printable, printableLine } from '../util/escape.js';
 import { limiter, semaphore } from '../util/limit.js';
 import { optionalSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
-import { sourceDateEpoch } from './pack.js';
+import type { CommandIO } from '../util/io.js';
+import type { FromBinpkgArgs } from './from-binpkg.args.js';
 import { progressLine } from './progress.js';
-
-export interface FromBinpkgArgs {
-  /** One PKGDIR, or binpkg files (directories and files may be mixed). */
-  targets: string[];
-  /** Output tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  out?: string;
-  /** Binpkgs converted at once; default: the number of cores. */
-  jobs?: number;
-  /** Encoder threads per binpkg (default: the number of cores); all binpkgs together never run more encoders than the cores. */
-  threads?: number;
-  preset?: string;
-  blockSize?: string;
-  sourceBlockSize?: string;
-  largeBlockSize?: string;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  /** Directory for spill files; default $TMPDIR. */
-  tmpdir?: string;
-  json?: boolean;
-}
 
 export type FromBinpkgItem = FromBinpkgResult | { file: string; status: 'failed'; error: string; code: string };
 
@@ -61,6 +44,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   settings.sharedSlots = limiter(slots);
   // Blocks in memory over all binpkgs together: what one pack with that many threads holds.
   settings.sharedBudget = semaphore(2 * slots + 1);
+  const limits = binpkgLimits(io.env, args);
   const tree = path.resolve(args.out ?? defaultTree(io.env));
   const epoch = sourceDateEpoch(io.env);
 
@@ -82,7 +66,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
     }
   }
   if (files.length === 0) notices.push(`no binary packages (*.gpkg.tar, *.xpak, *.tbz2) in ${args.targets.join(', ')}`);
-  for (const n of notices) io.stderr.write(`packdebug: notice: ${n}\n`);
+  for (const n of notices) io.stderr.write(`packdebug: notice: ${printable(n)}\n`);
 
   const progress = progressLine(io);
   const limit = limiter(jobs);
@@ -119,6 +103,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
             tree,
             settings,
             spillDir: args.tmpdir,
+            limits,
             sourceDateEpoch: epoch,
             lock,
             env: io.env,
@@ -138,8 +123,8 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
         results[i] = item;
         done++;
         progress.clear();
-        if (item.status === 'failed') io.stderr.write(`packdebug: ${item.error}\n`);
-        else if (!args.json) io.stdout.write(`${describe(item)}\n`);
+        if (item.status === 'failed') io.stderr.write(`packdebug: ${printableLine(item.error)}\n`);
+        else if (!args.json) io.stdout.write(`${printable(describe(item))}\n`);
         progress.update(`from-binpkg: ${done}/${files.length} binpkgs`);
       }),
     ),

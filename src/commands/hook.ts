@@ -18,7 +18,8 @@ import { portageLogger, portageOutput, type PortageOutput } from '../portage/mes
 import { defaultTarballPath, validateIdentity } from '../portage/naming.js';
 import { lstatBelow } from '../util/atomic.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
+import { printable, printableLine } from '../util/escape.js';
 
 /** The phase the hook belongs in (pre_pkg_preinst or post_pkg_preinst). */
 export const HOOK_PHASE = 'preinst';
@@ -40,11 +41,11 @@ export async function runHook(args: HookArgs, io: CommandIO): Promise<number> {
   } catch (err) {
     const msg = out ?? { eerror: (m: string) => void io.stderr.write(` * ${m}\n`) };
     if (err instanceof PackdebugError) {
-      msg.eerror(`packdebug: ${oneLine(err.message)}`);
+      msg.eerror(`packdebug: ${printableLine(err.message)}`);
       return exitStatusFor(err.code);
     }
     const text = err instanceof Error ? err.message : String(err);
-    msg.eerror(`packdebug: unexpected error: ${oneLine(text)}`);
+    msg.eerror(`packdebug: unexpected error: ${printableLine(text)}`);
     return 1;
   }
 }
@@ -60,7 +61,8 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   }
 
   const s: HookSettings = readHookSettings(io.env, args.readFile ?? readTextFile);
-  const atom = `${s.category}/${s.pf}`;
+  // Names go into einfo lines: escaped (they come from the environment and the image).
+  const atom = printable(`${s.category}/${s.pf}`);
   if (s.buildId === undefined) {
     out.ewarn(
       `packdebug: no BUILD_ID for ${atom}, nothing packed: the tarball is named after the binpkg BUILD_ID,\n` +
@@ -102,8 +104,8 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
       });
       out.einfo(
         r.status === 'repacked'
-          ? `packdebug: ${path.relative(s.ed, native)}: repacked Portage's tarball into ${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), tar stream verified identical`
-          : `packdebug: ${path.relative(s.ed, native)}: left as it is (${r.reason})`,
+          ? `packdebug: ${printable(path.relative(s.ed, native))}: repacked Portage's tarball into ${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), tar stream verified identical`
+          : `packdebug: ${printable(path.relative(s.ed, native))}: left as it is (${printable(r.reason ?? '')})`,
       );
       return 0;
     }
@@ -111,7 +113,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
     return 0;
   }
   const tarball = result.tarball ?? defaultTarballPath(s.ed, identity);
-  const rel = path.relative(s.ed, tarball) || tarball;
+  const rel = printable(path.relative(s.ed, tarball) || tarball);
   const blocks = `${result.blocks} xz Block${result.blocks === 1 ? '' : 's'}`;
   const lines = [
     `packdebug: ${rel}: ${result.members} members, ${formatSize(result.uncompressedBytes)} of tar ` +
@@ -133,8 +135,4 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   }
   out.einfo(lines.join('\n'));
   return 0;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ');
 }

@@ -1,4 +1,5 @@
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
+import { printable } from '../util/escape.js';
 
 /**
  * A one-line progress display on stderr, only when stderr is a terminal
@@ -14,7 +15,7 @@ export function progressLine(io: CommandIO): { update(message: string): void; cl
       if (now - last < 100) return;
       last = now;
       shown = true;
-      io.stderr.write(`\r\x1b[K${message}`);
+      io.stderr.write(`\r\x1b[K${printable(message)}`);
     },
     clear() {
       if (shown) io.stderr.write('\r\x1b[K');

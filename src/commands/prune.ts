@@ -1,19 +1,10 @@
 import path from 'node:path';
 import { defaultTree } from '../portage/environment.js';
 import { DEFAULT_KEEP, pruneTree } from '../prune/prune.js';
+import { printable } from '../util/escape.js';
 import { formatSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
-
-export interface PruneArgs {
-  /** Default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  tree?: string;
-  keep?: number;
-  pkgdir?: string;
-  vdb?: string;
-  olderThan?: number;
-  dryRun?: boolean;
-  json?: boolean;
-}
+import type { CommandIO } from '../util/io.js';
+import type { PruneArgs } from './prune.args.js';
 
 /** Version of the --json output (docs/audit.md). */
 export const PRUNE_SCHEMA = 'packdebug-prune/1';
@@ -26,13 +17,15 @@ export async function runPrune(args: PruneArgs, io: CommandIO): Promise<number> 
     args.json
       ? {}
       : {
-          deleted: (c, reclaimed) =>
-            void io.stdout.write(
-              `${verb} ${c.rel} (${c.size} bytes${reclaimed === c.size ? '' : ', another hardlink to it remains'})\n`,
-            ),
+          deleted: (c, reclaimed) => {
+            const shared = reclaimed === c.size ? '' : ', another hardlink to it remains';
+            io.stdout.write(`${verb} ${printable(c.rel)} (${c.size} bytes${shared})\n`);
+          },
           removedDir: (d) =>
-            io.stdout.write(`${args.dryRun ? 'would remove' : 'removed'} empty directory ${path.relative(tree, d)}/\n`),
-          skipped: (f, reason) => io.stderr.write(`packdebug: ${f}: ${reason}\n`),
+            io.stdout.write(
+              `${args.dryRun ? 'would remove' : 'removed'} empty directory ${printable(path.relative(tree, d))}/\n`,
+            ),
+          skipped: (f, reason) => io.stderr.write(`packdebug: ${printable(`${f}: ${reason}`)}\n`),
         },
   );
   if (args.json) {

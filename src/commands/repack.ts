@@ -1,28 +1,26 @@
 import { PackdebugError } from '../errors.js';
+import { engineSettings } from '../pack/pack.js';
 import { repackTarball, type RepackResult } from '../tarball/repack.js';
 import { tarballsFromTargets } from '../tarball/tree.js';
+import { printable, printableLine } from '../util/escape.js';
 import { optionalSize } from '../util/size.js';
-import type { CommandIO } from './io.js';
+import type { CommandIO } from '../util/io.js';
+import type { RepackArgs } from './repack.args.js';
 import { progressLine } from './progress.js';
-
-export interface RepackArgs {
-  /** Tarballs, or one tree; default `${EPREFIX}/usr/lib/debug/.tarball`. */
-  targets: string[];
-  dryRun?: boolean;
-  /** Sizes such as `2MiB`; see PackOptions. */
-  blockSize?: string;
-  sourceBlockSize?: string;
-  preset?: string;
-  threads?: number;
-  encoder?: 'auto' | 'xz' | 'lzma-native';
-  json?: boolean;
-}
 
 export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number> {
   const symlinks: string[] = [];
   const files = await tarballsFromTargets(args.targets, io.env, symlinks);
   const blockSize = optionalSize(args.blockSize, '--block-size');
   const sourceBlockSize = optionalSize(args.sourceBlockSize, '--source-block-size');
+  // A bad option is a usage error (exit 2) once, not a failure of every target.
+  await engineSettings({
+    blockSize,
+    sourceBlockSize,
+    preset: args.preset,
+    threads: args.threads,
+    encoder: args.encoder,
+  });
   const progress = progressLine(io);
   const results: (
     RepackResult | { tarball: string; status: 'failed'; error: string } | { tarball: string; status: 'symlink' }
@@ -30,7 +28,8 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
   // Inside a tree symlinks are never followed; say so rather than pass over them in silence.
   for (const link of symlinks) {
     results.push({ tarball: link, status: 'symlink' });
-    if (!args.json) io.stdout.write(`${link}: skipped, a symlink (not followed; repack the file it points to)\n`);
+    if (!args.json)
+      io.stdout.write(`${printable(link)}: skipped, a symlink (not followed; repack the file it points to)\n`);
   }
   for (const file of files) {
     try {
@@ -45,12 +44,12 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
       });
       progress.clear();
       results.push(r);
-      if (!args.json) io.stdout.write(`${describe(r)}\n`);
+      if (!args.json) io.stdout.write(`${printable(describe(r))}\n`);
     } catch (err) {
       progress.clear();
       if (!(err instanceof PackdebugError)) throw err;
       results.push({ tarball: file, status: 'failed', error: err.message });
-      io.stderr.write(`packdebug: ${err.message}\n`);
+      io.stderr.write(`packdebug: ${printableLine(err.message)}\n`);
     }
   }
   if (args.json) io.stdout.write(`${JSON.stringify(results)}\n`);

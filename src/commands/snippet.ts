@@ -1,15 +1,8 @@
 /** `packdebug snippet KIND`: prints ready-to-paste configuration text. */
 import { PackdebugError } from '../errors.js';
 import { isSnippetKind, renderSnippet, snippetPath, SNIPPET_KINDS, type SnippetOptions } from '../portage/snippets.js';
-import type { CommandIO } from './io.js';
-
-export interface SnippetArgs {
-  kind: string;
-  eprefix?: string;
-  url?: string;
-  port?: number;
-  json?: boolean;
-}
+import type { CommandIO } from '../util/io.js';
+import type { SnippetArgs } from './snippet.args.js';
 
 export async function runSnippet(args: SnippetArgs, io: CommandIO): Promise<number> {
   if (!isSnippetKind(args.kind)) {

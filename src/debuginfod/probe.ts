@@ -14,7 +14,12 @@
  *
  * GET, not HEAD: debuginfod 0.188 answers HEAD with 400 (checked against
  * Debian's server). Without `deep` the body is not read: the response
- * headers are enough, and the body stream is cancelled at once.
+ * headers are enough, and the body stream is cancelled at once. With
+ * `deep` the body is read up to one byte past the largest expected size
+ * (more is a mismatch, whatever follows), and a body that brings fewer than
+ * BODY_LOW_SPEED_BYTES in a window of `bodyTimeoutMs` (stalled or
+ * trickling) is abandoned like an attempt without an answer, as curl's
+ * low-speed limit does for debuginfod's own client.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -46,8 +51,16 @@ export interface ProbeOptions {
   signal: AbortSignal;
   /** With `deep`: SHA-256 digests the body may have (the tarball members with this build-id). */
   expectSha256?: ReadonlySet<string>;
+  /** With `deep`: the largest of those members' sizes; the body is not read further than one byte past it. */
+  expectMaxSize?: number;
+  /** With `deep`: a window in ms in which the body must bring BODY_LOW_SPEED_BYTES (or end). Default 30 s. */
+  bodyTimeoutMs?: number;
   userAgent?: string;
 }
+
+/** What a body must bring in each window of `bodyTimeoutMs` (curl's CURLOPT_LOW_SPEED_LIMIT, per window). */
+export const BODY_LOW_SPEED_BYTES = 1024;
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -129,13 +142,15 @@ export async function probeArtifact(
         attempts: attempt - 1,
         detail: `deadline exceeded${last.detail && last.attempts > 0 ? ` (last: ${last.detail})` : ''}`,
       };
-    const headers = new AbortController();
-    const timer = setTimeout(
-      () => headers.abort(new DOMException('no answer in time', 'TimeoutError')),
+    // Ends this attempt: no headers in time, or later a body that stalls.
+    const attemptAbort = new AbortController();
+    let timer = setTimeout(
+      () => attemptAbort.abort(new DOMException('no answer in time', 'TimeoutError')),
       opts.attemptTimeoutMs,
     );
-    const signal = AbortSignal.any([opts.signal, headers.signal]);
+    const signal = AbortSignal.any([opts.signal, attemptAbort.signal]);
     let retryAfter: number | undefined;
+    let bodyStalled: string | undefined;
     try {
       const res = await fetch(url, {
         signal,
@@ -152,10 +167,40 @@ export async function probeArtifact(
           return { outcome: 'served', status, attempts: attempt, size };
         }
         const hash = createHash('sha256');
+        const limit = opts.expectMaxSize ?? Infinity;
+        const windowMs = opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
         let bytes = 0;
-        for await (const chunk of res.body ?? []) {
-          hash.update(chunk as Uint8Array);
-          bytes += (chunk as Uint8Array).length;
+        let windowStart = 0;
+        const watch = () => {
+          timer = setTimeout(() => {
+            if (bytes - windowStart >= BODY_LOW_SPEED_BYTES) {
+              windowStart = bytes;
+              return watch();
+            }
+            bodyStalled = `body too slow: under ${BODY_LOW_SPEED_BYTES} bytes in ${windowMs / 1000} s (${bytes} read)`;
+            attemptAbort.abort(new DOMException(bodyStalled, 'TimeoutError'));
+          }, windowMs);
+        };
+        watch();
+        try {
+          for await (const chunk of res.body ?? []) {
+            const piece = chunk as Uint8Array;
+            // One byte past the largest expected size is enough to know it differs.
+            const take = Math.min(piece.length, limit + 1 - bytes);
+            hash.update(take === piece.length ? piece : piece.subarray(0, take));
+            bytes += take;
+            if (bytes > limit) break;
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+        if (bytes > limit) {
+          return {
+            outcome: 'mismatch',
+            status,
+            attempts: attempt,
+            detail: `served more than the tarball member's ${limit} bytes (stopped reading)`,
+          };
         }
         const sha = hash.digest('hex');
         if (opts.expectSha256.has(sha)) return { outcome: 'served', status, attempts: attempt, size: bytes };
@@ -180,7 +225,7 @@ export async function probeArtifact(
     } catch (err) {
       clearTimeout(timer);
       if (opts.signal.aborted) return { outcome: 'error', attempts: attempt, detail: 'deadline exceeded' };
-      last = { outcome: 'error', attempts: attempt, detail: transportReason(err) };
+      last = { outcome: 'error', attempts: attempt, detail: bodyStalled ?? transportReason(err) };
     }
     if (attempt <= opts.retries) {
       const jittered = backoffDelay(attempt, opts.backoff);

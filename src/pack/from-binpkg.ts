@@ -8,13 +8,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Binpkg, openBinpkg } from '../binpkg/binpkg.js';
 import { collectDebugEntries, type DebugEntries } from '../binpkg/debug-entries.js';
+import type { BinpkgLimits } from '../binpkg/limits.js';
 import { SpillFile } from '../binpkg/spill.js';
 import { PackdebugError, fromSystemError } from '../errors.js';
 import { type PackageIdentity, tarballRelativePath, validateIdentity } from '../portage/naming.js';
 import { compareDigestSets } from '../tar/digest.js';
-import type { PackLogger } from './options.js';
+import type { PackLogger } from '../util/io.js';
 import { type EngineSettings, packEntries, planDigests } from './pack.js';
-import { planTar } from './tar-plan.js';
+import { planTar } from '../image/tar-plan.js';
 import { knownVerdict, rememberVerdict } from './up-to-date.js';
 import { digestTarball } from './verify.js';
 
@@ -27,6 +28,8 @@ export interface FromBinpkgOptions {
   settings: EngineSettings;
   /** Directory for the spill file; default $TMPDIR. */
   spillDir?: string;
+  /** Caps on decompressor memory, metadata and spilled data (binpkgLimits); default DEFAULT_LIMITS. */
+  limits?: BinpkgLimits;
   sourceDateEpoch?: number;
   log?: PackLogger;
   /** Environment for the up-to-date records (PACKDEBUG_CACHE_DIR, see up-to-date.ts); none: no records. */
@@ -53,7 +56,7 @@ export interface FromBinpkgResult {
 }
 
 export async function tarballFromBinpkg(file: string, opts: FromBinpkgOptions): Promise<FromBinpkgResult> {
-  const pkg = await openBinpkg(file);
+  const pkg = await openBinpkg(file, opts.limits);
   const m = pkg.metadata;
   const id: PackageIdentity = { category: m.category, pn: m.pn, pf: m.pf, buildId: m.buildId ?? NO_BUILD_ID };
   try {

@@ -1,4 +1,6 @@
-/** Options of the pack engine (`packdebug pack`, `packdebug hook`). */
+import type { PackLogger } from '../util/io.js';
+
+/** Options and result of the pack engine (`packdebug pack`, `packdebug hook`). */
 export interface PackOptions {
   /** The image directory (Portage's ${ED}); debug roots are looked up below it. */
   image: string;
@@ -35,13 +37,6 @@ export interface PackOptions {
   sourceDateEpoch?: number;
   /** Progress and notices; silent when absent. */
   log?: PackLogger;
-}
-
-export interface PackLogger {
-  info(message: string): void;
-  warn(message: string): void;
-  /** A transient progress line (only shown on a TTY). */
-  progress?(message: string): void;
 }
 
 export interface PackResult {

@@ -11,14 +11,15 @@ import type { Semaphore } from '../util/limit.js';
 import { resolveEncoder } from '../xz/block-encoder.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
-import { type LayoutOptions, planBlocks, resolveLayout } from './layout.js';
-import type { PackLogger, PackOptions, PackResult } from './options.js';
+import { type LayoutOptions, planBlocks, resolveLayout } from '../tarball/layout.js';
+import type { PackLogger } from '../util/io.js';
+import type { PackOptions, PackResult } from './options.js';
 import { removePacked } from './remove.js';
-import { type MemberData, TarSource } from './source.js';
-import { planTar, type TarPlan } from './tar-plan.js';
+import { TarSource } from './source.js';
+import { type MemberData, planTar, type TarPlan } from '../image/tar-plan.js';
 import { digestTarball, WrittenTarballVerifier } from './verify.js';
 
-export { DEFAULT_BLOCK_SIZE, defaultLargeBlockSize, MIN_BLOCK_SIZE } from './layout.js';
+export { DEFAULT_BLOCK_SIZE, defaultLargeBlockSize, MIN_BLOCK_SIZE } from '../tarball/layout.js';
 
 /** Digests of the planned members, for comparison with an existing tarball. */
 export function planDigests(plan: TarPlan, hashes: ReadonlyMap<number, string>): MemberDigest[] {

@@ -3,21 +3,8 @@ import { constants as C } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import type { BlockRange } from './layout.js';
-import type { PlannedMember, TarPlan } from './tar-plan.js';
-
-/**
- * Where the data of regular-file members comes from: the image on disk
- * (`pack`) or a spill file of a binpkg's image stream (`from-binpkg`).
- * Reads of one member come in order and without gaps, members in plan order.
- */
-export interface MemberData {
-  /** Fills `into` with the member's bytes from `position`. */
-  read(member: PlannedMember, position: number, into: Buffer): Promise<void>;
-  /** The member was read to its end; `sha256` is the digest of what was read. */
-  finished(member: PlannedMember, sha256: string): Promise<void>;
-  close(): Promise<void>;
-}
+import type { BlockRange } from '../tarball/layout.js';
+import type { MemberData, PlannedMember, TarPlan } from '../image/tar-plan.js';
 
 /**
  * Produces the bytes of the planned tar stream range by range, reading each

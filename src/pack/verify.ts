@@ -9,46 +9,10 @@ import { readXzLayout, type XzBlockInfo, type XzFileLayout } from '../xz/file-la
 import { type IndexRecord, padTo4 } from '../xz/index.js';
 import { CHECK_CRC64 } from '../xz/stream-flags.js';
 import { decodeSequential } from '../xz/sequential.js';
-import { headerFields, type TarPlan } from './tar-plan.js';
+import { headerFields, type TarPlan } from '../image/tar-plan.js';
 
 function mismatch(name: string, what: string): PackdebugError {
   return new PackdebugError('E_VERIFY', `${name}: verification failed: ${what}`, { file: name });
-}
-
-/**
- * Decodes the Blocks of a file in order, up to `threads` at once, handing
- * each Block's data to `onBlock`.
- */
-export async function forEachBlock(
-  fh: FileHandle,
-  name: string,
-  layout: XzFileLayout,
-  threads: number,
-  onBlock: (data: Buffer, index: number) => void,
-  backend: EncoderBackend = 'lzma-native',
-): Promise<void> {
-  const pending: Promise<Buffer>[] = [];
-  let next = 0;
-  const start = () => {
-    const b = layout.blocks[next++]!;
-    const p = (async () => {
-      const bytes = Buffer.alloc(b.totalSize);
-      const { bytesRead } = await fh.read(bytes, 0, b.totalSize, b.fileOffset);
-      if (bytesRead !== b.totalSize)
-        throw new PackdebugError('E_FORMAT', `${name}: truncated Block at offset ${b.fileOffset}`, { file: name });
-      return decodeBlock(bytes, b, name, backend);
-    })();
-    p.catch(() => undefined);
-    pending.push(p);
-  };
-  try {
-    for (let i = 0; i < layout.blocks.length; i++) {
-      while (next < layout.blocks.length && pending.length < Math.max(1, threads)) start();
-      onBlock(await pending.shift()!, i);
-    }
-  } finally {
-    await Promise.allSettled(pending);
-  }
 }
 
 /**

@@ -10,10 +10,10 @@
  *    was built from source, but not when it is merged from a binpkg; then
  *    `${PORTAGE_BUILDDIR}/build-info/BUILD_ID` holds it.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
 import { TARBALL_DIR } from './naming.js';
+import { readSmallFileSync } from '../util/regular-file.js';
 import { parseSize } from '../util/size.js';
 
 export interface HookSettings {
@@ -56,16 +56,12 @@ export interface HookSettings {
 /** Reads a text file; returns undefined when it does not exist. */
 export type ReadFile = (file: string) => string | undefined;
 
-/** The real ReadFile: undefined for a missing file (or a missing parent), throws on other errors. */
-export const readTextFile: ReadFile = (file) => {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw err;
-  }
-};
+/**
+ * The real ReadFile: undefined for a missing file (or a missing parent);
+ * a small regular file only (readSmallFileSync: no symlink, FIFO or device,
+ * at most 4 KiB), an E_INPUT PackdebugError otherwise.
+ */
+export const readTextFile: ReadFile = (file) => readSmallFileSync(file);
 
 const usage = (message: string) => new PackdebugError('E_USAGE', message);
 
@@ -123,6 +119,15 @@ export function parseEpoch(name: string, value: string): number {
   return n;
 }
 
+/**
+ * SOURCE_DATE_EPOCH (reproducible builds: member mtimes are clamped to it),
+ * as pack, from-binpkg and the hook read it: unset or empty is none.
+ */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv): number | undefined {
+  const value = nonEmpty(env, 'SOURCE_DATE_EPOCH');
+  return value === undefined ? undefined : parseEpoch('SOURCE_DATE_EPOCH', value);
+}
+
 function absolute(name: string, value: string): string {
   if (!value.startsWith('/')) throw usage(`${name}=${value}: not an absolute path`);
   return value;
@@ -168,7 +173,6 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
 
   const preset = nonEmpty(env, 'PACKDEBUG_PRESET');
   const threads = nonEmpty(env, 'PACKDEBUG_THREADS');
-  const sde = nonEmpty(env, 'SOURCE_DATE_EPOCH');
   const sizeSetting = (name: string): number | undefined => {
     const text = nonEmpty(env, name);
     if (text === undefined) return undefined;
@@ -197,7 +201,7 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     t: nonEmpty(env, 'T'),
     portageBuilddir,
     ebuildPhase: nonEmpty(env, 'EBUILD_PHASE'),
-    sourceDateEpoch: sde === undefined ? undefined : parseEpoch('SOURCE_DATE_EPOCH', sde),
+    sourceDateEpoch: sourceDateEpoch(env),
     preset: preset === undefined ? undefined : parsePreset('PACKDEBUG_PRESET', preset),
     threads: threads === undefined ? undefined : parsePositiveInt('PACKDEBUG_THREADS', threads),
     blockSize: blockBytes,

@@ -14,8 +14,8 @@
  * Colour codes come from PORTAGE_COLORMAP (color.map(5), exported by the
  * bashrc hook) when it defines them, else Portage's defaults.
  */
-import type { CommandIO } from '../commands/io.js';
-import type { PackLogger } from '../pack/options.js';
+import type { CommandIO, PackLogger } from '../util/io.js';
+import { printable } from '../util/escape.js';
 
 export interface MessageColors {
   info: string;
@@ -134,12 +134,13 @@ export function portageOutput(io: CommandIO): PortageOutput {
 /** A PackLogger printing the engine's notices as einfo/ewarn lines (progress only on a TTY). */
 export function portageLogger(io: CommandIO, out: PortageOutput = portageOutput(io)): PackLogger {
   const logger: PackLogger = {
-    info: (m) => out.einfo(m),
-    warn: (m) => out.ewarn(m),
+    // The engine's notices name image paths: one line each, no control characters.
+    info: (m) => out.einfo(printable(m)),
+    warn: (m) => out.ewarn(printable(m)),
   };
   if (out.progress) {
     const progress = out.progress;
-    logger.progress = (m) => progress(m);
+    logger.progress = (m) => progress(printable(m));
   }
   return logger;
 }

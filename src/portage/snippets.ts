@@ -225,7 +225,7 @@ export function debuginfodSystemdSnippet(opts: SnippetOptions = {}): string {
   const pathEnv = e === '' ? '' : `Environment=PATH=${e}/usr/bin:${e}/bin:/usr/bin:/bin\n`;
   return `# debuginfod unit: save as ${snippetPath('debuginfod-systemd', r)}, then run: systemctl daemon-reload && systemctl enable --now debuginfod
 # Hardened after the unit discussed in Portage's FEATURES=packdebug review.
-# debuginfod >= 0.191 reads the block-seekable .tar.xz tarballs with random
+# debuginfod >= 0.192 reads the block-seekable .tar.xz tarballs with random
 # access; older versions decompress a tarball from its start for each request.
 # --listen-address needs a recent debuginfod (0.188 lacks it); listening on
 # ${r.listenAddress} only, clients elsewhere need a LAN address or a reverse proxy.
@@ -296,7 +296,7 @@ export function debuginfodOpenrcSnippet(opts: SnippetOptions = {}): string {
 # ${e}/etc/conf.d/debuginfod (e.g. DEBUGINFOD_LISTEN=192.0.2.10 to serve a LAN).
 # The service user must exist, e.g.:
 #   useradd --system --user-group --home-dir ${e}/var/cache/debuginfod --shell /sbin/nologin debuginfod
-# debuginfod >= 0.191 reads the block-seekable .tar.xz tarballs with random
+# debuginfod >= 0.192 reads the block-seekable .tar.xz tarballs with random
 # access; --listen-address needs a recent debuginfod (0.188 lacks it).
 
 : "\${DEBUGINFOD_USER:=debuginfod}"

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fromSystemError, PackdebugError } from '../errors.js';
+import { readSmallFile } from '../util/regular-file.js';
 import { CATEGORY_RE } from './naming.js';
 
 export interface InstalledPackages {
@@ -42,7 +43,9 @@ export async function readInstalled(vdb: string): Promise<InstalledPackages> {
     const catDir = path.join(vdb, cat.name);
     for (const pkg of await list(catDir)) {
       if (!pkg.isDirectory() || pkg.name.startsWith('-') || pkg.name.startsWith('.')) continue;
-      const raw = await fs.readFile(path.join(catDir, pkg.name, 'BUILD_ID'), 'utf8').catch(() => undefined);
+      // A BUILD_ID that is not a small regular file (a FIFO, a symlink, a huge file) records nothing:
+      // every build of the version then counts as installed, which only keeps tarballs.
+      const raw = await readSmallFile(path.join(catDir, pkg.name, 'BUILD_ID')).catch(() => undefined);
       const id = raw?.trim();
       byCpv.set(`${cat.name}/${pkg.name}`, id && /^\d+$/.test(id) ? canonicalBuildId(id) : null);
     }

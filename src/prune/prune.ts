@@ -25,7 +25,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
-import type { BinpkgIndex } from '../portage/binpkg-builds.js';
+import type { BinpkgIndex } from '../binpkg/binpkg-builds.js';
 import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
 import { walkTarballTree } from '../tarball/tree.js';
 import { planGroup, type KeepReason, type PruneCandidate } from './plan.js';
@@ -87,7 +87,7 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
   const installed: InstalledPackages | undefined = options.vdb ? await readInstalled(options.vdb) : undefined;
   let binpkgs: BinpkgIndex | undefined;
   if (options.pkgdir) {
-    const { readBinpkgBuilds } = await import('../portage/binpkg-builds.js');
+    const { readBinpkgBuilds } = await import('../binpkg/binpkg-builds.js');
     binpkgs = await readBinpkgBuilds(options.pkgdir);
   }
   const now = options.now ?? Date.now();

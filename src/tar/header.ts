@@ -96,7 +96,7 @@ export type DecodeResult = { header: HeaderFields } | { zero: true } | { error: 
 export function decodeHeader(block: Uint8Array): DecodeResult {
   const b = Buffer.from(block.buffer, block.byteOffset, BLOCK_SIZE);
   if (isZeroBlock(b)) return { zero: true };
-  const stored = readNumber(b, 148, 8);
+  const stored = readNumber(b, 148, 8, true);
   if (stored === null || !checksumMatches(b, stored)) return { error: 'tar header checksum mismatch' };
   const magic = b.toString('latin1', 257, 263);
   const isUstar = magic === 'ustar\u0000';
@@ -192,25 +192,30 @@ function readString(b: Buffer, offset: number, size: number): string {
   return end === offset ? '' : b.toString('utf8', offset, end);
 }
 
-/** Octal (space/NUL padded) or GNU base-256 (high bit set) numbers; null when invalid. */
-function readNumber(b: Buffer, offset: number, size: number): number | null {
-  const first = b[offset]!;
-  if (first & 0x80) {
-    if (first === 0xff) return null; // negative base-256: not used for anything we accept
-    let v = first & 0x7f;
-    for (let i = 1; i < size; i++) v = v * 256 + b[offset + i]!;
-    return Number.isSafeInteger(v) ? v : null;
-  }
-  // Leading spaces, octal digits, then only NULs and spaces.
+const isSpace = (c: number | undefined): boolean => c === 0x20 || (c !== undefined && c >= 0x09 && c <= 0x0d);
+const isOctal = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x37;
+
+/**
+ * A numeric field as GNU tar 1.34 reads it (from_header), so that both see
+ * the same sizes: one leading NUL skipped, then white space, then octal
+ * digits up to the end of the field, a NUL or white space (what follows
+ * that is not looked at); or GNU base-256 (first byte 0x80, big-endian).
+ * null where GNU tar reports an error: an all-blank field, any other byte
+ * after the digits, a negative base-256 number, and beyond 2^53 (which
+ * packdebug cannot hold). Not read: the base-64 of tar 1.13.6 test versions.
+ */
+function readNumber(b: Buffer, offset: number, size: number, octalOnly = false): number | null {
   const end = offset + size;
   let i = offset;
-  while (i < end && b[i] === 0x20) i++;
+  if (b[i] === 0) i++;
+  while (i < end && isSpace(b[i])) i++;
+  if (i === end) return null;
   let v = 0;
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x37) break;
-    v = v * 8 + (c - 0x30);
+  if (isOctal(b[i])) {
+    for (; i < end && isOctal(b[i]); i++) v = v * 8 + (b[i]! - 0x30);
+  } else if (b[i] === 0x80 && !octalOnly) {
+    for (i++; i < end; i++) v = v * 256 + b[i]!;
   }
-  for (; i < end; i++) if (b[i] !== 0 && b[i] !== 0x20) return null;
+  if (i < end && b[i] !== 0 && !isSpace(b[i])) return null;
   return Number.isSafeInteger(v) ? v : null;
 }

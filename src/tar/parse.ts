@@ -1,6 +1,6 @@
 import { PackdebugError } from '../errors.js';
 import { BLOCK_SIZE, decodeHeader, type HeaderFields, paddedSize, type TypeFlag } from './header.js';
-import { decodePaxRecords } from './pax.js';
+import { decodePaxRecords, PAX_KEYS, parsePaxNumber } from './pax.js';
 
 /** A member of a tar stream, with pax and GNU long-name headers applied. */
 export interface TarEntry {
@@ -24,13 +24,36 @@ export interface TarVisitor {
   entry?(entry: TarEntry): void;
   data?(entry: TarEntry, chunk: Buffer): void;
   entryEnd?(entry: TarEntry): void;
+  /**
+   * Input that tar implementations read differently: a pax number GNU tar
+   * rejects (it then keeps the ustar value, libarchive reads `0x400` as 0),
+   * a global pax header setting size, path or linkpath (GNU tar applies it,
+   * libarchive ignores it), two pax headers for one member (GNU tar keeps
+   * the last, libarchive merges them). The parser goes on as GNU tar does.
+   * Without this handler such input is an E_FORMAT error: what packdebug
+   * lists or extracts must be what GNU tar and libarchive would.
+   */
+  ambiguous?(message: string, member: string | undefined): void;
 }
 
-/** Types whose size field never announces data (GNU tar and libarchive agree). */
+/**
+ * Types read as having no data. Tools differ when such a member announces
+ * some: GNU tar skips a ustar size on symlinks, devices and fifos,
+ * libarchive does not; both skip a pax size, except GNU tar on directories.
+ * Only a hardlink's ustar size is ignored by both.
+ */
 const NO_DATA_TYPES = new Set(['1', '2', '3', '4', '5', '6']);
 const META_TYPES = new Set(['x', 'g', 'L', 'K']);
-/** Extended headers larger than this are refused: nothing legitimate needs more. */
-const META_LIMIT = 1 << 20;
+/**
+ * Extended headers (pax `x` and `g`, GNU `L` and `K`) larger than this are
+ * refused: nothing legitimate needs more. Only the pax keys packdebug
+ * interprets are kept, so what a parser holds stays small, and each member
+ * costs the same whatever global headers came before.
+ */
+export const TAR_META_LIMIT = 1 << 20;
+const NUMERIC_KEYS = ['size', 'uid', 'gid', 'mtime'] as const;
+/** Global records that GNU tar applies to every member and libarchive ignores: they change what is extracted where. */
+const GLOBAL_CONFLICTS = ['size', 'path', 'linkpath'];
 
 /**
  * Incremental tar reader: feed it the uncompressed stream in chunks of any
@@ -46,7 +69,8 @@ export class TarParser {
   #state: 'header' | 'meta' | 'data' | 'skip' | 'ended' = 'header';
   #need = BLOCK_SIZE;
   #meta: { type: string; size: number; startOffset: number } | undefined;
-  #pax = new Map<string, string>();
+  #pax: Map<string, string> | undefined;
+  /** The last global header's records, numbers checked (GNU tar 1.34: a global header replaces the one before). */
   #globalPax = new Map<string, string>();
   #longName: string | undefined;
   #longLink: string | undefined;
@@ -140,7 +164,7 @@ export class TarParser {
     const h = decoded.header;
     if (META_TYPES.has(h.type)) {
       if (h.type !== 'g') this.#firstHeaderOffset ??= at;
-      if (h.size > META_LIMIT) throw this.#error(`extended header of ${h.size} bytes at offset ${at} is too large`);
+      if (h.size > TAR_META_LIMIT) throw this.#error(`extended header of ${h.size} bytes at offset ${at} is too large`);
       this.#meta = { type: h.type, size: h.size, startOffset: at };
       if (h.size === 0) return this.#onMeta(Buffer.alloc(0));
       this.#state = 'meta';
@@ -161,41 +185,103 @@ export class TarParser {
       if (meta.type === 'L') this.#longName = text;
       else this.#longLink = text;
     } else {
-      const parsed = decodePaxRecords(data);
+      const parsed = decodePaxRecords(data, PAX_KEYS);
       if ('error' in parsed) throw this.#error(`${parsed.error} at offset ${meta.startOffset}`);
-      const target = meta.type === 'g' ? this.#globalPax : this.#pax;
-      for (const [k, v] of parsed.records) target.set(k, v);
+      if (meta.type === 'g') this.#onGlobal(parsed.records, meta.startOffset);
+      else {
+        if (this.#pax !== undefined)
+          this.#ambiguous(`a second pax header at offset ${meta.startOffset} for one member`, undefined);
+        this.#pax = parsed.records;
+      }
     }
     this.#startHeader();
   }
 
+  /** Records kept from pax headers (global and pending): at most a few, whatever the input. */
+  get retainedPaxRecords(): number {
+    return this.#globalPax.size + (this.#pax?.size ?? 0);
+  }
+
+  #ambiguous(message: string, member: string | undefined): void {
+    if (!this.#visitor.ambiguous) throw this.#error(message);
+    this.#visitor.ambiguous(message, member);
+  }
+
+  #onGlobal(records: Map<string, string>, at: number): void {
+    for (const key of NUMERIC_KEYS) {
+      const v = records.get(key);
+      if (v === undefined) continue;
+      const n = parsePaxNumber(key, v);
+      if ('error' in n) {
+        records.delete(key);
+        this.#ambiguous(
+          `global pax header at offset ${at}: ${n.error} (GNU tar ignores the record, other tools may not)`,
+          undefined,
+        );
+      }
+    }
+    for (const key of GLOBAL_CONFLICTS) {
+      if (records.has(key))
+        this.#ambiguous(
+          `global pax header at offset ${at} sets ${key} for every member (GNU tar applies it, libarchive ignores it)`,
+          undefined,
+        );
+    }
+    this.#globalPax = records;
+  }
+
   #emitEntry(h: HeaderFields, at: number): void {
-    const pax = new Map([...this.#globalPax, ...this.#pax]);
-    const num = (key: string, fallback: number): number => {
-      const v = pax.get(key);
-      if (v === undefined) return fallback;
-      const n = Number(v);
-      if (!Number.isFinite(n) || (n < 0 && key === 'size'))
-        throw this.#error(`invalid pax ${key} '${v}' at offset ${at}`);
-      return key === 'mtime' ? Math.floor(n) : n;
+    // Only the keys packdebug uses are looked up: the same few lookups per member, whatever the global headers.
+    const local = this.#pax;
+    const global = this.#globalPax;
+    const text = (key: string): string | undefined => local?.get(key) ?? global.get(key);
+    const path = text('path') ?? this.#longName ?? h.name;
+    const headerOffset = this.#firstHeaderOffset ?? at;
+    let fromPax = false;
+    const num = (key: (typeof NUMERIC_KEYS)[number], fallback: number): number => {
+      const v = local?.get(key);
+      if (v !== undefined) {
+        const n = parsePaxNumber(key, v);
+        fromPax = 'value' in n;
+        if ('value' in n) return n.value;
+        // As GNU tar: the record is ignored, the global or ustar value stays.
+        this.#ambiguous(
+          `member '${path}' at offset ${headerOffset}: pax record ${n.error} ` +
+            '(GNU tar ignores the record, other tools may not)',
+          path,
+        );
+      }
+      const g = global.get(key);
+      fromPax = g !== undefined;
+      return g === undefined ? fallback : (parsePaxNumber(key, g) as { value: number }).value;
     };
-    const size = NO_DATA_TYPES.has(h.type) ? 0 : num('size', h.size);
-    if (!Number.isSafeInteger(size)) throw this.#error(`invalid size at offset ${at}`);
+    let size = num('size', h.size);
+    const sizeFromPax = fromPax;
+    if (NO_DATA_TYPES.has(h.type)) {
+      const agreed = h.type === '1' && !sizeFromPax; // a hardlink's ustar size: skipped by no tool
+      if (size > 0 && !agreed)
+        this.#ambiguous(
+          `member '${path}' at offset ${headerOffset} of type '${h.type}' announces ${size} bytes of data ` +
+            '(GNU tar and libarchive skip different amounts)',
+          path,
+        );
+      size = 0;
+    }
     const entry: TarEntry = {
-      path: pax.get('path') ?? this.#longName ?? h.name,
+      path,
       type: h.type,
       mode: h.mode,
       uid: num('uid', h.uid),
       gid: num('gid', h.gid),
       size,
       mtime: num('mtime', h.mtime),
-      linkpath: pax.get('linkpath') ?? this.#longLink ?? h.linkname,
-      uname: pax.get('uname') ?? h.uname,
-      gname: pax.get('gname') ?? h.gname,
-      headerOffset: this.#firstHeaderOffset ?? at,
+      linkpath: text('linkpath') ?? this.#longLink ?? h.linkname,
+      uname: text('uname') ?? h.uname,
+      gname: text('gname') ?? h.gname,
+      headerOffset,
       dataOffset: at + BLOCK_SIZE,
     };
-    this.#pax = new Map();
+    this.#pax = undefined;
     this.#longName = undefined;
     this.#longLink = undefined;
     this.#firstHeaderOffset = undefined;

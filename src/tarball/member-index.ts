@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TarEntry } from '../tar/parse.js';
+import type { TarEntry, TarVisitor } from '../tar/parse.js';
 import { AtomicFile } from '../util/atomic.js';
+import type { XzRandomAccess } from '../xz/random-access.js';
 import type { ElfAtOptions } from './elf-at.js';
 import { inspectingVisitor, SecondLooks, type ElfMember } from './elf-members.js';
-import type { TarballReader } from './reader.js';
 
 /** One member as the index remembers it: enough to read it back without a scan. */
 export interface IndexedMember {
@@ -21,11 +21,20 @@ export interface IndexedMember {
 }
 
 /**
+ * What building an index needs of a TarballReader. Named here rather than
+ * imported, because reader.ts loads this module (no import cycle).
+ */
+export interface ScannableTarball {
+  readonly ra: XzRandomAccess;
+  scan(visitor: TarVisitor): Promise<void>;
+}
+
+/**
  * Reads every header (and inspects every ELF file) in one sequential pass;
  * ELF files the pass could not decide (a note far from both ends of a large
  * file) are then read where their notes are, by random access.
  */
-export async function buildMemberIndex(reader: TarballReader, elfAt?: ElfAtOptions): Promise<IndexedMember[]> {
+export async function buildMemberIndex(reader: ScannableTarball, elfAt?: ElfAtOptions): Promise<IndexedMember[]> {
   const members: IndexedMember[] = [];
   const byEntry = new Map<TarEntry, IndexedMember>();
   const onElf = ({ entry, elf }: ElfMember) => {

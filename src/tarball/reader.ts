@@ -1,4 +1,4 @@
-import { isOneSmallBlock } from '../pack/layout.js';
+import { isOneSmallBlock } from './layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { PackdebugError } from '../errors.js';
 import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
@@ -80,7 +80,7 @@ export class TarballReader {
     await this.ra.close();
   }
 
-  /** More than one Block and the Stream Footer last: what debuginfod 0.191+ seeks in. */
+  /** More than one Block and the Stream Footer last: what debuginfod 0.192+ seeks in. */
   get seekable(): boolean {
     return this.ra.blocks.length > 1 && this.ra.layout.footerLast;
   }

@@ -3,17 +3,18 @@ import { availableParallelism } from 'node:os';
 import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import { PackdebugError, fromSystemError } from '../errors.js';
-import { BlockPlanner, isOneSmallBlock, resolveLayout } from '../pack/layout.js';
-import { forEachBlock } from '../pack/verify.js';
+import { BlockPlanner, isOneSmallBlock, resolveLayout } from './layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
 import { AtomicFile, lstatBelow } from '../util/atomic.js';
 import { sameVersion } from '../util/file-stamp.js';
 import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
+import { forEachBlock } from '../xz/block-decoder.js';
 import { readXzLayout } from '../xz/file-layout.js';
 import { parsePreset, presetOptions } from '../xz/lzma2-options.js';
 import { writeSeekableXz } from '../xz/seekable-writer.js';
 import { decodeSequential } from '../xz/sequential.js';
+import { decodeFileWithXzProcess, XzFailedError, XzMissingError } from '../xz/xz-process.js';
 import { TarballReader } from './reader.js';
 
 export interface RepackOptions {
@@ -52,17 +53,15 @@ export interface RepackResult {
  */
 async function* decodedStream(source: string, file: string): AsyncGenerator<Buffer> {
   if (await findXz()) {
-    const { execa } = await import('execa');
-    const child = execa('xz', ['--decompress', '--stdout', '--quiet', '--no-warn', '--', source], {
-      buffer: false,
-      reject: false,
-      stderr: 'pipe',
-    });
-    for await (const chunk of child.stdout!) yield chunk as Buffer;
-    const r = await child;
-    if (r.exitCode !== 0)
-      throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${String(r.stderr).trim()}`, { file });
-    return;
+    try {
+      yield* decodeFileWithXzProcess(source);
+      return;
+    } catch (err) {
+      if (err instanceof XzFailedError)
+        throw new PackdebugError('E_FORMAT', `${file}: corrupt xz data: ${err.message}`, { file, cause: err });
+      // Gone since the probe: nothing was yielded yet, so decode in-process.
+      if (!(err instanceof XzMissingError)) throw err;
+    }
   }
   // Without xz(1): lzma-native, one chunk at a time through a small queue.
   const queue: Buffer[] = [];

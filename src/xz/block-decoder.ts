@@ -1,6 +1,7 @@
+import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
 import { type EncoderBackend, lzma, runCoder } from './block-encoder.js';
-import type { XzBlockInfo } from './file-layout.js';
+import type { XzBlockInfo, XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
@@ -77,4 +78,40 @@ async function decodeWithXz(mini: Buffer, expected: number): Promise<Buffer> {
   });
   if (size > expected) throw new XzFailedError(`decodes to more than the ${expected} bytes the Index says`);
   return out.subarray(0, size);
+}
+
+/**
+ * Decodes the Blocks of a file in order, up to `threads` at once, handing
+ * each Block's data to `onBlock`.
+ */
+export async function forEachBlock(
+  fh: FileHandle,
+  name: string,
+  layout: XzFileLayout,
+  threads: number,
+  onBlock: (data: Buffer, index: number) => void,
+  backend: EncoderBackend = 'lzma-native',
+): Promise<void> {
+  const pending: Promise<Buffer>[] = [];
+  let next = 0;
+  const start = () => {
+    const b = layout.blocks[next++]!;
+    const p = (async () => {
+      const bytes = Buffer.alloc(b.totalSize);
+      const { bytesRead } = await fh.read(bytes, 0, b.totalSize, b.fileOffset);
+      if (bytesRead !== b.totalSize)
+        throw new PackdebugError('E_FORMAT', `${name}: truncated Block at offset ${b.fileOffset}`, { file: name });
+      return decodeBlock(bytes, b, name, backend);
+    })();
+    p.catch(() => undefined);
+    pending.push(p);
+  };
+  try {
+    for (let i = 0; i < layout.blocks.length; i++) {
+      while (next < layout.blocks.length && pending.length < Math.max(1, threads)) start();
+      onBlock(await pending.shift()!, i);
+    }
+  } finally {
+    await Promise.allSettled(pending);
+  }
 }

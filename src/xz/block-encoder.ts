@@ -3,6 +3,7 @@ import { PackdebugError } from '../errors.js';
 import { decodeIndex, padTo4 } from './index.js';
 import type { Lzma2Options } from './lzma2-options.js';
 import { CHECK_CRC64, decodeStreamFooter, STREAM_FOOTER_SIZE, STREAM_HEADER_SIZE } from './stream-flags.js';
+import { runXz } from './xz-process.js';
 
 const require = createRequire(import.meta.url);
 
@@ -54,14 +55,8 @@ let xzProbe: Promise<string | undefined> | undefined;
 export function findXz(): Promise<string | undefined> {
   xzProbe ??= (async () => {
     try {
-      // node:child_process, not execa: extract's start-up pays for this probe, and importing execa costs ~50 ms.
-      const { execFile } = await import('node:child_process');
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile('xz', ['--robot', '--version'], { timeout: 10_000 }, (err, out) =>
-          err ? reject(err) : resolve(String(out)),
-        ),
-      );
-      const m = /XZ_VERSION=(\d+)/.exec(stdout);
+      const r = await runXz(['--robot', '--version'], { timeoutMs: 10_000 });
+      const m = r.code === 0 ? /XZ_VERSION=(\d+)/.exec(r.stdout.toString()) : null;
       if (!m) return undefined;
       const v = Number(m[1]);
       if (v < 50000002) return undefined;
@@ -90,22 +85,21 @@ function xzFilterArgument(o: Lzma2Options): string {
 
 async function encodeStream(input: Buffer, options: Lzma2Options, backend: EncoderBackend): Promise<Buffer> {
   if (backend === 'xz') {
-    const { execa } = await import('execa');
     // --threads=1: single-threaded mode writes exactly one Block, as liblzma's stream encoder does.
-    const r = await execa(
-      'xz',
-      ['--format=xz', '--check=crc64', '--threads=1', xzFilterArgument(options), '--stdout', '--quiet', '--no-warn'],
-      {
-        input,
-        encoding: 'buffer',
-        stripFinalNewline: false,
-        maxBuffer: input.length + (1 << 20) + input.length / 8,
-        reject: false,
-      },
-    );
-    if (r.exitCode !== 0)
-      throw new PackdebugError('E_IO', `xz failed (exit ${r.exitCode}): ${Buffer.from(r.stderr).toString().trim()}`);
-    return Buffer.from(r.stdout.buffer, r.stdout.byteOffset, r.stdout.byteLength);
+    const args = [
+      '--format=xz',
+      '--check=crc64',
+      '--threads=1',
+      xzFilterArgument(options),
+      '--stdout',
+      '--quiet',
+      '--no-warn',
+    ];
+    const r = await runXz(args, { input }).catch((err: Error) => {
+      throw new PackdebugError('E_IO', err.message, { cause: err });
+    });
+    if (r.code !== 0) throw new PackdebugError('E_IO', `xz failed (exit ${r.code}): ${r.stderr.trim()}`);
+    return r.stdout;
   }
   const l = lzma();
   const stream = l.createStream('streamEncoder', {

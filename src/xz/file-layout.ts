@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
-import { decodeIndex, padTo4 } from './index.js';
+import { decodeIndexTable, type IndexTable, minUnpaddedSize, padTo4 } from './index.js';
 import {
   decodeStreamFooter,
   decodeStreamHeader,
@@ -31,13 +31,19 @@ export interface XzStreamInfo {
   indexSize: number;
   /** Stream Padding that follows the Stream Footer. */
   padding: number;
-  blocks: XzBlockInfo[];
+  blocks: readonly XzBlockInfo[];
 }
 
 export interface XzFileLayout {
   fileSize: number;
   streams: XzStreamInfo[];
-  blocks: XzBlockInfo[];
+  /**
+   * Every Stream's Blocks in file order. A read-only array whose elements
+   * are made on access from columns of numbers (about 36 bytes a Block): an
+   * Index may list millions of Blocks, and what the file holds bounds how
+   * many, not what an object each would cost.
+   */
+  blocks: readonly XzBlockInfo[];
   uncompressedSize: number;
   /** The Stream Footer is the last thing in the file (what debuginfod's seek support wants). */
   footerLast: boolean;
@@ -47,12 +53,72 @@ export interface XzFileLayout {
 async function headerDisagrees(fh: FileHandle, end: number, indexSize: number, footerBytes: Buffer): Promise<boolean> {
   const indexOffset = end - STREAM_FOOTER_SIZE - indexSize;
   if (indexSize > INDEX_LIMIT || indexOffset < STREAM_HEADER_SIZE) return false;
-  const index = decodeIndex(await readAt(fh, indexOffset, indexSize));
+  const index = decodeIndexTable(await readAt(fh, indexOffset, indexSize), {
+    blocksSpace: indexOffset - STREAM_HEADER_SIZE,
+  });
   if ('error' in index) return false;
-  const streamOffset = indexOffset - index.records.reduce((n, r) => n + padTo4(r.unpaddedSize), 0) - STREAM_HEADER_SIZE;
+  let blocksSize = 0;
+  for (let i = 0; i < index.count; i++) blocksSize += padTo4(index.unpaddedSizes[i]!);
+  const streamOffset = indexOffset - blocksSize - STREAM_HEADER_SIZE;
   if (streamOffset < 0) return false;
   const header = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
   return !('error' in decodeStreamHeader(header)) && !sameStreamFlags(header, footerBytes);
+}
+
+/** Where each Block lies, a column per field (see XzFileLayout.blocks). */
+class BlockColumns {
+  constructor(
+    readonly fileOffsets: Float64Array,
+    readonly unpaddedSizes: Float64Array,
+    readonly uncompressedOffsets: Float64Array,
+    readonly uncompressedSizes: Float64Array,
+    readonly streamOf: Uint32Array,
+    readonly checkIds: readonly number[],
+  ) {}
+
+  at(i: number): XzBlockInfo {
+    const stream = this.streamOf[i]!;
+    return {
+      stream,
+      fileOffset: this.fileOffsets[i]!,
+      unpaddedSize: this.unpaddedSizes[i]!,
+      totalSize: padTo4(this.unpaddedSizes[i]!),
+      uncompressedOffset: this.uncompressedOffsets[i]!,
+      uncompressedSize: this.uncompressedSizes[i]!,
+      checkId: this.checkIds[stream]!,
+    };
+  }
+}
+
+function arrayIndex(prop: string | symbol): number | undefined {
+  if (typeof prop !== 'string' || prop.length === 0 || prop.length > 16) return undefined;
+  const c = prop.charCodeAt(0);
+  if (c < 48 || c > 57) return undefined;
+  const n = Number(prop);
+  return String(n) === prop ? n : undefined;
+}
+
+/**
+ * Blocks [from, to) of `columns` as a read-only array: indexing, length,
+ * iteration and the Array methods work, each element made when read.
+ */
+function blockList(columns: BlockColumns, from: number, to: number): readonly XzBlockInfo[] {
+  const length = to - from;
+  return new Proxy<XzBlockInfo[]>([], {
+    get(target, prop, receiver) {
+      if (prop === 'length') return length;
+      const i = arrayIndex(prop);
+      if (i !== undefined) return i < length ? columns.at(from + i) : undefined;
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+    has(target, prop) {
+      const i = arrayIndex(prop);
+      return i !== undefined ? i < length : Reflect.has(target, prop);
+    },
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+  });
 }
 
 /** The Index is read into memory; refuse absurd sizes from hostile files. */
@@ -107,7 +173,14 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
   const kind = sniffFormatStrict(head);
   if (kind !== 'xz') throw formatError(name, kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
 
-  const streams: XzStreamInfo[] = [];
+  const found: {
+    offset: number;
+    checkId: number;
+    indexOffset: number;
+    indexSize: number;
+    padding: number;
+    index: IndexTable;
+  }[] = [];
   let pos = fileSize;
   while (pos > 0) {
     // Stream Padding: null bytes in multiples of four before the end or the next Stream.
@@ -135,7 +208,7 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
       }
       throw formatError(
         name,
-        streams.length === 0 ? `${footer.error} at the end of the file` : footer.error,
+        found.length === 0 ? `${footer.error} at the end of the file` : footer.error,
         footer.unsupported,
       );
     }
@@ -143,10 +216,14 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
       throw formatError(name, `Index of ${footer.indexSize} bytes is too large`, true);
     const indexOffset = pos - STREAM_FOOTER_SIZE - footer.indexSize;
     if (indexOffset < STREAM_HEADER_SIZE) throw formatError(name, 'Backward Size points before the start of the file');
-    const index = decodeIndex(await readAt(fh, indexOffset, footer.indexSize));
+    // The Blocks lie between the Stream Header and the Index: that bounds how many the Index may list.
+    const index = decodeIndexTable(await readAt(fh, indexOffset, footer.indexSize), {
+      minUnpaddedSize: minUnpaddedSize(footer.checkId),
+      blocksSpace: indexOffset - STREAM_HEADER_SIZE,
+    });
     if ('error' in index) throw formatError(name, index.error);
     let blocksSize = 0;
-    for (const r of index.records) blocksSize += padTo4(r.unpaddedSize);
+    for (let i = 0; i < index.count; i++) blocksSize += padTo4(index.unpaddedSizes[i]!);
     const streamOffset = indexOffset - blocksSize - STREAM_HEADER_SIZE;
     if (streamOffset < 0) throw formatError(name, 'Index describes more data than the file holds');
     const headerBytes = await readAt(fh, streamOffset, STREAM_HEADER_SIZE);
@@ -155,43 +232,62 @@ export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFile
       throw formatError(name, `${header.error} (Stream at offset ${streamOffset})`, header.unsupported);
     if (!sameStreamFlags(headerBytes, footerBytes))
       throw formatError(name, 'Stream Header and Stream Footer flags differ');
-    const blocks: XzBlockInfo[] = [];
-    let at = streamOffset + STREAM_HEADER_SIZE;
-    for (const r of index.records) {
-      blocks.push({
-        stream: 0,
-        fileOffset: at,
-        unpaddedSize: r.unpaddedSize,
-        totalSize: padTo4(r.unpaddedSize),
-        uncompressedOffset: 0,
-        uncompressedSize: r.uncompressedSize,
-        checkId: header.checkId,
-      });
-      at += padTo4(r.unpaddedSize);
-    }
-    streams.unshift({
-      fileOffset: streamOffset,
+    found.unshift({
+      offset: streamOffset,
       checkId: header.checkId,
       indexOffset,
       indexSize: footer.indexSize,
       padding,
-      blocks,
+      index,
     });
     pos = streamOffset;
     if (pos % 4 !== 0) throw formatError(name, 'Stream Padding is not a multiple of four bytes');
   }
 
-  const allBlocks: XzBlockInfo[] = [];
-  let uncompressed = 0;
-  streams.forEach((s, i) => {
-    for (const b of s.blocks) {
-      b.stream = i;
-      b.uncompressedOffset = uncompressed;
-      uncompressed += b.uncompressedSize;
-      if (!Number.isSafeInteger(uncompressed)) throw formatError(name, 'uncompressed size overflows', true);
-      allBlocks.push(b);
+  const count = found.reduce((n, s) => n + s.index.count, 0);
+  // One Stream (the usual case) lends its columns; several are joined.
+  const joined = (column: (t: IndexTable) => Float64Array) => {
+    if (found.length === 1) return column(found[0]!.index);
+    const out = new Float64Array(count);
+    let at = 0;
+    for (const s of found) {
+      out.set(column(s.index), at);
+      at += s.index.count;
     }
+    return out;
+  };
+  const columns = new BlockColumns(
+    new Float64Array(count),
+    joined((t) => t.unpaddedSizes),
+    new Float64Array(count),
+    joined((t) => t.uncompressedSizes),
+    new Uint32Array(count),
+    found.map((s) => s.checkId),
+  );
+  const streams: XzStreamInfo[] = [];
+  let uncompressed = 0;
+  let first = 0;
+  found.forEach((s, stream) => {
+    let at = s.offset + STREAM_HEADER_SIZE;
+    for (let i = first; i < first + s.index.count; i++) {
+      columns.fileOffsets[i] = at;
+      at += padTo4(columns.unpaddedSizes[i]!);
+      columns.uncompressedOffsets[i] = uncompressed;
+      uncompressed += columns.uncompressedSizes[i]!;
+      if (!Number.isSafeInteger(uncompressed)) throw formatError(name, 'uncompressed size overflows', true);
+      columns.streamOf[i] = stream;
+    }
+    streams.push({
+      fileOffset: s.offset,
+      checkId: s.checkId,
+      indexOffset: s.indexOffset,
+      indexSize: s.indexSize,
+      padding: s.padding,
+      blocks: blockList(columns, first, first + s.index.count),
+    });
+    first += s.index.count;
   });
+  const allBlocks = blockList(columns, 0, count);
   const last = streams[streams.length - 1]!;
   return { fileSize, streams, blocks: allBlocks, uncompressedSize: uncompressed, footerLast: last.padding === 0 };
 }

@@ -1,4 +1,6 @@
+import { BLOCK_HEADER_SIZE_MIN } from './block-header.js';
 import { crc32 } from './crc32.js';
+import { checkSize } from './stream-flags.js';
 import { decodeVli, encodeVli } from './vli.js';
 
 /** The Index of one Stream (spec 4): one record per Block. */
@@ -30,8 +32,52 @@ export function encodeIndex(records: readonly IndexRecord[]): Buffer {
 
 export type IndexResult = { records: IndexRecord[] } | { error: string };
 
+/**
+ * The records of an Index as two columns: 16 bytes a record. A Stream may
+ * claim millions of Blocks, and an object per record would cost ten times that.
+ */
+export interface IndexTable {
+  count: number;
+  unpaddedSizes: Float64Array;
+  uncompressedSizes: Float64Array;
+}
+
+export interface IndexBounds {
+  /** Smallest Unpadded Size a record may give. Default UNPADDED_SIZE_MIN; minUnpaddedSize(checkId) for a real Stream. */
+  minUnpaddedSize?: number;
+  /** Bytes the Stream's Blocks can take at most (what the file holds before the Index). */
+  blocksSpace?: number;
+}
+
+/**
+ * The smallest Unpadded Size a Block can really have in a Stream with this
+ * Check: a Block Header of at least eight bytes (spec 3.1.1), Compressed
+ * Data of at least one (its size "MUST be non-zero", 3.1.3), and the Check.
+ * The spec's bare minimum of five (4.3.1) ignores the header's own minimum.
+ */
+export function minUnpaddedSize(checkId: number): number {
+  return BLOCK_HEADER_SIZE_MIN + 1 + checkSize(checkId);
+}
+
 /** Decodes a complete Index field (as located by the Stream Footer's Backward Size). */
 export function decodeIndex(buf: Uint8Array): IndexResult {
+  const table = decodeIndexTable(buf);
+  if ('error' in table) return table;
+  const records: IndexRecord[] = [];
+  for (let i = 0; i < table.count; i++)
+    records.push({ unpaddedSize: table.unpaddedSizes[i]!, uncompressedSize: table.uncompressedSizes[i]! });
+  return { records };
+}
+
+/**
+ * decodeIndex into columns, with the checks that bound the work by the
+ * file: a count whose smallest possible Blocks would not fit in
+ * `blocksSpace` is refused before anything is allocated, and the records
+ * are refused as soon as their Blocks add up to more than that.
+ */
+export function decodeIndexTable(buf: Uint8Array, bounds: IndexBounds = {}): IndexTable | { error: string } {
+  const minUnpadded = bounds.minUnpaddedSize ?? UNPADDED_SIZE_MIN;
+  const space = bounds.blocksSpace ?? Infinity;
   if (buf.length < 8 || buf.length % 4 !== 0) return { error: 'Index size is not a multiple of four' };
   if (buf[0] !== 0x00) return { error: 'Index Indicator is not zero' };
   const end = buf.length - 4;
@@ -41,7 +87,16 @@ export function decodeIndex(buf: Uint8Array): IndexResult {
   pos += count.size;
   // Each record takes at least two bytes: reject absurd counts before looping.
   if (count.value > (end - pos) / 2) return { error: 'Index Number of Records exceeds the Index size' };
-  const records: IndexRecord[] = [];
+  if (count.value * padTo4(minUnpadded) > space) {
+    return {
+      error:
+        `Index lists ${count.value} Blocks, more than the ${space} bytes before it can hold ` +
+        `(a Block takes at least ${padTo4(minUnpadded)})`,
+    };
+  }
+  const unpaddedSizes = new Float64Array(count.value);
+  const uncompressedSizes = new Float64Array(count.value);
+  let blocksSize = 0;
   for (let i = 0; i < count.value; i++) {
     const unpadded = decodeVli(buf, pos, end);
     if ('error' in unpadded) return { error: `Index record ${i}: ${unpadded.error}` };
@@ -49,13 +104,16 @@ export function decodeIndex(buf: Uint8Array): IndexResult {
     const uncompressed = decodeVli(buf, pos, end);
     if ('error' in uncompressed) return { error: `Index record ${i}: ${uncompressed.error}` };
     pos += uncompressed.size;
-    if (unpadded.value < UNPADDED_SIZE_MIN)
+    if (unpadded.value < minUnpadded)
       return { error: `Index record ${i}: Unpadded Size ${unpadded.value} is too small` };
-    records.push({ unpaddedSize: unpadded.value, uncompressedSize: uncompressed.value });
+    blocksSize += padTo4(unpadded.value);
+    if (blocksSize > space) return { error: 'Index describes more data than the file holds' };
+    unpaddedSizes[i] = unpadded.value;
+    uncompressedSizes[i] = uncompressed.value;
   }
   if (end - pos > 3 || end - pos < 0) return { error: 'Index has the wrong amount of padding' };
   for (let p = pos; p < end; p++) if (buf[p] !== 0) return { error: 'Index Padding is not zero' };
   const stored = Buffer.from(buf.buffer, buf.byteOffset, buf.length).readUInt32LE(end);
   if (crc32(buf.subarray(0, end)) !== stored) return { error: 'Index CRC32 mismatch' };
-  return { records };
+  return { count: count.value, unpaddedSizes, uncompressedSizes };
 }

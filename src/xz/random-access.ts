@@ -1,6 +1,7 @@
 import { existsSync, type Stats } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
+import { openRegularFile } from '../util/regular-file.js';
 import { decodeBlock, streamAround } from './block-decoder.js';
 import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
 import {
@@ -171,12 +172,8 @@ export class XzRandomAccess {
     const backend = options.backend ?? 'auto';
     // An explicit 'xz' must be usable; 'auto' finds out on first use.
     if (backend === 'xz') await resolveEncoder('xz');
-    let fh: FileHandle;
-    try {
-      fh = await fs.open(path, options.noFollow ? fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW : 'r');
-    } catch (err) {
-      throw fromSystemError(err, name, 'opening');
-    }
+    // Not a regular file (a FIFO, a device): refused before a byte is read, never waited on.
+    const fh = await openRegularFile(path, { name, noFollow: options.noFollow });
     try {
       // readXzLayout rejects anything without the xz magic too; this names
       // damaged lzip and LZMA_Alone files the way liblzma would see them.

@@ -1,12 +1,16 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
- * xz(1) as a decoder in a child process. The system's xz (5.4 on current
- * distributions) decodes 2.5 to 4 times as fast as the liblzma 5.2.3 in
- * lzma-native's prebuilt binding (docs/layout.md), which pays for the
- * process start (about 5 ms) once a read spans more than a few hundred KiB.
- * node:child_process is used directly: importing execa alone takes longer
- * than xz needs for a whole 2 MiB Block.
+ * xz(1) in a child process: the one place that starts it (Block encoding,
+ * decoding, the version probe, repack's streaming decode); the binpkg
+ * decompressors run it through execa with xzEnvironment().
+ *
+ * The system's xz (5.4 on current distributions) decodes 2.5 to 4 times as
+ * fast as the liblzma 5.2.3 in lzma-native's prebuilt binding
+ * (docs/layout.md), which pays for the process start (about 5 ms) once a
+ * read spans more than a few hundred KiB. node:child_process is used
+ * directly: importing execa alone takes longer than xz needs for a whole
+ * 2 MiB Block, and extract's start-up pays for the version probe.
  */
 
 export interface XzProcessInput {
@@ -52,12 +56,78 @@ export class XzFailedError extends Error {
   }
 }
 
-/** XZ_OPT and XZ_DEFAULTS may hold a memory limit or other settings meant for the user's own runs. */
-function xzEnvironment(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+/**
+ * The environment every xz(1) runs in. XZ_OPT and XZ_DEFAULTS hold settings
+ * meant for the user's own runs (Portage passes them through): a
+ * --block-size there splits the one Block an encode must produce, a memory
+ * limit fails a decode. LC_ALL=C: xz's messages are parsed and quoted in
+ * packdebug's English ones.
+ */
+export function xzEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C' };
   delete env['XZ_OPT'];
   delete env['XZ_DEFAULTS'];
   return env;
+}
+
+const DECODE_ARGS = ['--decompress', '--stdout', '--quiet', '--no-warn'];
+
+function startXz(args: readonly string[], stdin: 'pipe' | 'ignore'): ChildProcess {
+  return spawn('xz', args, { stdio: [stdin, 'pipe', 'pipe'], env: xzEnvironment() });
+}
+
+/** An 'error' of a child that never started (no pid) means xz is not there. */
+function startFailure(child: ChildProcess, err: Error): Error {
+  return child.pid === undefined ? new XzMissingError(err) : err;
+}
+
+/** xz's complaint without its `xz: FILE: ` prefix, or the exit status. */
+function xzComplaint(stderr: Buffer[], code: number | null): string {
+  return (
+    Buffer.concat(stderr)
+      .toString()
+      .trim()
+      .replace(/^xz: [^:]*: /, '') || `xz exited with status ${code}`
+  );
+}
+
+export interface XzRun {
+  /** Exit status; null when killed (the timeout). */
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs xz with `args`, `input` on its stdin, and collects its output.
+ * Rejects with XzMissingError when xz cannot be started; a failing xz is a
+ * result with a non-zero code (the caller knows what the failure means).
+ */
+export function runXz(args: readonly string[], opts: { input?: Buffer; timeoutMs?: number } = {}): Promise<XzRun> {
+  return new Promise((resolve, reject) => {
+    const child = startXz(args, opts.input ? 'pipe' : 'ignore');
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill(), opts.timeoutMs);
+    let settled = false;
+    const finish = (err: Error | undefined, code: number | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve({ code, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString() });
+    };
+    // A process that never started emits no 'close' on every Node version.
+    child.on('error', (err) => finish(startFailure(child, err), null));
+    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+    if (opts.input) {
+      // A failing xz closes the pipe: its exit status says why.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(opts.input);
+    }
+    child.on('close', (code) => finish(undefined, code));
+  });
 }
 
 /**
@@ -68,10 +138,10 @@ function xzEnvironment(): NodeJS.ProcessEnv {
  */
 export function decodeWithXzProcess(input: XzProcessInput, consumer: XzChunkConsumer): Promise<XzProcessResult> {
   return new Promise((resolve, reject) => {
-    const args = ['--decompress', '--stdout', '--quiet', '--no-warn'];
+    const args = [...DECODE_ARGS];
     if (input.file !== undefined) args.push('--', input.file);
     const piped = input.data !== undefined || input.pieces !== undefined;
-    const child = spawn('xz', args, { stdio: [piped ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: xzEnvironment() });
+    const child = startXz(args, piped ? 'pipe' : 'ignore');
     let produced = 0;
     let stopped = false;
     let failure: unknown;
@@ -93,21 +163,12 @@ export function decodeWithXzProcess(input: XzProcessInput, consumer: XzChunkCons
       settled = true;
       if (failure !== undefined) reject(failure);
       else if (stopped || code === 0) resolve({ stopped, produced });
-      else
-        reject(
-          new XzFailedError(
-            Buffer.concat(stderr)
-              .toString()
-              .trim()
-              .replace(/^xz: [^:]*: /, '') || `xz exited with status ${code}`,
-          ),
-        );
+      else reject(new XzFailedError(xzComplaint(stderr, code)));
     };
     child.on('error', (err) => {
-      const missing = child.pid === undefined;
-      failure ??= missing ? new XzMissingError(err) : err;
+      failure ??= startFailure(child, err);
       // A process that never started emits no 'close' on every Node version.
-      if (missing) settle(null);
+      if (child.pid === undefined) settle(null);
     });
     const stdout = child.stdout!;
     // Pulled with read() rather than taken from 'data' events: a paused stream is resumed by
@@ -183,4 +244,34 @@ async function writePieces(
     }
   }
   if (!done() && !stdin.destroyed) stdin.end();
+}
+
+/**
+ * The decoded contents of `file`, pulled chunk by chunk (xz waits while the
+ * caller is busy). Throws XzMissingError before the first chunk when xz
+ * cannot be started, XzFailedError after the last when the data is bad.
+ * Leaving the loop early kills xz.
+ */
+export async function* decodeFileWithXzProcess(file: string): AsyncGenerator<Buffer> {
+  const child = startXz([...DECODE_ARGS, '--', file], 'ignore');
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const exit = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err) => reject(startFailure(child, err)));
+    child.on('close', resolve);
+  });
+  // Not awaited when the caller stops early.
+  exit.catch(() => undefined);
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout!) yield chunk as Buffer;
+    finished = true;
+  } finally {
+    if (!finished) {
+      child.stdout!.destroy();
+      child.kill();
+    }
+  }
+  const code = await exit;
+  if (code !== 0) throw new XzFailedError(xzComplaint(stderr, code));
 }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { packImage } from '../../src/pack/pack.js';
 import { encodeHeader, paddedSize, type HeaderFields } from '../../src/tar/header.js';
+import { encodePaxRecords } from '../../src/tar/pax.js';
 import { decodeIndex, encodeIndex, type IndexRecord } from '../../src/xz/index.js';
 import { decodeStreamFooter, encodeStreamFooter, STREAM_FOOTER_SIZE } from '../../src/xz/stream-flags.js';
 
@@ -122,4 +123,27 @@ export function withEditedIndex(xz: Buffer, edit: (records: IndexRecord[]) => vo
   edit(index.records);
   const rewritten = encodeIndex(index.records);
   return Buffer.concat([xz.subarray(0, indexStart), rewritten, encodeStreamFooter(footer.checkId, rewritten.length)]);
+}
+
+/**
+ * Issue 12 item 4: an empty member whose pax size is `0x400`, then a header
+ * named `../../../../tmp/x`. GNU tar and libarchive reject the size and
+ * extract the `../` member; reading `0x400` as 1024 would hide it as data.
+ */
+export function paxHexSizeTar(): Buffer {
+  return rawTar([
+    { name: './usr/lib/debug/PaxHeaders/empty', type: 'x', data: encodePaxRecords({ size: '0x400' }) },
+    { name: './usr/lib/debug/empty' },
+    { name: '../../../../tmp/x', data: Buffer.from('evil\n') },
+    { name: './usr/lib/debug/padding', data: Buffer.alloc(1024) },
+  ]);
+}
+
+/** Issue 12 item 10: one global pax header of `records` records (15 bytes each), then `members` empty members. */
+export function globalPaxTar(records: number, members: number): Buffer {
+  const pax = Buffer.concat(Array.from({ length: records }, (_, i) => encodePaxRecords({ [`k${i}`]: 'v' })));
+  return rawTar([
+    { name: './GlobalHead', type: 'g', data: pax },
+    ...Array.from({ length: members }, (_, i) => ({ name: `./usr/lib/debug/e${String(i).padStart(5, '0')}` })),
+  ]);
 }

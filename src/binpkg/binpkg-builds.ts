@@ -1,7 +1,7 @@
 /**
  * Which builds (CATEGORY/PF and BUILD_ID) a PKGDIR holds binpkgs of: the
- * adapter between src/binpkg (GPKG, XPAK, PKGDIR walk, Packages index) and
- * what audit and prune ask, "is there a binpkg of this tarball's build?".
+ * adapter between the rest of src/binpkg (GPKG, XPAK, PKGDIR walk, Packages
+ * index) and what audit and prune ask, "is there a binpkg of this tarball's build?".
  *
  * A binpkg's identity comes from its Packages stanza (CPV, BUILD_ID) when
  * the stanza's SIZE matches the file, else from the package's own metadata
@@ -9,9 +9,11 @@
  * be read is identified by its name as a last resort, so that prune keeps
  * rather than deletes; one without any identity is listed as unreadable.
  */
-import { listPkgdir, openBinpkg, splitPf } from '../binpkg/index.js';
+import { openBinpkg } from './binpkg.js';
+import { splitPf } from './metadata.js';
+import { listPkgdir } from './pkgdir.js';
 import { limiter } from '../util/limit.js';
-import { canonicalBuildId } from './vdb.js';
+import { canonicalBuildId } from '../portage/vdb.js';
 
 export interface BinpkgBuild {
   /** Key used by `find`. */

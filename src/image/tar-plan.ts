@@ -1,4 +1,9 @@
-import type { ImageEntry } from '../image/walk.js';
+/**
+ * How image entries lay out as one uncompressed tar stream, and what
+ * supplies the data of its members: shared by the writer (pack) and by the
+ * data sources below it (binpkg's spill file).
+ */
+import type { ImageEntry } from './walk.js';
 import { BLOCK_SIZE, encodeHeader, type HeaderFields, paddedSize, paxNeeds } from '../tar/header.js';
 import { encodePaxMember } from '../tar/pax.js';
 
@@ -16,6 +21,19 @@ export interface PlannedMember {
   dataSize: number;
   /** Offset just past the member's padded data. */
   end: number;
+}
+
+/**
+ * Where the data of regular-file members comes from: the image on disk
+ * (`pack`) or a spill file of a binpkg's image stream (`from-binpkg`).
+ * Reads of one member come in order and without gaps, members in plan order.
+ */
+export interface MemberData {
+  /** Fills `into` with the member's bytes from `position`. */
+  read(member: PlannedMember, position: number, into: Buffer): Promise<void>;
+  /** The member was read to its end; `sha256` is the digest of what was read. */
+  finished(member: PlannedMember, sha256: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface TarPlan {

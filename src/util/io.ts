@@ -9,6 +9,14 @@ export interface CommandIO {
   env: NodeJS.ProcessEnv;
 }
 
+/** Progress and notices of a long library operation (the pack engine); the caller decides where they go. */
+export interface PackLogger {
+  info(message: string): void;
+  warn(message: string): void;
+  /** A transient progress line (only shown on a TTY). */
+  progress?(message: string): void;
+}
+
 export function processIO(): CommandIO {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env };
 }

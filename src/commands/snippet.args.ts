@@ -1,0 +1,28 @@
+import type { Argv } from 'yargs';
+import { jsonOption } from './options.js';
+
+export interface SnippetArgs {
+  kind: string;
+  eprefix?: string;
+  url?: string;
+  port?: number;
+  json?: boolean;
+}
+
+export const snippetCommand = {
+  command: 'snippet <kind>',
+  describe: 'print ready-to-paste configuration: make.conf, bashrc, debuginfod-systemd, debuginfod-openrc, client',
+  builder: (y: Argv) =>
+    y
+      .positional('kind', {
+        type: 'string',
+        demandOption: true,
+        choices: ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'],
+      })
+      .options({
+        eprefix: { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' },
+        url: { type: 'string', describe: 'debuginfod URL for the client snippet' },
+        port: { type: 'number', describe: 'debuginfod port', default: 8002 },
+        ...jsonOption('print {kind, path, text} as JSON'),
+      } as const),
+};
