@@ -197,7 +197,6 @@ describe.skipIf(!hasTools)('Blocks with filters lzma-native lacks (ARM64): bound
       const started = Date.now();
       const { result, peakRss } = await cliPeakRss(args(), { timeout: 90_000 });
       const seconds = (Date.now() - started) / 1000;
-      ctx.task.meta = { peakRss, seconds } as never;
       console.log(`${what}: peak RSS ${(peakRss / 1e6).toFixed(0)} MB, ${seconds.toFixed(1)} s`);
       expect(result.stderr).not.toMatch(/internal error/);
       expect(result.exitCode, result.stderr).toBe(0);
