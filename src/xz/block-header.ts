@@ -15,8 +15,7 @@ export const FILTER_ARM64 = 0x0a;
 export const FILTER_RISCV = 0x0b;
 export const FILTER_LZMA2 = 0x21;
 
-/** Smallest and largest Block Header (spec 3.1.1). */
-export const BLOCK_HEADER_SIZE_MIN = 8;
+/** Largest Block Header (spec 3.1.1). */
 export const BLOCK_HEADER_SIZE_MAX = 1024;
 
 interface FilterKind {
