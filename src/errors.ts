@@ -12,7 +12,6 @@ export type ErrorCode =
   | 'E_VERIFY' // a written tarball did not read back identical to its source
   | 'E_NOSPC' // no space left on the destination
   | 'E_IO' // any other I/O failure
-  | 'E_INTERRUPTED' // SIGINT/SIGTERM
   | 'E_NOT_FOUND'; // a requested member or build-id is not there
 
 export class PackdebugError extends Error {
@@ -28,14 +27,15 @@ export class PackdebugError extends Error {
   }
 }
 
-/** Exit statuses: 1 = the job failed, 2 = usage or input problem, 130/143 = signals. */
+/**
+ * Exit statuses: 1 = the job failed, 2 = usage or input problem. A signal
+ * is no error: AtomicFile cleans up and the process dies of it (128+N).
+ */
 export function exitStatusFor(code: ErrorCode): number {
   switch (code) {
     case 'E_USAGE':
     case 'E_INPUT':
       return 2;
-    case 'E_INTERRUPTED':
-      return 130;
     default:
       return 1;
   }

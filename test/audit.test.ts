@@ -9,7 +9,7 @@ import { auditTarball } from '../src/audit/tarball.js';
 import { MemberChecks } from '../src/audit/members.js';
 import { Hash64Table, hashName } from '../src/audit/name-hash.js';
 import type { TarEntry } from '../src/tar/parse.js';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runAudit } from '../src/commands/audit.js';
 import { parseTarballName } from '../src/portage/naming.js';
 import { compareVersions, parseVersion } from '../src/portage/version.js';

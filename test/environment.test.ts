@@ -3,7 +3,7 @@
  * sizes (src/util/size.ts) and Portage-style messages (src/portage/messages.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { PackdebugError } from '../src/errors.js';
 import { readHookSettings, type ReadFile } from '../src/portage/environment.js';
 import {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runExtract } from '../src/commands/extract.js';
 import { listTarball } from '../src/tarball/list.js';
 import { packImage } from '../src/pack/pack.js';

@@ -394,7 +394,7 @@ describe('repack with a target on a full filesystem', () => {
   it.skipIf(!hasTools)(
     'reports the full one in one line (no stack), repacks the next one, exits 1; the original is kept',
     async (ctx) => {
-      const { memoryIO } = await import('../src/util/io.js');
+      const { memoryIO } = await import('./helpers/io.js');
       const { runRepack } = await import('../src/commands/repack.js');
       const { portageTarball } = await import('./helpers/trees.js');
       const image = await makeImage('odd');

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { type FromBinpkgSummary, runFromBinpkg } from '../src/commands/from-binpkg.js';
 import { packImage } from '../src/pack/pack.js';
 import { TarParser } from '../src/tar/parse.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runHook } from '../src/commands/hook.js';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { PackdebugError } from '../src/errors.js';
 import type { PackOptions, PackResult } from '../src/pack/options.js';
 import { makeImage, tmpdir, walkTree } from './helpers/images.js';
@@ -200,14 +200,6 @@ describe('runHook (in-process)', () => {
         },
         1,
         /tarball differs$/,
-      ],
-      [
-        {},
-        () => {
-          throw new PackdebugError('E_INTERRUPTED', 'interrupted');
-        },
-        130,
-        /interrupted$/,
       ],
       [
         {},

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../src/commands/audit.js';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runList } from '../src/commands/list.js';
 import { hasControlChars, printable, printableLine } from '../src/util/escape.js';
 import { tmpdir } from './helpers/images.js';

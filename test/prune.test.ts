@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runPrune } from '../src/commands/prune.js';
 import { planGroup, type PruneCandidate } from '../src/prune/plan.js';
 import { pruneTree, type PruneResult } from '../src/prune/prune.js';

@@ -2,7 +2,7 @@ import { renameSync, utimesSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runRepack } from '../src/commands/repack.js';
 import { repackTarball } from '../src/tarball/repack.js';
 import { makeImage, tmpdir } from './helpers/images.js';

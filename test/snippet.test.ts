@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runSnippet } from '../src/commands/snippet.js';
 import { PackdebugError } from '../src/errors.js';
 import { renderSnippet, SNIPPET_KINDS, snippetPath } from '../src/portage/snippets.js';

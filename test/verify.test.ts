@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryIO } from '../src/util/io.js';
+import { memoryIO } from './helpers/io.js';
 import { runVerify } from '../src/commands/verify.js';
 import type { VerifyArgs } from '../src/commands/verify.args.js';
 import type { VerifyReport } from '../src/debuginfod/verify.js';

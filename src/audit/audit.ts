@@ -12,8 +12,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { PackdebugError } from '../errors.js';
-import type { BinpkgIndex } from '../binpkg/binpkg-builds.js';
-import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
+import { loadProtections } from '../binpkg/protections.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
 import { Hash64Table, hashName } from './name-hash.js';
@@ -119,12 +118,8 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   const st = await fs.stat(tree).catch(() => undefined);
   if (!st) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
   if (!st.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: not a directory`, { file: tree });
-  const installed: InstalledPackages | undefined = options.vdb ? await readInstalled(options.vdb) : undefined;
-  let binpkgs: BinpkgIndex | undefined;
-  if (options.pkgdir) {
-    const { readBinpkgBuilds } = await import('../binpkg/binpkg-builds.js');
-    binpkgs = await readBinpkgBuilds(options.pkgdir);
-  }
+  const protections = await loadProtections(options);
+  const { installed, binpkgs } = protections;
 
   const summary: AuditSummary = {
     tree,
@@ -207,11 +202,11 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     }
 
     if (installed && name) {
-      report.installed = isInstalled(installed, name.category, name.pf, name.buildId);
+      report.installed = protections.isInstalled(name);
       if (report.installed) summary.installed!++;
     }
     if (binpkgs && name) {
-      const key = binpkgs.find(name.category, name.pf, name.buildId);
+      const key = protections.binpkgOf(name);
       report.binpkg = key !== undefined;
       if (key !== undefined) {
         usedBinpkgs.add(key);

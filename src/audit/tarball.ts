@@ -18,12 +18,13 @@
  * and parses the tar stream to its end, inspecting every ELF member.
  */
 import { CAPTURE_HEAD_BYTES } from '../elf/capture.js';
-import { ElfCapture, gnuBuildIdFromSegments, inspectElf, isElf } from '../elf/index.js';
+import { gnuBuildIdFromSegments } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import { isOneSmallBlock } from '../tarball/layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { inspectElfAt } from '../tarball/elf-at.js';
+import { captureElfMembers, type CapturedMember, type ElfCapturingVisitor } from '../tarball/elf-members.js';
 import { compareMemberNames } from '../tarball/order.js';
 import { openRegularFile } from '../util/regular-file.js';
 import { TarballReader } from '../tarball/reader.js';
@@ -69,7 +70,6 @@ export interface TarballAudit {
   gone: boolean;
 }
 
-const REGULAR = new Set(['0', '7']);
 /** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
 const XZ_DEEP_MIN = 8 << 20;
 
@@ -107,7 +107,7 @@ class MemberWalk {
   /** Where the end-of-archive marker starts, as far as the members seen say. */
   archiveEnd = 0;
   #previousAtBlock: string | undefined;
-  current: { entry: TarEntry; capture: ElfCapture | undefined; elfSeen: boolean } | undefined;
+  readonly #visitor: ElfCapturingVisitor;
 
   constructor(
     file: string,
@@ -115,47 +115,29 @@ class MemberWalk {
   ) {
     this.checks = new MemberChecks(file);
     this.blockKinds = new Uint8Array(reader.ra.blocks.length);
-  }
-
-  visitor(): TarVisitor {
-    return {
+    this.#visitor = captureElfMembers((e, info) => this.checks.elf(e, info), {
       entry: (e) => {
         this.checks.entry(e);
         this.archiveEnd = Math.max(this.archiveEnd, e.dataOffset + paddedSize(e.size));
         this.#classifyBlocks(e);
-        this.current = {
-          entry: e,
-          capture: REGULAR.has(e.type) && e.size >= 52 ? new ElfCapture(e.size) : undefined,
-          elfSeen: false,
-        };
-      },
-      data: (_e, chunk) => {
-        const c = this.current;
-        if (!c?.capture) return;
-        c.capture.push(chunk);
-        if (!c.elfSeen && c.capture.position >= 16) {
-          const head = c.capture.read(0, 16);
-          if (head !== undefined && isElf(head)) c.elfSeen = true;
-          else c.capture = undefined;
-        }
-      },
-      entryEnd: (e) => {
-        const c = this.current;
-        if (c?.capture && c.elfSeen) {
-          const info = inspectElf(c.capture);
-          if (info) this.checks.elf(e, info);
-        }
-        this.current = undefined;
       },
       ambiguous: (message, member) => this.checks.ambiguous(message, member),
-    };
+    });
+  }
+
+  visitor(): TarVisitor {
+    return this.#visitor;
+  }
+
+  /** The member being read, and its ELF capture while it is or may be ELF. */
+  get current(): CapturedMember | undefined {
+    return this.#visitor.current;
   }
 
   /** The member now being read was skipped from here on: inspect its ELF by random access. */
   async skipped(): Promise<void> {
-    const c = this.current;
-    this.current = undefined;
-    if (!c?.capture || !c.elfSeen) return;
+    const c = this.#visitor.detach();
+    if (!c) return;
     // The note through the program headers, confirmed by the estrip link that names the same id: no need
     // to decode the member's last Block for its section headers (most of a shallow audit's decoding otherwise).
     const quick = gnuBuildIdFromSegments(c.capture);

@@ -13,10 +13,6 @@ export class FieldReader {
     readonly order: ByteOrder,
   ) {}
 
-  u8(at: number): number {
-    return this.buf[at]!;
-  }
-
   u16(at: number): number {
     return this.order === 'little' ? this.buf.readUInt16LE(at) : this.buf.readUInt16BE(at);
   }

@@ -15,7 +15,6 @@ import { RECORD_SIZES, type ElfHeader } from './header.js';
 import { MAX_SECTIONS, MAX_STRTAB_BYTES } from './limits.js';
 import { fits } from './source.js';
 
-export const SHT_NULL = 0;
 export const SHT_PROGBITS = 1;
 export const SHT_STRTAB = 3;
 export const SHT_NOTE = 7;

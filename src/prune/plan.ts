@@ -9,15 +9,13 @@
  */
 import type { TarballName } from '../portage/naming.js';
 import { compareVersions } from '../portage/version.js';
+import type { FileStamp } from '../util/file-stamp.js';
 
-export interface PruneCandidate {
+/** A tarball as planned on: its stamp is what it must still be right before it is deleted. */
+export interface PruneCandidate extends FileStamp {
   path: string;
   rel: string;
   name: TarballName;
-  size: number;
-  mtimeMs: number;
-  dev: number;
-  ino: number;
 }
 
 export type KeepReason = 'newest' | 'binpkg' | 'installed' | 'recent';

@@ -22,14 +22,14 @@
  * lstat before unlink tells (nlink 1); a dry run counts the links it would
  * delete. A tarball also linked from outside the tree frees nothing.
  */
+import type { Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
-import type { BinpkgIndex } from '../binpkg/binpkg-builds.js';
-import { isInstalled, readInstalled, type InstalledPackages } from '../portage/vdb.js';
+import { loadProtections } from '../binpkg/protections.js';
 import { walkTarballTree } from '../tarball/tree.js';
 import { planGroup, type KeepReason, type PruneCandidate } from './plan.js';
-import { type FileVersion, sameVersion } from '../util/file-stamp.js';
+import { sameStamp } from '../util/file-stamp.js';
 
 export const DEFAULT_KEEP = 3;
 
@@ -68,7 +68,7 @@ export interface PruneResult {
   reclaimedBytes: number;
 }
 
-const sameFile = (c: PruneCandidate, st: FileVersion & { isFile(): boolean }) => st.isFile() && sameVersion(st, c);
+const sameFile = (c: PruneCandidate, st: Stats) => st.isFile() && sameStamp(st, c);
 
 export async function pruneTree(options: PruneOptions, events: PruneEvents = {}): Promise<PruneResult> {
   const tree = options.tree;
@@ -84,20 +84,14 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
   const st = await fs.stat(tree).catch(() => undefined);
   if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
   // Protection first: a PKGDIR or VDB that cannot be read stops the run before anything is deleted.
-  const installed: InstalledPackages | undefined = options.vdb ? await readInstalled(options.vdb) : undefined;
-  let binpkgs: BinpkgIndex | undefined;
-  if (options.pkgdir) {
-    const { readBinpkgBuilds } = await import('../binpkg/binpkg-builds.js');
-    binpkgs = await readBinpkgBuilds(options.pkgdir);
-  }
+  const protections = await loadProtections(options);
   const now = options.now ?? Date.now();
   const policy = {
     keep,
     olderThanMs: options.olderThanDays === undefined ? undefined : now - options.olderThanDays * 86_400_000,
     protects: (c: PruneCandidate): KeepReason | undefined => {
-      const n = c.name;
-      if (binpkgs?.find(n.category, n.pf, n.buildId) !== undefined) return 'binpkg';
-      if (installed && isInstalled(installed, n.category, n.pf, n.buildId)) return 'installed';
+      if (protections.binpkgOf(c.name) !== undefined) return 'binpkg';
+      if (protections.isInstalled(c.name)) return 'installed';
       return undefined;
     },
   };

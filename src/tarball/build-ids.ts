@@ -5,14 +5,10 @@
  * so that what a server returns can be compared with it.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { TarEntry } from '../tar/parse.js';
-import { AtomicFile } from '../util/atomic.js';
-import { type FileStamp, fileStamp, sameStamp } from '../util/file-stamp.js';
+import { JsonCache } from '../util/json-cache.js';
 import type { BuildIdKind } from './elf-members.js';
 import { inspectingVisitor, SecondLooks, type ElfMember } from './elf-members.js';
-import { cacheDir } from './member-index.js';
 import { TarballReader } from './reader.js';
 
 export interface ExpectedArtifact {
@@ -86,73 +82,38 @@ export async function collectArtifacts(
 }
 
 /** 2: ELF members with a note the scan had passed were left out. */
-const CACHE_VERSION = 2;
+const ARTIFACTS_VERSION = 2;
 
 interface CachedArtifacts {
-  version: number;
-  stamp: FileStamp;
   members: number;
   unservable: number;
   artifacts: ExpectedArtifact[];
 }
 
 /**
- * collectArtifacts with a cache in PACKDEBUG_CACHE_DIR (empty: off), trusted
- * only while the tarball keeps its path, size, mtime and inode: a nightly
- * verify of a whole tree reads only the tarballs that are new.
+ * collectArtifacts with a cache (see util/json-cache.ts), trusted only while
+ * the tarball is the same version of the same file: a nightly verify of a
+ * whole tree reads only the tarballs that are new.
  */
 export async function collectArtifactsCached(
   tarball: string,
   into: Map<string, ExpectedArtifact>,
   env: NodeJS.ProcessEnv,
 ): Promise<{ members: number; unservable: number; cached: boolean }> {
-  const dir = cacheDir(env);
-  const stamp = dir ? await fileStamp(tarball) : undefined;
-  const file =
-    dir && stamp
-      ? path.join(
-          dir,
-          `artifacts-v${CACHE_VERSION}-${createHash('sha256').update(stamp.path).digest('hex').slice(0, 32)}.json`,
-        )
-      : undefined;
-  if (file) {
-    try {
-      const data = JSON.parse(await fs.readFile(file, 'utf8')) as CachedArtifacts;
-      if (data.version === CACHE_VERSION && sameStamp(data.stamp, stamp)) {
-        for (const a of data.artifacts) {
-          const key = artifactKey(a.buildId, a.kind);
-          const known = into.get(key);
-          const sources = a.sources.map((s) => ({ ...s, tarball }));
-          if (known) known.sources.push(...sources);
-          else into.set(key, { ...a, sources });
-        }
-        return { members: data.members, unservable: data.unservable, cached: true };
-      }
-    } catch {
-      // no usable record: read the tarball
-    }
-  }
-  const mine = new Map<string, ExpectedArtifact>();
-  const counts = await collectArtifacts(tarball, mine);
-  for (const [key, a] of mine) {
+  const collect = async (): Promise<CachedArtifacts> => {
+    const mine = new Map<string, ExpectedArtifact>();
+    const counts = await collectArtifacts(tarball, mine);
+    return { ...counts, artifacts: [...mine.values()] };
+  };
+  const cache = JsonCache.open<CachedArtifacts>('artifacts', ARTIFACTS_VERSION, env);
+  const { value, cached } = cache ? await cache.through([tarball], collect) : { value: await collect(), cached: false };
+  for (const a of value.artifacts) {
+    const key = artifactKey(a.buildId, a.kind);
+    // A record is found by the tarball's real path: its sources name the tarball as this run was given it.
+    const sources = a.sources.map((s) => ({ ...s, tarball }));
     const known = into.get(key);
-    if (known) known.sources.push(...a.sources);
-    else into.set(key, { ...a, sources: [...a.sources] });
+    if (known) known.sources.push(...sources);
+    else into.set(key, { ...a, sources });
   }
-  if (file && stamp && sameStamp(stamp, await fileStamp(tarball))) {
-    try {
-      await fs.mkdir(dir!, { recursive: true, mode: 0o700 });
-      const out = await AtomicFile.create(file, { mode: 0o600 });
-      try {
-        const body: CachedArtifacts = { version: CACHE_VERSION, stamp, ...counts, artifacts: [...mine.values()] };
-        await out.fh.writeFile(JSON.stringify(body));
-        await out.commit();
-      } finally {
-        await out.abort();
-      }
-    } catch {
-      // the cache is an optimisation
-    }
-  }
-  return { ...counts, cached: false };
+  return { members: value.members, unservable: value.unservable, cached };
 }

@@ -65,45 +65,99 @@ export async function inspectCaptured(
   return (await inspectElfAt(ra, entry, capture)) ?? elf;
 }
 
+/** The smallest ELF file header (ELF32): a shorter member cannot be ELF. */
+const ELF_HEADER_MIN = 52;
+
+/** The member streaming by, with the capture of its bytes while it is (or may still be) ELF. */
+export interface CapturedMember {
+  entry: TarEntry;
+  /** Undefined once the member is known not to be ELF, or cannot be (not a regular file, too small). */
+  capture: ElfCapture | undefined;
+  /** Its identification bytes were seen and say ELF. */
+  isElf: boolean;
+}
+
+/** A TarVisitor that captures the ELF members streaming by (see captureElfMembers). */
+export interface ElfCapturingVisitor extends TarVisitor {
+  /** The member between its entry and its entryEnd. */
+  readonly current: CapturedMember | undefined;
+  /**
+   * The rest of the current member will not stream by (the walk skips it):
+   * stops following it, and returns its capture if it is ELF, for a look by
+   * random access instead.
+   */
+  detach(): { entry: TarEntry; capture: ElfCapture } | undefined;
+}
+
 /**
- * Wraps a TarVisitor so that every regular file that is ELF is inspected as
- * its data streams by (bounded memory: see ElfCapture). With `later`, a
- * member whose inspection was incomplete goes there instead of to `onElf`
- * (for SecondLooks.complete after the scan).
+ * Wraps `inner` so that the bytes of every regular member that is ELF are
+ * captured as they stream by (bounded memory: see ElfCapture) and inspected
+ * at the member's end: `onElf` gets the result, before `inner.entryEnd`.
+ * The one ELF capture of audit, list, extract and verify.
+ */
+export function captureElfMembers(
+  onElf: (entry: TarEntry, elf: ElfInfo, capture: ElfCapture) => void,
+  inner: TarVisitor = {},
+): ElfCapturingVisitor {
+  let current: CapturedMember | undefined;
+  return {
+    get current() {
+      return current;
+    },
+    detach() {
+      const c = current;
+      current = undefined;
+      return c?.capture && c.isElf ? { entry: c.entry, capture: c.capture } : undefined;
+    },
+    entry(e) {
+      const regular = e.type === '0' || e.type === '7';
+      current = {
+        entry: e,
+        capture: regular && e.size >= ELF_HEADER_MIN ? new ElfCapture(e.size) : undefined,
+        isElf: false,
+      };
+      inner.entry?.(e);
+    },
+    data(e, chunk) {
+      const c = current;
+      if (c?.capture) {
+        c.capture.push(chunk);
+        if (!c.isElf && c.capture.position >= 16) {
+          const ident = c.capture.read(0, 16);
+          if (ident !== undefined && isElf(ident)) c.isElf = true;
+          else c.capture = undefined;
+        }
+      }
+      inner.data?.(e, chunk);
+    },
+    entryEnd(e) {
+      const c = current;
+      current = undefined;
+      if (c?.capture && c.isElf) {
+        const elf = inspectElf(c.capture);
+        if (elf) onElf(e, elf, c.capture);
+      }
+      inner.entryEnd?.(e);
+    },
+    // Only when the inner visitor takes them: without it the parser throws (list, extract).
+    ...(inner.ambiguous ? { ambiguous: inner.ambiguous.bind(inner) } : {}),
+  };
+}
+
+/**
+ * captureElfMembers reporting ElfMember records. With `later`, a member
+ * whose inspection was incomplete goes there instead of to `onElf` (for
+ * SecondLooks.complete after the scan).
  */
 export function inspectingVisitor(
   onElf: (m: ElfMember) => void,
   inner: TarVisitor = {},
   later?: SecondLooks,
-): TarVisitor {
-  let capture: ElfCapture | undefined;
-  let head: Buffer | undefined;
-  return {
-    entry(e) {
-      capture = (e.type === '0' || e.type === '7') && e.size >= 52 ? new ElfCapture(e.size) : undefined;
-      head = undefined;
-      inner.entry?.(e);
-    },
-    data(e, chunk) {
-      if (capture) {
-        if (head === undefined) {
-          head = chunk.length >= 16 ? chunk : Buffer.from(chunk);
-          if (head.length >= 16 && !isElf(head)) capture = undefined;
-        }
-        capture?.push(chunk);
-      }
-      inner.data?.(e, chunk);
-    },
-    entryEnd(e) {
-      if (capture) {
-        const elf = inspectElf(capture);
-        if (elf && elf.incomplete !== undefined && later) later.add(e, elf, capture);
-        else if (elf) onElf({ entry: e, elf });
-      }
-      capture = undefined;
-      inner.entryEnd?.(e);
-    },
-  };
+): ElfCapturingVisitor {
+  return captureElfMembers((entry, elf, capture) => {
+    if (later && elf.incomplete !== undefined) later.add(entry, elf, capture);
+    else onElf({ entry, elf });
+  }, inner);
 }
 
 export type BuildIdKind = 'debuginfo' | 'executable';

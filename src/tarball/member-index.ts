@@ -1,9 +1,5 @@
-import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { TarEntry, TarVisitor } from '../tar/parse.js';
-import { AtomicFile } from '../util/atomic.js';
+import { JsonCache } from '../util/json-cache.js';
 import type { XzRandomAccess } from '../xz/random-access.js';
 import type { ElfAtOptions } from './elf-at.js';
 import { inspectingVisitor, SecondLooks, type ElfMember } from './elf-members.js';
@@ -63,86 +59,19 @@ export async function buildMemberIndex(reader: ScannableTarball, elfAt?: ElfAtOp
 }
 
 /** 2: ELF members with a note the scan had passed were cached as having no build-id. */
-const VERSION = 2;
-
-interface CacheFile {
-  version: number;
-  path: string;
-  size: number;
-  mtimeMs: number;
-  ino: number;
-  members: IndexedMember[];
-}
+const INDEX_VERSION = 2;
 
 /**
- * Where member indexes are cached: PACKDEBUG_CACHE_DIR, else
- * $XDG_CACHE_HOME/packdebug, else ~/.cache/packdebug. An empty
- * PACKDEBUG_CACHE_DIR turns the cache off.
+ * The member index of a tarball from the cache (see util/json-cache.ts),
+ * else built by `build` and cached: trusted only while the tarball is the
+ * same version of the same file.
  */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const explicit = env['PACKDEBUG_CACHE_DIR'];
-  if (explicit !== undefined) return explicit === '' ? undefined : explicit;
-  const base = env['XDG_CACHE_HOME'] || path.join(env['HOME'] || os.homedir(), '.cache');
-  return path.join(base, 'packdebug');
-}
-
-function cacheFile(dir: string, realPath: string): string {
-  return path.join(dir, `index-v${VERSION}-${createHash('sha256').update(realPath).digest('hex').slice(0, 32)}.json`);
-}
-
-/**
- * A cached index of a tarball, trusted only when the tarball's path, size,
- * mtime and inode are exactly those it was made from.
- */
-export async function loadCachedIndex(tarball: string, env?: NodeJS.ProcessEnv): Promise<IndexedMember[] | undefined> {
-  const dir = cacheDir(env);
-  if (!dir) return undefined;
-  try {
-    const real = await fs.realpath(tarball);
-    const st = await fs.stat(real);
-    const data = JSON.parse(await fs.readFile(cacheFile(dir, real), 'utf8')) as CacheFile;
-    if (
-      data.version !== VERSION ||
-      data.path !== real ||
-      data.size !== st.size ||
-      data.mtimeMs !== st.mtimeMs ||
-      data.ino !== st.ino
-    )
-      return undefined;
-    return data.members;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Saves an index; the cache is an optimisation, so failures are ignored. */
-export async function saveCachedIndex(
+export async function cachedMemberIndex(
   tarball: string,
-  members: IndexedMember[],
+  build: () => Promise<IndexedMember[]>,
   env?: NodeJS.ProcessEnv,
-): Promise<void> {
-  const dir = cacheDir(env);
-  if (!dir) return;
-  try {
-    const real = await fs.realpath(tarball);
-    const st = await fs.stat(real);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const file = await AtomicFile.create(cacheFile(dir, real), { mode: 0o600 });
-    try {
-      const body: CacheFile = {
-        version: VERSION,
-        path: real,
-        size: st.size,
-        mtimeMs: st.mtimeMs,
-        ino: st.ino,
-        members,
-      };
-      await file.fh.writeFile(JSON.stringify(body));
-      await file.commit();
-    } finally {
-      await file.abort();
-    }
-  } catch {
-    // no cache then
-  }
+): Promise<IndexedMember[]> {
+  const cache = JsonCache.open<{ members: IndexedMember[] }>('index', INDEX_VERSION, env);
+  if (!cache) return build();
+  return (await cache.through([tarball], async () => ({ members: await build() }))).value.members;
 }

@@ -66,12 +66,8 @@ export class TarballReader {
       const layout = await this.locator.layout();
       if (!layout.aligned || layout.sorted) return undefined;
       // Loaded here: a sorted tarball (what pack writes) never needs it, and extract's start-up counts.
-      const { buildMemberIndex, loadCachedIndex, saveCachedIndex } = await import('./member-index.js');
-      const cached = await loadCachedIndex(this.path, this.env);
-      if (cached) return cached;
-      const built = await buildMemberIndex(this);
-      await saveCachedIndex(this.path, built, this.env);
-      return built;
+      const { buildMemberIndex, cachedMemberIndex } = await import('./member-index.js');
+      return cachedMemberIndex(this.path, () => buildMemberIndex(this), this.env);
     })();
     return this.#members;
   }

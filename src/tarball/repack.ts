@@ -7,7 +7,7 @@ import { BlockPlanner, isOneSmallBlock, resolveLayout } from './layout.js';
 import { paddedSize } from '../tar/header.js';
 import { TarParser } from '../tar/parse.js';
 import { AtomicFile, lstatBelow } from '../util/atomic.js';
-import { sameVersion } from '../util/file-stamp.js';
+import { sameStamp } from '../util/file-stamp.js';
 import { findXz, resolveEncoder, type EncoderChoice } from '../xz/block-encoder.js';
 import { forEachBlock } from '../xz/block-decoder.js';
 import { readXzLayout } from '../xz/file-layout.js';
@@ -136,7 +136,7 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
 /** A file that is no longer what was read (renamed over, rewritten, touched) must not be replaced by the old contents. */
 async function checkUnchanged(file: string, st: Stats): Promise<void> {
   const now = await fs.lstat(file).catch(() => undefined);
-  if (!now || !sameVersion(now, st)) {
+  if (!sameStamp(now, st)) {
     throw new PackdebugError(
       'E_CHANGED',
       `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`,

@@ -40,10 +40,6 @@ export function parsePreset(value: string | number | undefined): Preset {
   return { level: Number(m[1]), extreme: m[2] !== undefined };
 }
 
-export function formatPreset(p: Preset): string {
-  return `${p.level}${p.extreme ? 'e' : ''}`;
-}
-
 /** liblzma 5.2's lzma_lzma_preset, field by field. */
 export function presetOptions({ level, extreme }: Preset): Lzma2Options {
   const o: Lzma2Options = {
