@@ -27,9 +27,10 @@ const layerRules = LAYERS.flatMap((layer, level) =>
     const notBelow = LAYERS.slice(level)
       .flat()
       .filter((other) => other !== name);
+    const below = LAYERS.slice(0, level).flat().join(', ') || 'nothing else';
     return {
       name: `layer-${name}`,
-      comment: `${name} may import only its own folder and ${LAYERS.slice(0, level).flat().join(', ') || 'nothing else'} (docs/architecture.md)`,
+      comment: `${name} may import only its own folder and ${below} (docs/architecture.md)`,
       severity: 'error',
       from: { path: unit([name]) },
       to: { path: unit(notBelow) },

@@ -29,6 +29,8 @@ await build({
   logLevel: 'warning',
   // Bundled CommonJS dependencies (tar's, execa's) may call require: give them Node's.
   banner: {
-    js: "import { createRequire as __packdebugRequire } from 'node:module';\nconst require = __packdebugRequire(import.meta.url);",
+    js:
+      "import { createRequire as __packdebugRequire } from 'node:module';\n" +
+      'const require = __packdebugRequire(import.meta.url);',
   },
 });

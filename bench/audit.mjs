@@ -29,7 +29,8 @@ const { values } = parseArgs({
 });
 const log = (m) => process.stderr.write(`${m}\n`);
 
-// The small corpus by default (what docs/audit.md measures): five copies of the full one would make the tree 2 GiB of tar.
+// The small corpus by default (what docs/audit.md measures): five copies of the
+// full one would make the tree 2 GiB of tar.
 const corpusArg =
   values.corpus ?? process.env.PACKDEBUG_BENCH_CORPUS ?? path.join(repoRoot, 'bench', 'corpus', 'small');
 const corpus = fs.existsSync(path.join(corpusArg, 'image', 'usr'))
@@ -57,7 +58,9 @@ function measure(argv) {
 async function main() {
   const count = Number(values.count);
   log(
-    `audit benchmark: tree of ${count} tarballs${corpus ? ` plus copies of the corpus at ${corpus}` : ''} (cached under .cache/)`,
+    `audit benchmark: tree of ${count} tarballs` +
+      (corpus ? ` plus copies of the corpus at ${corpus}` : '') +
+      ' (cached under .cache/)',
   );
   const tree = await makeAuditTree({ count, corpus, log });
   const files = spawnSync(
@@ -111,11 +114,14 @@ async function main() {
   }
   const fmt = (n, d = 1) => (n === undefined ? '-' : n.toFixed(d));
   const lines = [
-    '| audit | tarballs | wall (s) | tarballs/s | peak RSS (MB) | decoded (MiB of tar) | reference | reference wall (s) | × reference |',
+    '| audit | tarballs | wall (s) | tarballs/s | peak RSS (MB) | decoded (MiB of tar) ' +
+      '| reference | reference wall (s) | × reference |',
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.mode} | ${r.tarballs} | ${fmt(r.wall, 2)} | ${fmt(r.tarballsPerSecond, 0)} | ${fmt(r.peakRss / 1e6, 0)} | ${fmt(r.decodedBytes / MiB)} of ${fmt(r.uncompressedBytes / MiB)} | ${r.reference} | ${fmt(r.referenceWall, 2)} | ${fmt(r.wallRatio, 2)} |`,
+        `| ${r.mode} | ${r.tarballs} | ${fmt(r.wall, 2)} | ${fmt(r.tarballsPerSecond, 0)} ` +
+        `| ${fmt(r.peakRss / 1e6, 0)} | ${fmt(r.decodedBytes / MiB)} of ${fmt(r.uncompressedBytes / MiB)} ` +
+        `| ${r.reference} | ${fmt(r.referenceWall, 2)} | ${fmt(r.wallRatio, 2)} |`,
     ),
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);

@@ -141,7 +141,8 @@ name=$(basename "$pkg")
 case $mode in
 unpack) ;;
 portage) (cd "$work" && tar -cJf - "\${dirs[@]}") > "$out/$name-debug.tar.xz" ;;
-pack) node "${cli}" pack --image "$work" --category bench --pn p --pf p-1 --build-id 1 --threads 1 --out "$out/$name-debug.tar.xz" > /dev/null ;;
+pack) node "${cli}" pack --image "$work" --category bench --pn p --pf p-1 ` +
+    `--build-id 1 --threads 1 --out "$out/$name-debug.tar.xz" > /dev/null ;;
 esac
 `,
 );
@@ -242,19 +243,25 @@ const results = rounds[0].map((r0, i) => {
 const portage = results.find((r) => r.label.includes('Portage'));
 const fmt = (n, d = 2) => (n === undefined ? '-' : n.toFixed(d));
 const lines = [
-  `from-binpkg benchmark: ${binpkgs.length} binpkgs (${(pkgBytes / 2 ** 20).toFixed(1)} MiB) from ${image}, ${cores} cores, node ${process.version}, ${runs} run${runs === 1 ? '' : 's'} (medians; load average ${os.loadavg()[0].toFixed(1)} at the end)`,
+  `from-binpkg benchmark: ${binpkgs.length} binpkgs (${(pkgBytes / 2 ** 20).toFixed(1)} MiB) from ${image}, ` +
+    `${cores} cores, node ${process.version}, ${runs} run${runs === 1 ? '' : 's'} ` +
+    `(medians; load average ${os.loadavg()[0].toFixed(1)} at the end)`,
   '',
   '| method | wall (s) | CPU (s) | packages/s | × Portage wall | largest process RSS (MB) | tarball bytes |',
   '|---|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.label} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${fmt(binpkgs.length / r.wall, 1)} | ${fmt(r.wall / portage.wall, 3)} | ${r.maxRss === undefined ? '-' : (r.maxRss / 1e6).toFixed(0)} | ${r.bytes || '-'} |`,
+      `| ${r.label} | ${fmt(r.wall)} | ${fmt(r.cpu)} | ${fmt(binpkgs.length / r.wall, 1)} ` +
+      `| ${fmt(r.wall / portage.wall, 3)} | ${r.maxRss === undefined ? '-' : (r.maxRss / 1e6).toFixed(0)} ` +
+      `| ${r.bytes || '-'} |`,
   ),
   '',
-  `from-binpkg: ${results[0].packed} packed, ${results[0].skipped} skipped (no debug info), ${results[0].failed} failed; again: ${results[1].skipped} skipped`,
+  `from-binpkg: ${results[0].packed} packed, ${results[0].skipped} skipped (no debug info), ` +
+    `${results[0].failed} failed; again: ${results[1].skipped} skipped`,
   ...(runs > 1
     ? [
-        `wall times per run: ${results.map((r) => `${r.label}: ${r.walls.map((w) => w.toFixed(2)).join(' ')}`).join('; ')}`,
+        'wall times per run: ' +
+          results.map((r) => `${r.label}: ${r.walls.map((w) => w.toFixed(2)).join(' ')}`).join('; '),
       ]
     : []),
 ];
@@ -263,7 +270,7 @@ if (values['json-out']) {
   fs.writeFileSync(
     values['json-out'],
     JSON.stringify(
-      { binpkgs: binpkgs.length, pkgBytes, cores, results: results.map(({ stdout, ...r }) => r) },
+      { binpkgs: binpkgs.length, pkgBytes, cores, results: results.map(({ stdout: _stdout, ...r }) => r) },
       null,
       2,
     ),

@@ -71,7 +71,9 @@ const input = chunk.subarray(0, got);
 const base = presetOptions(parsePreset(opt.preset));
 const o = { ...base, dictSize: dictSizeFor(input.length, base.dictSize) };
 const mf = { 3: 'hc3', 4: 'hc4', 0x14: 'bt4' }[o.mf];
-const xzFilter = `--lzma2=dict=${o.dictSize},lc=${o.lc},lp=${o.lp},pb=${o.pb},mode=${o.mode === 1 ? 'fast' : 'normal'},nice=${o.niceLen},mf=${mf},depth=${o.depth}`;
+const xzFilter =
+  `--lzma2=dict=${o.dictSize},lc=${o.lc},lp=${o.lp},pb=${o.pb},` +
+  `mode=${o.mode === 1 ? 'fast' : 'normal'},nice=${o.niceLen},mf=${mf},depth=${o.depth}`;
 
 function runXz(args, stdin) {
   return new Promise((resolve, reject) => {
@@ -159,16 +161,20 @@ if (opt.json) {
 } else {
   const MB = 1e6;
   const lines = [
-    `Chunk: ${input.length} bytes of ${path.basename(file)} at offset ${offset}; ${xzFilter}; outputs ${identical ? 'byte-identical' : 'DIFFERENT'} (${rows[0].outputBytes} bytes).`,
+    `Chunk: ${input.length} bytes of ${path.basename(file)} at offset ${offset}; ${xzFilter}; ` +
+      `outputs ${identical ? 'byte-identical' : 'DIFFERENT'} (${rows[0].outputBytes} bytes).`,
     '',
     '| backend | encode (s) | encode (MB/s) | decode (s) | decode (MB/s) |',
     '|---|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${versions[r.backend] ?? r.backend} | ${r.encodeSeconds.toFixed(2)} | ${(input.length / MB / r.encodeSeconds).toFixed(2)} | ${r.decodeSeconds.toFixed(3)} | ${(input.length / MB / r.decodeSeconds).toFixed(1)} |`,
+        `| ${versions[r.backend] ?? r.backend} ` +
+        `| ${r.encodeSeconds.toFixed(2)} | ${(input.length / MB / r.encodeSeconds).toFixed(2)} ` +
+        `| ${r.decodeSeconds.toFixed(3)} | ${(input.length / MB / r.decodeSeconds).toFixed(1)} |`,
     ),
     '',
-    `xz(1) / lzma-native speed: encode ${(rows[1].encodeSeconds / rows[0].encodeSeconds).toFixed(2)}x, decode ${(rows[1].decodeSeconds / rows[0].decodeSeconds).toFixed(2)}x.`,
+    `xz(1) / lzma-native speed: encode ${(rows[1].encodeSeconds / rows[0].encodeSeconds).toFixed(2)}x, ` +
+      `decode ${(rows[1].decodeSeconds / rows[0].decodeSeconds).toFixed(2)}x.`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

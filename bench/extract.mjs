@@ -175,8 +175,10 @@ try {
     };
     results.push(r);
     log(
-      `${m.path}: packdebug ${pd.toFixed(3)} s (${(ip.s * 1000).toFixed(1)} ms in-process, ${ip.decoded} B decoded; size-leaning ${lean.decoded} B), ` +
-        `tar ${tar.toFixed(2)} s (--occurrence=1 ${tarFirst.toFixed(2)} s), pixz ${pixz.toFixed(3)} s (${r.pixzDecoded} B decoded)`,
+      `${m.path}: packdebug ${pd.toFixed(3)} s (${(ip.s * 1000).toFixed(1)} ms in-process, ` +
+        `${ip.decoded} B decoded; size-leaning ${lean.decoded} B), ` +
+        `tar ${tar.toFixed(2)} s (--occurrence=1 ${tarFirst.toFixed(2)} s), ` +
+        `pixz ${pixz.toFixed(3)} s (${r.pixzDecoded} B decoded)`,
     );
   }
 
@@ -230,12 +232,15 @@ try {
       s.decodedOverMember.worst <= 2 * MiB && lastR.decoded - lastR.size <= 2 * MiB,
     ],
     [
-      `size-leaning setting (${leaningArgs.join(' ')}): bytes decoded <= half of pixz's (median ratio ${s.leaningToPixz.median.toFixed(3)}; ${s.leaningToPixz.within} of ${spread.length} members within half)`,
+      `size-leaning setting (${leaningArgs.join(' ')}): bytes decoded <= half of pixz's ` +
+        `(median ratio ${s.leaningToPixz.median.toFixed(3)}; ` +
+        `${s.leaningToPixz.within} of ${spread.length} members within half)`,
       s.leaningToPixz.median <= 0.5,
     ],
     [`in-process median < 30 ms (${(s.inProcess.median * 1000).toFixed(1)} ms)`, s.inProcess.median < 0.03],
     [
-      `whole-process >= 20x faster than sequential tar -xJf at the median (${(s.tar.median / s.packdebug.median).toFixed(1)}x)`,
+      `whole-process >= 20x faster than sequential tar -xJf at the median ` +
+        `(${(s.tar.median / s.packdebug.median).toFixed(1)}x)`,
       s.tar.median / s.packdebug.median >= 20,
     ],
     [
@@ -251,20 +256,32 @@ try {
   const lines = [
     `# Extraction benchmark, ${summary.date.slice(0, 10)}`,
     '',
-    `Corpus ${image}; packdebug tarball ${summary.tarballs.packdebug} B in ${list.blocks} Blocks (size-leaning ${summary.tarballs.sizeLeaning.setting}: ${summary.tarballs.sizeLeaning.bytes} B); ` +
-      `Portage's ${summary.tarballs.portage} B in 1 Block; pixz ${summary.tarballs.pixz} B in ${pixzBlocks.length} Blocks. Whole-process times: best of ${runs} (tar: one run).`,
+    `Corpus ${image}; packdebug tarball ${summary.tarballs.packdebug} B in ${list.blocks} Blocks ` +
+      `(size-leaning ${summary.tarballs.sizeLeaning.setting}: ${summary.tarballs.sizeLeaning.bytes} B); ` +
+      `Portage's ${summary.tarballs.portage} B in 1 Block; ` +
+      `pixz ${summary.tarballs.pixz} B in ${pixzBlocks.length} Blocks. ` +
+      `Whole-process times: best of ${runs} (tar: one run).`,
     '',
-    '| member | size | packdebug (s) | in-process (ms) | decoded (B) | size-leaning decoded (B) | tar -xJf (s) | --occurrence=1 (s) | tar decoded (B) | pixz -x (s) | pixz decoded (B) |',
+    '| member | size | packdebug (s) | in-process (ms) | decoded (B) | size-leaning decoded (B) ' +
+      '| tar -xJf (s) | --occurrence=1 (s) | tar decoded (B) | pixz -x (s) | pixz decoded (B) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map(
       (r, i) =>
-        `| ${i === 0 ? '**last** ' : ''}${r.path.replace(/^\.\/usr\/(lib|src)\/debug\//, '…/')} | ${r.size} | ${f(r.packdebug)} | ${(r.inProcess * 1000).toFixed(1)} | ${r.decoded} | ${r.leaningDecoded} | ${r.tar.toFixed(2)} | ${r.tarFirst.toFixed(2)} | ${r.tarDecoded} | ${f(r.pixz)} | ${r.pixzDecoded} |`,
+        `| ${i === 0 ? '**last** ' : ''}${r.path.replace(/^\.\/usr\/(lib|src)\/debug\//, '…/')} ` +
+        `| ${r.size} | ${f(r.packdebug)} | ${(r.inProcess * 1000).toFixed(1)} | ${r.decoded} | ${r.leaningDecoded} ` +
+        `| ${r.tar.toFixed(2)} | ${r.tarFirst.toFixed(2)} | ${r.tarDecoded} | ${f(r.pixz)} | ${r.pixzDecoded} |`,
     ),
     '',
-    `Sample of ${spread.length}: packdebug median ${f(s.packdebug.median)} s, worst ${f(s.packdebug.worst)} s; tar median ${f(s.tar.median)} s, worst ${f(s.tar.worst)} s ` +
-      `(--occurrence=1: ${f(s.tarFirst.median)}, ${f(s.tarFirst.worst)} s); pixz median ${f(s.pixz.median)} s, worst ${f(s.pixz.worst)} s; in-process median ${(s.inProcess.median * 1000).toFixed(1)} ms, worst ${(s.inProcess.worst * 1000).toFixed(1)} ms.`,
-    `Last member (${lastR.path}, ${lastR.size} B): packdebug ${f(lastR.packdebug)} s (${lastR.decoded} B decoded), tar ${lastR.tar.toFixed(2)} s, pixz ${f(lastR.pixz)} s (${lastR.pixzDecoded} B decoded).`,
-    `Repack of Portage's tarball: ${summary.repack.seconds.toFixed(1)} s, ${summary.repack.bytes} B = ${summary.repack.ratio.toFixed(3)}x Portage's.`,
+    `Sample of ${spread.length}: packdebug median ${f(s.packdebug.median)} s, worst ${f(s.packdebug.worst)} s; ` +
+      `tar median ${f(s.tar.median)} s, worst ${f(s.tar.worst)} s ` +
+      `(--occurrence=1: ${f(s.tarFirst.median)}, ${f(s.tarFirst.worst)} s); ` +
+      `pixz median ${f(s.pixz.median)} s, worst ${f(s.pixz.worst)} s; ` +
+      `in-process median ${(s.inProcess.median * 1000).toFixed(1)} ms, ` +
+      `worst ${(s.inProcess.worst * 1000).toFixed(1)} ms.`,
+    `Last member (${lastR.path}, ${lastR.size} B): packdebug ${f(lastR.packdebug)} s (${lastR.decoded} B decoded), ` +
+      `tar ${lastR.tar.toFixed(2)} s, pixz ${f(lastR.pixz)} s (${lastR.pixzDecoded} B decoded).`,
+    `Repack of Portage's tarball: ${summary.repack.seconds.toFixed(1)} s, ${summary.repack.bytes} B ` +
+      `= ${summary.repack.ratio.toFixed(3)}x Portage's.`,
     '',
     ...checks.map(([what, ok]) => `${ok ? 'PASS' : 'FAIL'} ${what}`),
   ];

@@ -74,7 +74,8 @@ try {
     const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
     const [secs, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
     console.log(
-      `${label.padEnd(24)} ${secs.toFixed(2).padStart(7)} s  ${(kb / 1024).toFixed(0).padStart(5)} MB  exit ${r.status}`,
+      `${label.padEnd(24)} ${secs.toFixed(2).padStart(7)} s  ` +
+        `${(kb / 1024).toFixed(0).padStart(5)} MB  exit ${r.status}`,
     );
     return secs;
   };

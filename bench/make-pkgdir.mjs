@@ -117,7 +117,8 @@ try {
       rel = `${category}/${pn}/${pf}-${buildId}.gpkg.tar`;
       const [suffix, comp] = format === 'gpkg-xz' ? ['.xz', 'xz -c -T1'] : ['.zst', 'zstd -q -c -T1'];
       const base = `${pf}-${buildId}`;
-      // As Portage lays a GPKG out: BASENAME/{gpkg-1,metadata.tar.C,image.tar.C}, payload members metadata/KEY and image/...
+      // As Portage lays a GPKG out: BASENAME/{gpkg-1,metadata.tar.C,image.tar.C},
+      // payload members metadata/KEY and image/...
       const stage = path.join(tmp, `stage-${i}`, base);
       const inner = path.join(tmp, `inner-${i}`);
       fs.mkdirSync(stage, { recursive: true });
@@ -133,7 +134,8 @@ try {
       ]);
       execFileSync('bash', [
         '-c',
-        `set -o pipefail; tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name --transform="s,^\\.,image,rSh" -C "$1" -cf - . | ${comp} > "$2/image.tar${suffix}"`,
+        'set -o pipefail; tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name ' +
+          `--transform="s,^\\.,image,rSh" -C "$1" -cf - . | ${comp} > "$2/image.tar${suffix}"`,
         'bash',
         image,
         stage,

@@ -464,7 +464,8 @@ async function measureOnce(cfg, image, round) {
   for (let attempt = 0; ; attempt++) {
     if (waitIdleLimit > 0) await waitIdle(waitIdleLimit);
     log(
-      `${cfg.label}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''}${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`,
+      `${cfg.label}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''}` +
+        `${attempt > 0 ? ` (retry ${attempt})` : ''}: ${cmd.shown}`,
     );
     fs.rmSync(out, { force: true });
     const probeSeconds = probe();
@@ -475,7 +476,8 @@ async function measureOnce(cfg, image, round) {
     if (!m || noise < m.noise) m = { ...t, list: xzList(out), bytes: fs.statSync(out).size };
     if (noise <= NOISE_LIMIT) break;
     log(
-      `  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile (${(noise * 100).toFixed(0)}% of the machine)`,
+      `  ${t.wall.toFixed(1)} s, but other processes used ${t.otherCpu.toFixed(1)} CPU s meanwhile ` +
+        `(${(noise * 100).toFixed(0)}% of the machine)`,
     );
     if (attempt >= retries) {
       log(`  keeping the least disturbed of ${attempt + 1} attempts (${(m.noise * 100).toFixed(0)}% noise)`);
@@ -487,14 +489,17 @@ async function measureOnce(cfg, image, round) {
     const json = JSON.parse(m.stdout);
     if (json.compressedBytes !== bytes || json.blocks !== list.blocks) {
       throw new Error(
-        `${cfg.label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; the file has ${bytes} bytes, ${list.blocks} Blocks`,
+        `${cfg.label}: packdebug --json says ${json.compressedBytes} bytes, ${json.blocks} Blocks; ` +
+          `the file has ${bytes} bytes, ${list.blocks} Blocks`,
       );
     }
   }
   fs.rmSync(out, { force: true });
   log(
-    `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
-      `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB${m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : ''}` +
+    `  ${m.wall.toFixed(1)} s, ${bytes} bytes, ${list.blocks} Blocks, ` +
+      `largest ${(list.largestBlock / MiB).toFixed(2)} MiB, ` +
+      `tree RSS ${(m.peakTreeRss / 1e6).toFixed(0)} MB` +
+      (m.maxProcRss ? `, max proc RSS ${(m.maxProcRss / 1e6).toFixed(0)} MB` : '') +
       (m.cpu !== undefined ? `, CPU ${m.cpu.toFixed(1)} s, others ${m.otherCpu.toFixed(1)} s` : '') +
       (m.probe !== undefined ? `, probe ${m.probe.toFixed(2)} s` : ''),
   );
@@ -620,7 +625,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** The small corpus, unless --corpus or PACKDEBUG_BENCH_CORPUS names one (audit and from-binpkg use five or sixty copies of it). */
+/**
+ * The small corpus, unless --corpus or PACKDEBUG_BENCH_CORPUS names one
+ * (audit and from-binpkg use five or sixty copies of it).
+ */
 function smallCorpusUnlessNamed() {
   const quick = opt.quick;
   if (!opt.corpus && !process.env.PACKDEBUG_BENCH_CORPUS) opt.quick = true;
@@ -631,7 +639,10 @@ function smallCorpusUnlessNamed() {
   }
 }
 
-/** The from-binpkg benchmark (bench/binpkg.mjs), on the small corpus unless one is named (60 packages of the full one take long). */
+/**
+ * The from-binpkg benchmark (bench/binpkg.mjs), on the small corpus unless one
+ * is named (60 packages of the full one take long).
+ */
 function runBinpkgBench({ jsonOut } = {}) {
   const corpus = smallCorpusUnlessNamed();
   const args = [
@@ -700,7 +711,8 @@ async function main() {
     date: new Date().toISOString(),
   };
   log(
-    `corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
+    `corpus ${image}; ${machine.cores} cores (${cpu}), ${xzVersion}, node ${process.version}, ` +
+      `load ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
   );
 
   // Warm the page cache so that the first measured command does not pay for the disk.
@@ -843,22 +855,30 @@ async function main() {
     out.push(`# packdebug benchmark, ${machine.date.slice(0, 10)}`);
     out.push('');
     out.push(
-      `Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ${xzVersion}, node ${process.version}, load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
+      `Machine: ${machine.cores} cores (${cpu}), ${(machine.memBytes / 2 ** 30).toFixed(0)} GiB RAM, ` +
+        `${xzVersion}, node ${process.version}, ` +
+        `load at start ${machine.loadavg.map((l) => l.toFixed(2)).join(' ')}.`,
     );
     out.push(`packdebug: ${cli}${git ? ` at ${git}` : ''}.`);
     out.push(
-      `Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}${runs > 1 ? ' (in rounds, every command once per round; median wall and CPU time, largest RSS)' : ''}.`,
+      `Corpus: ${image} (${fmtMiB(portage.uncompressed)} MiB of tar). Runs per command: ${runs}` +
+        (runs > 1 ? ' (in rounds, every command once per round; median wall and CPU time, largest RSS)' : '') +
+        '.',
     );
     if (runs > 1 && paired)
       out.push("Wall ratio: median over the rounds of the wall time divided by Portage's wall time in the same round.");
     out.push(
-      "Probe-corrected: each wall time divided by the time of `xz -6 -T1` on a fixed 4 MiB chunk run just before it (the CPU speed of a shared VM drifts), relative to Portage's.",
+      'Probe-corrected: each wall time divided by the time of `xz -6 -T1` on a fixed 4 MiB chunk run just before it ' +
+        "(the CPU speed of a shared VM drifts), relative to Portage's.",
     );
     out.push(
-      'Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; max proc RSS: largest single process (/usr/bin/time).',
+      'Peak RSS: sum of VmRSS over the process tree, sampled every 50 ms; ' +
+        'max proc RSS: largest single process (/usr/bin/time).',
     );
     out.push(
-      `CPU: user + system seconds of the measured process tree; others: CPU the rest of the machine used meanwhile, in % of its ${cores} cores (runs above ${NOISE_LIMIT * 100}% are retried up to ${retries} times).`,
+      'CPU: user + system seconds of the measured process tree; ' +
+        `others: CPU the rest of the machine used meanwhile, in % of its ${cores} cores ` +
+        `(runs above ${NOISE_LIMIT * 100}% are retried up to ${retries} times).`,
     );
     out.push('');
     const main = [portage, def, lean, ...extra];

@@ -6,7 +6,7 @@ export type ErrorCode =
   | 'E_USAGE' // bad command line or settings
   | 'E_INPUT' // an input file or directory is unusable (missing, wrong type)
   | 'E_UNSAFE' // input that packdebug refuses to store or follow (symlink escape, odd file type, unstorable name)
-  | 'E_CHANGED' // an input changed while it was being read (an image being packed, a binpkg converted, a tarball repacked)
+  | 'E_CHANGED' // an input changed while being read (an image being packed, a binpkg converted, a tarball repacked)
   | 'E_FORMAT' // malformed xz or tar data
   | 'E_UNSUPPORTED' // valid but unsupported data (xz filter, check type)
   | 'E_VERIFY' // a written tarball did not read back identical to its source

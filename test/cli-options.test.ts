@@ -23,7 +23,18 @@ const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
 /** Without xz(1) on PATH: `--encoder xz` must then fail, `auto` would not. */
 const NO_XZ_PATH = { PATH: '/nonexistent' };
 
-const json = (stdout: string) => JSON.parse(stdout) as Record<string, unknown> & { [k: string]: any };
+/** A command's --json output, typed as far as the assertions read it. */
+const json = <T = Record<string, unknown>>(stdout: string) => JSON.parse(stdout) as T;
+interface AuditJson {
+  deep: boolean;
+  summary: { deep: boolean };
+  findings: { severity: string }[];
+  tarballs: { findings: { severity: string }[] }[];
+}
+interface PruneJson {
+  deleted: { rel: string }[];
+  kept: Record<string, number>;
+}
 
 async function tree(builds: string[], blockSize?: number): Promise<{ image: string; tree: string }> {
   const image = await makeImage('hello');
@@ -198,13 +209,15 @@ const CASES: Case[] = [
     async run() {
       const { tree: t } = await tree(['1'], 4096);
       const empty = await tmpdir('cli-options-empty');
-      const all = json((await cli(['audit', t, '--json', '--pkgdir', empty, '--vdb', empty])).stdout);
+      const all = json<AuditJson>((await cli(['audit', t, '--json', '--pkgdir', empty, '--vdb', empty])).stdout);
       expect(all.summary).toMatchObject({ withBinpkg: 0, binpkgs: 0, installed: 0, deep: false });
-      const shown = (a: typeof all) => [...a.findings, ...a.tarballs.flatMap((r: any) => r.findings)];
-      expect(shown(all).some((f: any) => f.severity !== 'error')).toBe(true);
-      const errorsOnly = json((await cli(['audit', t, '--json', '--pkgdir', empty, '--severity', 'error'])).stdout);
-      expect(shown(errorsOnly).every((f: any) => f.severity === 'error')).toBe(true);
-      const deep = json((await cli(['audit', t, '--json', '--deep'])).stdout);
+      const shown = (a: AuditJson) => [...a.findings, ...a.tarballs.flatMap((r) => r.findings)];
+      expect(shown(all).some((f) => f.severity !== 'error')).toBe(true);
+      const errorsOnly = json<AuditJson>(
+        (await cli(['audit', t, '--json', '--pkgdir', empty, '--severity', 'error'])).stdout,
+      );
+      expect(shown(errorsOnly).every((f) => f.severity === 'error')).toBe(true);
+      const deep = json<AuditJson>((await cli(['audit', t, '--json', '--deep'])).stdout);
       expect(deep.summary.deep).toBe(true);
       expect(deep.deep).toBe(true);
       expect(all.deep).toBe(false);
@@ -217,21 +230,25 @@ const CASES: Case[] = [
     async run() {
       const { image, tree: t } = await tree(['1', '2']);
       const old = tarballPath(t, { ...HELLO, buildId: '1' });
-      const dry = json((await cli(['prune', t, '--keep', '1', '--dry-run', '--json'])).stdout);
-      expect(dry.deleted.map((d: any) => d.rel)).toEqual([path.relative(t, old)]);
+      const dry = json<PruneJson>((await cli(['prune', t, '--keep', '1', '--dry-run', '--json'])).stdout);
+      expect(dry.deleted.map((d) => d.rel)).toEqual([path.relative(t, old)]);
       await fs.access(old);
-      const recent = json((await cli(['prune', t, '--keep', '1', '-n', '--json', '--older-than', '1'])).stdout);
+      const recent = json<PruneJson>(
+        (await cli(['prune', t, '--keep', '1', '-n', '--json', '--older-than', '1'])).stdout,
+      );
       expect(recent.deleted).toEqual([]);
       expect(recent.kept.recent).toBe(1);
       const pkgdir = await tmpdir('cli-options-pkgdir');
       await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { ...HELLO, buildId: '1' });
-      const binpkg = json((await cli(['prune', t, '--keep', '1', '-n', '--json', '--pkgdir', pkgdir])).stdout);
+      const binpkg = json<PruneJson>(
+        (await cli(['prune', t, '--keep', '1', '-n', '--json', '--pkgdir', pkgdir])).stdout,
+      );
       expect(binpkg.deleted).toEqual([]);
       expect(binpkg.kept.binpkg).toBe(1);
       const vdb = await tmpdir('cli-options-vdb');
       await fs.mkdir(path.join(vdb, 'app-misc/hello-1.0'), { recursive: true });
       await fs.writeFile(path.join(vdb, 'app-misc/hello-1.0/BUILD_ID'), '1\n');
-      const installed = json((await cli(['prune', t, '--keep', '1', '-n', '--json', '--vdb', vdb])).stdout);
+      const installed = json<PruneJson>((await cli(['prune', t, '--keep', '1', '-n', '--json', '--vdb', vdb])).stdout);
       expect(installed.deleted).toEqual([]);
       expect(installed.kept.installed).toBe(1);
     },
@@ -267,7 +284,7 @@ const CASES: Case[] = [
         'lzma-native',
       ]);
       expect(r.exitCode, r.stderr).toBe(0);
-      const summary = json(r.stdout);
+      const summary = json<{ results: { blocks: number }[] }>(r.stdout);
       expect(summary).toMatchObject({ tree: t, packed: 1 });
       expect(summary.results[0].blocks).toBeGreaterThan(2);
       await fs.access(tarballPath(t, { ...HELLO, buildId: '1' }));
@@ -385,7 +402,11 @@ const CASES: Case[] = [
         const url = (mode: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}/${mode}`;
         const verify = async (args: string[]) => {
           const r = await cli(['verify', t, '--json', ...args], { DEBUGINFOD_URLS: '' });
-          return { status: r.exitCode, report: json(r.stdout), stderr: r.stderr };
+          return {
+            status: r.exitCode,
+            report: json<{ servers: { mismatched: unknown[]; errors: unknown[] }[] }>(r.stdout),
+            stderr: r.stderr,
+          };
         };
         // --jobs: requests in flight at once.
         maxInFlight = 0;

@@ -74,7 +74,10 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     }
   });
 
-  it('extract --build-id finds it: through the estrip link, by a scan, and through the (cached) member index of a repacked tarball', async () => {
+  const findsById =
+    'extract --build-id finds it: through the estrip link, by a scan, ' +
+    'and through the (cached) member index of a repacked tarball';
+  it(findsById, async () => {
     const withLink = await tarballs(true);
     const withoutLink = await tarballs(false);
     const want = withLink.elf;
@@ -85,7 +88,8 @@ describe.skipIf(!hasTools)('ELF members with the build-id note far from both end
     const unsorted = path.join(withoutLink.root, 'unsorted.tar.xz');
     await execa('bash', [
       '-c',
-      'cd "$1" && tar -cJf "$2" --no-recursion ./usr/lib/debug/usr/bin/midnote.debug ./usr/lib/debug/usr/bin ./usr/lib/debug/usr ./usr/lib/debug',
+      'cd "$1" && tar -cJf "$2" --no-recursion ./usr/lib/debug/usr/bin/midnote.debug ' +
+        './usr/lib/debug/usr/bin ./usr/lib/debug/usr ./usr/lib/debug',
       '_',
       path.join(withoutLink.root, 'image'),
       unsorted,

@@ -112,9 +112,17 @@ function putField(buf: Buffer, order: Order, field: readonly [number, number], v
 
 function put(buf: Buffer, order: Order, at: number, width: number, value: number | bigint): void {
   const v = BigInt(value);
-  if (width === 2) order === 'little' ? buf.writeUInt16LE(Number(v), at) : buf.writeUInt16BE(Number(v), at);
-  else if (width === 4) order === 'little' ? buf.writeUInt32LE(Number(v), at) : buf.writeUInt32BE(Number(v), at);
-  else order === 'little' ? buf.writeBigUInt64LE(v, at) : buf.writeBigUInt64BE(v, at);
+  const little = order === 'little';
+  if (width === 2) {
+    if (little) buf.writeUInt16LE(Number(v), at);
+    else buf.writeUInt16BE(Number(v), at);
+  } else if (width === 4) {
+    if (little) buf.writeUInt32LE(Number(v), at);
+    else buf.writeUInt32BE(Number(v), at);
+  } else {
+    if (little) buf.writeBigUInt64LE(v, at);
+    else buf.writeBigUInt64BE(v, at);
+  }
 }
 
 interface SecSpec {

@@ -249,7 +249,8 @@ describe('an interrupted run', () => {
       if (state.exited) {
         const r = await child;
         throw new Error(
-          `packdebug exited (status ${r.exitCode}, signal ${r.signal}) before its temporary file appeared:\n${r.stderr}`,
+          `packdebug exited (status ${r.exitCode}, signal ${r.signal}) ` +
+            `before its temporary file appeared:\n${r.stderr}`,
         );
       }
       const names = await readdir(dir).catch(() => [] as string[]);

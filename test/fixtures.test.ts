@@ -202,7 +202,9 @@ describe.skipIf(!hasTools)('odd image', () => {
   });
 
   const deepDir = `${SRC_DIR}/deeply/nested/source/directories/that/push/the/member/name/past/one/hundred/bytes`;
-  const longName = `${SRC_DIR}/a-single-file-name-component-that-is-longer-than-the-one-hundred-byte-ustar-name-field-so-it-needs-pax.c`;
+  const longName =
+    `${SRC_DIR}/a-single-file-name-component-that-is-longer-than-the-` +
+    'one-hundred-byte-ustar-name-field-so-it-needs-pax.c';
 
   it('is the hello image plus the odd cases', async () => {
     const expected = [

@@ -265,13 +265,16 @@ const HARNESS = [
   'fi',
   '__state() {',
   '\tshopt -p; set +o; printf "IFS=%q\\n" "$IFS"',
-  '\tdeclare -p | grep -Ev "^declare -[-a-zA-Z]* (BASH_[A-Z]*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|EPOCHSECONDS|EPOCHREALTIME|SRANDOM|BASHPID|__hook|__before|__PACKDEBUG_PREINST_PID)="',
+  '\tdeclare -p | grep -Ev "^declare -[-a-zA-Z]* ' +
+    '(BASH_[A-Z]*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|EPOCHSECONDS|EPOCHREALTIME|SRANDOM|BASHPID|' +
+    '__hook|__before|__PACKDEBUG_PREINST_PID)="',
   '}',
   'for __hook in pre_pkg_preinst pkg_preinst post_pkg_preinst; do',
   '\tdeclare -F "$__hook" >/dev/null || continue',
   '\t__before=$(__state)',
   '\t"$__hook"',
-  '\t[[ $(__state) == "$__before" ]] || { echo "QA: $__hook changed the shell state:"; diff <(echo "$__before") <(__state); }',
+  '\t[[ $(__state) == "$__before" ]] || ' +
+    '{ echo "QA: $__hook changed the shell state:"; diff <(echo "$__before") <(__state); }',
   'done',
   'echo "phase completed"',
   '',

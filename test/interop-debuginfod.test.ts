@@ -190,6 +190,10 @@ if (hasTools) {
   });
 } else {
   describe('debuginfod interop', () => {
-    it.skip('needs debuginfod, debuginfod-find, tar, xz and readelf (apt-get install debuginfod elfutils xz-utils tar binutils)', () => {});
+    it.skip(
+      'needs debuginfod, debuginfod-find, tar, xz and readelf ' +
+        '(apt-get install debuginfod elfutils xz-utils tar binutils)',
+      () => {},
+    );
   });
 }

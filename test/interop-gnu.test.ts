@@ -115,8 +115,10 @@ async function expectedMembers(image: string): Promise<Expected[]> {
 }
 
 function permString(type: string, mode: number): string {
-  const rwx = (bits: number, s: boolean, sChar: string) =>
-    `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${s ? (bits & 1 ? sChar : sChar.toUpperCase()) : bits & 1 ? 'x' : '-'}`;
+  const rwx = (bits: number, s: boolean, sChar: string) => {
+    const exec = s ? (bits & 1 ? sChar : sChar.toUpperCase()) : bits & 1 ? 'x' : '-';
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${exec}`;
+  };
   return (
     type +
     rwx((mode >> 6) & 7, (mode & 0o4000) !== 0, 's') +
@@ -256,7 +258,10 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
       const hardLink = byName.get('./usr/lib/debug/usr/bin/hello.debug');
       expect(hardData?.perms).toBe('-rw-r--r--');
       expect(hardLink?.raw).toMatch(
-        /^hrw-r--r-- root\/root +0 .* \.\/usr\/lib\/debug\/usr\/bin\/hello\.debug link to \.\/usr\/lib\/debug\/usr\/bin\/hello-hard\.debug$/,
+        new RegExp(
+          String.raw`^hrw-r--r-- root/root +0 .* \./usr/lib/debug/usr/bin/hello\.debug ` +
+            String.raw`link to \./usr/lib/debug/usr/bin/hello-hard\.debug$`,
+        ),
       );
 
       const buildIdLinks = listed.filter(
@@ -357,7 +362,8 @@ describe.each(['hello', 'odd'] as const)('the %s image, packed by the CLI (--blo
       for (const rel of [
         `${src}/odd names/dir with spaces/main file.c`,
         `${src}/deeply/nested/source/directories/that/push/the/member/name/past/one/hundred/bytes/deep.c`,
-        `${src}/a-single-file-name-component-that-is-longer-than-the-one-hundred-byte-ustar-name-field-so-it-needs-pax.c`,
+        `${src}/a-single-file-name-component-that-is-longer-than-the-` +
+          'one-hundred-byte-ustar-name-field-so-it-needs-pax.c',
         `${src}/empty-kept/.keepdir`,
         'usr/lib/debug/usr/lib64/big.debug',
       ]) {

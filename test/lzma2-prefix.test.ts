@@ -78,9 +78,12 @@ describe("decodeLzma2Prefix (the header probes' decoder)", () => {
     const [b] = await lzma2Blocks(path.join(XZ_CONFORMANCE, 'good-1-lzma2-1.xz'));
     expect(b).toBeDefined();
     expect(() => decodeLzma2Prefix(b!.data.subarray(0, 20), b!.decoded.length)).toThrow(NeedMoreInput);
-    expect(() => decodeLzma2Prefix(Buffer.from([0x03, 0, 0]), 10)).toThrow(Lzma2DataError); // invalid control byte
-    expect(() => decodeLzma2Prefix(Buffer.from([0x02, 0, 0, 0x41]), 10)).toThrow(Lzma2DataError); // no dictionary reset first
-    expect(() => decodeLzma2Prefix(Buffer.from([0xe0, 0, 0, 0, 4, 0xff, 0, 0, 0, 0, 0]), 10)).toThrow(Lzma2DataError); // bad properties
+    // invalid control byte
+    expect(() => decodeLzma2Prefix(Buffer.from([0x03, 0, 0]), 10)).toThrow(Lzma2DataError);
+    // no dictionary reset first
+    expect(() => decodeLzma2Prefix(Buffer.from([0x02, 0, 0, 0x41]), 10)).toThrow(Lzma2DataError);
+    // bad properties
+    expect(() => decodeLzma2Prefix(Buffer.from([0xe0, 0, 0, 0, 4, 0xff, 0, 0, 0, 0, 0]), 10)).toThrow(Lzma2DataError);
     // Every single-byte corruption of a real Block: a result, NeedMoreInput or Lzma2DataError.
     const data = Buffer.from(b!.data.subarray(0, 400));
     for (let i = 0; i < data.length; i++) {

@@ -25,7 +25,8 @@ const temps = async (dir: string) => (await fs.readdir(dir)).filter((n) => n.end
 describe.skipIf(!hasTools)('repack: files that change or are symlinks', () => {
   // Replaced before decoding starts (the first progress message) and after the first Block is written.
   for (const when of ['before decoding', 'after a Block'] as const) {
-    it(`leaves a tarball renamed over while it was repacked (${when}) as it is now: E_CHANGED, no temp file`, async () => {
+    const name = `leaves a tarball renamed over while it was repacked (${when}) as it is now: E_CHANGED, no temp file`;
+    it(name, async () => {
       const { dir, tarball } = await tree();
       const replacement = Buffer.from('a newer build, written meanwhile\n');
       let calls = 0;
@@ -98,7 +99,8 @@ describe.skipIf(!hasTools)('repack: files that change or are symlinks', () => {
     const io = memoryIO();
     expect(await runRepack({ targets: [root], blockSize: '16KiB', dryRun: true }, io)).toBe(0);
     expect(io.out().split('\n')).toEqual([
-      `${path.join(root, 'app-misc', 'hello', 'outside-1-debug.tar.xz')}: skipped, a symlink (not followed; repack the file it points to)`,
+      `${path.join(root, 'app-misc', 'hello', 'outside-1-debug.tar.xz')}: skipped, a symlink ` +
+        '(not followed; repack the file it points to)',
       `${path.join(root, 'app-misc', 'linked-pn')}: skipped, a symlink (not followed; repack the file it points to)`,
       expect.stringMatching(/hello-1\.0-1-debug\.tar\.xz: would repack/),
       '0 repacked, 1 to repack, 0 already in the layout, 0 failed, 2 symlinks not followed',

@@ -68,7 +68,9 @@ describe.skipIf(!hasTools)('usage errors', () => {
     expect(existsSync(tree)).toBe(false);
   });
 
-  it('hook: bad SOURCE_DATE_EPOCH and PACKDEBUG_* values are one line naming them, exit 2, nothing written', async () => {
+  const hookBadValues =
+    'hook: bad SOURCE_DATE_EPOCH and PACKDEBUG_* values are one line naming them, exit 2, nothing written';
+  it(hookBadValues, async () => {
     const image = await makeImage('hello');
     const portage = { ED: image, CATEGORY: 'app-misc', PN: 'hello', PF: 'hello-1.0', BUILD_ID: '1' };
     const cases: Record<string, string> = {

@@ -398,29 +398,36 @@ describe.skipIf(!hasTools)('verify against Debian debuginfod', () => {
     expect(shallow.report.servers[0]!.missing).toHaveLength(1);
   });
 
-  it('--deep against a server whose bodies trickle or never end: reported, not waited for (issue 12, item 14)', async () => {
-    const slow = await new SlowBodyServer().start();
-    try {
-      for (const mode of ['trickle', 'endless'] as const) {
-        slow.mode = mode;
-        const { status, report } = await verify({
-          targets: [full],
-          servers: [slow.url],
-          deep: true,
-          retries: 0,
-          bodyTimeout: 0.5,
-        });
-        expect(status, mode).toBe(1);
-        const s = report.servers[0]!;
-        expect(s.served, mode).toBe(0);
-        const [list, pattern] = mode === 'trickle' ? [s.errors, /^body too slow/] : [s.mismatched, /^served more than/];
-        expect(list, mode).toHaveLength(report.artifacts);
-        for (const e of list) expect(e.detail, mode).toMatch(pattern);
+  const slowBodies =
+    '--deep against a server whose bodies trickle or never end: reported, not waited for (issue 12, item 14)';
+  it(
+    slowBodies,
+    async () => {
+      const slow = await new SlowBodyServer().start();
+      try {
+        for (const mode of ['trickle', 'endless'] as const) {
+          slow.mode = mode;
+          const { status, report } = await verify({
+            targets: [full],
+            servers: [slow.url],
+            deep: true,
+            retries: 0,
+            bodyTimeout: 0.5,
+          });
+          expect(status, mode).toBe(1);
+          const s = report.servers[0]!;
+          expect(s.served, mode).toBe(0);
+          const [list, pattern] =
+            mode === 'trickle' ? [s.errors, /^body too slow/] : [s.mismatched, /^served more than/];
+          expect(list, mode).toHaveLength(report.artifacts);
+          for (const e of list) expect(e.detail, mode).toMatch(pattern);
+        }
+      } finally {
+        await slow.stop();
       }
-    } finally {
-      await slow.stop();
-    }
-  }, 20_000);
+    },
+    20_000,
+  );
 
   it('caches what each tarball holds while it keeps its path, size, mtime and inode', async () => {
     const cache = await tmpdir('verify-cache');

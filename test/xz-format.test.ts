@@ -201,7 +201,9 @@ describe('files of 0 to 12 bytes', () => {
     expect(isTruncatedXzMagic(Buffer.alloc(0))).toBe(false);
   });
 
-  it('readXzLayout and XzRandomAccess.open reject each as damaged or foreign data (E_FORMAT), never a RangeError', async () => {
+  const rejectsShortFiles =
+    'readXzLayout and XzRandomAccess.open reject each as damaged or foreign data (E_FORMAT), never a RangeError';
+  it(rejectsShortFiles, async () => {
     const dir = await tmpdir('xz-short');
     for (let n = 0; n <= 12; n++) {
       for (const [what, bytes] of heads(n)) {
@@ -316,14 +318,20 @@ describe('an Index listing millions of Blocks (issue 12, item 9)', () => {
     );
   });
 
-  it('costs a bounded amount of memory a record when the file could hold them: 3 million under 250 MB peak RSS', async () => {
-    const dir = await tmpdir('xz-huge-index-rss');
-    const file = path.join(dir, 'three-million.tar.xz');
-    await writeHugeIndex(file, 3_000_000, 17);
-    const { result, peakRss } = await cliPeakRss(['list', file]);
-    expect(result.exitCode).not.toBe(0);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toContain(`${file}: Block at offset 12 has a bad Block Header`);
-    expect(peakRss).toBeLessThan(250e6);
-  }, 120_000);
+  const boundedMemory =
+    'costs a bounded amount of memory a record when the file could hold them: 3 million under 250 MB peak RSS';
+  it(
+    boundedMemory,
+    async () => {
+      const dir = await tmpdir('xz-huge-index-rss');
+      const file = path.join(dir, 'three-million.tar.xz');
+      await writeHugeIndex(file, 3_000_000, 17);
+      const { result, peakRss } = await cliPeakRss(['list', file]);
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(`${file}: Block at offset 12 has a bad Block Header`);
+      expect(peakRss).toBeLessThan(250e6);
+    },
+    120_000,
+  );
 });

@@ -40,6 +40,7 @@ export const auditCommand = {
         ...jsonOption('print {schema, tree, deep, tarballs[], findings[], summary} as JSON (docs/audit.md)'),
       } as const)
       .epilog(
-        'Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\nExit status: 0 no error finding, 1 error findings, 2 usage or I/O error.',
+        'Shallow by default: reads footers, Indexes and tar headers only. Finding codes: docs/audit.md.\n' +
+          'Exit status: 0 no error finding, 1 error findings, 2 usage or I/O error.',
       ),
 };

@@ -17,7 +17,10 @@ export interface FromBinpkgArgs {
   out?: string;
   /** Binpkgs converted at once; default: the number of cores. */
   jobs?: number;
-  /** Encoder threads per binpkg (default: the number of cores); all binpkgs together never run more encoders than the cores. */
+  /**
+   * Encoder threads per binpkg (default: the number of cores); all binpkgs
+   * together never run more encoders than the cores.
+   */
   threads?: number;
   preset?: string;
   blockSize?: string;
@@ -37,7 +40,8 @@ export interface FromBinpkgArgs {
 export const fromBinpkgCommand = {
   command: 'from-binpkg <targets..>',
   describe:
-    'debug tarballs from binpkgs (GPKG or XPAK) that still carry usr/lib/debug and usr/src/debug, without unpacking them',
+    'debug tarballs from binpkgs (GPKG or XPAK) that still carry usr/lib/debug and usr/src/debug, ' +
+    'without unpacking them',
   builder: (y: Argv) =>
     y
       .positional('targets', {
@@ -54,7 +58,8 @@ export const fromBinpkgCommand = {
         },
         ...jobsOption('binpkgs converted at once (default: the number of cores)'),
         ...threadsOption(
-          'Blocks compressed at once per binpkg (default: the number of cores; all binpkgs together never compress more Blocks at once than that)',
+          'Blocks compressed at once per binpkg (default: the number of cores; ' +
+            'all binpkgs together never compress more Blocks at once than that)',
         ),
         ...presetOption,
         ...blockSizeOptions,
@@ -63,7 +68,8 @@ export const fromBinpkgCommand = {
         tmpdir: {
           type: 'string',
           describe:
-            "where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); needs room for the largest package's debug files, times --jobs",
+            'where the debug data of a binpkg waits while its image streams by (default: $TMPDIR); ' +
+            "needs room for the largest package's debug files, times --jobs",
         },
         'max-spill': {
           type: 'string',
@@ -85,6 +91,7 @@ export const fromBinpkgCommand = {
       } as const)
       .example('$0 from-binpkg /var/cache/binpkgs --out /srv/debug/.tarball', '')
       .epilog(
-        'Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, 1 some failed (the others are done), 2 usage or input error.',
+        'Binpkgs are never modified. Exit status: 0 every binpkg packed or skipped, ' +
+          '1 some failed (the others are done), 2 usage or input error.',
       ),
 };

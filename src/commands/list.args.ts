@@ -14,7 +14,8 @@ export const listCommand = {
       .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
       .options(
         jsonOption(
-          'print {tarball, blocks, largestBlock, seekable, packdebugLayout, sorted, oneSmallBlock, members, buildIds, entries[]} as JSON',
+          'print {tarball, blocks, largestBlock, seekable, packdebugLayout, ' +
+            'sorted, oneSmallBlock, members, buildIds, entries[]} as JSON',
         ),
       ),
 };

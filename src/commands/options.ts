@@ -32,7 +32,8 @@ export const blockSizeOptions = {
   'source-block-size': {
     type: 'string',
     describe:
-      'Block size for usr/src/debug, which debuggers fetch one file at a time (default: the smaller of --block-size and 1984KiB)',
+      'Block size for usr/src/debug, which debuggers fetch one file at a time ' +
+      '(default: the smaller of --block-size and 1984KiB)',
   },
 } as const;
 
@@ -40,7 +41,8 @@ export const largeBlockSizeOption = {
   'large-block-size': {
     type: 'string',
     describe:
-      'members of at least --block-size get Blocks of their own, at most this large (default: twice --block-size, at most the preset dictionary, so 3968KiB at the defaults)',
+      'members of at least --block-size get Blocks of their own, at most this large ' +
+      '(default: twice --block-size, at most the preset dictionary, so 3968KiB at the defaults)',
   },
 } as const;
 

@@ -28,10 +28,13 @@ export const pruneCommand = {
         'older-than': { type: 'number', describe: 'only delete tarballs last modified at least this many days ago' },
         'dry-run': { alias: 'n', type: 'boolean', default: false, describe: 'only say what would be deleted' },
         ...jsonOption(
-          'print {schema, tree, dryRun, keep, deleted[], removedDirs[], skipped[], failed[], kept, reclaimedBytes} as JSON',
+          'print {schema, tree, dryRun, keep, deleted[], removedDirs[], ' +
+            'skipped[], failed[], kept, reclaimedBytes} as JSON',
         ),
       } as const)
       .epilog(
-        'Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; removes directories it emptied. Safe from cron beside debuginfod.\nExit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).',
+        'Deletes only regular files named CATEGORY/PN/PF-BUILD_ID-debug.tar.xz, re-checked right before unlink; ' +
+          'removes directories it emptied. Safe from cron beside debuginfod.\n' +
+          'Exit status: 0 done, 1 some deletions failed, 2 usage or input error (nothing deleted).',
       ),
 };

@@ -17,7 +17,8 @@ export interface RepackArgs {
 export const repackCommand = {
   command: 'repack [targets..]',
   describe:
-    "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; the tar stream stays byte-identical",
+    "rewrite tarballs that are not block-seekable (Portage's single-Block ones) into packdebug's layout; " +
+    'the tar stream stays byte-identical',
   builder: (y: Argv) =>
     withTargets(y, 'tarballs, or a tree of them')
       .options({

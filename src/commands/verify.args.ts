@@ -47,11 +47,14 @@ export const verifyCommand = {
           describe: 'with --deep: seconds in which a body must bring 1 KiB (or end); slower bodies are retried',
         },
         ...jsonOption(
-          'print {ok, deep, tarballs, unreadable, artifacts, served, servers[{url, served, missing, mismatched, unauthorized, errors}]} as JSON',
+          'print {ok, deep, tarballs, unreadable, artifacts, served, servers[{url, ' +
+            'served, missing, mismatched, unauthorized, errors}]} as JSON',
         ),
       } as const)
       .example('$0 verify /srv/debug/.tarball --server http://binhost:8002', '')
       .epilog(
-        '404/410 from a server: not there; 401/403: credentials needed; 5xx, 429 and network errors are retried. Exit status: 0 every build-id served, 1 some missing, mismatched or unanswered, 2 usage or input error.',
+        '404/410 from a server: not there; 401/403: credentials needed; 5xx, 429 and network errors are retried. ' +
+          'Exit status: 0 every build-id served, ' +
+          '1 some missing, mismatched or unanswered, 2 usage or input error.',
       ),
 };

@@ -68,6 +68,7 @@ export function parseColorMap(text: string): Record<string, string> {
   for (const m of text.matchAll(re)) {
     const name = m[1] ?? '';
     const raw = m[2] !== undefined ? unescapeAnsiC(m[2]) : (m[3] ?? m[4] ?? '');
+    // eslint-disable-next-line no-control-regex -- ESC is intended: only ANSI SGR sequences are a color
     if (/^(?:\x1b\[[0-9;]*m)*$/.test(raw)) out[name] = raw;
   }
   return out;

@@ -170,13 +170,20 @@ COLLISION_IGNORE="\${COLLISION_IGNORE} /${TARBALL_DIR}"
 
 export function bashrcSnippet(opts: SnippetOptions = {}): string {
   const r = resolve(opts);
+  // Snippet lines longer than the source's line width, built in pieces.
+  const removePackedSetting =
+    '#PACKDEBUG_REMOVE_PACKED=1    # remove packed debug files from the image ' +
+    'after a verified write (instead of INSTALL_MASK)';
+  const sourceHook =
+    `if [[ -r "${r.hookPath}" ]]; then source "${r.hookPath}"; ` +
+    `else ewarn "packdebug: ${r.hookPath} is not readable, debug info is not packed"; fi`;
   return `# packdebug hook: append to ${snippetPath('bashrc', r)} on the binhost
 # Optional settings (the hook's defaults are described):
 #PACKDEBUG_PRESET=6           # xz preset 0-9 or 0e-9e; default 6
 #PACKDEBUG_THREADS=4          # compression threads; default all cores
 #PACKDEBUG_BLOCK_SIZE=1984KiB # uncompressed xz Block size: smaller = faster random access, larger = smaller tarballs
 #PACKDEBUG_ENCODER=auto       # xz (system xz, fastest), lzma-native, or auto; same output
-#PACKDEBUG_REMOVE_PACKED=1    # remove packed debug files from the image after a verified write (instead of INSTALL_MASK)
+${removePackedSetting}
 #PACKDEBUG_STRICT=1           # fail the merge when packing fails; default: warn and go on
 #PACKDEBUG_BIN=/usr/local/bin/packdebug  # the packdebug executable; default packdebug from PATH
 # The hook ships as hooks/packdebug.bashrc; with a git checkout, source
@@ -185,7 +192,7 @@ export function bashrcSnippet(opts: SnippetOptions = {}): string {
 # if you define both (anywhere in this file or in /etc/portage/env), call
 # packdebug_pre_pkg_preinst from one of them (it runs packdebug once per merge):
 #   post_pkg_preinst() { my_own_post_preinst_things; packdebug_pre_pkg_preinst; }
-if [[ -r "${r.hookPath}" ]]; then source "${r.hookPath}"; else ewarn "packdebug: ${r.hookPath} is not readable, debug info is not packed"; fi
+${sourceHook}
 `;
 }
 
@@ -223,7 +230,10 @@ export function debuginfodSystemdSnippet(opts: SnippetOptions = {}): string {
     ),
   ];
   const pathEnv = e === '' ? '' : `Environment=PATH=${e}/usr/bin:${e}/bin:/usr/bin:/bin\n`;
-  return `# debuginfod unit: save as ${snippetPath('debuginfod-systemd', r)}, then run: systemctl daemon-reload && systemctl enable --now debuginfod
+  const saveAs =
+    `# debuginfod unit: save as ${snippetPath('debuginfod-systemd', r)}, ` +
+    'then run: systemctl daemon-reload && systemctl enable --now debuginfod';
+  return `${saveAs}
 # Hardened after the unit discussed in Portage's FEATURES=packdebug review.
 # debuginfod >= 0.192 reads the block-seekable .tar.xz tarballs with random
 # access; older versions decompress a tarball from its start for each request.
@@ -289,8 +299,11 @@ export function debuginfodOpenrcSnippet(opts: SnippetOptions = {}): string {
   const r = resolve(opts);
   const e = r.eprefix;
   const pathLine = e === '' ? '' : `export PATH="${e}/usr/bin:${e}/bin:\${PATH}"\n`;
+  const saveAs =
+    `# debuginfod service: save as ${snippetPath('debuginfod-openrc', r)} (chmod 0755), ` +
+    'then run: rc-update add debuginfod default';
   return `#!${e}/sbin/openrc-run
-# debuginfod service: save as ${snippetPath('debuginfod-openrc', r)} (chmod 0755), then run: rc-update add debuginfod default
+${saveAs}
 # dev-libs/elfutils installs debuginfod but no OpenRC service or conf.d file
 # for it, hence this script. Override the settings below in
 # ${e}/etc/conf.d/debuginfod (e.g. DEBUGINFOD_LISTEN=192.0.2.10 to serve a LAN).

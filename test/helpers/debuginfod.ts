@@ -108,7 +108,8 @@ export class Debuginfod {
     while (Date.now() < deadline) {
       if (this.#exitedAlready)
         throw new Error(
-          `debuginfod exited before it was ready (exit ${this.#child.exitCode}, signal ${this.#child.signalCode}):\n${this.log}`,
+          `debuginfod exited before it was ready ` +
+            `(exit ${this.#child.exitCode}, signal ${this.#child.signalCode}):\n${this.log}`,
         );
       try {
         const res = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5_000) });
@@ -131,7 +132,8 @@ export class Debuginfod {
       .filter((l) => /^(scanned_|found_|ready|thread_)/.test(l))
       .join('\n');
     throw new Error(
-      `debuginfod did not report a scanned tarball within ${SCAN_DEADLINE_MS / 1000} s; last metrics:\n${counters || last}\nserver log:\n${this.log}`,
+      `debuginfod did not report a scanned tarball within ${SCAN_DEADLINE_MS / 1000} s; ` +
+        `last metrics:\n${counters || last}\nserver log:\n${this.log}`,
     );
   }
 

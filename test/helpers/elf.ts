@@ -38,7 +38,8 @@ export function elfWithNoteInTheMiddle(buildId: Buffer, before: number, after: n
   file.writeUInt16LE(sections.length - 1, 62); // e_shstrndx
   note.copy(file, sections[2]![2]);
   strtab.copy(file, sections[4]![2]);
-  // The large sections are not all zeros: xz would shrink them to nothing, and Blocks are cut by uncompressed size anyway.
+  // The large sections are not all zeros: xz would shrink them to nothing, and
+  // Blocks are cut by uncompressed size anyway.
   for (const [, , off, size] of [sections[1]!, sections[3]!])
     for (let i = 0; i < size; i += 4096) file[off + i] = (i >> 12) & 0xff;
   sections.forEach(([n, type, off, size, al], i) => {
