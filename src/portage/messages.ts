@@ -133,11 +133,14 @@ export function portageOutput(io: CommandIO): PortageOutput {
 }
 
 /** A PackLogger printing the engine's notices as einfo/ewarn lines (progress only on a TTY). */
+const printableLines = (m: string) => m.split('\n').map(printable).join('\n');
+
 export function portageLogger(io: CommandIO, out: PortageOutput = portageOutput(io)): PackLogger {
   const logger: PackLogger = {
-    // The engine's notices name image paths: one line each, no control characters.
-    info: (m) => out.einfo(printable(m)),
-    warn: (m) => out.ewarn(printable(m)),
+    // The engine's notices name image paths: no control characters, but their
+    // own line breaks stay (each line gets its ' * ', as Portage's einfo does).
+    info: (m) => out.einfo(printableLines(m)),
+    warn: (m) => out.ewarn(printableLines(m)),
   };
   if (out.progress) {
     const progress = out.progress;
