@@ -49,16 +49,16 @@ export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} 
         const category = `cat-${String(i % 25).padStart(2, '0')}`;
         const pn = `pkg${i % 500}`;
         const pf = `${pn}-${1 + (i % 3)}.${i % 7}${i % 11 === 0 ? '-r1' : ''}`;
-        const buildId = String(1 + Math.floor(i / 500));
+        const buildNumber = String(1 + Math.floor(i / 500));
         writeVariant(img, template, `${i}`);
         const srcDir = path.join(img, 'usr/src/debug', 'generated', pf);
         fs.rmSync(path.join(img, 'usr/src/debug', 'generated'), { recursive: true, force: true });
         fs.mkdirSync(srcDir, { recursive: true });
         fs.writeFileSync(
           path.join(srcDir, 'unique.c'),
-          `/* ${category}/${pf} build ${buildId} */\nint unique_${i}(void) { return ${i}; }\n`.repeat(1 + (i % 40)),
+          `/* ${category}/${pf} build ${buildNumber} */\nint unique_${i}(void) { return ${i}; }\n`.repeat(1 + (i % 40)),
         );
-        const target = path.join(tree, category, pn, `${pf}-${buildId}-debug.tar.xz`);
+        const target = path.join(tree, category, pn, `${pf}-${buildNumber}-debug.tar.xz`);
         if (i % 10 === 9) {
           fs.mkdirSync(path.dirname(target), { recursive: true });
           execFileSync('sh', ['-c', 'cd "$1" && tar -cJf "$2" ./usr/src/debug ./usr/lib/debug', 'sh', img, target]);
@@ -68,7 +68,7 @@ export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} 
             category,
             pn,
             pf,
-            buildId,
+            buildNumber,
             out: target,
             threads: 1,
             blockSize: 16 << 10,
@@ -87,7 +87,7 @@ export async function makeAuditTree({ count = 2000, corpus, out, log = () => {} 
         category: 'sys-libs',
         pn: 'glibc',
         pf: 'glibc-2.36',
-        buildId: '1',
+        buildNumber: '1',
         out: packed,
       });
       const portage = path.join(work, 'corpus-portage.tar.xz');

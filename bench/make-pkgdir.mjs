@@ -73,7 +73,7 @@ try {
     const category = ['sys-libs', 'dev-libs', 'app-misc', 'media-libs'][i % 4];
     const pn = `bench${String(i).padStart(3, '0')}`;
     const pf = `${pn}-1.${i % 7}`;
-    const buildId = String(1 + (i % 3));
+    const buildNumber = String(1 + (i % 3));
     const image = path.join(tmp, `image-${i}`);
     const withDebug = i % 10 !== 9;
     for (let j = i; j < debugFiles.length; j += count) {
@@ -93,7 +93,7 @@ try {
     const meta = {
       CATEGORY: `${category}\n`,
       PF: `${pf}\n`,
-      BUILD_ID: `${buildId}\n`,
+      BUILD_ID: `${buildNumber}\n`,
       EAPI: '8\n',
       SLOT: '0\n',
       BUILD_TIME: '1700000000\n',
@@ -104,7 +104,7 @@ try {
     let rel;
     const tarImage = `tar --format=gnu --owner=0 --group=0 --numeric-owner --sort=name -C "$1" -cf - .`;
     if (format === 'xpak') {
-      rel = `${category}/${pn}/${pf}-${buildId}.xpak`;
+      rel = `${category}/${pn}/${pf}-${buildNumber}.xpak`;
       execFileSync('bash', [
         '-c',
         `set -o pipefail; ${tarImage} | bzip2 -c > "$2"`,
@@ -114,9 +114,9 @@ try {
       ]);
       fs.appendFileSync(path.join(pkgdir, rel), xpakTrailer(encodeXpak(meta)));
     } else {
-      rel = `${category}/${pn}/${pf}-${buildId}.gpkg.tar`;
+      rel = `${category}/${pn}/${pf}-${buildNumber}.gpkg.tar`;
       const [suffix, comp] = format === 'gpkg-xz' ? ['.xz', 'xz -c -T1'] : ['.zst', 'zstd -q -c -T1'];
-      const base = `${pf}-${buildId}`;
+      const base = `${pf}-${buildNumber}`;
       // As Portage lays a GPKG out: BASENAME/{gpkg-1,metadata.tar.C,image.tar.C},
       // payload members metadata/KEY and image/...
       const stage = path.join(tmp, `stage-${i}`, base);
@@ -152,7 +152,7 @@ try {
       ]);
     }
     index.push(
-      `BUILD_ID: ${buildId}`,
+      `BUILD_ID: ${buildNumber}`,
       `CPV: ${category}/${pf}`,
       `PATH: ${rel}`,
       `SIZE: ${fs.statSync(path.join(pkgdir, rel)).size}`,

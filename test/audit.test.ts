@@ -93,7 +93,7 @@ describe('PMS versions and tarball names', () => {
 
   it('parses PF-BUILD_ID-debug.tar.xz and says what is wrong otherwise', () => {
     const n = parseTarballName('dev-ada', 'gprbuild', 'gprbuild-25.0.0-r5-1-debug.tar.xz');
-    expect(typeof n === 'object' && [n.pf, n.buildId, n.version.text]).toEqual([
+    expect(typeof n === 'object' && [n.pf, n.buildNumber, n.version.text]).toEqual([
       'gprbuild-25.0.0-r5',
       '1',
       '25.0.0-r5',
@@ -120,7 +120,7 @@ describe.skipIf(!hasTools)('audit', () => {
     tree = path.join(dir, 'tree');
     const hello = await makeImage('hello');
     const odd = await makeImage('odd');
-    const id = (category: string, pn: string, pf: string, buildId: string) => ({ category, pn, pf, buildId });
+    const id = (category: string, pn: string, pf: string, buildNumber: string) => ({ category, pn, pf, buildNumber });
 
     // Healthy tarballs, two builds of one package and a copy under another package.
     files.hello1 = await packInto(tree, hello, id('app-misc', 'hello', 'hello-1.0', '1'));
@@ -237,17 +237,17 @@ describe.skipIf(!hasTools)('audit', () => {
     const b1 = await makeGpkg(hello, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
       category: 'app-misc',
       pf: 'hello-1.0',
-      buildId: '1',
+      buildNumber: '1',
     });
     await makeXpak(hello, path.join(pkgdir, 'app-misc/other/other-2.0-1.xpak'), {
       category: 'app-misc',
       pf: 'other-2.0',
-      buildId: '1',
+      buildNumber: '1',
     });
     await makeGpkg(hello, path.join(pkgdir, 'app-misc/gone/gone-3-1.gpkg.tar'), {
       category: 'app-misc',
       pf: 'gone-3',
-      buildId: '1',
+      buildNumber: '1',
     });
     await fs.writeFile(path.join(pkgdir, 'app-misc/junk.gpkg.tar'), 'not a package');
     const size = (await fs.stat(b1)).size;
@@ -415,7 +415,7 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('control-char-name: escape sequences and newlines in a member name or a link target (issue 12)', async () => {
     const t = path.join(await tmpdir('audit-control-chars'), 'tree');
-    const file = tarballPath(t, { category: 'dev-util', pn: 'ctl', pf: 'ctl-1', buildId: '1' });
+    const file = tarballPath(t, { category: 'dev-util', pn: 'ctl', pf: 'ctl-1', buildNumber: '1' });
     await xzInto(
       rawTar([
         { name: './usr/lib/debug/a\x1b[31mRED\x1b]0;pwned\x07\nFAKE LINE ok', data: Buffer.from('x') },
@@ -433,7 +433,7 @@ describe.skipIf(!hasTools)('audit', () => {
 
   it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
     const t = path.join(await tmpdir('audit-lying-index'), 'tree');
-    const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildId: '1' });
+    const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildNumber: '1' });
     // head -c 1200 full.tar | xz: the stream ends 176 bytes into the second header; at 700, in the first member's padding.
     const tar = rawTar([
       { name: './usr/lib/debug/one', data: Buffer.from('x') },
@@ -452,7 +452,7 @@ describe.skipIf(!hasTools)('audit', () => {
       await packInto(
         path.join(path.dirname(t), 'packed'),
         image,
-        { category: 'dev-util', pn: 'p', pf: 'p-1', buildId: '1' },
+        { category: 'dev-util', pn: 'p', pf: 'p-1', buildNumber: '1' },
         4096,
       ),
     );
@@ -525,14 +525,14 @@ describe.skipIf(!hasTools)('audit', () => {
         { name: link('00'.repeat(20)), type: '1', linkname: debug },
         { name: link('11'.repeat(20)), data: elf },
       ]),
-      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '1' }),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildNumber: '1' }),
     );
     const good = await xzInto(
       rawTar([
         { name: debug, data: elf },
         { name: link(id), type: '1', linkname: debug },
       ]),
-      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildId: '2' }),
+      tarballPath(t, { category: 'dev-util', pn: 'links', pf: 'links-1', buildNumber: '2' }),
     );
     for (const deep of [false, true]) {
       const { tarballs } = await audit(t, { deep });
@@ -584,7 +584,7 @@ describe.skipIf(!hasTools)('audit', () => {
           category: 'dev-util',
           pn: `short${kind}`,
           pf: `short${kind}-${n}`,
-          buildId: '1',
+          buildNumber: '1',
         });
         await fs.mkdir(path.dirname(file), { recursive: true });
         await fs.writeFile(file, bytes);
@@ -649,12 +649,12 @@ describe.skipIf(!hasTools)('audit', () => {
 
     const clean = path.join(await tmpdir('audit-clean'), 'tree');
     await fs.mkdir(
-      path.dirname(tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' })),
+      path.dirname(tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' })),
       { recursive: true },
     );
     await fs.copyFile(
       files.hello1!,
-      tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }),
+      tarballPath(clean, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' }),
     );
     const ok = await execa('node', [CLI, 'audit', clean], { reject: false });
     expect(ok.exitCode).toBe(0);
@@ -683,7 +683,7 @@ describe.skipIf(!hasTools)('audit', () => {
     const t = path.join(await tmpdir('audit-installed'), 'tree');
     const v = path.join(path.dirname(t), 'vdb');
     for (let n = 1; n <= 25; n++) {
-      const f = tarballPath(t, { category: 'app-misc', pn: `p${n}`, pf: `p${n}-1`, buildId: '1' });
+      const f = tarballPath(t, { category: 'app-misc', pn: `p${n}`, pf: `p${n}-1`, buildNumber: '1' });
       await fs.mkdir(path.dirname(f), { recursive: true });
       await fs.copyFile(files.hello1!, f);
       await fs.mkdir(path.join(v, `app-misc/p${n}-1`), { recursive: true });
@@ -722,7 +722,7 @@ describe.skipIf(!hasTools)('audit', () => {
       const t = path.join(await tmpdir('audit-pax-hex'), 'tree');
       const file = await xzInto(
         paxHexSizeTar(),
-        tarballPath(t, { category: 'dev-util', pn: 'hexsize', pf: 'hexsize-1', buildId: '1' }),
+        tarballPath(t, { category: 'dev-util', pn: 'hexsize', pf: 'hexsize-1', buildNumber: '1' }),
       );
       const gnu = await execa('bash', ['-c', 'xz -dc "$1" | tar -tf -', '_', file], { reject: false });
       expect(gnu.stdout.split('\n')).toContain('../../../../tmp/x');
@@ -847,7 +847,7 @@ describe('pack and audit apply the same symlink rule (src/tar/symlink.ts)', () =
     await fs.symlink('/usr/bin/foo', path.join(dbg, '.build-id/ee/ff01'));
 
     const tree = path.join(await tmpdir('symlink-rule'), 'tree');
-    const id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+    const id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
     const out = tarballPath(tree, id);
     const warnings: string[] = [];
     await packImage({ image, ...id, out, log: { info: () => undefined, warn: (m) => warnings.push(m) } });

@@ -20,7 +20,7 @@ import { rawTar } from './helpers/trees.js';
 
 const hasTools = ['tar', 'zstd', 'xz', 'bzip2', 'gzip', 'lz4', 'lzip'].every((t) => requireTool(t));
 const SIG = { zstd: '.zst', xz: '.xz', bzip2: '.bz2', gzip: '.gz', lz4: '.lz4', lzip: '.lz', none: '' } as const;
-const HELLO = { category: 'app-misc', pf: 'hello-1.0', buildId: '1' };
+const HELLO = { category: 'app-misc', pf: 'hello-1.0', buildNumber: '1' };
 
 /** Every image member with its relative path, type and a digest of its data. */
 async function imageListing(pkg: Binpkg): Promise<Map<string, string>> {
@@ -127,7 +127,7 @@ describe('binpkg metadata helpers', () => {
       ].join('\n'),
     );
     expect(index.header.get('ARCH')).toBe('amd64');
-    expect(index.entries.map((e) => [e.cpv, e.buildId, e.path, e.size, e.mtime])).toEqual([
+    expect(index.entries.map((e) => [e.cpv, e.buildNumber, e.path, e.size, e.mtime])).toEqual([
       ['app-misc/hello-1.0', '3', 'app-misc/hello/hello-1.0-3.gpkg.tar', 100, undefined],
       ['dev-libs/foo-2', undefined, 'dev-libs/foo-2.tbz2', undefined, 17],
     ]);
@@ -171,7 +171,7 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
       pf: 'hello-1.0',
       pn: 'hello',
       pvr: '1.0',
-      buildId: '1',
+      buildNumber: '1',
       eprefix: '',
     });
     expect(pkg.metadata.values.get('EAPI')).toBe('8');
@@ -217,7 +217,7 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
       const listing = (await execa('tar', ['-tf', file])).stdout.split('\n');
       expect(listing.includes('gpkg-1')).toBe(v.topLevelMarker);
       const pkg = await openBinpkg(file);
-      expect(pkg.metadata).toMatchObject({ category: 'app-misc', pf: 'hello-1.0', buildId: '1' });
+      expect(pkg.metadata).toMatchObject({ category: 'app-misc', pf: 'hello-1.0', buildNumber: '1' });
       // Hardlink targets keep their raw spelling (with the payload prefix): compare the rest.
       const got = new Map([...(await imageListing(pkg))].map(([k, val]) => [k, val.startsWith('1:') ? '1' : val]));
       reference ??= got;
@@ -232,7 +232,7 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
     const file = await makeGpkg(image, path.join(dir, 'misleading-9.9-7.gpkg.tar'), {
       category: 'dev-util',
       pf: 'hello-2.1-r3',
-      buildId: '42',
+      buildNumber: '42',
       eprefix: '/opt/gentoo/',
     });
     const pkg = await openBinpkg(file);
@@ -241,12 +241,12 @@ describe.skipIf(!hasTools)('binpkg reading', () => {
       pf: 'hello-2.1-r3',
       pn: 'hello',
       pvr: '2.1-r3',
-      buildId: '42',
+      buildNumber: '42',
       eprefix: '/opt/gentoo',
     });
     const xpak = await makeXpak(image, path.join(dir, 'whatever.tbz2'), { category: 'dev-util', pf: 'hello-2.1' });
     const x = await openBinpkg(xpak);
-    expect(x.metadata).toMatchObject({ category: 'dev-util', pf: 'hello-2.1', buildId: undefined, eprefix: '' });
+    expect(x.metadata).toMatchObject({ category: 'dev-util', pf: 'hello-2.1', buildNumber: undefined, eprefix: '' });
     // A file without a known suffix is recognised by content.
     const renamed = path.join(dir, 'noext');
     await fs.copyFile(xpak, renamed);
@@ -406,8 +406,8 @@ describe.skipIf(!hasTools)('PKGDIR', () => {
     const pkgdir = await tmpdir('pkgdir');
     const outside = await tmpdir('pkgdir-outside');
     await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
-    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildId: '2' });
-    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { ...HELLO, buildId: '3' });
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildNumber: '2' });
+    await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), { ...HELLO, buildNumber: '3' });
     await makeXpak(image, path.join(pkgdir, 'dev-libs/foo-2.tbz2'), { category: 'dev-libs', pf: 'foo-2' });
     await makeGpkg(image, path.join(pkgdir, 'dev-libs/bar-3.gpkg.tar'), { category: 'dev-libs', pf: 'bar-3' });
     await makeXpak(image, path.join(pkgdir, 'All/old-1.tbz2'), { category: 'sys-apps', pf: 'old-1' });
@@ -458,7 +458,7 @@ describe.skipIf(!hasTools)('PKGDIR', () => {
     expect(listing.missing[1]!.reason).toMatch(/out of the PKGDIR/);
     // Metadata of each comes from the package.
     const pkgs = await Promise.all(listing.binpkgs.map((b) => openBinpkg(b.path)));
-    expect(pkgs.map((p) => `${p.metadata.category}/${p.metadata.pf}:${p.metadata.buildId ?? ''}`)).toEqual([
+    expect(pkgs.map((p) => `${p.metadata.category}/${p.metadata.pf}:${p.metadata.buildNumber ?? ''}`)).toEqual([
       'sys-apps/old-1:',
       'app-misc/hello-1.0:1',
       'app-misc/hello-1.0:2',

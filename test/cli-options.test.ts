@@ -39,7 +39,7 @@ interface PruneJson {
 async function tree(builds: string[], blockSize?: number): Promise<{ image: string; tree: string }> {
   const image = await makeImage('hello');
   const tree = path.join(await tmpdir('cli-options-tree'), '.tarball');
-  for (const buildId of builds) await packInto(tree, image, { ...HELLO, buildId }, blockSize);
+  for (const buildNumber of builds) await packInto(tree, image, { ...HELLO, buildNumber }, blockSize);
   return { image, tree };
 }
 
@@ -129,7 +129,7 @@ const CASES: Case[] = [
     name: 'list --json',
     async run() {
       const { tree: t } = await tree(['1']);
-      const r = await cli(['list', tarballPath(t, { ...HELLO, buildId: '1' }), '--json']);
+      const r = await cli(['list', tarballPath(t, { ...HELLO, buildNumber: '1' }), '--json']);
       expect(json(r.stdout)).toMatchObject({ oneSmallBlock: true, members: expect.any(Number) });
     },
   },
@@ -139,7 +139,7 @@ const CASES: Case[] = [
     name: 'extract by path to a file, by build-id to stdout, of the other kind',
     async run() {
       const { image, tree: t } = await tree(['1']);
-      const tarball = tarballPath(t, { ...HELLO, buildId: '1' });
+      const tarball = tarballPath(t, { ...HELLO, buildNumber: '1' });
       const member = 'usr/src/debug/app-misc/hello-1.0/hello.c';
       const out = path.join(await tmpdir('cli-options-extract'), 'out');
       const r = await cli(['extract', tarball, '--path', member, '-o', out, '-v']);
@@ -229,7 +229,7 @@ const CASES: Case[] = [
     name: 'prune: --keep, --dry-run; --older-than, --pkgdir and --vdb keep builds',
     async run() {
       const { image, tree: t } = await tree(['1', '2']);
-      const old = tarballPath(t, { ...HELLO, buildId: '1' });
+      const old = tarballPath(t, { ...HELLO, buildNumber: '1' });
       const dry = json<PruneJson>((await cli(['prune', t, '--keep', '1', '--dry-run', '--json'])).stdout);
       expect(dry.deleted.map((d) => d.rel)).toEqual([path.relative(t, old)]);
       await fs.access(old);
@@ -239,7 +239,7 @@ const CASES: Case[] = [
       expect(recent.deleted).toEqual([]);
       expect(recent.kept.recent).toBe(1);
       const pkgdir = await tmpdir('cli-options-pkgdir');
-      await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { ...HELLO, buildId: '1' });
+      await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), { ...HELLO, buildNumber: '1' });
       const binpkg = json<PruneJson>(
         (await cli(['prune', t, '--keep', '1', '-n', '--json', '--pkgdir', pkgdir])).stdout,
       );
@@ -260,7 +260,7 @@ const CASES: Case[] = [
     async run() {
       const image = await makeImage('hello');
       const dir = await tmpdir('cli-options-binpkg');
-      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildId: '1' });
+      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildNumber: '1' });
       const t = path.join(dir, 'tree');
       const spill = path.join(dir, 'spill');
       await fs.mkdir(spill);
@@ -287,7 +287,7 @@ const CASES: Case[] = [
       const summary = json<{ results: { blocks: number }[] }>(r.stdout);
       expect(summary).toMatchObject({ tree: t, packed: 1 });
       expect(summary.results[0].blocks).toBeGreaterThan(2);
-      await fs.access(tarballPath(t, { ...HELLO, buildId: '1' }));
+      await fs.access(tarballPath(t, { ...HELLO, buildNumber: '1' }));
       const missingTmp = await cli([
         'from-binpkg',
         gpkg,
@@ -324,7 +324,7 @@ const CASES: Case[] = [
     async run() {
       const image = await makeImage('hello');
       const dir = await tmpdir('cli-options-caps');
-      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildId: '1' });
+      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildNumber: '1' });
       // The caps are floors as well: a ratio of 0.001 still allows 256 MiB, so it packs.
       const packs = await cli(['from-binpkg', gpkg, '-o', path.join(dir, 'ratio'), '--max-spill-ratio', '0.001']);
       expect(packs.exitCode, packs.stderr).toBe(0);

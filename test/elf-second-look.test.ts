@@ -20,7 +20,7 @@ import { tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
 const hasTools = requireTool('tar') && requireTool('xz');
-const ID = { category: 'app-misc', pn: 'midnote', pf: 'midnote-1', buildId: '1' };
+const ID = { category: 'app-misc', pn: 'midnote', pf: 'midnote-1', buildNumber: '1' };
 const BUILD_ID = '99'.repeat(20);
 const MEMBER = './usr/lib/debug/usr/bin/midnote.debug';
 

@@ -62,8 +62,8 @@ describe('readHookSettings', () => {
       category: 'app-misc',
       pn: 'hello',
       pf: 'hello-1.0',
-      buildId: '3',
-      buildIdSource: 'env',
+      buildNumber: '3',
+      buildNumberSource: 'env',
       features: ['splitdebug', 'installsources', 'binpkg-multi-instance', 'buildpkg'],
       t: BASE.T,
       portageBuilddir: BASE.PORTAGE_BUILDDIR,
@@ -114,28 +114,28 @@ describe('readHookSettings', () => {
   it('falls back to build-info/BUILD_ID (binpkg merges), trimming whitespace', () => {
     const read = files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': ' 17\n' });
     const s = readHookSettings({ ...BASE, BUILD_ID: undefined }, read);
-    expect(s.buildId).toBe('17');
-    expect(s.buildIdSource).toBe('build-info');
+    expect(s.buildNumber).toBe('17');
+    expect(s.buildNumberSource).toBe('build-info');
     expect(read.asked).toEqual(['/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID']);
     // An empty BUILD_ID counts as missing.
-    expect(readHookSettings({ ...BASE, BUILD_ID: '' }, read).buildId).toBe('17');
-    expect(readHookSettings({ ...BASE, BUILD_ID: '  ' }, read).buildId).toBe('17');
+    expect(readHookSettings({ ...BASE, BUILD_ID: '' }, read).buildNumber).toBe('17');
+    expect(readHookSettings({ ...BASE, BUILD_ID: '  ' }, read).buildNumber).toBe('17');
   });
 
   it('prefers BUILD_ID from the environment and does not read build-info then', () => {
     const read = files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': '17\n' });
-    expect(readHookSettings(BASE, read).buildId).toBe('3');
+    expect(readHookSettings(BASE, read).buildNumber).toBe('3');
     expect(read.asked).toEqual([]);
   });
 
   it('has no BUILD_ID when neither the environment nor build-info has one', () => {
     const env = { ...BASE, BUILD_ID: undefined };
-    expect(readHookSettings(env, files()).buildId).toBeUndefined();
+    expect(readHookSettings(env, files()).buildNumber).toBeUndefined();
     expect(
-      readHookSettings(env, files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': '\n' })).buildId,
+      readHookSettings(env, files({ '/var/tmp/portage/app-misc/hello-1.0/build-info/BUILD_ID': '\n' })).buildNumber,
     ).toBeUndefined();
     const noBuilddir = files();
-    expect(readHookSettings({ ...env, PORTAGE_BUILDDIR: undefined }, noBuilddir).buildIdSource).toBeUndefined();
+    expect(readHookSettings({ ...env, PORTAGE_BUILDDIR: undefined }, noBuilddir).buildNumberSource).toBeUndefined();
     expect(noBuilddir.asked).toEqual([]);
   });
 

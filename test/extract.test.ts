@@ -17,7 +17,7 @@ import { requireTool } from './helpers/tools.js';
 import { XZ_CONFORMANCE } from './helpers/fixtures.js';
 
 const hasTools = requireTool('tar') && requireTool('xz');
-const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 
 async function extractToBuffer(
   tarball: string,
@@ -276,7 +276,7 @@ describe.skipIf(!hasTools)('extract', () => {
       await packImage({
         image,
         ...ID,
-        buildId: n,
+        buildNumber: n,
         out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`),
       });
     await fs.symlink('/etc', path.join(tree, 'app-misc/evil'));
@@ -355,7 +355,7 @@ describe.skipIf(!hasTools)('extract', () => {
       await packImage({
         image,
         ...ID,
-        buildId: n,
+        buildNumber: n,
         out: path.join(tree, 'app-misc/hello', `hello-1.0-${n}-debug.tar.xz`),
         blockSize: 4096,
       });
@@ -385,7 +385,7 @@ describe.skipIf(!hasTools)('extract', () => {
     const image = await makeImage('hello');
     const tree = await tmpdir('tree-damaged');
     const dir = path.join(tree, 'app-misc/hello');
-    await packImage({ image, ...ID, buildId: '1', out: path.join(dir, 'hello-1.0-1-debug.tar.xz') });
+    await packImage({ image, ...ID, buildNumber: '1', out: path.join(dir, 'hello-1.0-1-debug.tar.xz') });
     await fs.writeFile(path.join(dir, 'hello-1.0-9-debug.tar.xz'), Buffer.from('\xfd7zXZ\0 not really', 'latin1'));
     // Two Portage tarballs of more than one small Block: read sequentially.
     const big = await makeImage('odd');

@@ -365,7 +365,7 @@ describe('from-binpkg with a full --tmpdir', () => {
       const file = await makeGpkg(image, join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
         category: 'app-misc',
         pf: 'hello-1.0',
-        buildId: '1',
+        buildNumber: '1',
       });
       const before = await readFile(file);
       const tree = await tmpdir('faults-binpkg-tree');

@@ -25,7 +25,7 @@ const BIG = 512 << 20;
 /** Peak RSS allowed: node and the CLI take about 60-100 MB; decoding the big Block whole took over 1 GB. */
 const PEAK_RSS_MAX = 300e6;
 const BUILD_ID = 'ab'.repeat(20);
-const ID = { category: 'dev-libs', pn: 'hostile', pf: 'hostile-1', buildId: '1' };
+const ID = { category: 'dev-libs', pn: 'hostile', pf: 'hostile-1', buildNumber: '1' };
 
 let dir: string;
 let tree: string;

@@ -33,7 +33,7 @@ const GiB = 1024 ** 3;
 /** Peak RSS allowed for one from-binpkg run over these binpkgs (node itself takes 60-110 MB). */
 const RSS_BOUND_KB = 200 * 1024;
 
-const id = (pf: string) => ({ category: 'app-misc', pf, buildId: '1' });
+const id = (pf: string) => ({ category: 'app-misc', pf, buildNumber: '1' });
 
 async function fromBinpkg(files: string[], extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const dir = await tmpdir('limits-run');

@@ -12,7 +12,7 @@ import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
 const hasTools = ['tar', 'zstd', 'xz', 'bzip2'].every((t) => requireTool(t));
-const HELLO = { category: 'app-misc', pf: 'hello-1.0', buildId: '1' };
+const HELLO = { category: 'app-misc', pf: 'hello-1.0', buildNumber: '1' };
 const REL = 'app-misc/hello/hello-1.0-1-debug.tar.xz';
 const BLOCK = '16KiB';
 
@@ -54,7 +54,7 @@ async function run(args: Parameters<typeof runFromBinpkg>[0], env: NodeJS.Proces
 async function packReference(
   image: string,
   out: string,
-  id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' },
+  id = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' },
 ): Promise<void> {
   await packImage({ image, ...id, out, blockSize: 16 << 10, threads: 2 });
 }
@@ -111,7 +111,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     await fs.rm(path.join(bare, 'usr/src/debug'), { recursive: true });
     const pkgdir = await tmpdir('from-binpkg-pkgdir');
     await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), HELLO);
-    await makeGpkg(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildId: '2' });
+    await makeGpkg(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildNumber: '2' });
     await makeXpak(image, path.join(pkgdir, 'dev-libs/foo-2.tbz2'), { category: 'dev-libs', pf: 'foo-2' });
     const tree = path.join(await tmpdir('from-binpkg-tree'), '.tarball');
 
@@ -153,7 +153,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     );
     const xpak = await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), {
       ...HELLO,
-      buildId: '3',
+      buildNumber: '3',
       compression: 'zstd',
     });
     const xb = await fs.readFile(xpak);
@@ -249,7 +249,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.xpak'), { ...HELLO, compression: 'zstd' });
     await makeXpak(bare, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), {
       ...HELLO,
-      buildId: '2',
+      buildNumber: '2',
       compression: 'zstd',
     });
     const tree = await tmpdir('from-binpkg-cache-tree');
@@ -289,7 +289,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     const linkImage = await makeImage('hello');
     await fs.rename(path.join(linkImage, 'usr/src/debug'), path.join(linkImage, 'usr/src/elsewhere'));
     await fs.symlink('elsewhere', path.join(linkImage, 'usr/src/debug'));
-    await makeGpkg(linkImage, path.join(dir, 'pkgs/app-misc/hello/hello-1.0-2.gpkg.tar'), { ...HELLO, buildId: '2' });
+    await makeGpkg(linkImage, path.join(dir, 'pkgs/app-misc/hello/hello-1.0-2.gpkg.tar'), {
+      ...HELLO,
+      buildNumber: '2',
+    });
     // A hand-made image tar whose member climbs out of image/.
     const { encodeHeader } = await import('../src/tar/header.js');
     const data = Buffer.from('evil\n');
@@ -312,7 +315,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     await fs.mkdir(stage, { recursive: true });
     const good = await makeGpkg(await makeImage('hello'), path.join(dir, 'good.gpkg.tar'), {
       ...HELLO,
-      buildId: '3',
+      buildNumber: '3',
       basename: 'evil-1-3',
     });
     await execa('tar', ['-xf', good, '-C', path.join(dir, 'stage')]);
@@ -328,7 +331,7 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     ]);
     await makeGpkg(await makeImage('hello'), path.join(dir, 'pkgs/app-misc/hello/hello-1.0-4.gpkg.tar'), {
       ...HELLO,
-      buildId: '4',
+      buildNumber: '4',
     });
 
     const tree = path.join(dir, 'tree');

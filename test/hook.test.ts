@@ -29,7 +29,7 @@ const CATEGORY = 'app-misc';
 const PN = 'hello';
 const PF = 'hello-1.0';
 const TARBALL_DIR = `usr/lib/debug/.tarball/${CATEGORY}/${PN}`;
-const tarballRel = (buildId: string) => `${TARBALL_DIR}/${PF}-${buildId}-debug.tar.xz`;
+const tarballRel = (buildNumber: string) => `${TARBALL_DIR}/${PF}-${buildNumber}-debug.tar.xz`;
 
 // ---------------------------------------------------------------------------
 // runHook in-process
@@ -52,7 +52,7 @@ const ENV = {
 function packed(opts: PackOptions, extra: Partial<PackResult> = {}): PackResult {
   return {
     status: 'packed',
-    tarball: join(opts.image, tarballRel(opts.buildId)),
+    tarball: join(opts.image, tarballRel(opts.buildNumber)),
     members: 21,
     uncompressedBytes: 3 * 1024 * 1024,
     compressedBytes: 300 * 1024,
@@ -94,7 +94,7 @@ describe('runHook (in-process)', () => {
       category: CATEGORY,
       pn: PN,
       pf: PF,
-      buildId: '5',
+      buildNumber: '5',
       preset: '9e',
       threads: 3,
       blockSize: 1024 * 1024,
@@ -155,7 +155,7 @@ describe('runHook (in-process)', () => {
     const readFile = (f: string) => (f === `${ENV.PORTAGE_BUILDDIR}/build-info/BUILD_ID` ? '12\n' : undefined);
     const io = memoryIO({ ...ENV, BUILD_ID: undefined });
     expect(await runHook({ packImage: engine.packImage, readFile }, io)).toBe(0);
-    expect(engine.calls[0]?.buildId).toBe('12');
+    expect(engine.calls[0]?.buildNumber).toBe('12');
     expect(io.err()).toContain('(BUILD_ID from build-info)');
   });
 

@@ -22,7 +22,7 @@ import { Debuginfod, isolatedEnv } from './helpers/debuginfod.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
-const IDENTITY = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' } as const;
+const IDENTITY = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' } as const;
 const SRC = '/usr/src/debug/app-misc/hello-1.0';
 
 const hasTools = ['debuginfod', 'debuginfod-find', 'tar', 'xz', 'readelf'].map(requireTool).every(Boolean);
@@ -162,14 +162,14 @@ if (hasTools) {
       const dir = join(tree, 'app-misc/hello');
       await mkdir(dir, { recursive: true });
       // Two builds of one version (the same files, so the same build-ids).
-      for (const buildId of ['1', '2'])
+      for (const buildNumber of ['1', '2'])
         await packImage({
           image,
           ...IDENTITY,
-          buildId,
+          buildNumber,
           blockSize: 4096,
           threads: 2,
-          out: join(dir, `hello-1.0-${buildId}-debug.tar.xz`),
+          out: join(dir, `hello-1.0-${buildNumber}-debug.tar.xz`),
         });
       // The build prune deletes is the one debuginfod prefers (it tries the newest mtime first).
       await utimes(join(dir, 'hello-1.0-1-debug.tar.xz'), new Date(), new Date(Date.now() + 3600_000));

@@ -24,7 +24,7 @@ import { requireTool } from './helpers/tools.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO, 'dist/cli.js');
-const IDENTITY = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' } as const;
+const IDENTITY = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' } as const;
 const IDENTITY_ARGS = ['--category', 'app-misc', '--pn', 'hello', '--pf', 'hello-1.0', '--build-id', '1'];
 const DEFAULT_TARBALL = 'usr/lib/debug/.tarball/app-misc/hello/hello-1.0-1-debug.tar.xz';
 const DEBUG_ROOTS = ['usr/src/debug', 'usr/lib/debug'];

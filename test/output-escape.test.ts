@@ -60,7 +60,7 @@ describe.skipIf(!hasXz)('hostile names in list, audit and error messages', () =>
   let tarball: string;
   beforeAll(async () => {
     tree = path.join(await tmpdir('escape-tree'), 'tree');
-    tarball = tarballPath(tree, { category: 'dev-util', pn: 'evil', pf: 'evil-1', buildId: '1' });
+    tarball = tarballPath(tree, { category: 'dev-util', pn: 'evil', pf: 'evil-1', buildNumber: '1' });
     await xzInto(
       rawTar([
         { name: './usr/lib/debug/', type: '5', mode: 0o755 },

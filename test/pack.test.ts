@@ -14,7 +14,7 @@ import { makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
 const hasTar = requireTool('tar') && requireTool('xz');
-const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 const TARBALL = 'usr/lib/debug/.tarball/app-misc/hello/hello-1.0-1-debug.tar.xz';
 
 async function exists(p: string): Promise<boolean> {

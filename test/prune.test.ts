@@ -42,12 +42,12 @@ describe('prune plan', () => {
       'hello-1.0-10',
     ].map((f) => candidate('app-misc', 'hello', `${f}-debug.tar.xz`));
     const plan = planGroup(files, { keep: 3 });
-    expect(plan.keep.map((k) => k.candidate.name.pf + '-' + k.candidate.name.buildId)).toEqual([
+    expect(plan.keep.map((k) => k.candidate.name.pf + '-' + k.candidate.name.buildNumber)).toEqual([
       'hello-1.1_rc1-2',
       'hello-1.0-r1-1',
       'hello-1.0-10',
     ]);
-    expect(plan.remove.map((c) => `${c.name.pf}-${c.name.buildId}`)).toEqual([
+    expect(plan.remove.map((c) => `${c.name.pf}-${c.name.buildNumber}`)).toEqual([
       'hello-1.0-3',
       'hello-1.0-1',
       'hello-0.9-7',
@@ -61,14 +61,14 @@ describe('prune plan', () => {
     const plan = planGroup(files, {
       keep: 1,
       olderThanMs: NOW - 35 * DAY,
-      protects: (c) => (c.name.buildId === '3' ? 'binpkg' : undefined),
+      protects: (c) => (c.name.buildNumber === '3' ? 'binpkg' : undefined),
     });
-    expect(plan.keep.map((k) => [k.candidate.name.buildId, k.reason])).toEqual([
+    expect(plan.keep.map((k) => [k.candidate.name.buildNumber, k.reason])).toEqual([
       ['4', 'newest'],
       ['3', 'binpkg'],
       ['2', 'recent'],
     ]);
-    expect(plan.remove.map((c) => c.name.buildId)).toEqual(['1']);
+    expect(plan.remove.map((c) => c.name.buildNumber)).toEqual(['1']);
   });
 });
 
@@ -80,7 +80,7 @@ describe.skipIf(!hasTools)('prune', () => {
     const dir = await tmpdir('prune-src');
     const image = await makeImage('hello');
     tarball = await fs.readFile(
-      await packInto(dir, image, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' }),
+      await packInto(dir, image, { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' }),
     );
     template = path.join(dir, 'template');
     const put = async (rel: string, ageDays: number) => {
@@ -196,7 +196,7 @@ describe.skipIf(!hasTools)('prune', () => {
     await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.gpkg.tar'), {
       category: 'app-misc',
       pf: 'hello-1.0',
-      buildId: '2',
+      buildNumber: '2',
     });
     const vdb = path.join(path.dirname(t), 'vdb');
     await fs.mkdir(path.join(vdb, 'app-misc/hello-1.0'), { recursive: true });
@@ -220,13 +220,13 @@ describe.skipIf(!hasTools)('prune', () => {
     await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-3.xpak'), {
       category: 'app-misc',
       pf: 'hello-1.0',
-      buildId: '3',
+      buildNumber: '3',
     });
     // The name is not trusted: this one's metadata says build 1.
     await makeXpak(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-2.xpak'), {
       category: 'app-misc',
       pf: 'hello-1.0',
-      buildId: '1',
+      buildNumber: '1',
     });
     // The Packages stanza (SIZE matching) identifies a binpkg without opening it; a stale stanza protects nothing.
     const gpkg = path.join(pkgdir, 'app-misc/hello/hello-1.0-4.gpkg.tar');

@@ -19,7 +19,7 @@ describe.skipIf(!hasTools)('hostile tar streams through the CLI', () => {
     const tree = path.join(await tmpdir('hostile-pax-hex'), 'tree');
     const file = await xzInto(
       paxHexSizeTar(),
-      tarballPath(tree, { category: 'dev-util', pn: 'hex', pf: 'hex-1', buildId: '1' }),
+      tarballPath(tree, { category: 'dev-util', pn: 'hex', pf: 'hex-1', buildNumber: '1' }),
     );
     const gnu = await gnuList(file);
     expect(gnu.stdout.split('\n')).toEqual(['./usr/lib/debug/empty', '../../../../tmp/x', './usr/lib/debug/padding']);
@@ -49,7 +49,7 @@ describe.skipIf(!hasTools)('hostile tar streams through the CLI', () => {
     const tree = path.join(await tmpdir('hostile-global'), 'tree');
     const file = await xzInto(
       globalPaxTar(74_898, 1_000),
-      tarballPath(tree, { category: 'dev-util', pn: 'global', pf: 'global-1', buildId: '1' }),
+      tarballPath(tree, { category: 'dev-util', pn: 'global', pf: 'global-1', buildNumber: '1' }),
     );
     const gnu = (await gnuList(file)).stdout.split('\n');
     expect(gnu).toHaveLength(1_000);

@@ -22,7 +22,7 @@ import { Debuginfod } from './helpers/debuginfod.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
 
-const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildId: '1' };
+const ID = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 const hasTools = ['debuginfod', 'tar', 'xz', 'readelf'].map(requireTool).every(Boolean);
 const FAST = { backoffBaseMs: 5, backoffCapMs: 20 };
 
@@ -471,7 +471,7 @@ describe.skipIf(!hasTools || !requireTool('zstd'))('binhost CI: binpkg -> from-b
     await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-1.gpkg.tar'), {
       category: 'app-misc',
       pf: 'hello-1.0',
-      buildId: '1',
+      buildNumber: '1',
       compression: 'zstd',
     });
     const tree = path.join(work, 'debug/.tarball');

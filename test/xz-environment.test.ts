@@ -94,7 +94,7 @@ describe.skipIf(!hasTools)('XZ_OPT and XZ_DEFAULTS', () => {
     const image = await makeImage('hello');
     const dir = await tmpdir('xz-environment-binpkg');
     const gpkg = path.join(dir, 'hello-1.0-1.gpkg.tar');
-    await makeGpkg(image, gpkg, { category: 'app-misc', pf: 'hello-1.0', buildId: '1', compression: 'xz' });
+    await makeGpkg(image, gpkg, { category: 'app-misc', pf: 'hello-1.0', buildNumber: '1', compression: 'xz' });
     const rel = 'app-misc/hello/hello-1.0-1-debug.tar.xz';
     const clean = await cli(['from-binpkg', gpkg, '--out', path.join(dir, 'clean'), '--encoder', 'xz']);
     expect(clean.exitCode, failure(clean)).toBe(0);

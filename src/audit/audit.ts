@@ -176,7 +176,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
       findings,
     };
     const name = typeof item.name === 'object' ? item.name : undefined;
-    if (name) Object.assign(report, { category: name.category, pn: name.pn, pf: name.pf, buildId: name.buildId });
+    if (name) Object.assign(report, { category: name.category, pn: name.pn, pf: name.pf, buildId: name.buildNumber });
 
     // Build-ids seen before, grouped by the tarball that had them first.
     const me = owners.length;
@@ -216,7 +216,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
           finding(
             'orphaned-tarball',
             item.path,
-            `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildId} in ${options.pkgdir}`,
+            `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildNumber} in ${options.pkgdir}`,
           ),
         );
     }
@@ -293,7 +293,7 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
       const f = finding(
         'binpkg-without-tarball',
         b.path,
-        `${b.category}/${b.pf}${b.buildId ? ` (BUILD_ID ${b.buildId})` : ''} has no debug tarball in the tree`,
+        `${b.category}/${b.pf}${b.buildNumber ? ` (BUILD_ID ${b.buildNumber})` : ''} has no debug tarball in the tree`,
       );
       count(f);
       sink.finding(f);

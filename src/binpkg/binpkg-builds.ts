@@ -13,7 +13,7 @@ import { openBinpkg } from './binpkg.js';
 import { splitPf } from './metadata.js';
 import { listPkgdir } from './pkgdir.js';
 import { limiter } from '../util/limit.js';
-import { canonicalBuildId } from '../portage/vdb.js';
+import { canonicalBuildNumber } from '../portage/vdb.js';
 
 export interface BinpkgBuild {
   /** Key used by `find`. */
@@ -21,7 +21,7 @@ export interface BinpkgBuild {
   path: string;
   category: string;
   pf: string;
-  buildId: string | undefined;
+  buildNumber: string | undefined;
   /** Where the identity came from. */
   source: 'index' | 'metadata' | 'name';
 }
@@ -30,22 +30,24 @@ export interface BinpkgIndex {
   readonly pkgdir: string;
   readonly size: number;
   /** The key of a binpkg of this build: same CATEGORY/PF and BUILD_ID, or one that records no BUILD_ID. */
-  find(category: string, pf: string, buildId: string): string | undefined;
+  find(category: string, pf: string, buildNumber: string): string | undefined;
   entries(): Iterable<BinpkgBuild>;
   /** Binpkgs that could not be identified at all. */
   readonly unreadable: readonly { path: string; reason: string }[];
 }
 
 /** `CAT/PN/PF-BUILD_ID.ext` (multi-instance) or `CAT/PF.ext` (classic), as Portage names them. */
-function identityFromName(relPath: string): { category: string; pf: string; buildId: string | undefined } | undefined {
+function identityFromName(
+  relPath: string,
+): { category: string; pf: string; buildNumber: string | undefined } | undefined {
   const parts = relPath.split('/');
   const base = parts[parts.length - 1]!.replace(/\.(gpkg\.tar|tbz2|xpak)$/, '');
   if (parts.length === 3) {
     const m = /^(.+)-(\d+)$/.exec(base);
-    if (m && splitPf(m[1]!)?.pn === parts[1]) return { category: parts[0]!, pf: m[1]!, buildId: m[2]! };
+    if (m && splitPf(m[1]!)?.pn === parts[1]) return { category: parts[0]!, pf: m[1]!, buildNumber: m[2]! };
   }
   if (parts.length === 2 && parts[0] !== 'All' && splitPf(base))
-    return { category: parts[0]!, pf: base, buildId: undefined };
+    return { category: parts[0]!, pf: base, buildNumber: undefined };
   return undefined;
 }
 
@@ -65,7 +67,7 @@ export async function readBinpkgBuilds(pkgdir: string): Promise<BinpkgIndex> {
             path: b.path,
             category: idx.cpv.slice(0, slash),
             pf: idx.cpv.slice(slash + 1),
-            buildId: idx.buildId,
+            buildNumber: idx.buildNumber,
             source: 'index',
           });
           return;
@@ -77,7 +79,7 @@ export async function readBinpkgBuilds(pkgdir: string): Promise<BinpkgIndex> {
             path: b.path,
             category: metadata.category,
             pf: metadata.pf,
-            buildId: metadata.buildId,
+            buildNumber: metadata.buildNumber,
             source: 'metadata',
           });
         } catch (err) {
@@ -91,8 +93,8 @@ export async function readBinpkgBuilds(pkgdir: string): Promise<BinpkgIndex> {
   builds.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const byCpv = new Map<string, BinpkgBuild[]>();
   for (const b of builds) {
-    if (b.buildId !== undefined) b.buildId = canonicalBuildId(b.buildId);
-    b.key = `${b.category}/${b.pf}${b.buildId === undefined ? '' : `:${b.buildId}`}`;
+    if (b.buildNumber !== undefined) b.buildNumber = canonicalBuildNumber(b.buildNumber);
+    b.key = `${b.category}/${b.pf}${b.buildNumber === undefined ? '' : `:${b.buildNumber}`}`;
     const cpv = `${b.category}/${b.pf}`;
     (byCpv.get(cpv) ?? byCpv.set(cpv, []).get(cpv)!).push(b);
   }
@@ -101,10 +103,10 @@ export async function readBinpkgBuilds(pkgdir: string): Promise<BinpkgIndex> {
     size: builds.length,
     unreadable,
     entries: () => builds,
-    find(category, pf, buildId) {
-      const id = canonicalBuildId(buildId);
+    find(category, pf, buildNumber) {
+      const id = canonicalBuildNumber(buildNumber);
       const candidates = byCpv.get(`${category}/${pf}`) ?? [];
-      return (candidates.find((b) => b.buildId === id) ?? candidates.find((b) => b.buildId === undefined))?.key;
+      return (candidates.find((b) => b.buildNumber === id) ?? candidates.find((b) => b.buildNumber === undefined))?.key;
     },
   };
 }

@@ -282,5 +282,5 @@ export function imageRelPath(name: string, prefixes: readonly string[], file: st
 /** `CATEGORY/PF` plus `-BUILD_ID` when there is one: how packdebug names a binpkg in messages. */
 export function describeBinpkg(pkg: Binpkg): string {
   const m = pkg.metadata;
-  return `${m.category}/${m.pf}${m.buildId === undefined ? '' : `-${m.buildId}`}`;
+  return `${m.category}/${m.pf}${m.buildNumber === undefined ? '' : `-${m.buildNumber}`}`;
 }

@@ -19,7 +19,7 @@ export interface BinpkgMetadata {
   /** PF's version part: `1.0-r1`. */
   pvr: string;
   /** BUILD_ID of binpkg-multi-instance, when the package has one. */
-  buildId: string | undefined;
+  buildNumber: string | undefined;
   /** EPREFIX the package was built for ('' when none: Portage stores it only when non-empty). */
   eprefix: string;
 }
@@ -67,13 +67,13 @@ export function parseMetadata(raw: ReadonlyMap<string, Uint8Array>, file: string
   if (!CATEGORY_RE.test(category)) throw bad(`metadata CATEGORY '${category}' is not a valid category name`);
   const split = splitPf(pf);
   if (split === undefined) throw bad(`metadata PF '${pf}' is not PN-VERSION`);
-  const buildIdText = values.get('BUILD_ID')?.trim();
-  if (buildIdText !== undefined && buildIdText !== '' && !/^[0-9]+$/.test(buildIdText)) {
-    throw bad(`metadata BUILD_ID '${buildIdText}' is not a non-negative integer`);
+  const buildNumberText = values.get('BUILD_ID')?.trim();
+  if (buildNumberText !== undefined && buildNumberText !== '' && !/^[0-9]+$/.test(buildNumberText)) {
+    throw bad(`metadata BUILD_ID '${buildNumberText}' is not a non-negative integer`);
   }
   const eprefix = (values.get('EPREFIX') ?? '').trim().replace(/\/+$/, '');
   if (eprefix !== '' && (!eprefix.startsWith('/') || eprefix.split('/').some((c) => c === '..' || c === '.'))) {
     throw bad(`metadata EPREFIX '${eprefix}' is not an absolute, normalized path`);
   }
-  return { values, category, pf, pn: split.pn, pvr: split.pvr, buildId: buildIdText || undefined, eprefix };
+  return { values, category, pf, pn: split.pn, pvr: split.pvr, buildNumber: buildNumberText || undefined, eprefix };
 }

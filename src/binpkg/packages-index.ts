@@ -7,7 +7,7 @@
 
 export interface PackagesIndexEntry {
   cpv: string;
-  buildId: string | undefined;
+  buildNumber: string | undefined;
   /** Relative to PKGDIR, as written in the index (not yet checked for safety). */
   path: string;
   /** SIZE and MTIME when the index has them, to notice a stale index. */
@@ -58,7 +58,7 @@ export function parsePackagesIndex(text: string): PackagesIndex {
     };
     entries.push({
       cpv,
-      buildId: s.values.get('BUILD_ID') || undefined,
+      buildNumber: s.values.get('BUILD_ID') || undefined,
       path: s.values.get('PATH') || `${cpv}.tbz2`,
       size: num('SIZE'),
       mtime: num('MTIME'),

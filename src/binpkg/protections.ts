@@ -32,7 +32,7 @@ export async function loadProtections(options: { pkgdir?: string; vdb?: string }
   return {
     installed,
     binpkgs,
-    isInstalled: (n) => (installed ? isInstalled(installed, n.category, n.pf, n.buildId) : undefined),
-    binpkgOf: (n) => binpkgs?.find(n.category, n.pf, n.buildId),
+    isInstalled: (n) => (installed ? isInstalled(installed, n.category, n.pf, n.buildNumber) : undefined),
+    binpkgOf: (n) => binpkgs?.find(n.category, n.pf, n.buildNumber),
   };
 }

@@ -30,7 +30,7 @@ export async function runDemo(args: DemoArgs, io: CommandIO): Promise<number> {
       category: 'app-misc',
       pn: 'hello',
       pf: 'hello-1.0',
-      buildId: '1',
+      buildNumber: '1',
       // A small Block size so that even this small image shows the seekable layout.
       blockSize: 16 << 10,
       sourceDateEpoch: 1700000000,

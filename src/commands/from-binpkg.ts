@@ -59,7 +59,7 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
       for (const s of listing.skipped) notices.push(`${s.path}: ${s.reason}`);
       for (const m of listing.missing)
         notices.push(
-          `${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildId ? `-${m.entry.buildId}` : ''}: ${m.reason}`,
+          `${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildNumber ? `-${m.entry.buildNumber}` : ''}: ${m.reason}`,
         );
     } else {
       files.push(path.resolve(t));

@@ -63,7 +63,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   const s: HookSettings = readHookSettings(io.env, args.readFile ?? readTextFile);
   // Names go into einfo lines: escaped (they come from the environment and the image).
   const atom = printable(`${s.category}/${s.pf}`);
-  if (s.buildId === undefined) {
+  if (s.buildNumber === undefined) {
     out.ewarn(
       `packdebug: no BUILD_ID for ${atom}, nothing packed: the tarball is named after the binpkg BUILD_ID,\n` +
         'which Portage only assigns with FEATURES=binpkg-multi-instance (with buildpkg);\n' +
@@ -71,7 +71,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
     );
     return 0;
   }
-  const identity = { category: s.category, pn: s.pn, pf: s.pf, buildId: s.buildId };
+  const identity = { category: s.category, pn: s.pn, pf: s.pf, buildNumber: s.buildNumber };
   validateIdentity(identity);
 
   const opts: PackOptions = { image: s.ed, ...identity, log: portageLogger(io, out) };
@@ -118,7 +118,7 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
   const lines = [
     `packdebug: ${rel}: ${result.members} members, ${formatSize(result.uncompressedBytes)} of tar ` +
       `in ${formatSize(result.compressedBytes)}, ${blocks}` +
-      (s.buildIdSource === 'build-info' ? ' (BUILD_ID from build-info)' : ''),
+      (s.buildNumberSource === 'build-info' ? ' (BUILD_ID from build-info)' : ''),
   ];
   if (result.replaced) {
     lines.push(

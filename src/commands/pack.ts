@@ -17,7 +17,8 @@ export async function runPack(args: PackArgs, io: CommandIO): Promise<number> {
       category: args.category,
       pn: args.pn,
       pf: args.pf,
-      buildId: String(args.buildId),
+      // yargs' camelCase key of --build-id (Portage's BUILD_ID) is the library's buildNumber.
+      buildNumber: String(args.buildId),
       out: args.out,
       preset: args.preset,
       threads: args.threads,

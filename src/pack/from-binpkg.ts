@@ -20,7 +20,7 @@ import { knownVerdict, rememberVerdict } from './up-to-date.js';
 import { digestTarball } from './verify.js';
 
 /** BUILD_ID used in the name of a binpkg that has none (classic PKGDIR layout); multi-instance ones start at 1. */
-export const NO_BUILD_ID = '0';
+export const NO_BUILD_NUMBER = '0';
 
 export interface FromBinpkgOptions {
   /** Output tree (the `.tarball` directory). */
@@ -58,7 +58,12 @@ export interface FromBinpkgResult {
 export async function tarballFromBinpkg(file: string, opts: FromBinpkgOptions): Promise<FromBinpkgResult> {
   const pkg = await openBinpkg(file, opts.limits);
   const m = pkg.metadata;
-  const id: PackageIdentity = { category: m.category, pn: m.pn, pf: m.pf, buildId: m.buildId ?? NO_BUILD_ID };
+  const id: PackageIdentity = {
+    category: m.category,
+    pn: m.pn,
+    pf: m.pf,
+    buildNumber: m.buildNumber ?? NO_BUILD_NUMBER,
+  };
   try {
     validateIdentity(id);
   } catch (err) {
@@ -70,7 +75,7 @@ export async function tarballFromBinpkg(file: string, opts: FromBinpkgOptions): 
   const out = path.join(tree, tarballRelativePath(id));
   const base = {
     file,
-    package: `${id.category}/${id.pf}-${id.buildId}`,
+    package: `${id.category}/${id.pf}-${id.buildNumber}`,
     format: pkg.format,
     tarball: out,
     members: 0,

@@ -8,7 +8,7 @@ export interface PackOptions {
   pn: string;
   pf: string;
   /** Portage's binpkg BUILD_ID (an integer, not an ELF build-id). */
-  buildId: string;
+  buildNumber: string;
   /** Output file; default `${image}/usr/lib/debug/.tarball/CAT/PN/PF-BUILD_ID-debug.tar.xz`. */
   out?: string;
   /** xz preset 0-9, optionally extreme (`6e`). Default 6. */

@@ -194,7 +194,7 @@ export async function packEntries(input: EngineInput, settings: EngineSettings):
  * image, then renamed into place; only then, optionally, removed from the image.
  */
 export async function packImage(opts: PackOptions): Promise<PackResult> {
-  const id = { category: opts.category, pn: opts.pn, pf: opts.pf, buildId: String(opts.buildId) };
+  const id = { category: opts.category, pn: opts.pn, pf: opts.pf, buildNumber: String(opts.buildNumber) };
   validateIdentity(id);
   const settings = await engineSettings(opts);
   const image = path.resolve(opts.image);

@@ -27,9 +27,9 @@ export interface HookSettings {
   pn: string;
   pf: string;
   /** Binpkg BUILD_ID, from the environment or build-info; undefined when neither has one. */
-  buildId: string | undefined;
-  /** Where buildId came from. */
-  buildIdSource: 'env' | 'build-info' | undefined;
+  buildNumber: string | undefined;
+  /** Where buildNumber came from. */
+  buildNumberSource: 'env' | 'build-info' | undefined;
   /** ${FEATURES}, split into words. */
   features: string[];
   t: string | undefined;
@@ -137,7 +137,7 @@ function absolute(name: string, value: string): string {
  * Reads Portage's phase environment and the PACKDEBUG_* settings.
  * Throws PackdebugError E_USAGE for a missing image/package identity or an
  * invalid PACKDEBUG_* value; a missing BUILD_ID is not an error here
- * (buildId is undefined, the caller explains).
+ * (buildNumber is undefined, the caller explains).
  */
 export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = readTextFile): HookSettings {
   const eprefix = stripTrailingSlashes(nonEmpty(env, 'EPREFIX') ?? '');
@@ -159,15 +159,15 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
   }
 
   const portageBuilddir = nonEmpty(env, 'PORTAGE_BUILDDIR');
-  let buildId = nonEmpty(env, 'BUILD_ID')?.trim() || undefined;
-  let buildIdSource: HookSettings['buildIdSource'] = buildId === undefined ? undefined : 'env';
-  if (buildId === undefined && portageBuilddir !== undefined) {
+  let buildNumber = nonEmpty(env, 'BUILD_ID')?.trim() || undefined;
+  let buildNumberSource: HookSettings['buildNumberSource'] = buildNumber === undefined ? undefined : 'env';
+  if (buildNumber === undefined && portageBuilddir !== undefined) {
     // Binpkg merges (emerge --usepkg) lack BUILD_ID in the environment.
     const text = readFile(path.posix.join(portageBuilddir, 'build-info', 'BUILD_ID'));
     const trimmed = text?.trim();
     if (trimmed) {
-      buildId = trimmed;
-      buildIdSource = 'build-info';
+      buildNumber = trimmed;
+      buildNumberSource = 'build-info';
     }
   }
 
@@ -195,8 +195,8 @@ export function readHookSettings(env: NodeJS.ProcessEnv, readFile: ReadFile = re
     category: required(env, 'CATEGORY'),
     pn: required(env, 'PN'),
     pf: required(env, 'PF'),
-    buildId,
-    buildIdSource,
+    buildNumber,
+    buildNumberSource,
     features: (env['FEATURES'] ?? '').split(/\s+/).filter((w) => w !== ''),
     t: nonEmpty(env, 'T'),
     portageBuilddir,

@@ -12,7 +12,7 @@ export interface PackageIdentity {
   category: string;
   pn: string;
   pf: string;
-  buildId: string;
+  buildNumber: string;
 }
 
 export const CATEGORY_RE = /^[A-Za-z0-9_][A-Za-z0-9+_.-]*$/;
@@ -26,8 +26,8 @@ export function validateIdentity(id: PackageIdentity): void {
   if (!isPackageName(id.pn)) throw bad('PN', id.pn, 'not a PMS package name');
   const version = versionOfPf(id.pn, id.pf);
   if (typeof version === 'string') throw bad('PF', id.pf, `must be ${id.pn}-VERSION with a PMS version (${version})`);
-  if (!/^[0-9]+$/.test(id.buildId))
-    throw bad('BUILD_ID', id.buildId, 'must be a non-negative integer (binpkg-multi-instance)');
+  if (!/^[0-9]+$/.test(id.buildNumber))
+    throw bad('BUILD_ID', id.buildNumber, 'must be a non-negative integer (binpkg-multi-instance)');
   // PMS sets no length limit; a file name does. Refused before anything is created.
   const tooLong = (what: string, value: string, name: string) =>
     new PackdebugError(
@@ -50,7 +50,7 @@ function shorten(value: string): string {
 
 /** `PF-BUILD_ID-debug.tar.xz`. */
 export function tarballFileName(id: PackageIdentity): string {
-  return `${id.pf}-${id.buildId}${TARBALL_SUFFIX}`;
+  return `${id.pf}-${id.buildNumber}${TARBALL_SUFFIX}`;
 }
 
 /** `CAT/PN/PF-BUILD_ID-debug.tar.xz`, the path below the .tarball directory. */
@@ -91,7 +91,7 @@ export interface TarballName {
   pf: string;
   version: PmsVersion;
   /** BUILD_ID as written (digits). */
-  buildId: string;
+  buildNumber: string;
 }
 
 /**
@@ -110,5 +110,5 @@ export function parseTarballName(category: string, pn: string, file: string): Ta
   const pf = m[1]!;
   const version = versionOfPf(pn, pf);
   if (typeof version === 'string') return version;
-  return { category, pn, pf, version, buildId: m[2]! };
+  return { category, pn, pf, version, buildNumber: m[2]! };
 }

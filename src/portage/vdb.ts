@@ -15,7 +15,7 @@ export interface InstalledPackages {
 }
 
 /** BUILD_IDs compare as integers: `01` and `1` are the same build. */
-export function canonicalBuildId(id: string): string {
+export function canonicalBuildNumber(id: string): string {
   return id.replace(/^0+(?=\d)/, '');
 }
 
@@ -47,7 +47,7 @@ export async function readInstalled(vdb: string): Promise<InstalledPackages> {
       // every build of the version then counts as installed, which only keeps tarballs.
       const raw = await readSmallFile(path.join(catDir, pkg.name, 'BUILD_ID')).catch(() => undefined);
       const id = raw?.trim();
-      byCpv.set(`${cat.name}/${pkg.name}`, id && /^\d+$/.test(id) ? canonicalBuildId(id) : null);
+      byCpv.set(`${cat.name}/${pkg.name}`, id && /^\d+$/.test(id) ? canonicalBuildNumber(id) : null);
     }
   }
   return { byCpv };
@@ -57,8 +57,8 @@ export async function readInstalled(vdb: string): Promise<InstalledPackages> {
  * A tarball belongs to an installed version when CATEGORY/PF is installed
  * and, if the VDB records a BUILD_ID, it is the tarball's.
  */
-export function isInstalled(installed: InstalledPackages, category: string, pf: string, buildId: string): boolean {
+export function isInstalled(installed: InstalledPackages, category: string, pf: string, buildNumber: string): boolean {
   const recorded = installed.byCpv.get(`${category}/${pf}`);
   if (recorded === undefined) return false;
-  return recorded === null || recorded === canonicalBuildId(buildId);
+  return recorded === null || recorded === canonicalBuildNumber(buildNumber);
 }

@@ -38,8 +38,8 @@ export interface PrunePlan {
 export function compareBuilds(a: TarballName, b: TarballName): number {
   const v = compareVersions(b.version, a.version);
   if (v !== 0) return v;
-  const x = BigInt(a.buildId);
-  const y = BigInt(b.buildId);
+  const x = BigInt(a.buildNumber);
+  const y = BigInt(b.buildNumber);
   return x < y ? 1 : x > y ? -1 : 0;
 }
 

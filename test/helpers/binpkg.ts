@@ -34,7 +34,7 @@ const COMPRESS: Record<Exclude<FixtureCompression, 'none'>, string[]> = {
 export interface BinpkgFixture {
   category: string;
   pf: string;
-  buildId?: string;
+  buildNumber?: string;
   eprefix?: string;
   compression?: FixtureCompression;
   /** Extra metadata keys (text values). */
@@ -49,7 +49,7 @@ function metadataValues(f: BinpkgFixture): Record<string, string> {
     SLOT: '0\n',
     USE: 'amd64 elibc_glibc\n',
   };
-  if (f.buildId !== undefined) values['BUILD_ID'] = `${f.buildId}\n`;
+  if (f.buildNumber !== undefined) values['BUILD_ID'] = `${f.buildNumber}\n`;
   if (f.eprefix) values['EPREFIX'] = `${f.eprefix}\n`;
   for (const [k, v] of Object.entries(f.metadata ?? {})) values[k] = v;
   return values;
@@ -87,7 +87,7 @@ export async function makeGpkg(
   f: BinpkgFixture & { basename?: string; signatures?: boolean; topLevelMarker?: boolean; innerBasename?: boolean },
 ): Promise<string> {
   const compression = f.compression ?? 'zstd';
-  const base = f.basename ?? (f.buildId === undefined ? f.pf : `${f.pf}-${f.buildId}`);
+  const base = f.basename ?? (f.buildNumber === undefined ? f.pf : `${f.pf}-${f.buildNumber}`);
   const stage = await scratch();
   try {
     const pkg = join(stage, base);

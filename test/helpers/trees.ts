@@ -17,11 +17,11 @@ export interface Id {
   category: string;
   pn: string;
   pf: string;
-  buildId: string;
+  buildNumber: string;
 }
 
 export function tarballPath(tree: string, id: Id): string {
-  return join(tree, id.category, id.pn, `${id.pf}-${id.buildId}-debug.tar.xz`);
+  return join(tree, id.category, id.pn, `${id.pf}-${id.buildNumber}-debug.tar.xz`);
 }
 
 /** packdebug pack of `image` into the tree. */
