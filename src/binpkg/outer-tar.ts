@@ -10,7 +10,7 @@ import { type AmbiguityHandler, TarHeaderReader } from '../tar/header-reader.js'
 
 export interface OuterMember {
   name: string;
-  /** Tar type flag ('0' regular file, '5' directory, ...). */
+  /** Tar type flag (see tar/types.ts). */
   type: string;
   size: number;
   /** Offset of the member's data in the file. */

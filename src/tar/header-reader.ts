@@ -7,6 +7,7 @@
 import { PackdebugError } from '../errors.js';
 import { BLOCK_SIZE, decodeHeader, type HeaderFields, type TypeFlag } from './header.js';
 import { decodePaxRecords, PAX_KEYS, parsePaxNumber } from './pax.js';
+import { hasNoData, isExtendedHeader, TarType } from './types.js';
 
 /** A member of a tar stream, with pax and GNU long-name headers applied. */
 export interface TarEntry {
@@ -65,14 +66,6 @@ export type HeaderStep =
   | { kind: 'entry'; entry: TarEntry };
 
 /**
- * Types read as having no data. Tools differ when such a member announces
- * some: GNU tar skips a ustar size on symlinks, devices and fifos,
- * libarchive does not; both skip a pax size, except GNU tar on directories.
- * Only a hardlink's ustar size is ignored by both.
- */
-const NO_DATA_TYPES = new Set(['1', '2', '3', '4', '5', '6']);
-const META_TYPES = new Set(['x', 'g', 'L', 'K']);
-/**
  * Extended headers (pax `x` and `g`, GNU `L` and `K`) larger than this are
  * refused: nothing legitimate needs more. Only the pax keys packdebug
  * interprets are kept, so what a reader holds stays small, and each member
@@ -125,8 +118,8 @@ export class TarHeaderReader {
     if ('error' in decoded) return { kind: 'invalid', error: decoded.error };
     if (this.#zeroBlocks > 0) throw this.error(`lone zero block at offset ${at - BLOCK_SIZE}`);
     const h = decoded.header;
-    if (!META_TYPES.has(h.type)) return { kind: 'entry', entry: this.#entry(h, at) };
-    if (h.type !== 'g') this.#firstHeaderOffset ??= at;
+    if (!isExtendedHeader(h.type)) return { kind: 'entry', entry: this.#entry(h, at) };
+    if (h.type !== TarType.paxGlobal) this.#firstHeaderOffset ??= at;
     if (h.size > TAR_META_LIMIT) throw this.error(`extended header of ${h.size} bytes at offset ${at} is too large`);
     this.#meta = { type: h.type, size: h.size, startOffset: at };
     return { kind: 'meta', name: h.name, size: h.size };
@@ -137,16 +130,16 @@ export class TarHeaderReader {
     const meta = this.#meta!;
     this.#meta = undefined;
     const data = buf.subarray(0, meta.size);
-    if (meta.type === 'L' || meta.type === 'K') {
+    if (meta.type === TarType.longName || meta.type === TarType.longLink) {
       const nul = data.indexOf(0);
       const text = data.toString('utf8', 0, nul === -1 ? data.length : nul);
-      if (meta.type === 'L') this.#longName = text;
+      if (meta.type === TarType.longName) this.#longName = text;
       else this.#longLink = text;
       return;
     }
     const parsed = decodePaxRecords(data, PAX_KEYS);
     if ('error' in parsed) throw this.error(`${parsed.error} at offset ${meta.startOffset}`);
-    if (meta.type === 'g') return this.#onGlobal(parsed.records, meta.startOffset);
+    if (meta.type === TarType.paxGlobal) return this.#onGlobal(parsed.records, meta.startOffset);
     if (this.#pax !== undefined)
       this.#ambiguous(`a second pax header at offset ${meta.startOffset} for one member`, undefined, {
         kind: 'second-pax',
@@ -213,8 +206,10 @@ export class TarHeaderReader {
     };
     let size = num('size', h.size);
     const sizeFromPax = fromPax;
-    if (NO_DATA_TYPES.has(h.type)) {
-      const agreed = h.type === '1' && !sizeFromPax; // a hardlink's ustar size: skipped by no tool
+    // Tools differ when a member of a type without data announces some: GNU tar skips a ustar size on symlinks,
+    // devices and fifos, libarchive does not; both skip a pax size, except GNU tar on directories.
+    if (hasNoData(h.type)) {
+      const agreed = h.type === TarType.hardlink && !sizeFromPax; // a hardlink's ustar size: skipped by no tool
       if (size > 0 && !agreed)
         this.#ambiguous(
           `member '${path}' at offset ${headerOffset} of type '${h.type}' announces ${size} bytes of data ` +
