@@ -247,15 +247,8 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   let seen = 0;
   const walk = walkTarballTree(tree);
   const pull = async (): Promise<boolean> => {
-    let r: IteratorResult<TreeItem>;
-    try {
-      r = await walk.next();
-    } catch (err) {
-      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, {
-        file: tree,
-        cause: err,
-      });
-    }
+    // A tree that cannot be listed is an E_INPUT error naming it (walkTarballTree).
+    const r = await walk.next();
     if (r.done) {
       total = seen;
       return false;

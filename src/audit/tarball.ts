@@ -380,8 +380,10 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
           if (!c || c.entry.size === 0) return true;
           const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
           if (c.entry.dataOffset + c.entry.size > ra.size) {
-            tarError = new Error(
-              `member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`,
+            tarError = new PackdebugError(
+              'E_FORMAT',
+              `${reader.path}: member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`,
+              { file: reader.path },
             );
             return false;
           }
