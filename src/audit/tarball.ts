@@ -222,119 +222,11 @@ export function emptyAudit(file: string): TarballAudit {
 
 export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
   const result = emptyAudit(file);
-  const add = (code: FindingCode, message: string, member?: string) =>
-    result.findings.push(finding(code, file, message, member));
-  const fail = (err: unknown, blockStage: boolean) => {
-    if (!blockStage && isEnoent(err)) {
-      result.gone = true;
-      return;
-    }
-    // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
-    if (!blockStage && errnoOf(err) === 'ELOOP') {
-      add('symlink', 'a symlink (not followed)');
-      return;
-    }
-    const code = failureCode(err, blockStage);
-    if (code === 'io-error') result.ioError = true;
-    add(code, messageOf(err, file));
-  };
-
-  // The magic first: a file that is not xz at all is named as what it is.
+  if (!(await checkMagic(result))) return result;
+  const reader = await openForAudit(result);
+  if (!reader) return result;
   try {
-    const fh = await openRegularFile(file, { noFollow: true });
-    try {
-      result.bytes = (await fh.stat()).size;
-      const head = Buffer.alloc(16);
-      const { bytesRead } = await fh.read(head, 0, 16, 0);
-      if (result.bytes === 0) {
-        add('empty-tarball', 'zero bytes');
-        return result;
-      }
-      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
-      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead))
-        ? 'xz'
-        : sniffFormatStrict(head.subarray(0, bytesRead));
-      if (kind !== 'xz') {
-        add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
-        return result;
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    fail(err, false);
-    return result;
-  }
-
-  let reader: TarballReader;
-  try {
-    // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
-    // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(
-      file,
-      { PACKDEBUG_CACHE_DIR: '' },
-      { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true },
-    );
-  } catch (err) {
-    fail(err, false);
-    return result;
-  }
-  try {
-    const ra = reader.ra;
-    result.blocks = ra.blocks.length;
-    result.uncompressedBytes = ra.size;
-    result.seekable = reader.seekable;
-    for (let i = 0; i < ra.blocks.length; i++) {
-      try {
-        await ra.checkBlockHeader(i);
-      } catch (err) {
-        fail(err, false);
-        return result;
-      }
-    }
-    // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
-    const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
-    if (oneLargeBlock)
-      add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
-    if (!ra.layout.footerLast && ra.blocks.length > 1)
-      add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
-    if (ra.size === 0) {
-      add('no-members', 'the xz stream holds no data');
-      result.members = 0;
-      result.layout = ra.blocks.length === 0 ? 'none' : 'unknown';
-      return result;
-    }
-    if (!options.deep && oneLargeBlock) {
-      result.layout = 'single-block';
-      add(
-        'headers-not-checked',
-        `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`,
-      );
-      return result;
-    }
-
-    let walk = new MemberWalk(file, reader);
-    let ok: boolean;
-    if (!options.deep) ok = await shallowWalk(reader, walk, add, fail);
-    else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk)))
-      ok = true;
-    else {
-      // In process, Block by Block: names the Block or member at fault, and verifies the others too.
-      walk = new MemberWalk(file, reader);
-      ok = await deepWalk(reader, walk, add, fail);
-    }
-    walk.checks.finish();
-    result.members = walk.checks.members;
-    result.elfFiles = walk.checks.elfFiles;
-    result.elfNotInspected = walk.checks.elfNotInspected;
-    result.buildIds = walk.checks.buildIds;
-    result.findings.push(...walk.checks.findings);
-    if (ok) {
-      result.layout = walk.layout();
-      if (result.layout === 'unaligned')
-        add('blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
-      if (walk.checks.members === 0) add('no-members', 'the tar stream holds no members');
-    }
+    if (await checkContainer(reader, result, options.deep ?? false)) await auditMembers(reader, result, options);
     return result;
   } finally {
     result.decodedBytes = reader.bytesDecoded;
@@ -342,11 +234,146 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   }
 }
 
-type Add = (code: FindingCode, message: string, member?: string) => void;
-type Fail = (err: unknown, blockStage: boolean) => void;
+function addFinding(result: TarballAudit, code: FindingCode, message: string, member?: string): void {
+  result.findings.push(finding(code, result.file, message, member));
+}
+
+/** Records a failure to read the file: the finding it makes (`blockStage`: while decoding Blocks), or that it is gone. */
+function recordFailure(result: TarballAudit, err: unknown, blockStage: boolean): void {
+  if (!blockStage && isEnoent(err)) {
+    result.gone = true;
+    return;
+  }
+  // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
+  if (!blockStage && errnoOf(err) === 'ELOOP') {
+    addFinding(result, 'symlink', 'a symlink (not followed)');
+    return;
+  }
+  const code = failureCode(err, blockStage);
+  if (code === 'io-error') result.ioError = true;
+  addFinding(result, code, messageOf(err, result.file));
+}
+
+/** The magic first: a file that is not xz at all is named as what it is. False when the audit ends here. */
+async function checkMagic(result: TarballAudit): Promise<boolean> {
+  try {
+    const fh = await openRegularFile(result.file, { noFollow: true });
+    try {
+      result.bytes = (await fh.stat()).size;
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await fh.read(head, 0, 16, 0);
+      if (result.bytes === 0) {
+        addFinding(result, 'empty-tarball', 'zero bytes');
+        return false;
+      }
+      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
+      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead))
+        ? 'xz'
+        : sniffFormatStrict(head.subarray(0, bytesRead));
+      if (kind !== 'xz') {
+        addFinding(result, 'not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
+        return false;
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    recordFailure(result, err, false);
+    return false;
+  }
+  return true;
+}
+
+/** The reader the audit decodes with; undefined (the failure recorded) when the xz container cannot be read. */
+async function openForAudit(result: TarballAudit): Promise<TarballReader | undefined> {
+  try {
+    // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
+    // the decoded-Block cache serves only inspectElfAt.
+    return await TarballReader.open(
+      result.file,
+      { PACKDEBUG_CACHE_DIR: '' },
+      { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true },
+    );
+  } catch (err) {
+    recordFailure(result, err, false);
+    return undefined;
+  }
+}
+
+/** The container: Block Headers, seekability, emptiness. True when the members are to be walked. */
+async function checkContainer(reader: TarballReader, result: TarballAudit, deep: boolean): Promise<boolean> {
+  const ra = reader.ra;
+  result.blocks = ra.blocks.length;
+  result.uncompressedBytes = ra.size;
+  result.seekable = reader.seekable;
+  for (let i = 0; i < ra.blocks.length; i++) {
+    try {
+      await ra.checkBlockHeader(i);
+    } catch (err) {
+      recordFailure(result, err, false);
+      return false;
+    }
+  }
+  // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
+  const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
+  if (oneLargeBlock)
+    addFinding(
+      result,
+      'not-seekable',
+      `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`,
+    );
+  if (!ra.layout.footerLast && ra.blocks.length > 1)
+    addFinding(
+      result,
+      'footer-not-last',
+      'Stream Padding follows the Stream Footer: debuginfod does not seek in this file',
+    );
+  if (ra.size === 0) {
+    addFinding(result, 'no-members', 'the xz stream holds no data');
+    result.members = 0;
+    result.layout = ra.blocks.length === 0 ? 'none' : 'unknown';
+    return false;
+  }
+  if (!deep && oneLargeBlock) {
+    result.layout = 'single-block';
+    addFinding(
+      result,
+      'headers-not-checked',
+      `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/** Walks the members (shallow, or deep through xz(1) or in process) and records what the walk found. */
+async function auditMembers(reader: TarballReader, result: TarballAudit, options: TarballAuditOptions): Promise<void> {
+  const ra = reader.ra;
+  let walk = new MemberWalk(result.file, reader);
+  let ok: boolean;
+  if (!options.deep) ok = await shallowWalk(reader, walk, result);
+  else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk)))
+    ok = true;
+  else {
+    // In process, Block by Block: names the Block or member at fault, and verifies the others too.
+    walk = new MemberWalk(result.file, reader);
+    ok = await deepWalk(reader, walk, result);
+  }
+  walk.checks.finish();
+  result.members = walk.checks.members;
+  result.elfFiles = walk.checks.elfFiles;
+  result.elfNotInspected = walk.checks.elfNotInspected;
+  result.buildIds = walk.checks.buildIds;
+  result.findings.push(...walk.checks.findings);
+  if (!ok) return;
+  result.layout = walk.layout();
+  if (result.layout === 'unaligned')
+    addFinding(result, 'blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
+  if (walk.checks.members === 0) addFinding(result, 'no-members', 'the tar stream holds no members');
+}
 
 /** See the file comment. True when the walk reached the end of the archive. */
-async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
+async function shallowWalk(reader: TarballReader, walk: MemberWalk, result: TarballAudit): Promise<boolean> {
   const ra = reader.ra;
   const visitor = walk.visitor();
   let offset = 0;
@@ -403,11 +430,11 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
         () => trailerEnd,
       );
     } catch (err) {
-      fail(err, true);
+      recordFailure(result, err, true);
       return false;
     }
     if (tarError !== undefined) {
-      add('tar-corrupt', messageOf(tarError, reader.path));
+      addFinding(result, 'tar-corrupt', messageOf(tarError, reader.path));
       return false;
     }
     if (p.ended) {
@@ -418,14 +445,14 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
     try {
       await walk.skipped();
     } catch (err) {
-      fail(err, true);
+      recordFailure(result, err, true);
       return false;
     }
     offset = jump;
   }
   // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
   if (walk.current) {
-    add('tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
+    addFinding(result, 'tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
     return false;
   }
   // ... but not inside a header (a partial 512-byte block, a pax or long-name header without its member).
@@ -433,7 +460,7 @@ async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fa
     if (offset >= ra.size || parser === undefined) return true;
     parser.end();
   } catch (err) {
-    add('tar-corrupt', messageOf(err, reader.path));
+    addFinding(result, 'tar-corrupt', messageOf(err, reader.path));
     return false;
   }
   return true;
@@ -455,7 +482,7 @@ async function xzDeepWalk(reader: TarballReader, walk: MemberWalk): Promise<bool
 }
 
 /** Decodes every Block in full and parses the whole tar stream. */
-async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
+async function deepWalk(reader: TarballReader, walk: MemberWalk, result: TarballAudit): Promise<boolean> {
   const ra = reader.ra;
   const parser = new TarParser(walk.visitor(), reader.path);
   let tarError: unknown;
@@ -474,11 +501,11 @@ async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail:
       });
     } catch (err) {
       // Go on: the other Blocks are verified too (a few findings at most).
-      if (++corrupt <= 3) fail(err, true);
+      if (++corrupt <= 3) recordFailure(result, err, true);
       if (!(err instanceof PackdebugError) || err.code !== 'E_FORMAT') return false;
     }
   }
-  if (corrupt > 3) add('block-corrupt', `${corrupt - 3} more Blocks are corrupt`);
+  if (corrupt > 3) addFinding(result, 'block-corrupt', `${corrupt - 3} more Blocks are corrupt`);
   if (corrupt > 0) return false;
   if (tarError === undefined && !parser.ended) {
     try {
@@ -488,7 +515,7 @@ async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail:
     }
   }
   if (tarError !== undefined) {
-    add('tar-corrupt', messageOf(tarError, reader.path));
+    addFinding(result, 'tar-corrupt', messageOf(tarError, reader.path));
     return false;
   }
   if (parser.ended) walk.trailerAt(parser.offset - 1024);
