@@ -6,8 +6,9 @@
  * Memory is bounded per tarball; across the tree only a table from the
  * 64-bit hash of each build-id to the first tarball that had it (12 to 32
  * bytes a build-id) and the names of those first tarballs grow with the
- * tree (a tarball whose build-ids were all seen before is not kept). Results are handed to the sink as they are ready, in the
- * order of the walk, whatever the concurrency.
+ * tree (a tarball whose build-ids were all seen before is not kept).
+ * Results are handed to the sink as they are ready, in the order of the
+ * walk, whatever the concurrency.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -337,7 +338,8 @@ function sharedBuildIdFindings(item: TarballItem, shared: Map<string, string[]>)
   const cp = `${item.category}/${item.pn}`;
   const findings: Finding[] = [];
   for (const [rel, ids] of shared) {
-    const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${rel}`;
+    const some = `${ids[0]}${ids.length > 1 ? ', ...' : ''}`;
+    const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${some}) also in ${rel}`;
     if (rel.startsWith(`${cp}/`))
       findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
     else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));

@@ -238,7 +238,7 @@ function addFinding(result: TarballAudit, code: FindingCode, message: string, me
   result.findings.push(finding(code, result.file, message, member));
 }
 
-/** Records a failure to read the file: the finding it makes (`blockStage`: while decoding Blocks), or that it is gone. */
+/** Records a failure to read the file (`blockStage`: while decoding Blocks) as a finding, or that the file is gone. */
 function recordFailure(result: TarballAudit, err: unknown, blockStage: boolean): void {
   if (!blockStage && isEnoent(err)) {
     result.gone = true;
@@ -314,7 +314,8 @@ async function checkContainer(reader: TarballReader, result: TarballAudit, deep:
       return false;
     }
   }
-  // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
+  // One small Block costs a reader no more than a Block of a seekable tarball: not a finding,
+  // and a shallow audit reads its headers.
   const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
   if (oneLargeBlock)
     addFinding(
@@ -374,90 +375,143 @@ async function auditMembers(reader: TarballReader, result: TarballAudit, options
 
 /** See the file comment. True when the walk reached the end of the archive. */
 async function shallowWalk(reader: TarballReader, walk: MemberWalk, result: TarballAudit): Promise<boolean> {
-  const ra = reader.ra;
   const visitor = walk.visitor();
   let offset = 0;
   let parser: TarParser | undefined;
-  while (offset < ra.size) {
-    const p = (parser = new TarParser(visitor, reader.path, offset));
-    let pos = offset;
-    let jump: number | undefined;
-    let tarError: unknown;
-    // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
-    // padding follows the marker), so that its size and Check are verified against the Index.
-    let trailerEnd = Infinity;
-    try {
-      await reader.streamFrom(
-        offset,
-        (chunk) => {
-          if (p.ended) return true;
-          try {
-            p.write(chunk);
-          } catch (err) {
-            tarError = err;
-            return false;
-          }
-          pos += chunk.length;
-          if (p.ended) {
-            const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
-            trailerEnd = b.uncompressedOffset + b.uncompressedSize;
-            return true;
-          }
-          const c = walk.current;
-          if (!c || c.entry.size === 0) return true;
-          const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
-          if (c.entry.dataOffset + c.entry.size > ra.size) {
-            tarError = new PackdebugError(
-              'E_FORMAT',
-              `${reader.path}: member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`,
-              { file: reader.path },
-            );
-            return false;
-          }
-          const block = ra.blockIndexAt(pos - 1);
-          const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
-          if (dataEnd <= blockEnd) return true;
-          // The rest of this Block is the member's data: no header in it. Resume at the member's end,
-          // once an ELF member's head is captured; an ELF member that ends in the next Block is read
-          // on instead (inspecting it by random access would decode that Block twice).
-          if (c.capture !== undefined) {
-            const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
-            if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
-          }
-          jump = dataEnd;
-          return false;
-        },
-        () => trailerEnd,
-      );
-    } catch (err) {
-      recordFailure(result, err, true);
+  while (offset < reader.ra.size) {
+    const segment = await readSegment(reader, walk, visitor, offset);
+    parser = segment.parser;
+    if (segment.blockError !== undefined) {
+      recordFailure(result, segment.blockError, true);
       return false;
     }
-    if (tarError !== undefined) {
-      addFinding(result, 'tar-corrupt', messageOf(tarError, reader.path));
+    if (segment.tarError !== undefined) {
+      addFinding(result, 'tar-corrupt', messageOf(segment.tarError, reader.path));
       return false;
     }
-    if (p.ended) {
-      walk.trailerAt(p.offset - 1024);
+    if (parser.ended) {
+      walk.trailerAt(parser.offset - 1024);
       return true;
     }
-    if (jump === undefined) break;
+    if (segment.jump === undefined) break;
     try {
       await walk.skipped();
     } catch (err) {
       recordFailure(result, err, true);
       return false;
     }
-    offset = jump;
+    offset = segment.jump;
   }
-  // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
+  return checkStreamEnd(reader, walk, parser, offset, result);
+}
+
+/** How a segment of the shallow walk ended (none set: the tar stream ended, or its end-of-archive marker came). */
+interface Segment {
+  parser: TarParser;
+  /** Where to resume: the end of a member whose data runs on past the next Block boundary. */
+  jump?: number;
+  /** The tar stream is damaged. */
+  tarError?: unknown;
+  /** A Block could not be decoded or read. */
+  blockError?: unknown;
+}
+
+/** Parses the tar stream from `offset` until its end, damage, or a member it can skip (see `nextRead`). */
+async function readSegment(
+  reader: TarballReader,
+  walk: MemberWalk,
+  visitor: TarVisitor,
+  offset: number,
+): Promise<Segment> {
+  const ra = reader.ra;
+  const parser = new TarParser(visitor, reader.path, offset);
+  const segment: Segment = { parser };
+  let pos = offset;
+  // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
+  // padding follows the marker), so that its size and Check are verified against the Index.
+  let trailerEnd = Infinity;
+  try {
+    await reader.streamFrom(
+      offset,
+      (chunk) => {
+        if (parser.ended) return true;
+        try {
+          parser.write(chunk);
+        } catch (err) {
+          segment.tarError = err;
+          return false;
+        }
+        pos += chunk.length;
+        if (parser.ended) {
+          const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
+          trailerEnd = b.uncompressedOffset + b.uncompressedSize;
+          return true;
+        }
+        const next = nextRead(reader, walk, pos);
+        if (next === 'read-on') return true;
+        Object.assign(segment, next);
+        return false;
+      },
+      () => trailerEnd,
+    );
+  } catch (err) {
+    segment.blockError = err;
+  }
+  return segment;
+}
+
+/**
+ * After the tar stream was read up to `pos`: read on, or stop, either to
+ * resume at the end of the member being read (its data runs on past the
+ * next Block boundary) or because that member extends past the stream.
+ */
+function nextRead(
+  reader: TarballReader,
+  walk: MemberWalk,
+  pos: number,
+): 'read-on' | { jump: number } | { tarError: PackdebugError } {
+  const ra = reader.ra;
+  const c = walk.current;
+  if (!c || c.entry.size === 0) return 'read-on';
+  const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
+  if (c.entry.dataOffset + c.entry.size > ra.size) {
+    return {
+      tarError: new PackdebugError(
+        'E_FORMAT',
+        `${reader.path}: member '${c.entry.path}' at offset ${c.entry.headerOffset} ` +
+          `extends past the end of the tar stream (${ra.size} bytes)`,
+        { file: reader.path },
+      ),
+    };
+  }
+  const block = ra.blockIndexAt(pos - 1);
+  const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
+  if (dataEnd <= blockEnd) return 'read-on';
+  // The rest of this Block is the member's data: no header in it. Resume at the member's end,
+  // once an ELF member's head is captured; an ELF member that ends in the next Block is read
+  // on instead (inspecting it by random access would decode that Block twice).
+  if (c.capture !== undefined) {
+    const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
+    if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return 'read-on';
+  }
+  return { jump: dataEnd };
+}
+
+/** The tar stream ended without an end-of-archive marker: fine between members (GNU tar only warns). */
+function checkStreamEnd(
+  reader: TarballReader,
+  walk: MemberWalk,
+  parser: TarParser | undefined,
+  offset: number,
+  result: TarballAudit,
+): boolean {
   if (walk.current) {
     addFinding(result, 'tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
     return false;
   }
   // ... but not inside a header (a partial 512-byte block, a pax or long-name header without its member).
   try {
-    if (offset >= ra.size || parser === undefined) return true;
+    if (offset >= reader.ra.size || parser === undefined) return true;
     parser.end();
   } catch (err) {
     addFinding(result, 'tar-corrupt', messageOf(err, reader.path));

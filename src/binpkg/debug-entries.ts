@@ -101,7 +101,8 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
       default:
         throw bad(
           'E_UNSAFE',
-          `image member '${rel}' is ${describeOther(e.type)}; debug tarballs hold only directories, regular files and symlinks`,
+          `image member '${rel}' is ${describeOther(e.type)}; ` +
+            'debug tarballs hold only directories, regular files and symlinks',
         );
     }
     nodes.set(rel, node); // a later member of the same name replaces the earlier one, as tar -x does

@@ -93,9 +93,8 @@ export class TarParser {
     // A missing end-of-archive marker is accepted (GNU tar only warns).
     if (between) return;
     const inHeader = (this.#state === 'header' || this.#state === 'meta') && this.#pendingBytes > 0;
-    throw this.#headers.error(
-      `truncated tar stream (ends inside a ${inHeader ? 'header' : 'member'} at offset ${this.#offset + this.#pendingBytes})`,
-    );
+    const where = `${inHeader ? 'header' : 'member'} at offset ${this.#offset + this.#pendingBytes}`;
+    throw this.#headers.error(`truncated tar stream (ends inside a ${where})`);
   }
 
   /** Records kept from pax headers (global and pending): at most a few, whatever the input. */
