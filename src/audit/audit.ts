@@ -6,13 +6,15 @@
  * Memory is bounded per tarball; across the tree only a table from the
  * 64-bit hash of each build-id to the first tarball that had it (12 to 32
  * bytes a build-id) and the names of those first tarballs grow with the
- * tree (a tarball whose build-ids were all seen before is not kept). Results are handed to the sink as they are ready, in the
- * order of the walk, whatever the concurrency.
+ * tree (a tarball whose build-ids were all seen before is not kept).
+ * Results are handed to the sink as they are ready, in the order of the
+ * walk, whatever the concurrency.
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { PackdebugError } from '../errors.js';
-import { loadProtections } from '../binpkg/protections.js';
+import type { BinpkgIndex } from '../binpkg/binpkg-builds.js';
+import { type BuildProtections, loadProtections } from '../binpkg/protections.js';
 import { walkTarballTree, type TreeItem } from '../tarball/tree.js';
 import { finding, type Finding, type FindingCode, type Severity } from './findings.js';
 import { Hash64Table, hashName } from './name-hash.js';
@@ -113,6 +115,20 @@ function treeItemMessage(item: Exclude<TreeItem, { kind: 'tarball' }>): string {
   }
 }
 
+/** What the audit of a tree carries from one tarball to the next. */
+interface TreeAudit {
+  options: AuditOptions;
+  summary: AuditSummary;
+  protections: BuildProtections;
+  owners: BuildIdOwners;
+  /** Keys of the binpkgs some tarball matched. */
+  usedBinpkgs: Set<string>;
+}
+
+type TarballItem = Extract<TreeItem, { kind: 'tarball' }>;
+/** What the walk found, in walk order: a tarball with its audit (under way), or a finding about the tree. */
+type WalkResult = { item: TarballItem; audit: Promise<TarballAudit> } | { finding: Finding };
+
 export async function auditTree(options: AuditOptions, sink: AuditSink): Promise<AuditSummary> {
   const tree = options.tree;
   const st = await fs.stat(tree).catch(() => undefined);
@@ -121,9 +137,39 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
   const protections = await loadProtections(options);
   const { installed, binpkgs } = protections;
 
+  const state: TreeAudit = {
+    options,
+    summary: emptySummary(tree, options.deep ?? false, installed !== undefined, binpkgs),
+    protections,
+    owners: new BuildIdOwners(),
+    usedBinpkgs: new Set(),
+  };
+  const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
+  let done = 0;
+  sink.progress?.(0, undefined);
+  for await (const next of auditInWalkOrder(tree, options.deep, concurrency)) {
+    if ('finding' in next) {
+      countFinding(state.summary, next.finding);
+      sink.finding(next.finding);
+      continue;
+    }
+    if (!next.audit.gone) sink.tarball(tarballReport(state, next.item, next.audit));
+    done++;
+    sink.progress?.(done, next.total);
+  }
+  state.summary.distinctBuildIds = state.owners.distinct;
+  if (binpkgs)
+    for (const f of binpkgFindings(binpkgs, state.usedBinpkgs)) {
+      countFinding(state.summary, f);
+      sink.finding(f);
+    }
+  return state.summary;
+}
+
+function emptySummary(tree: string, deep: boolean, withVdb: boolean, binpkgs: BinpkgIndex | undefined): AuditSummary {
   const summary: AuditSummary = {
     tree,
-    deep: options.deep ?? false,
+    deep,
     tarballs: 0,
     bytes: 0,
     uncompressedBytes: 0,
@@ -138,168 +184,178 @@ export async function auditTree(options: AuditOptions, sink: AuditSink): Promise
     decodedBytes: 0,
     ioErrors: 0,
   };
-  if (installed) summary.installed = 0;
+  if (withVdb) summary.installed = 0;
   if (binpkgs) {
     summary.withBinpkg = 0;
     summary.binpkgs = binpkgs.size;
   }
-  const count = (f: Finding) => {
-    summary.findings[f.severity]++;
-    summary.byCode[f.code] = (summary.byCode[f.code] ?? 0) + 1;
-    if (f.code === 'io-error') summary.ioErrors++;
-  };
+  return summary;
+}
 
-  // Build-id (hashed: a collision, about 2^-64 a pair, makes a spurious duplicate or conflict finding) -> index
-  // in `owners` of the first tarball that had it; `owners` holds only such first tarballs, by `CATEGORY/PN/FILE`.
-  const firstOwner = new Hash64Table(1);
-  const owners: string[] = [];
-  const usedBinpkgs = new Set<string>();
-  const concurrency = Math.max(1, options.concurrency ?? Math.min(4, os.availableParallelism()));
+function countFinding(summary: AuditSummary, f: Finding): void {
+  summary.findings[f.severity]++;
+  summary.byCode[f.code] = (summary.byCode[f.code] ?? 0) + 1;
+  if (f.code === 'io-error') summary.ioErrors++;
+}
 
-  type TarballItem = Extract<TreeItem, { kind: 'tarball' }>;
-  const emit = (item: TarballItem, audit: TarballAudit) => {
-    if (audit.gone) return;
-    const findings: Finding[] = [];
-    if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, item.name));
-    findings.push(...audit.findings);
-    const report: TarballReport = {
-      file: item.path,
-      rel: item.rel,
-      bytes: audit.bytes,
-      blocks: audit.blocks,
-      uncompressedBytes: audit.uncompressedBytes,
-      seekable: audit.seekable,
-      layout: audit.layout,
-      members: audit.members ?? null,
-      elfFiles: audit.elfFiles,
-      buildIds: audit.buildIds.size,
-      findings,
-    };
-    const name = typeof item.name === 'object' ? item.name : undefined;
-    if (name) Object.assign(report, { category: name.category, pn: name.pn, pf: name.pf, buildId: name.buildNumber });
+/**
+ * Walks the tree and audits its tarballs, `concurrency` at a time: the walk
+ * runs ahead of the audits by at most that many tarballs, and results come
+ * out in walk order. Each audit comes with the number of tarballs in the
+ * tree once the walk has finished (for progress).
+ */
+async function* auditInWalkOrder(
+  tree: string,
+  deep: boolean | undefined,
+  concurrency: number,
+): AsyncGenerator<{ finding: Finding } | { item: TarballItem; audit: TarballAudit; total: number | undefined }> {
+  const window: WalkResult[] = [];
+  let auditsInWindow = 0;
+  let seen = 0;
+  let total: number | undefined;
+  // A tree that cannot be listed is an E_INPUT error naming it (walkTarballTree).
+  const walk = walkTarballTree(tree);
+  for (;;) {
+    while (total === undefined && auditsInWindow < concurrency) {
+      const r = await walk.next();
+      if (r.done) total = seen;
+      else if (r.value.kind === 'tarball') {
+        const item = r.value;
+        seen++;
+        auditsInWindow++;
+        window.push({ item, audit: auditTarball(item.path, { deep }).catch((err) => failedAudit(item.path, err)) });
+      } else window.push({ finding: finding(TREE_ITEM_CODES[r.value.kind], r.value.path, treeItemMessage(r.value)) });
+    }
+    const head = window.shift();
+    if (!head) return;
+    if ('finding' in head) {
+      yield head;
+      continue;
+    }
+    auditsInWindow--;
+    yield { item: head.item, audit: await head.audit, total };
+  }
+}
 
-    // Build-ids seen before, grouped by the tarball that had them first.
-    const me = owners.length;
+/**
+ * Build-ids by tarball: the 64-bit hash of each build-id (a collision,
+ * about 2^-64 a pair, makes a spurious duplicate or conflict finding) ->
+ * the first tarball that had it; only such first tarballs are kept, by
+ * `CATEGORY/PN/FILE`.
+ */
+class BuildIdOwners {
+  #firstOwner = new Hash64Table(1);
+  #owners: string[] = [];
+
+  get distinct(): number {
+    return this.#firstOwner.size;
+  }
+
+  /** Records the build-ids of tarball `rel`: those seen before, grouped by the tarball that had them first. */
+  claim(rel: string, buildIds: Iterable<string>): Map<string, string[]> {
+    const me = this.#owners.length;
     let owns = false;
     const shared = new Map<number, string[]>();
-    for (const id of audit.buildIds) {
+    for (const id of buildIds) {
       const h = hashName(id);
-      const first = firstOwner.get(h.hi, h.lo);
+      const first = this.#firstOwner.get(h.hi, h.lo);
       if (first === undefined) {
-        firstOwner.set(h.hi, h.lo, me);
+        this.#firstOwner.set(h.hi, h.lo, me);
         owns = true;
       } else (shared.get(first) ?? shared.set(first, []).get(first)!).push(id);
     }
-    if (owns) owners.push(item.rel);
-    // The directory says which package a tarball belongs to, also when its name is bad.
-    const cp = `${item.category}/${item.pn}`;
-    for (const [other, ids] of shared) {
-      const rel = owners[other]!;
-      const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${ids[0]}${ids.length > 1 ? ', ...' : ''}) also in ${rel}`;
-      if (rel.startsWith(`${cp}/`))
-        findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
-      else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
-    }
-
-    if (installed && name) {
-      report.installed = protections.isInstalled(name);
-      if (report.installed) summary.installed!++;
-    }
-    if (binpkgs && name) {
-      const key = protections.binpkgOf(name);
-      report.binpkg = key !== undefined;
-      if (key !== undefined) {
-        usedBinpkgs.add(key);
-        summary.withBinpkg!++;
-      } else
-        findings.push(
-          finding(
-            'orphaned-tarball',
-            item.path,
-            `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildNumber} in ${options.pkgdir}`,
-          ),
-        );
-    }
-
-    summary.tarballs++;
-    summary.bytes += audit.bytes;
-    summary.uncompressedBytes += audit.uncompressedBytes;
-    if (audit.seekable) summary.seekable++;
-    summary.layouts[audit.layout]++;
-    summary.members += audit.members ?? 0;
-    summary.elfFiles += audit.elfFiles;
-    summary.elfNotInspected += audit.elfNotInspected;
-    summary.decodedBytes += audit.decodedBytes;
-    for (const f of findings) count(f);
-    sink.tarball(report);
-  };
-
-  // The walk runs ahead of the audits by at most `concurrency` tarballs; results go out in walk order.
-  type Pending = { item: TarballItem; audit: Promise<TarballAudit> } | { finding: Finding };
-  const window: Pending[] = [];
-  let done = 0;
-  let total: number | undefined;
-  let seen = 0;
-  const walk = walkTarballTree(tree);
-  const pull = async (): Promise<boolean> => {
-    let r: IteratorResult<TreeItem>;
-    try {
-      r = await walk.next();
-    } catch (err) {
-      throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${(err as Error).message}`, {
-        file: tree,
-        cause: err,
-      });
-    }
-    if (r.done) {
-      total = seen;
-      return false;
-    }
-    const item = r.value;
-    if (item.kind === 'tarball') {
-      seen++;
-      window.push({
-        item,
-        audit: auditTarball(item.path, { deep: options.deep }).catch((err: unknown) => failedAudit(item.path, err)),
-      });
-    } else window.push({ finding: finding(TREE_ITEM_CODES[item.kind], item.path, treeItemMessage(item)) });
-    return true;
-  };
-  let walking = true;
-  sink.progress?.(0, undefined);
-  for (;;) {
-    while (walking && window.filter((p) => 'item' in p).length < concurrency) walking = await pull();
-    const head = window.shift();
-    if (!head) break;
-    if ('finding' in head) {
-      count(head.finding);
-      sink.finding(head.finding);
-      continue;
-    }
-    emit(head.item, await head.audit);
-    done++;
-    sink.progress?.(done, total);
+    if (owns) this.#owners.push(rel);
+    return new Map([...shared].map(([owner, ids]) => [this.#owners[owner]!, ids]));
   }
-  summary.distinctBuildIds = firstOwner.size;
+}
 
-  if (binpkgs) {
-    for (const u of binpkgs.unreadable) {
-      const f = finding('binpkg-unreadable', u.path, u.reason);
-      count(f);
-      sink.finding(f);
-    }
-    for (const b of binpkgs.entries()) {
-      if (usedBinpkgs.has(b.key)) continue;
-      const f = finding(
+/** The report of one audited tarball, with the findings only the tree shows; counted in the summary. */
+function tarballReport(state: TreeAudit, item: TarballItem, audit: TarballAudit): TarballReport {
+  const { summary, protections } = state;
+  const { installed, binpkgs } = protections;
+  const findings: Finding[] = [];
+  if (typeof item.name === 'string') findings.push(finding('bad-name', item.path, item.name));
+  findings.push(...audit.findings);
+  const report: TarballReport = {
+    file: item.path,
+    rel: item.rel,
+    bytes: audit.bytes,
+    blocks: audit.blocks,
+    uncompressedBytes: audit.uncompressedBytes,
+    seekable: audit.seekable,
+    layout: audit.layout,
+    members: audit.members ?? null,
+    elfFiles: audit.elfFiles,
+    buildIds: audit.buildIds.size,
+    findings,
+  };
+  const name = typeof item.name === 'object' ? item.name : undefined;
+  if (name) Object.assign(report, { category: name.category, pn: name.pn, pf: name.pf, buildId: name.buildNumber });
+
+  findings.push(...sharedBuildIdFindings(item, state.owners.claim(item.rel, audit.buildIds)));
+
+  if (installed && name) {
+    report.installed = protections.isInstalled(name);
+    if (report.installed) summary.installed!++;
+  }
+  if (binpkgs && name) {
+    const key = protections.binpkgOf(name);
+    report.binpkg = key !== undefined;
+    if (key !== undefined) {
+      state.usedBinpkgs.add(key);
+      summary.withBinpkg!++;
+    } else
+      findings.push(
+        finding(
+          'orphaned-tarball',
+          item.path,
+          `no binpkg of ${name.category}/${name.pf} with BUILD_ID ${name.buildNumber} in ${state.options.pkgdir}`,
+        ),
+      );
+  }
+
+  summary.tarballs++;
+  summary.bytes += audit.bytes;
+  summary.uncompressedBytes += audit.uncompressedBytes;
+  if (audit.seekable) summary.seekable++;
+  summary.layouts[audit.layout]++;
+  summary.members += audit.members ?? 0;
+  summary.elfFiles += audit.elfFiles;
+  summary.elfNotInspected += audit.elfNotInspected;
+  summary.decodedBytes += audit.decodedBytes;
+  for (const f of findings) countFinding(summary, f);
+  return report;
+}
+
+/** Build-ids `item` shares with tarballs before it (`shared`: first owner -> build-ids). */
+function sharedBuildIdFindings(item: TarballItem, shared: Map<string, string[]>): Finding[] {
+  // The directory says which package a tarball belongs to, also when its name is bad.
+  const cp = `${item.category}/${item.pn}`;
+  const findings: Finding[] = [];
+  for (const [rel, ids] of shared) {
+    const some = `${ids[0]}${ids.length > 1 ? ', ...' : ''}`;
+    const what = `${ids.length} build-id${ids.length === 1 ? '' : 's'} (${some}) also in ${rel}`;
+    if (rel.startsWith(`${cp}/`))
+      findings.push(finding('duplicate-build-id', item.path, `${what}, another build of the same package`));
+    else findings.push(finding('build-id-conflict', item.path, `${what}, a tarball of another package`));
+  }
+  return findings;
+}
+
+/** Binpkgs that could not be read, and those no tarball matched. */
+function binpkgFindings(binpkgs: BinpkgIndex, used: ReadonlySet<string>): Finding[] {
+  const findings = binpkgs.unreadable.map((u) => finding('binpkg-unreadable', u.path, u.reason));
+  for (const b of binpkgs.entries()) {
+    if (used.has(b.key)) continue;
+    findings.push(
+      finding(
         'binpkg-without-tarball',
         b.path,
         `${b.category}/${b.pf}${b.buildNumber ? ` (BUILD_ID ${b.buildNumber})` : ''} has no debug tarball in the tree`,
-      );
-      count(f);
-      sink.finding(f);
-    }
+      ),
+    );
   }
-  return summary;
+  return findings;
 }
 
 /** An audit that threw (a bug, not the file's fault): reported on the file, the others go on. */

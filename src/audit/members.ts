@@ -21,10 +21,9 @@ import { resolveLinkTarget } from '../tarball/order.js';
 import { finding, type Finding, type FindingCode } from './findings.js';
 import { Hash64Table, hashName, type Hash64 } from './name-hash.js';
 import { hasControlChars } from '../util/escape.js';
+import { isRegular, isSpecial, memberKind, specialName, TarType } from '../tar/types.js';
 
-const REGULAR = new Set(['0', '7']);
 const MAX_PER_CODE = 20;
-const SPECIAL = new Set(['3', '4', '6']);
 const ROOTS = ['usr/src/debug', 'usr/lib/debug'];
 const DEBUG_LINK_RE = /^usr\/lib\/debug\/\.build-id\/([0-9a-f]{2})\/([0-9a-f]+)\.debug$/;
 
@@ -114,7 +113,7 @@ export class MemberChecks {
       );
     if (parts.includes('..'))
       this.#add('dotdot-path', `member name '${name}' contains '..': extracting it writes outside the target`, name);
-    else if (!underRoots(c) && !(e.type === '5' && isRootAncestor(c))) {
+    else if (!underRoots(c) && !(e.type === TarType.directory && isRootAncestor(c))) {
       this.#add('outside-debug-roots', `member '${name}' is outside ./usr/lib/debug and ./usr/src/debug`, name);
     }
     // GNU tar refuses to write through a symlink it extracted (or, for a harmless-looking one, writes where it points).
@@ -126,20 +125,15 @@ export class MemberChecks {
       );
     // Shown raw, such a name runs terminal escape sequences or forges lines (other tools may not escape it).
     if (hasControlChars(name)) this.#add('control-char-name', `member name '${name}' holds control characters`, name);
-    else if ((e.type === '1' || e.type === '2') && hasControlChars(e.linkpath))
+    else if ((e.type === TarType.hardlink || e.type === TarType.symlink) && hasControlChars(e.linkpath))
       this.#add(
         'control-char-name',
-        `${e.type === '2' ? 'symlink' : 'hardlink'} '${name}' points to '${e.linkpath}', with control characters`,
+        `${memberKind(e.type)} '${name}' points to '${e.linkpath}', with control characters`,
         name,
       );
-    if (SPECIAL.has(e.type))
-      this.#add(
-        'special-file',
-        `member '${name}' is a ${e.type === '6' ? 'fifo' : e.type === '3' ? 'character device' : 'block device'}`,
-        name,
-      );
+    if (isSpecial(e.type)) this.#add('special-file', `member '${name}' is a ${specialName(e.type)}`, name);
     // Directories are left out: setgid there only passes the group on (and a build host's may carry it).
-    if ((e.mode & 0o6000) !== 0 && e.type !== '2' && e.type !== '5') {
+    if ((e.mode & 0o6000) !== 0 && e.type !== TarType.symlink && e.type !== TarType.directory) {
       this.#add(
         'setuid-setgid',
         `member '${name}' has mode ${(e.mode & 0o7777).toString(8).padStart(4, '0')} (setuid or setgid)`,
@@ -147,7 +141,7 @@ export class MemberChecks {
       );
     }
     const debugLink = DEBUG_LINK_RE.exec(c);
-    if (e.type === '1') {
+    if (e.type === TarType.hardlink) {
       const target = canonical(e.linkpath);
       const { hash: t, via: targetVia } = this.#hashAndAncestor(target);
       if (target.split('/').includes('..'))
@@ -169,7 +163,7 @@ export class MemberChecks {
         if (debugLink) this.#debugLink(name, c, debugLink, t);
       }
     }
-    if (e.type === '2') {
+    if (e.type === TarType.symlink) {
       const resolved = resolveLinkTarget(`./${c}`, e.linkpath);
       const target = resolved === undefined ? undefined : canonical(resolved);
       // The rule pack warns by (src/tar/symlink.ts): estrip's binary links are excused, `/etc` is not.
@@ -217,7 +211,7 @@ export class MemberChecks {
 
   /** An ELF regular file's inspection result (undefined: it could not be read). */
   elf(e: TarEntry, info: Pick<ElfInfo, 'gnuBuildId' | 'goBuildId' | 'incomplete' | 'malformed'> | undefined): void {
-    if (!REGULAR.has(e.type)) return;
+    if (!isRegular(e.type)) return;
     this.elfFiles++;
     const c = canonical(e.path);
     const h = hashName(c);

@@ -204,119 +204,11 @@ export function emptyAudit(file: string): TarballAudit {
 
 export async function auditTarball(file: string, options: TarballAuditOptions = {}): Promise<TarballAudit> {
   const result = emptyAudit(file);
-  const add = (code: FindingCode, message: string, member?: string) =>
-    result.findings.push(finding(code, file, message, member));
-  const fail = (err: unknown, blockStage: boolean) => {
-    if (!blockStage && isEnoent(err)) {
-      result.gone = true;
-      return;
-    }
-    // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
-    if (!blockStage && errnoOf(err) === 'ELOOP') {
-      add('symlink', 'a symlink (not followed)');
-      return;
-    }
-    const code = failureCode(err, blockStage);
-    if (code === 'io-error') result.ioError = true;
-    add(code, messageOf(err, file));
-  };
-
-  // The magic first: a file that is not xz at all is named as what it is.
+  if (!(await checkMagic(result))) return result;
+  const reader = await openForAudit(result);
+  if (!reader) return result;
   try {
-    const fh = await openRegularFile(file, { noFollow: true });
-    try {
-      result.bytes = (await fh.stat()).size;
-      const head = Buffer.alloc(16);
-      const { bytesRead } = await fh.read(head, 0, 16, 0);
-      if (result.bytes === 0) {
-        add('empty-tarball', 'zero bytes');
-        return result;
-      }
-      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
-      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead))
-        ? 'xz'
-        : sniffFormatStrict(head.subarray(0, bytesRead));
-      if (kind !== 'xz') {
-        add('not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
-        return result;
-      }
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    fail(err, false);
-    return result;
-  }
-
-  let reader: TarballReader;
-  try {
-    // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
-    // the decoded-Block cache serves only inspectElfAt.
-    reader = await TarballReader.open(
-      file,
-      { PACKDEBUG_CACHE_DIR: '' },
-      { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true },
-    );
-  } catch (err) {
-    fail(err, false);
-    return result;
-  }
-  try {
-    const ra = reader.ra;
-    result.blocks = ra.blocks.length;
-    result.uncompressedBytes = ra.size;
-    result.seekable = reader.seekable;
-    for (let i = 0; i < ra.blocks.length; i++) {
-      try {
-        await ra.checkBlockHeader(i);
-      } catch (err) {
-        fail(err, false);
-        return result;
-      }
-    }
-    // One small Block costs a reader no more than a Block of a seekable tarball: not a finding, and a shallow audit reads its headers.
-    const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
-    if (oneLargeBlock)
-      add('not-seekable', `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`);
-    if (!ra.layout.footerLast && ra.blocks.length > 1)
-      add('footer-not-last', 'Stream Padding follows the Stream Footer: debuginfod does not seek in this file');
-    if (ra.size === 0) {
-      add('no-members', 'the xz stream holds no data');
-      result.members = 0;
-      result.layout = ra.blocks.length === 0 ? 'none' : 'unknown';
-      return result;
-    }
-    if (!options.deep && oneLargeBlock) {
-      result.layout = 'single-block';
-      add(
-        'headers-not-checked',
-        `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`,
-      );
-      return result;
-    }
-
-    let walk = new MemberWalk(file, reader);
-    let ok: boolean;
-    if (!options.deep) ok = await shallowWalk(reader, walk, add, fail);
-    else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk)))
-      ok = true;
-    else {
-      // In process, Block by Block: names the Block or member at fault, and verifies the others too.
-      walk = new MemberWalk(file, reader);
-      ok = await deepWalk(reader, walk, add, fail);
-    }
-    walk.checks.finish();
-    result.members = walk.checks.members;
-    result.elfFiles = walk.checks.elfFiles;
-    result.elfNotInspected = walk.checks.elfNotInspected;
-    result.buildIds = walk.checks.buildIds;
-    result.findings.push(...walk.checks.findings);
-    if (ok) {
-      result.layout = walk.layout();
-      if (result.layout === 'unaligned')
-        add('blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
-      if (walk.checks.members === 0) add('no-members', 'the tar stream holds no members');
-    }
+    if (await checkContainer(reader, result, options.deep ?? false)) await auditMembers(reader, result, options);
     return result;
   } finally {
     result.decodedBytes = reader.bytesDecoded;
@@ -324,98 +216,289 @@ export async function auditTarball(file: string, options: TarballAuditOptions = 
   }
 }
 
-type Add = (code: FindingCode, message: string, member?: string) => void;
-type Fail = (err: unknown, blockStage: boolean) => void;
+function addFinding(result: TarballAudit, code: FindingCode, message: string, member?: string): void {
+  result.findings.push(finding(code, result.file, message, member));
+}
+
+/** Records a failure to read the file (`blockStage`: while decoding Blocks) as a finding, or that the file is gone. */
+function recordFailure(result: TarballAudit, err: unknown, blockStage: boolean): void {
+  if (!blockStage && isEnoent(err)) {
+    result.gone = true;
+    return;
+  }
+  // Opened with O_NOFOLLOW: a symlink swapped in since the walk is reported as the walk would, never read through.
+  if (!blockStage && errnoOf(err) === 'ELOOP') {
+    addFinding(result, 'symlink', 'a symlink (not followed)');
+    return;
+  }
+  const code = failureCode(err, blockStage);
+  if (code === 'io-error') result.ioError = true;
+  addFinding(result, code, messageOf(err, result.file));
+}
+
+/** The magic first: a file that is not xz at all is named as what it is. False when the audit ends here. */
+async function checkMagic(result: TarballAudit): Promise<boolean> {
+  try {
+    const fh = await openRegularFile(result.file, { noFollow: true });
+    try {
+      result.bytes = (await fh.stat()).size;
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await fh.read(head, 0, 16, 0);
+      if (result.bytes === 0) {
+        addFinding(result, 'empty-tarball', 'zero bytes');
+        return false;
+      }
+      // A file cut inside the magic is damaged xz (xz-corrupt, from the layout read below), not another format.
+      const kind = isTruncatedXzMagic(head.subarray(0, bytesRead))
+        ? 'xz'
+        : sniffFormatStrict(head.subarray(0, bytesRead));
+      if (kind !== 'xz') {
+        addFinding(result, 'not-xz', kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)');
+        return false;
+      }
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    recordFailure(result, err, false);
+    return false;
+  }
+  return true;
+}
+
+/** The reader the audit decodes with; undefined (the failure recorded) when the xz container cannot be read. */
+async function openForAudit(result: TarballAudit): Promise<TarballReader | undefined> {
+  try {
+    // Whole Blocks are read: those under 1 MiB in-process (no xz process per small Block), larger ones by xz(1);
+    // the decoded-Block cache serves only inspectElfAt.
+    return await TarballReader.open(
+      result.file,
+      { PACKDEBUG_CACHE_DIR: '' },
+      { prefixChunk: 64 << 10, cacheBytes: 16 << 20, xzMinSpan: MANY_READS_XZ_MIN_SPAN, noFollow: true },
+    );
+  } catch (err) {
+    recordFailure(result, err, false);
+    return undefined;
+  }
+}
+
+/** The container: Block Headers, seekability, emptiness. True when the members are to be walked. */
+async function checkContainer(reader: TarballReader, result: TarballAudit, deep: boolean): Promise<boolean> {
+  const ra = reader.ra;
+  result.blocks = ra.blocks.length;
+  result.uncompressedBytes = ra.size;
+  result.seekable = reader.seekable;
+  for (let i = 0; i < ra.blocks.length; i++) {
+    try {
+      await ra.checkBlockHeader(i);
+    } catch (err) {
+      recordFailure(result, err, false);
+      return false;
+    }
+  }
+  // One small Block costs a reader no more than a Block of a seekable tarball: not a finding,
+  // and a shallow audit reads its headers.
+  const oneLargeBlock = ra.blocks.length === 1 && !isOneSmallBlock(1, ra.size);
+  if (oneLargeBlock)
+    addFinding(
+      result,
+      'not-seekable',
+      `one xz Block of ${ra.size} bytes: every cold debuginfod request decodes it from the start`,
+    );
+  if (!ra.layout.footerLast && ra.blocks.length > 1)
+    addFinding(
+      result,
+      'footer-not-last',
+      'Stream Padding follows the Stream Footer: debuginfod does not seek in this file',
+    );
+  if (ra.size === 0) {
+    addFinding(result, 'no-members', 'the xz stream holds no data');
+    result.members = 0;
+    result.layout = ra.blocks.length === 0 ? 'none' : 'unknown';
+    return false;
+  }
+  if (!deep && oneLargeBlock) {
+    result.layout = 'single-block';
+    addFinding(
+      result,
+      'headers-not-checked',
+      `members not checked: their headers are only reachable by decoding all ${ra.size} bytes (audit --deep does)`,
+    );
+    return false;
+  }
+  return true;
+}
+
+/** Walks the members (shallow, or deep through xz(1) or in process) and records what the walk found. */
+async function auditMembers(reader: TarballReader, result: TarballAudit, options: TarballAuditOptions): Promise<void> {
+  const ra = reader.ra;
+  let walk = new MemberWalk(result.file, reader);
+  let ok: boolean;
+  if (!options.deep) ok = await shallowWalk(reader, walk, result);
+  else if (ra.size >= (options.xzFrom ?? XZ_DEEP_MIN) && (await findXz()) && (await xzDeepWalk(reader, walk)))
+    ok = true;
+  else {
+    // In process, Block by Block: names the Block or member at fault, and verifies the others too.
+    walk = new MemberWalk(result.file, reader);
+    ok = await deepWalk(reader, walk, result);
+  }
+  walk.checks.finish();
+  result.members = walk.checks.members;
+  result.elfFiles = walk.checks.elfFiles;
+  result.elfNotInspected = walk.checks.elfNotInspected;
+  result.buildIds = walk.checks.buildIds;
+  result.findings.push(...walk.checks.findings);
+  if (!ok) return;
+  result.layout = walk.layout();
+  if (result.layout === 'unaligned')
+    addFinding(result, 'blocks-unaligned', `${ra.blocks.length} xz Blocks, not all starting at member headers`);
+  if (walk.checks.members === 0) addFinding(result, 'no-members', 'the tar stream holds no members');
+}
 
 /** See the file comment. True when the walk reached the end of the archive. */
-async function shallowWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
-  const ra = reader.ra;
+async function shallowWalk(reader: TarballReader, walk: MemberWalk, result: TarballAudit): Promise<boolean> {
   const visitor = walk.visitor();
   let offset = 0;
   let parser: TarParser | undefined;
-  while (offset < ra.size) {
-    const p = (parser = new TarParser(visitor, reader.path, offset));
-    let pos = offset;
-    let jump: number | undefined;
-    let tarError: unknown;
-    // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
-    // padding follows the marker), so that its size and Check are verified against the Index.
-    let trailerEnd = Infinity;
-    try {
-      await reader.streamFrom(
-        offset,
-        (chunk) => {
-          if (p.ended) return true;
-          try {
-            p.write(chunk);
-          } catch (err) {
-            tarError = err;
-            return false;
-          }
-          pos += chunk.length;
-          if (p.ended) {
-            const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
-            trailerEnd = b.uncompressedOffset + b.uncompressedSize;
-            return true;
-          }
-          const c = walk.current;
-          if (!c || c.entry.size === 0) return true;
-          const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
-          if (c.entry.dataOffset + c.entry.size > ra.size) {
-            tarError = new Error(
-              `member '${c.entry.path}' at offset ${c.entry.headerOffset} extends past the end of the tar stream (${ra.size} bytes)`,
-            );
-            return false;
-          }
-          const block = ra.blockIndexAt(pos - 1);
-          const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
-          // A member that ends exactly where its Block ends (the last part of a large member, as pack cuts
-          // it) leaves nothing to read there either.
-          if (dataEnd < blockEnd) return true;
-          // The rest of this Block is the member's data: no header in it. Resume at the member's end,
-          // once an ELF member's head is captured; an ELF member that ends in the next Block is read
-          // on instead (inspecting it by random access would decode that Block twice).
-          if (c.capture !== undefined) {
-            const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
-            if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return true;
-          }
-          jump = dataEnd;
-          return false;
-        },
-        () => trailerEnd,
-      );
-    } catch (err) {
-      fail(err, true);
+  while (offset < reader.ra.size) {
+    const segment = await readSegment(reader, walk, visitor, offset);
+    parser = segment.parser;
+    if (segment.blockError !== undefined) {
+      recordFailure(result, segment.blockError, true);
       return false;
     }
-    if (tarError !== undefined) {
-      add('tar-corrupt', messageOf(tarError, reader.path));
+    if (segment.tarError !== undefined) {
+      addFinding(result, 'tar-corrupt', messageOf(segment.tarError, reader.path));
       return false;
     }
-    if (p.ended) {
-      walk.trailerAt(p.offset - 1024);
+    if (parser.ended) {
+      walk.trailerAt(parser.offset - 1024);
       return true;
     }
-    if (jump === undefined) break;
+    if (segment.jump === undefined) break;
     try {
       await walk.skipped();
     } catch (err) {
-      fail(err, true);
+      recordFailure(result, err, true);
       return false;
     }
-    offset = jump;
+    offset = segment.jump;
   }
-  // The stream ended without an end-of-archive marker: fine between members (GNU tar only warns).
+  return checkStreamEnd(reader, walk, parser, offset, result);
+}
+
+/** How a segment of the shallow walk ended (none set: the tar stream ended, or its end-of-archive marker came). */
+interface Segment {
+  parser: TarParser;
+  /** Where to resume: the end of a member whose data runs on past the next Block boundary. */
+  jump?: number;
+  /** The tar stream is damaged. */
+  tarError?: unknown;
+  /** A Block could not be decoded or read. */
+  blockError?: unknown;
+}
+
+/** Parses the tar stream from `offset` until its end, damage, or a member it can skip (see `nextRead`). */
+async function readSegment(
+  reader: TarballReader,
+  walk: MemberWalk,
+  visitor: TarVisitor,
+  offset: number,
+): Promise<Segment> {
+  const ra = reader.ra;
+  const parser = new TarParser(visitor, reader.path, offset);
+  const segment: Segment = { parser };
+  let pos = offset;
+  // The end of the Block holding the end-of-archive marker: that Block is decoded to its end (only tar
+  // padding follows the marker), so that its size and Check are verified against the Index.
+  let trailerEnd = Infinity;
+  try {
+    await reader.streamFrom(
+      offset,
+      (chunk) => {
+        if (parser.ended) return true;
+        try {
+          parser.write(chunk);
+        } catch (err) {
+          segment.tarError = err;
+          return false;
+        }
+        pos += chunk.length;
+        if (parser.ended) {
+          const b = ra.blocks[ra.blockIndexAt(pos - 1)]!;
+          trailerEnd = b.uncompressedOffset + b.uncompressedSize;
+          return true;
+        }
+        const next = nextRead(reader, walk, pos);
+        if (next === 'read-on') return true;
+        Object.assign(segment, next);
+        return false;
+      },
+      () => trailerEnd,
+    );
+  } catch (err) {
+    segment.blockError = err;
+  }
+  return segment;
+}
+
+/**
+ * After the tar stream was read up to `pos`: read on, or stop, either to
+ * resume at the end of the member being read (its data runs on past the
+ * next Block boundary) or because that member extends past the stream.
+ */
+function nextRead(
+  reader: TarballReader,
+  walk: MemberWalk,
+  pos: number,
+): 'read-on' | { jump: number } | { tarError: PackdebugError } {
+  const ra = reader.ra;
+  const c = walk.current;
+  if (!c || c.entry.size === 0) return 'read-on';
+  const dataEnd = c.entry.dataOffset + paddedSize(c.entry.size);
+  if (c.entry.dataOffset + c.entry.size > ra.size) {
+    return {
+      tarError: new PackdebugError(
+        'E_FORMAT',
+        `${reader.path}: member '${c.entry.path}' at offset ${c.entry.headerOffset} ` +
+          `extends past the end of the tar stream (${ra.size} bytes)`,
+        { file: reader.path },
+      ),
+    };
+  }
+  const block = ra.blockIndexAt(pos - 1);
+  const blockEnd = ra.blocks[block]!.uncompressedOffset + ra.blocks[block]!.uncompressedSize;
+  // A member that ends exactly where its Block ends (the last part of a large member, as pack cuts
+  // it) leaves nothing to read there either.
+  if (dataEnd < blockEnd) return 'read-on';
+  // The rest of this Block is the member's data: no header in it. Resume at the member's end,
+  // once an ELF member's head is captured; an ELF member that ends in the next Block is read
+  // on instead (inspecting it by random access would decode that Block twice).
+  if (c.capture !== undefined) {
+    const skipsBlocks = dataEnd >= ra.size || ra.blockIndexAt(dataEnd) > block + 1;
+    if (!skipsBlocks || c.capture.position < Math.min(c.entry.size, CAPTURE_HEAD_BYTES)) return 'read-on';
+  }
+  return { jump: dataEnd };
+}
+
+/** The tar stream ended without an end-of-archive marker: fine between members (GNU tar only warns). */
+function checkStreamEnd(
+  reader: TarballReader,
+  walk: MemberWalk,
+  parser: TarParser | undefined,
+  offset: number,
+  result: TarballAudit,
+): boolean {
   if (walk.current) {
-    add('tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
+    addFinding(result, 'tar-corrupt', `truncated tar stream (ends inside member '${walk.current.entry.path}')`);
     return false;
   }
   // ... but not inside a header (a partial 512-byte block, a pax or long-name header without its member).
   try {
-    if (offset >= ra.size || parser === undefined) return true;
+    if (offset >= reader.ra.size || parser === undefined) return true;
     parser.end();
   } catch (err) {
-    add('tar-corrupt', messageOf(err, reader.path));
+    addFinding(result, 'tar-corrupt', messageOf(err, reader.path));
     return false;
   }
   return true;
@@ -437,7 +520,7 @@ async function xzDeepWalk(reader: TarballReader, walk: MemberWalk): Promise<bool
 }
 
 /** Decodes every Block in full and parses the whole tar stream. */
-async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail: Fail): Promise<boolean> {
+async function deepWalk(reader: TarballReader, walk: MemberWalk, result: TarballAudit): Promise<boolean> {
   const ra = reader.ra;
   const parser = new TarParser(walk.visitor(), reader.path);
   let tarError: unknown;
@@ -456,11 +539,11 @@ async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail:
       });
     } catch (err) {
       // Go on: the other Blocks are verified too (a few findings at most).
-      if (++corrupt <= 3) fail(err, true);
+      if (++corrupt <= 3) recordFailure(result, err, true);
       if (!(err instanceof PackdebugError) || err.code !== 'E_FORMAT') return false;
     }
   }
-  if (corrupt > 3) add('block-corrupt', `${corrupt - 3} more Blocks are corrupt`);
+  if (corrupt > 3) addFinding(result, 'block-corrupt', `${corrupt - 3} more Blocks are corrupt`);
   if (corrupt > 0) return false;
   if (tarError === undefined && !parser.ended) {
     try {
@@ -470,7 +553,7 @@ async function deepWalk(reader: TarballReader, walk: MemberWalk, add: Add, fail:
     }
   }
   if (tarError !== undefined) {
-    add('tar-corrupt', messageOf(tarError, reader.path));
+    addFinding(result, 'tar-corrupt', messageOf(tarError, reader.path));
     return false;
   }
   if (parser.ended) walk.trailerAt(parser.offset - 1024);

@@ -16,6 +16,7 @@ import { type BinpkgLimits, DEFAULT_LIMITS, limitError, MAX_METADATA_KEYS, MAX_V
 import { type BinpkgMetadata, parseMetadata } from './metadata.js';
 import { listOuterTar } from './outer-tar.js';
 import { decodeXpak, locateXpak } from './xpak.js';
+import { isRegular } from '../tar/types.js';
 
 export type BinpkgFormat = 'gpkg' | 'xpak';
 
@@ -172,7 +173,7 @@ async function readGpkgMetadata(file: string, layout: GpkgLayout, limits: Binpkg
             { file },
           );
         const prefix = prefixes.find((p) => name.startsWith(p));
-        if ((e.type === '0' || e.type === '7') && prefix !== undefined && e.size <= MAX_VALUE_BYTES) {
+        if (isRegular(e.type) && prefix !== undefined && e.size <= MAX_VALUE_BYTES) {
           const key = name.slice(prefix.length);
           if (key !== '' && !key.includes('/')) current = { key, value: Buffer.allocUnsafe(e.size), filled: 0 };
         }

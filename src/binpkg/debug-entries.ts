@@ -15,6 +15,7 @@ import { type Binpkg, type ImageTarEntry, imageRelPath, readImage } from './binp
 import { SPILL_FLOOR, spillAllowance } from './limits.js';
 import type { SpillFile, SpilledFile } from './spill.js';
 import { formatSize } from '../util/size.js';
+import { isRegular, memberKind, specialName, TarType } from '../tar/types.js';
 
 export interface DebugEntries {
   /** In pack's canonical order, paths relative to ${ED}. */
@@ -46,8 +47,6 @@ interface Node {
   data?: SpilledFile;
 }
 
-const TYPE_NAMES: Record<string, string> = { '3': 'a character device', '4': 'a block device', '6': 'a FIFO' };
-
 export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}): Promise<DebugEntries> {
   const file = pkg.file;
   const ep = pkg.metadata.eprefix.replace(/^\/+/, '');
@@ -74,27 +73,26 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
   const onEntry = async (e: ImageTarEntry) => {
     current = undefined;
     const rel = e.relPath;
-    if ((rootParents.has(rel) || roots.includes(rel)) && e.type === '2') {
+    if ((rootParents.has(rel) || roots.includes(rel)) && e.type === TarType.symlink) {
       throw bad('E_UNSAFE', `image member '${rel}' is a symlink; packdebug does not follow symlinks out of the image`);
     }
     if (!inRoots(rel)) return;
     const base = { relPath: rel, mode: e.mode & 0o7777, mtime: e.mtime, linkTarget: '' };
     let node: Node;
-    switch (e.type) {
-      case '5':
+    switch (memberKind(e.type)) {
+      case 'directory':
         node = { ...base, type: 'directory' };
         break;
-      case '0':
-      case '7':
+      case 'file':
         node = { ...base, type: 'file' };
         current = { node, size: 0 };
         if (opts.spill) opts.spill.begin();
         else current.hash = createHash('sha256');
         break;
-      case '2':
+      case 'symlink':
         node = { ...base, type: 'symlink', linkTarget: e.linkpath };
         break;
-      case '1': {
+      case 'hardlink': {
         const target = linkRel(e);
         node = { ...base, type: 'hardlink', linkTarget: target };
         if (!inRoots(target)) outsideTargets.add(target);
@@ -103,7 +101,8 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
       default:
         throw bad(
           'E_UNSAFE',
-          `image member '${rel}' is ${TYPE_NAMES[e.type] ?? `of tar type '${e.type}'`}; debug tarballs hold only directories, regular files and symlinks`,
+          `image member '${rel}' is ${describeOther(e.type)}; ` +
+            'debug tarballs hold only directories, regular files and symlinks',
         );
     }
     nodes.set(rel, node); // a later member of the same name replaces the earlier one, as tar -x does
@@ -135,7 +134,7 @@ export async function collectDebugEntries(pkg: Binpkg, opts: CollectOptions = {}
       {
         entry: (e) => {
           current = undefined;
-          if (!outsideTargets.has(e.relPath) || (e.type !== '0' && e.type !== '7')) return;
+          if (!outsideTargets.has(e.relPath) || !isRegular(e.type)) return;
           const node: Node = {
             relPath: e.relPath,
             type: 'file',
@@ -317,4 +316,11 @@ function canonicalEntries(
 function parentOf(rel: string): string | undefined {
   const i = rel.lastIndexOf('/');
   return i === -1 ? undefined : rel.slice(0, i);
+}
+
+/** A member type debug tarballs do not hold, worded as `pack` words the same file in an unpacked image. */
+function describeOther(type: string): string {
+  const special = specialName(type);
+  if (special === undefined) return `of tar type '${type}'`;
+  return special === 'fifo' ? 'a FIFO' : `a ${special}`;
 }

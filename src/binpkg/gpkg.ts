@@ -15,6 +15,7 @@
 import { PackdebugError } from '../errors.js';
 import { COMPRESSION_SUFFIXES, type Compression } from './compression.js';
 import type { OuterMember } from './outer-tar.js';
+import { isRegular, TarType } from '../tar/types.js';
 
 export const GPKG_MARKER = 'gpkg-1';
 
@@ -47,12 +48,12 @@ export function gpkgLayout(members: readonly OuterMember[], file: string): GpkgL
     const name = m.name.replace(/^\.\//, '').replace(/\/+$/, '');
     const parts = name.split('/');
     if (name.startsWith('/') || parts.some((p) => p === '..' || p === '')) throw bad(`unsafe member name '${m.name}'`);
-    if (m.type === '5') {
+    if (m.type === TarType.directory) {
       if (parts.length !== 1) throw bad(`unexpected directory '${m.name}'`);
       tops.add(parts[0]!);
       continue;
     }
-    if (m.type !== '0' && m.type !== '7') throw bad(`member '${m.name}' is not a regular file`);
+    if (!isRegular(m.type)) throw bad(`member '${m.name}' is not a regular file`);
     if (parts.length === 1 && TOP_LEVEL.has(name)) {
       files.push({ ...m, name });
       continue;

@@ -6,6 +6,7 @@
 import type { ImageEntry } from './walk.js';
 import { BLOCK_SIZE, encodeHeader, type HeaderFields, paddedSize, paxNeeds } from '../tar/header.js';
 import { encodePaxMember } from '../tar/pax.js';
+import { TarType } from '../tar/types.js';
 
 /** GNU tar pads archives to whole 10 KiB records; we do the same. */
 export const RECORD_SIZE = 20 * BLOCK_SIZE;
@@ -44,7 +45,12 @@ export interface TarPlan {
   size: number;
 }
 
-const TYPE_FLAG: Record<ImageEntry['kind'], string> = { file: '0', hardlink: '1', symlink: '2', directory: '5' };
+const TYPE_FLAG: Record<ImageEntry['kind'], string> = {
+  file: TarType.file,
+  hardlink: TarType.hardlink,
+  symlink: TarType.symlink,
+  directory: TarType.directory,
+};
 
 export function headerFields(entry: ImageEntry): HeaderFields {
   return {

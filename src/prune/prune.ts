@@ -28,7 +28,7 @@ import path from 'node:path';
 import { PackdebugError } from '../errors.js';
 import { loadProtections } from '../binpkg/protections.js';
 import { walkTarballTree } from '../tarball/tree.js';
-import { planGroup, type KeepReason, type PruneCandidate } from './plan.js';
+import { planGroup, type KeepReason, type PruneCandidate, type PrunePolicy } from './plan.js';
 import { sameStamp } from '../util/file-stamp.js';
 
 export const DEFAULT_KEEP = 3;
@@ -70,8 +70,51 @@ export interface PruneResult {
 
 const sameFile = (c: PruneCandidate, st: Stats) => st.isFile() && sameStamp(st, c);
 
+/** What a run carries from one CATEGORY/PN directory to the next. */
+interface PruneRun {
+  result: PruneResult;
+  events: PruneEvents;
+  /**
+   * Dry run: links of multiply linked inodes this run would leave, `dev:ino` -> count (the lstat of a real
+   * run sees its own deletions). An inode's bytes are reclaimed by deleting its last link, not before.
+   */
+  linksLeft: Map<string, number>;
+  /** Directories removed (or, in a dry run, that would be). */
+  removedDirs: Set<string>;
+}
+
+/** The tarballs of one CATEGORY/PN directory. */
+interface PruneGroup {
+  dir: string;
+  candidates: PruneCandidate[];
+}
+
 export async function pruneTree(options: PruneOptions, events: PruneEvents = {}): Promise<PruneResult> {
   const tree = options.tree;
+  const keep = checkedKeep(options);
+  const st = await fs.stat(tree).catch(() => undefined);
+  if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
+  // Protection first: a PKGDIR or VDB that cannot be read stops the run before anything is deleted.
+  const protections = await loadProtections(options);
+  const now = options.now ?? Date.now();
+  const policy = retentionPolicy(keep, options.olderThanDays, now, (c) => {
+    if (protections.binpkgOf(c.name) !== undefined) return 'binpkg';
+    if (protections.isInstalled(c.name)) return 'installed';
+    return undefined;
+  });
+
+  const run: PruneRun = {
+    result: emptyResult(tree, keep, options.dryRun ?? false),
+    events,
+    linksLeft: new Map(),
+    removedDirs: new Set(),
+  };
+  for await (const group of candidateGroups(tree)) await pruneGroup(run, group, policy);
+  return run.result;
+}
+
+/** `--keep` and `--older-than` as given: usage errors otherwise. */
+function checkedKeep(options: PruneOptions): number {
   const keep = options.keep ?? DEFAULT_KEEP;
   if (!Number.isSafeInteger(keep) || keep < 0)
     throw new PackdebugError('E_USAGE', `--keep ${keep}: expected a non-negative integer`);
@@ -81,24 +124,22 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
       `--older-than ${options.olderThanDays}: expected a non-negative number of days`,
     );
   }
-  const st = await fs.stat(tree).catch(() => undefined);
-  if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: no such directory`, { file: tree });
-  // Protection first: a PKGDIR or VDB that cannot be read stops the run before anything is deleted.
-  const protections = await loadProtections(options);
-  const now = options.now ?? Date.now();
-  const policy = {
-    keep,
-    olderThanMs: options.olderThanDays === undefined ? undefined : now - options.olderThanDays * 86_400_000,
-    protects: (c: PruneCandidate): KeepReason | undefined => {
-      if (protections.binpkgOf(c.name) !== undefined) return 'binpkg';
-      if (protections.isInstalled(c.name)) return 'installed';
-      return undefined;
-    },
-  };
+  return keep;
+}
 
-  const result: PruneResult = {
+function retentionPolicy(
+  keep: number,
+  olderThanDays: number | undefined,
+  now: number,
+  protects: PrunePolicy['protects'],
+): PrunePolicy {
+  return { keep, olderThanMs: olderThanDays === undefined ? undefined : now - olderThanDays * 86_400_000, protects };
+}
+
+function emptyResult(tree: string, keep: number, dryRun: boolean): PruneResult {
+  return {
     tree,
-    dryRun: options.dryRun ?? false,
+    dryRun,
     keep,
     deleted: [],
     removedDirs: [],
@@ -107,96 +148,19 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
     kept: { newest: 0, binpkg: 0, installed: 0, recent: 0 },
     reclaimedBytes: 0,
   };
-  const skip = (file: string, reason: string, failed = false) => {
-    (failed ? result.failed : result.skipped).push({ path: file, reason });
-    events.skipped?.(file, reason);
-  };
+}
 
-  // Dry run: links of multiply linked inodes this run would leave, `dev:ino` -> count (the lstat of a real
-  // run sees its own deletions). An inode's bytes are reclaimed by deleting its last link, not before.
-  const linksLeft = new Map<string, number>();
-  const freesInode = (st: { dev: number; ino: number; nlink: number }): boolean => {
-    if (!result.dryRun || st.nlink <= 1) return st.nlink <= 1;
-    const key = `${st.dev}:${st.ino}`;
-    const left = (linksLeft.get(key) ?? st.nlink) - 1;
-    if (left <= 0) linksLeft.delete(key);
-    else linksLeft.set(key, left);
-    return left <= 0;
-  };
-
-  let group: PruneCandidate[] = [];
-  let groupDir: string | undefined;
-  const flush = async () => {
-    if (groupDir === undefined) return;
-    const dir = groupDir;
-    const plan = planGroup(group, policy);
-    group = [];
-    groupDir = undefined;
-    for (const k of plan.keep) result.kept[k.reason]++;
-    const gone = new Set<string>();
-    for (const c of plan.remove) {
-      const now = await fs.lstat(c.path).catch((err: NodeJS.ErrnoException) => err);
-      if (now instanceof Error) {
-        if (now.code === 'ENOENT') gone.add(path.basename(c.path));
-        else skip(c.path, `cannot look it up again: ${now.message}`, true);
-        continue;
-      }
-      if (!sameFile(c, now)) {
-        skip(c.path, 'changed since it was planned (rebuilt or repacked): kept');
-        continue;
-      }
-      // Decided before unlink, from the lstat just made: nlink 1 means this name is the file's last.
-      const reclaimed = freesInode(now) ? c.size : 0;
-      if (!result.dryRun) {
-        try {
-          await fs.unlink(c.path);
-        } catch (err) {
-          const e = err as NodeJS.ErrnoException;
-          if (e.code === 'ENOENT') gone.add(path.basename(c.path));
-          else skip(c.path, `cannot delete: ${e.message}`, true);
-          continue;
-        }
-      }
-      gone.add(path.basename(c.path));
-      result.deleted.push({ path: c.path, rel: c.rel, bytes: c.size, reclaimed });
-      result.reclaimedBytes += reclaimed;
-      await events.deleted?.(c, reclaimed);
-    }
-    if (plan.remove.length > 0 && gone.size > 0) await removeEmptied(dir, gone);
-  };
-
-  const wouldBeRemoved = new Set<string>();
-  /** The PN directory, then its category, when this run emptied them. */
-  const removeEmptied = async (pnDir: string, gone: Set<string>) => {
-    for (const [dir, removed] of [
-      [pnDir, gone],
-      [path.dirname(pnDir), new Set([path.basename(pnDir)])],
-    ] as const) {
-      if (result.dryRun) {
-        const left = await fs.readdir(dir).catch(() => undefined);
-        // Directories this dry run already counted as removed are gone too.
-        if (!left || left.some((n) => !removed.has(n) && !wouldBeRemoved.has(path.join(dir, n)))) return;
-      } else {
-        try {
-          await fs.rmdir(dir);
-        } catch {
-          return; // not empty (something else is there, or appeared), or gone
-        }
-      }
-      result.removedDirs.push(dir);
-      wouldBeRemoved.add(dir);
-      events.removedDir?.(dir);
-    }
-  };
-
+/** The well-named tarballs of the tree, one CATEGORY/PN directory at a time (the walk is sorted). */
+async function* candidateGroups(tree: string): AsyncGenerator<PruneGroup> {
+  let group: PruneGroup | undefined;
   for await (const item of walkTarballTree(tree)) {
     if (item.kind !== 'tarball' || typeof item.name === 'string') continue;
     const dir = path.dirname(item.path);
-    if (dir !== groupDir) {
-      await flush();
-      groupDir = dir;
+    if (dir !== group?.dir) {
+      if (group) yield group;
+      group = { dir, candidates: [] };
     }
-    group.push({
+    group.candidates.push({
       path: item.path,
       rel: item.rel,
       name: item.name,
@@ -206,6 +170,82 @@ export async function pruneTree(options: PruneOptions, events: PruneEvents = {})
       ino: item.ino,
     });
   }
-  await flush();
-  return result;
+  if (group) yield group;
+}
+
+async function pruneGroup(run: PruneRun, group: PruneGroup, policy: PrunePolicy): Promise<void> {
+  const plan = planGroup(group.candidates, policy);
+  for (const k of plan.keep) run.result.kept[k.reason]++;
+  const gone = new Set<string>();
+  for (const c of plan.remove) if (await removeCandidate(run, c)) gone.add(path.basename(c.path));
+  if (plan.remove.length > 0 && gone.size > 0) await removeEmptied(run, group.dir, gone);
+}
+
+function skip(run: PruneRun, file: string, reason: string, failed = false): void {
+  (failed ? run.result.failed : run.result.skipped).push({ path: file, reason });
+  run.events.skipped?.(file, reason);
+}
+
+/** Deletes `c` if it is still the file planned on. True when its name is gone (deleted now or before). */
+async function removeCandidate(run: PruneRun, c: PruneCandidate): Promise<boolean> {
+  const result = run.result;
+  const now = await fs.lstat(c.path).catch((err: NodeJS.ErrnoException) => err);
+  if (now instanceof Error) {
+    if (now.code === 'ENOENT') return true;
+    skip(run, c.path, `cannot look it up again: ${now.message}`, true);
+    return false;
+  }
+  if (!sameFile(c, now)) {
+    skip(run, c.path, 'changed since it was planned (rebuilt or repacked): kept');
+    return false;
+  }
+  // Decided before unlink, from the lstat just made: nlink 1 means this name is the file's last.
+  const reclaimed = freesInode(run, now) ? c.size : 0;
+  if (!result.dryRun) {
+    try {
+      await fs.unlink(c.path);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT') return true;
+      skip(run, c.path, `cannot delete: ${e.message}`, true);
+      return false;
+    }
+  }
+  result.deleted.push({ path: c.path, rel: c.rel, bytes: c.size, reclaimed });
+  result.reclaimedBytes += reclaimed;
+  await run.events.deleted?.(c, reclaimed);
+  return true;
+}
+
+/** Whether deleting this name frees the inode's bytes (see PruneRun.linksLeft). */
+function freesInode(run: PruneRun, st: { dev: number; ino: number; nlink: number }): boolean {
+  if (!run.result.dryRun || st.nlink <= 1) return st.nlink <= 1;
+  const key = `${st.dev}:${st.ino}`;
+  const left = (run.linksLeft.get(key) ?? st.nlink) - 1;
+  if (left <= 0) run.linksLeft.delete(key);
+  else run.linksLeft.set(key, left);
+  return left <= 0;
+}
+
+/** The PN directory, then its category, when this run emptied them. */
+async function removeEmptied(run: PruneRun, pnDir: string, gone: Set<string>): Promise<void> {
+  for (const [dir, removed] of [
+    [pnDir, gone],
+    [path.dirname(pnDir), new Set([path.basename(pnDir)])],
+  ] as const) {
+    if (run.result.dryRun) {
+      const left = await fs.readdir(dir).catch(() => undefined);
+      // Directories this dry run already counted as removed are gone too.
+      if (!left || left.some((n) => !removed.has(n) && !run.removedDirs.has(path.join(dir, n)))) return;
+    } else {
+      try {
+        await fs.rmdir(dir);
+      } catch {
+        return; // not empty (something else is there, or appeared), or gone
+      }
+    }
+    run.result.removedDirs.push(dir);
+    run.removedDirs.add(dir);
+    run.events.removedDir?.(dir);
+  }
 }

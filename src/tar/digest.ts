@@ -1,11 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { TarEntry, TarVisitor } from './parse.js';
+import { isRegular, type MemberKind, memberKind } from './types.js';
 
 /** What a member is, reduced to what matters for "same contents". */
 export interface MemberDigest {
   /** Absolute form of the member name: `./usr/x/` and `usr/x` both become `/usr/x`. */
   path: string;
-  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other';
+  type: MemberKind;
   size: number;
   mode: number;
   linkpath: string;
@@ -21,35 +22,19 @@ export function canonicalPath(name: string): string {
   return `/${parts.join('/')}`;
 }
 
-export function digestType(flag: string): MemberDigest['type'] {
-  switch (flag) {
-    case '0':
-    case '7':
-      return 'file';
-    case '1':
-      return 'hardlink';
-    case '2':
-      return 'symlink';
-    case '5':
-      return 'directory';
-    default:
-      return 'other';
-  }
-}
-
 /** A TarVisitor that collects digests of every member. */
 export function digestCollector(): { visitor: TarVisitor; digests: MemberDigest[] } {
   const digests: MemberDigest[] = [];
   let hash: Hash | undefined;
   const visitor: TarVisitor = {
     entry(e: TarEntry) {
-      hash = digestType(e.type) === 'file' ? createHash('sha256') : undefined;
+      hash = isRegular(e.type) ? createHash('sha256') : undefined;
     },
     data(_e, chunk) {
       hash?.update(chunk);
     },
     entryEnd(e) {
-      const type = digestType(e.type);
+      const type = memberKind(e.type);
       digests.push({
         path: canonicalPath(e.path),
         type,

@@ -1,4 +1,5 @@
 import { BLOCK_SIZE, encodeHeader, paddedSize } from './header.js';
+import { TarType } from './types.js';
 
 /**
  * pax extended headers (POSIX.1-2001): records "LEN key=value\n" where LEN
@@ -120,7 +121,7 @@ export function encodePaxMember(entryName: string, records: Record<string, strin
     gid: 0,
     size: data.length,
     mtime: Math.max(0, Math.min(mtime, 0o77777777777)),
-    type: 'x',
+    type: TarType.pax,
     linkname: '',
     uname: 'root',
     gname: 'root',

@@ -1,17 +1,7 @@
 import type { ElfAtOptions } from './elf-at.js';
 import { buildMemberIndex } from './member-index.js';
 import { TarballReader } from './reader.js';
-
-const TYPE_NAMES: Record<string, string> = {
-  '0': 'file',
-  '7': 'file',
-  '1': 'hardlink',
-  '2': 'symlink',
-  '3': 'char',
-  '4': 'block',
-  '5': 'dir',
-  '6': 'fifo',
-};
+import { typeName } from '../tar/types.js';
 
 export interface ListedMember {
   path: string;
@@ -55,7 +45,7 @@ export async function listTarball(tarball: string, elfAt?: ElfAtOptions): Promis
       ({ entry: e, buildId, debuginfo, executable, goBuildIdOnly, buildIdUnknown }) => {
         const m: ListedMember = {
           path: e.path,
-          type: TYPE_NAMES[e.type] ?? `type-${e.type}`,
+          type: typeName(e.type),
           mode: (e.mode & 0o7777).toString(8).padStart(4, '0'),
           size: e.size,
           offset: e.headerOffset,

@@ -85,7 +85,10 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
           : { kind: 'special', path: abs, rel };
 
   const top = await list(tree);
-  if ('error' in top) throw top.error;
+  if ('error' in top) {
+    const reason = (top.error as Error)?.message ?? String(top.error);
+    throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${reason}`, { file: tree, cause: top.error });
+  }
   for (const cat of top) {
     const catAbs = path.join(tree, cat.name);
     if (!cat.isDirectory()) {
