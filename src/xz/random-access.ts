@@ -88,6 +88,9 @@ function versionNumber(v: string): number {
   return a * 10000 + b * 100;
 }
 
+/** Takes a Block's data chunk by chunk: false stops; a promise (the output is busy) pauses the decoder. */
+export type BlockConsumer = (chunk: Buffer) => boolean | void | Promise<boolean | void>;
+
 interface NativeDecoder extends NodeJS.ReadWriteStream {
   destroy(): void;
   cleanup?(): void;
@@ -304,15 +307,18 @@ export class XzRandomAccess {
    * average ratio, later feeds double, so stopping early decodes little
    * more than was consumed while a long read needs few round trips to
    * liblzma's thread. The Check is only verified when the whole Block is
-   * decoded; the Block Header always is.
+   * decoded; the Block Header always is. A consumer that returns a promise
+   * (its output is busy) pauses the decoder until it settles.
    */
-  async streamBlock(index: number, wholeConsumer: (chunk: Buffer) => boolean | void, wanted = Infinity): Promise<void> {
+  async streamBlock(index: number, wholeConsumer: BlockConsumer, wanted = Infinity): Promise<void> {
     let consumer = wholeConsumer;
     const b = this.blockAt(index);
     const cached = this.cache.get(index);
     const whole = async (data: Buffer) => {
-      for (let pos = 0; pos < data.length; pos += 1 << 16)
-        if (consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length))) === false) return;
+      for (let pos = 0; pos < data.length; pos += 1 << 16) {
+        const more = consumer(data.subarray(pos, Math.min(pos + (1 << 16), data.length)));
+        if ((more instanceof Promise ? await more : more) === false) return;
+      }
     };
     if (cached) return whole(cached);
     if (this.pending.has(index)) return whole(await this.readBlockShared(index));
@@ -337,7 +343,7 @@ export class XzRandomAccess {
     ) {
       const prefix = await this.smallPrefix(b, header.headerSize, buffered, firstFeed, span);
       this.bytesDecoded += prefix.length;
-      if (consumer(prefix) === false) return;
+      if ((await consumer(prefix)) === false) return;
       // The consumer wants more after all: decode the Block again from its start, past what it has.
       let skip = prefix.length;
       consumer = (chunk) => {
@@ -374,7 +380,22 @@ export class XzRandomAccess {
       this.bytesDecoded += c.length;
       if (stopped || got > b.uncompressedSize) return;
       try {
-        if (consumer(c) === false) stopped = true;
+        const more = consumer(c);
+        if (more instanceof Promise) {
+          // The consumer's output is busy: liblzma's output waits (and with it the feeds).
+          decoder.pause();
+          more.then(
+            (v) => {
+              if (v === false) stopped = true;
+              decoder.resume();
+            },
+            (err) => {
+              failure ??= err;
+              stopped = true;
+              decoder.resume();
+            },
+          );
+        } else if (more === false) stopped = true;
       } catch (err) {
         failure ??= err;
         stopped = true;
@@ -467,11 +488,7 @@ export class XzRandomAccess {
    * xz checks the Block Header, the Check and the sizes. False when there
    * is no xz (with backend 'auto': the caller decodes in-process instead).
    */
-  private async streamWithXz(
-    b: XzBlockInfo,
-    blockBytes: Buffer,
-    consumer: (chunk: Buffer) => boolean | void,
-  ): Promise<boolean> {
+  private async streamWithXz(b: XzBlockInfo, blockBytes: Buffer, consumer: BlockConsumer): Promise<boolean> {
     let got = 0;
     let result;
     try {
@@ -479,7 +496,9 @@ export class XzRandomAccess {
       result = await decodeWithXzProcess({ data: wrapBlockInStream(b, blockBytes) }, (chunk) => {
         got += chunk.length;
         this.bytesDecoded += chunk.length;
-        return got <= b.uncompressedSize && consumer(chunk) !== false;
+        if (got > b.uncompressedSize) return false;
+        const more = consumer(chunk);
+        return more instanceof Promise ? more.then((v) => v !== false) : more !== false;
       });
     } catch (err) {
       if (err instanceof XzMissingError) {

@@ -120,12 +120,14 @@ export function runXz(args: readonly string[], opts: { input?: Buffer; timeoutMs
 /**
  * Decodes `input` with `xz --decompress`, handing the output to `consumer`
  * chunk by chunk until it returns false (xz is then killed) or xz ends.
+ * A consumer that returns a promise (its output is busy) pauses xz's pipe
+ * until it settles, so a slow consumer holds at most a pipe's worth.
  * Rejects with XzMissingError when xz cannot be started, with XzFailedError
  * (xz's own message) when the data is bad, and with what the consumer threw.
  */
 export function decodeWithXzProcess(
   input: XzProcessInput,
-  consumer: (chunk: Buffer) => boolean | void,
+  consumer: (chunk: Buffer) => boolean | void | Promise<boolean | void>,
 ): Promise<XzProcessResult> {
   return new Promise((resolve, reject) => {
     const args = [...DECODE_ARGS];
@@ -157,7 +159,17 @@ export function decodeWithXzProcess(
       if (stopped) return;
       produced += chunk.length;
       try {
-        if (consumer(chunk) === false) stop();
+        const more = consumer(chunk);
+        if (more instanceof Promise) {
+          child.stdout!.pause();
+          more.then(
+            (v) => (v === false ? stop() : stopped || child.stdout!.resume()),
+            (err) => {
+              failure ??= err;
+              stop();
+            },
+          );
+        } else if (more === false) stop();
       } catch (err) {
         failure ??= err;
         stop();
