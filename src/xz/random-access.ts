@@ -72,6 +72,8 @@ export const MANY_READS_XZ_MIN_SPAN = 1 << 20;
 const DEFAULT_PREFIX_CHUNK = 256 << 10;
 /** Compressed bytes read from the file at once while streaming a Block. */
 const READ_AHEAD = 256 << 10;
+/** The compressed bytes fed to lzma-native at once while the consumer's output is slow (highly compressible data). */
+const BUSY_FEED = 1 << 10;
 /** Blocks of at most this many compressed bytes are decoded synchronously by lzma-native (see streamBlock). */
 const SYNC_DECODE_MAX = 32 << 10;
 
@@ -364,6 +366,8 @@ export class XzRandomAccess {
     let got = 0;
     let stopped = false;
     let failure: unknown;
+    let busy: Promise<void> | undefined;
+    let sawBusy = false;
     // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
     const decoder = lzma().createStream('streamDecoder', {
       synchronous: b.totalSize <= SYNC_DECODE_MAX,
@@ -382,19 +386,23 @@ export class XzRandomAccess {
       try {
         const more = consumer(c);
         if (more instanceof Promise) {
-          // The consumer's output is busy: liblzma's output waits (and with it the feeds).
+          // The consumer's output is busy: liblzma's output waits, and so do the feeds (liblzma
+          // does not wait for its output to be read, so each feed is then kept small).
+          sawBusy = true;
           decoder.pause();
-          more.then(
+          busy = more.then(
             (v) => {
               if (v === false) stopped = true;
-              decoder.resume();
             },
             (err) => {
               failure ??= err;
               stopped = true;
-              decoder.resume();
             },
           );
+          void busy.then(() => {
+            busy = undefined;
+            decoder.resume();
+          });
         } else if (more === false) stopped = true;
       } catch (err) {
         failure ??= err;
@@ -410,8 +418,11 @@ export class XzRandomAccess {
       for (
         let pos = header.headerSize;
         pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize;
-        pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)
+        pos += feedSize, feedSize = Math.min(feedSize * 2, sawBusy ? BUSY_FEED : this.prefixChunk)
       ) {
+        while (busy) await busy;
+        if (stopped || failure !== undefined) break;
+        if (sawBusy) feedSize = Math.min(feedSize, BUSY_FEED);
         const end = Math.min(pos + feedSize, b.totalSize);
         if (end > bufferedFrom + buffered.length) {
           bufferedFrom = pos;
