@@ -103,6 +103,7 @@ export async function lookupBuildId(
         capture?.push(chunk);
         sink?.write(chunk);
       },
+      drained: () => sink?.drained?.(),
     }).catch(() => undefined);
     const elf = candidate && capture ? await inspectCaptured(reader.ra, candidate.entry, capture) : undefined;
     if (candidate && elf && matchesBuildId(elf, id, kind)) return { entry: candidate.entry, via: 'index' };

@@ -1,7 +1,7 @@
 import { isOneSmallBlock } from './layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { PackdebugError } from '../errors.js';
-import { XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
+import { type BlockConsumer, XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
 import { decodeWithXzProcess, XzFailedError, XzMissingError } from '../xz/xz-process.js';
 import { MemberLocator } from './locate.js';
 import type { IndexedMember } from './member-index.js';
@@ -9,15 +9,26 @@ import { comparedWith, sameMemberName } from './order.js';
 
 /** Receives a member's data as it is decoded: `begin` with its entry, then the chunks. */
 export interface Sink {
-  /** A member's data begins: whatever was written before is dropped (a candidate may turn out wrong). */
-  begin?(entry: TarEntry): void;
+  /**
+   * A member's data begins: whatever was written before is dropped (a
+   * candidate may turn out wrong). False: this member's data is not wanted
+   * (the search stops at its header; the caller reads it later if need be).
+   */
+  begin?(entry: TarEntry): void | false;
   write(chunk: Buffer): void;
   /**
-   * Resolves once what was written has gone out; readData waits for it
-   * between Blocks, so a slow reader (a pipe, a disk) holds memory to about
-   * one Block, not the whole member.
+   * A promise while the output is busy (a slow pipe, a disk behind), else
+   * nothing. Every producer asks after each chunk it writes and waits for
+   * it, pausing the decoder (xz's pipe, liblzma's stream): what is held
+   * stays near one chunk plus the output's buffer, whatever the member's size.
    */
-  drained?(): Promise<void>;
+  drained?(): Promise<void> | void;
+}
+
+/** After a chunk was written: continue (`more`) at once, or once the sink has room. */
+function whenDrained(sink: Sink | undefined, more: () => boolean): boolean | Promise<boolean> {
+  const busy = sink?.drained?.();
+  return busy ? busy.then(more) : more();
 }
 
 export interface FoundMember {
@@ -109,7 +120,7 @@ export class TarballReader {
    */
   async streamFrom(
     offset: number,
-    consumer: (chunk: Buffer) => boolean | void,
+    consumer: BlockConsumer,
     until: number | (() => number) = Infinity,
     betweenBlocks?: () => Promise<void>,
   ): Promise<void> {
@@ -130,7 +141,9 @@ export class TarballReader {
           }
           const part = skip > 0 ? chunk.subarray(skip) : chunk;
           skip = 0;
-          if (consumer(part) === false) stop = true;
+          const more = consumer(part);
+          if (more instanceof Promise) return more.then((v) => !(stop ||= v === false));
+          if (more === false) stop = true;
           return !stop;
         },
         end - block.uncompressedOffset,
@@ -145,12 +158,12 @@ export class TarballReader {
    * a child process when there is one (2.5 times the speed of the bundled
    * liblzma, and on another core), else the Blocks in-process.
    */
-  async scan(visitor: TarVisitor, shouldStop: () => boolean = () => false): Promise<void> {
+  async scan(visitor: TarVisitor, shouldStop: () => boolean = () => false, sink?: Sink): Promise<void> {
     this.#sequentialScans++;
     const parser = new TarParser(visitor, this.path);
     const feed = (chunk: Buffer) => {
       parser.write(chunk);
-      return !parser.ended && !shouldStop();
+      return whenDrained(sink, () => !parser.ended && !shouldStop());
     };
     const counted = (chunk: Buffer) => {
       this.#scanned += chunk.length;
@@ -165,7 +178,7 @@ export class TarballReader {
    * through node:child_process, without a version probe first: a sequential
    * extract of a small package's tarball is mostly start-up.
    */
-  async #scanWithXz(feed: (chunk: Buffer) => boolean): Promise<boolean> {
+  async #scanWithXz(feed: BlockConsumer): Promise<boolean> {
     try {
       // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink swapped in).
       await decodeWithXzProcess({ file: this.ra.openFilePath }, feed);
@@ -198,7 +211,7 @@ export class TarballReader {
       }
     }
     const match = matcher(name, sink);
-    await this.scan(match.visitor, () => match.done);
+    await this.scan(match.visitor, () => match.done, sink);
     return match.found ? { entry: match.found, via: 'scan' } : undefined;
   }
 
@@ -219,7 +232,7 @@ export class TarballReader {
     const parser = new TarParser(match.visitor, this.path, offset);
     await this.streamFrom(offset, (chunk) => {
       parser.write(chunk);
-      return !match.done && !parser.ended;
+      return whenDrained(sink, () => !match.done && !parser.ended);
     });
     return match.found;
   }
@@ -227,18 +240,16 @@ export class TarballReader {
   /** Hands a member's data to `sink` (only the Blocks that hold it are decoded). */
   async readData(entry: TarEntry, sink: Sink): Promise<void> {
     let left = entry.size;
-    sink.begin?.(entry);
-    if (left === 0) return;
+    if (sink.begin?.(entry) === false || left === 0) return;
     await this.streamFrom(
       entry.dataOffset,
       (chunk) => {
         const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
         sink.write(part);
         left -= part.length;
-        return left > 0;
+        return whenDrained(sink, () => left > 0);
       },
       entry.dataOffset + entry.size,
-      sink.drained && (() => sink.drained!()),
     );
     await sink.drained?.();
     if (left > 0)
@@ -258,8 +269,8 @@ function matcher(name: string, sink?: Sink, sorted = false) {
         const c = compare(e.path);
         if (c === 0) {
           state.found = e;
-          if (sink && (e.type === '0' || e.type === '7')) sink.begin?.(e);
-          if (!sink || e.size === 0 || (e.type !== '0' && e.type !== '7')) state.done = true;
+          const wanted = sink && (e.type === '0' || e.type === '7') && sink.begin?.(e) !== false;
+          if (!wanted || e.size === 0) state.done = true;
         } else if (c > 0 && sorted) {
           state.done = true;
         }

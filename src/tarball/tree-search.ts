@@ -11,8 +11,10 @@ import type { BuildIdKind } from './elf-members.js';
 import { findByPath, lookupBuildId, type Extraction } from './extract.js';
 import {
   memorySink,
+  openOutputStream,
   type OutputStream,
   outputFile,
+  planOutput,
   STDOUT_HOLD_MAX,
   STDOUT_SLICE,
   stdoutSink,
@@ -75,12 +77,14 @@ export async function extractMember(args: ExtractRequest, stdout: OutputStream, 
       : `member ${args.path}`;
 
   // One tarball: the member goes into the output in the pass that finds it (a file
-  // is committed only if the member is found; stdout gets it from memory when it is
-  // small, else it is read again). A tree: found first, read from the newest afterwards.
+  // is committed only if the member is found; a stream - stdout, a device, a FIFO -
+  // gets it from memory when it is small, else it is read again: what went into a
+  // stream cannot be taken back). A tree: found first, read from the newest afterwards.
+  // Every writer waits for its output, so memory stays near one chunk, whatever the size.
   const single = candidates.length === 1;
-  const toStdout = args.output === undefined || args.output === '-';
-  const direct = single && !toStdout ? await outputFile(args.output!) : undefined;
-  const held = single && toStdout ? memorySink(STDOUT_HOLD_MAX) : undefined;
+  const plan = await planOutput(args.output);
+  const direct = single && plan.kind === 'replace' ? await outputFile(args.output!, plan.path) : undefined;
+  const held = single && plan.kind !== 'replace' ? memorySink(STDOUT_HOLD_MAX) : undefined;
   const hits: Hit[] = [];
   // A tree means many short reads: in-process decoding (lzma-native loaded once) costs
   // less than a child process per read, which one tarball's few reads are worth.
@@ -152,19 +156,24 @@ export async function extractMember(args: ExtractRequest, stdout: OutputStream, 
       log.notice(`${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}`);
     }
     if (direct) await direct.commit();
-    else if (toStdout) {
+    else if (plan.kind !== 'replace') {
       const data = held?.dataOf(hit.found.entry);
-      const out = stdoutSink(stdout);
-      if (!data) await hit.reader.readData(hit.found.entry, out);
-      else {
-        // In slices, so that a slow pipe sets the pace here too.
-        for (let at = 0; at < data.length; at += STDOUT_SLICE) {
-          out.write(data.subarray(at, at + STDOUT_SLICE));
-          await out.drained!();
+      const into = plan.kind === 'into' ? await openOutputStream(args.output!, plan) : undefined;
+      const out = into?.sink ?? stdoutSink(stdout);
+      try {
+        if (!data) await hit.reader.readData(hit.found.entry, out);
+        else {
+          // In slices, so that a slow pipe sets the pace here too.
+          for (let at = 0; at < data.length; at += STDOUT_SLICE) {
+            out.write(data.subarray(at, at + STDOUT_SLICE));
+            await out.drained!();
+          }
         }
+      } finally {
+        await into?.finish();
       }
     } else {
-      const out = await outputFile(args.output!);
+      const out = await outputFile(args.output!, plan.path);
       try {
         await hit.reader.readData(hit.found.entry, out.sink);
         await out.commit();

@@ -84,6 +84,8 @@ export const MANY_READS_XZ_MIN_SPAN = 1 << 20;
 const DEFAULT_PREFIX_CHUNK = 256 << 10;
 /** Compressed bytes read from the file at once while streaming a Block. */
 const READ_AHEAD = 256 << 10;
+/** The compressed bytes fed to lzma-native at once while the consumer's output is slow (highly compressible data). */
+const BUSY_FEED = 1 << 10;
 /** Blocks of at most this many compressed bytes are decoded synchronously by lzma-native (see streamBlock). */
 const SYNC_DECODE_MAX = 32 << 10;
 
@@ -110,6 +112,8 @@ export type BlockChunkConsumer = (chunk: Buffer) => boolean | void | Promise<boo
 async function answerOf(answer: boolean | void | Promise<boolean | void>): Promise<boolean | void> {
   return isPromise(answer) ? await answer : answer;
 }
+/** The same, under the name the extract path uses. */
+export type BlockConsumer = BlockChunkConsumer;
 
 interface NativeDecoder extends NodeJS.ReadWriteStream {
   destroy(): void;
@@ -418,6 +422,8 @@ export class XzRandomAccess {
     let failure: unknown;
     // A consumer's promise not settled yet: the decoder is paused until it is.
     let waiting: Promise<void> | undefined;
+    // Once the consumer was busy, feeds stay small: liblzma does not wait for its output to be read.
+    let sawBusy = false;
     // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
     const decoder = lzma().createStream('streamDecoder', {
       synchronous: b.totalSize <= SYNC_DECODE_MAX,
@@ -443,6 +449,7 @@ export class XzRandomAccess {
       }
       if (answer === false) stopped = true;
       else if (isPromise(answer)) {
+        sawBusy = true;
         decoder.pause();
         waiting = answer
           .then(
@@ -471,8 +478,11 @@ export class XzRandomAccess {
       for (
         let pos = header.headerSize;
         pos < b.totalSize && !stopped && failure === undefined && got <= b.uncompressedSize;
-        pos += feedSize, feedSize = Math.min(feedSize * 2, this.prefixChunk)
+        pos += feedSize, feedSize = Math.min(feedSize * 2, sawBusy ? BUSY_FEED : this.prefixChunk)
       ) {
+        while (waiting) await waiting;
+        if (stopped || failure !== undefined) break;
+        if (sawBusy) feedSize = Math.min(feedSize, BUSY_FEED);
         const end = Math.min(pos + feedSize, b.totalSize);
         if (end > bufferedFrom + buffered.length) {
           bufferedFrom = pos;

@@ -133,6 +133,8 @@ export function runXz(args: readonly string[], opts: { input?: Buffer; timeoutMs
 /**
  * Decodes `input` with `xz --decompress`, handing the output to `consumer`
  * chunk by chunk until it returns false (xz is then killed) or xz ends.
+ * A consumer that returns a promise (its output is busy) pauses xz's pipe
+ * until it settles, so a slow consumer holds at most a pipe's worth.
  * Rejects with XzMissingError when xz cannot be started, with XzFailedError
  * (xz's own message) when the data is bad, and with what the consumer threw.
  */
