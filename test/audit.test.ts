@@ -253,7 +253,8 @@ describe.skipIf(!hasTools)('audit', () => {
     const size = (await fs.stat(b1)).size;
     await fs.writeFile(
       path.join(pkgdir, 'Packages'),
-      `ARCH: amd64\nVERSION: 0\n\nBUILD_ID: 1\nCPV: app-misc/hello-1.0\nPATH: app-misc/hello/hello-1.0-1.gpkg.tar\nSIZE: ${size}\n\n`,
+      'ARCH: amd64\nVERSION: 0\n\n' +
+        `BUILD_ID: 1\nCPV: app-misc/hello-1.0\nPATH: app-misc/hello/hello-1.0-1.gpkg.tar\nSIZE: ${size}\n\n`,
     );
 
     // A VDB: hello-1.0 build 2 and other-2.0 (no BUILD_ID recorded) are installed.
@@ -431,10 +432,14 @@ describe.skipIf(!hasTools)('audit', () => {
     ]);
   });
 
-  it('shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed with exit 0)', async () => {
+  const lyingIndexIsError =
+    'shallow: a tar stream cut inside a header, and an Index that misstates Block sizes, are errors (they passed ' +
+    'with exit 0)';
+  it(lyingIndexIsError, async () => {
     const t = path.join(await tmpdir('audit-lying-index'), 'tree');
     const at = (pn: string) => tarballPath(t, { category: 'dev-util', pn, pf: `${pn}-1`, buildNumber: '1' });
-    // head -c 1200 full.tar | xz: the stream ends 176 bytes into the second header; at 700, in the first member's padding.
+    // head -c 1200 full.tar | xz: the stream ends 176 bytes into the second header; at 700, in the first
+    // member's padding.
     const tar = rawTar([
       { name: './usr/lib/debug/one', data: Buffer.from('x') },
       { name: './usr/lib/debug/two', data: Buffer.from('y') },
@@ -498,7 +503,10 @@ describe.skipIf(!hasTools)('audit', () => {
     expect(cli.exitCode).toBe(1);
   });
 
-  it('symlinks named like estrip links escape unless relative and inside the archive; members below a symlink; .build-id files and hardlinks are checked', async () => {
+  const symlinkRules =
+    'symlinks named like estrip links escape unless relative and inside the archive; members below a symlink; ' +
+    '.build-id files and hardlinks are checked';
+  it(symlinkRules, async () => {
     const t = path.join(await tmpdir('audit-links'), 'tree');
     const hello = await makeImage('hello');
     const elf = await fs.readFile(path.join(hello, 'usr/lib/debug/usr/bin/hello.debug'));
@@ -693,14 +701,16 @@ describe.skipIf(!hasTools)('audit', () => {
     const lines = many.out().split('\ninstalled builds: ')[1]!.split('\n\n')[0]!.split('\n');
     expect(lines[0]).toBe('25 tarballs');
     expect(lines.filter((l) => l.startsWith('  app-misc/'))).toHaveLength(20);
-    expect(lines[21]).toMatch(/^  \.\.\. and 5 more/);
+    expect(lines[21]).toMatch(/^ {2}\.\.\. and 5 more/);
     // Without --vdb there is no such section.
     const plain = memoryIO();
     await runAudit({ tree: t }, plain);
     expect(plain.out()).not.toMatch(/installed builds/);
   });
 
-  it('CLI --json: a missing tree, --pkgdir or --vdb prints nothing on stdout and one line on stderr (exit 2)', async () => {
+  const jsonMissingInput =
+    'CLI --json: a missing tree, --pkgdir or --vdb prints nothing on stdout and one line on stderr (exit 2)';
+  it(jsonMissingInput, async () => {
     const nope = path.join(dir, 'nope');
     for (const extra of [[nope], [tree, '--pkgdir', nope], [tree, '--vdb', nope], [files.hello1!]]) {
       const r = await execa('node', [CLI, 'audit', ...extra, '--json'], { reject: false });
@@ -833,7 +843,9 @@ describe.skipIf(!hasTools)('GNU build-id through the program headers (shallow au
 // ---------------------------------------------------------------------------
 
 describe('pack and audit apply the same symlink rule (src/tar/symlink.ts)', () => {
-  it('pack warns about exactly the links audit reports as symlink-escape (a warning), estrip links silent', async () => {
+  const sameSymlinkRule =
+    'pack warns about exactly the links audit reports as symlink-escape (a warning), estrip links silent';
+  it(sameSymlinkRule, async () => {
     const { packImage } = await import('../src/pack/pack.js');
     const image = await makeImage('hello');
     const dbg = path.join(image, 'usr/lib/debug');

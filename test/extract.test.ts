@@ -61,7 +61,8 @@ describe('member order', () => {
         expect(Math.sign(comparedWith(`usr/lib/debug/${y}`)(`./usr/lib/debug/${x}`)), `${x} vs ${y}`).toBe(got);
       }
     }
-    expect(compareMemberNames('./usr/lib/debug/a/b', './usr/lib/debug/a-b')).toBeLessThan(0); // a directory's contents come right after it
+    // a directory's contents come right after it
+    expect(compareMemberNames('./usr/lib/debug/a/b', './usr/lib/debug/a-b')).toBeLessThan(0);
     expect(compareMemberNames('./usr/src/debug/z', './usr/lib/debug/a')).toBeLessThan(0);
   });
 });
@@ -126,7 +127,9 @@ describe.skipIf(!hasTools)('extract', () => {
     }
   });
 
-  it('a sequential scan (Portage tarball) uses xz(1) when it starts and decodes in-process when it does not', async () => {
+  const sequentialScanDecoder =
+    'a sequential scan (Portage tarball) uses xz(1) when it starts and decodes in-process when it does not';
+  it(sequentialScanDecoder, async () => {
     const { image, portage, dir } = await tarballs();
     const rel = 'usr/src/debug/app-misc/hello-1.0/hello.c';
     const want = await fs.readFile(path.join(image, rel));
@@ -289,7 +292,9 @@ describe.skipIf(!hasTools)('extract', () => {
     expect(io.err()).toContain('hello-1.0-3-debug.tar.xz');
   });
 
-  it('a header-like part boundary inside a stored tar is data, not a member: still sorted, still found by the layout', async () => {
+  const headerLikeBoundary =
+    'a header-like part boundary inside a stored tar is data, not a member: still sorted, still found by the layout';
+  it(headerLikeBoundary, async () => {
     const image = await tmpdir('nested');
     const src = path.join(image, 'usr/src/debug/c/p-1');
     const inner = path.join(image, 'inner');
@@ -486,7 +491,9 @@ describe.skipIf(!hasTools)('list and repack', () => {
     expect(await listTarball(portage)).toMatchObject({ seekable: false, blocks: 1 });
   });
 
-  it('repacks a single-Block tarball with an identical tar stream, keeping mode and owner, and skips it next time', async () => {
+  const repacksSingleBlock =
+    'repacks a single-Block tarball with an identical tar stream, keeping mode and owner, and skips it next time';
+  it(repacksSingleBlock, async () => {
     const { portage, image } = await tarballs();
     await fs.chmod(portage, 0o640);
     await fs.chown(portage, 1, 2);
@@ -521,7 +528,8 @@ describe.skipIf(!hasTools)('list and repack', () => {
     const json = JSON.parse(await fs.readFile(cacheFile, 'utf8'));
     json.members = [];
     await fs.writeFile(cacheFile, JSON.stringify(json));
-    expect((await extractToBuffer(portage, { path: rel }, env)).data).toBeUndefined(); // the (tampered) cache is trusted while the file is unchanged
+    // the (tampered) cache is trusted while the file is unchanged
+    expect((await extractToBuffer(portage, { path: rel }, env)).data).toBeUndefined();
     await fs.utimes(portage, new Date(), new Date(Date.now() + 5000));
     expect((await extractToBuffer(portage, { path: rel }, env)).data?.equals(want)).toBe(true);
     expect(await fs.readdir(path.dirname(portage))).not.toContain(expect.stringMatching(/\.tmp$/));

@@ -82,7 +82,9 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
       if (format === 'gpkg') {
         await execa('bash', [
           '-c',
-          `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | tar -x -C "${unpacked}" --strip-components=1 -I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`,
+          `tar -xOf "${file}" 'hello-1.0-1/image.tar${SUFFIX[compression]}' | ` +
+            `tar -x -C "${unpacked}" --strip-components=1 ` +
+            `-I "${compression === 'zstd' ? 'zstd -d' : compression === 'xz' ? 'xz -d' : 'bzip2 -d'}"`,
         ]);
       } else {
         await execa('bash', ['-c', `tar -xf "${file}" -C "${unpacked}" 2>/dev/null || true`]);
@@ -104,7 +106,9 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     },
   );
 
-  it('skips a binpkg without debug info and one whose tarball is up to date; a differing tarball fails that file only', async () => {
+  const skipsAndFails =
+    'skips a binpkg without debug info and one whose tarball is up to date; a differing tarball fails that file only';
+  it(skipsAndFails, async () => {
     const image = await makeImage('hello');
     const bare = await makeImage('hello');
     await fs.rm(path.join(bare, 'usr/lib/debug'), { recursive: true });
@@ -197,7 +201,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect(missing.stderr).toMatch(/nope: no such PKGDIR or binpkg/);
   });
 
-  it("archive order does not matter: hardlinks flipped to pack's first name, a hardlink to a file outside the debug dirs, a hardlinked symlink", async () => {
+  const archiveOrder =
+    "archive order does not matter: hardlinks flipped to pack's first name, a hardlink to a file outside the debug " +
+    'dirs, a hardlinked symlink';
+  it(archiveOrder, async () => {
     const image = await makeImage('hello');
     const dbg = 'usr/lib/debug/usr/lib64';
     await fs.link(path.join(image, dbg, 'libgreet.so.1.debug'), path.join(image, dbg, 'aaa.debug'));
@@ -239,7 +246,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     expect((await fs.readFile(path.join(tree, REL))).equals(await fs.readFile(reference))).toBe(true);
   });
 
-  it('remembers up-to-date and no-debug-info verdicts: a later run reads neither binpkg nor tarball, until one changes', async () => {
+  const remembersVerdicts =
+    'remembers up-to-date and no-debug-info verdicts: a later run reads neither binpkg nor tarball, until one ' +
+    'changes';
+  it(remembersVerdicts, async () => {
     const image = await makeImage('hello');
     const bare = await makeImage('hello');
     await fs.rm(path.join(bare, 'usr/lib/debug'), { recursive: true });
@@ -281,7 +291,10 @@ describe.skipIf(!hasTools)('from-binpkg', () => {
     });
   });
 
-  it('refuses what pack refuses, for that binpkg only: a FIFO among the debug files, a symlinked debug root, names leaving the image', async () => {
+  const refusesLikePack =
+    'refuses what pack refuses, for that binpkg only: a FIFO among the debug files, a symlinked debug root, names ' +
+    'leaving the image';
+  it(refusesLikePack, async () => {
     const dir = await tmpdir('from-binpkg-hostile');
     const fifoImage = await makeImage('hello');
     await execa('mkfifo', [path.join(fifoImage, 'usr/lib/debug/usr/bin/pipe')]);

@@ -145,7 +145,8 @@ describe.skipIf(!hasTools)('prune', () => {
     ]);
     expect(real.reclaimedBytes).toBe(8 * tarball.length);
     expect(real.kept.newest).toBe(4);
-    // Nothing else was touched: misnamed files, temp files, symlinks (and what they point to), stray files, old empty dirs.
+    // Nothing else was touched: misnamed files, temp files, symlinks (and what they point to), stray files,
+    // old empty dirs.
     const left = (await snapshot(b)).map((l) => l.split(' ')[0]);
     for (const keep of [
       './app-misc/hello/hello-1.0-debug.tar.xz',
@@ -212,7 +213,9 @@ describe.skipIf(!hasTools)('prune', () => {
     expect(r.kept).toEqual({ newest: 4, binpkg: 1, installed: 2, recent: 1 });
   });
 
-  it('a PKGDIR with XPAK binpkgs and a Packages index protects the builds it holds (multi-instance names)', async () => {
+  const xpakPkgdirProtects =
+    'a PKGDIR with XPAK binpkgs and a Packages index protects the builds it holds (multi-instance names)';
+  it(xpakPkgdirProtects, async () => {
     const t = await copyTree();
     const pkgdir = path.join(path.dirname(t), 'binpkgs');
     const image = await makeImage('hello');

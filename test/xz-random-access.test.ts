@@ -120,7 +120,8 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
           [original.length, 0],
           [65535, 2], // across a Block boundary
           [65536 * 3 - 10, 65536 * 2 + 20], // three and a bit Blocks
-          [data.length - 5, 10].map((v) => Math.min(v, original.length - 10)) as [number, number], // across the Stream boundary
+          // across the Stream boundary
+          [data.length - 5, 10].map((v) => Math.min(v, original.length - 10)) as [number, number],
         ];
         for (let i = 0; i < 150; i++) {
           const offset = Math.floor(r() * original.length);
@@ -174,7 +175,8 @@ describe.skipIf(!hasXz)('XzRandomAccess', () => {
       for (let i = 0; i < x.layout.blocks.length; i++) await x.readBlock(i);
       expect(x.blocksDecoded).toBe(x.layout.blocks.length); // Block 0 came from the cache
       expect(x.cachedBytes).toBeLessThanOrEqual(150 << 10);
-      expect(x.cachedBytes).toBe(x.layout.blocks.slice(-2).reduce((n, b) => n + b.uncompressedSize, 0)); // the last two Blocks
+      // the last two Blocks
+      expect(x.cachedBytes).toBe(x.layout.blocks.slice(-2).reduce((n, b) => n + b.uncompressedSize, 0));
       await x.read(0, 1); // evicted long ago
       expect(x.blocksDecoded).toBe(x.layout.blocks.length + 1);
       // What the caller gets is its own copy.

@@ -106,7 +106,7 @@ export class Hash64Table {
   /** Adds the key (or finds it) and sets its value words; true when it was new. */
   set(hi: number, lo: number, v0 = 0, v1 = 0): boolean {
     if (hi === 0 && lo === 0) lo = 1;
-    let at = this.#find(hi, lo);
+    const at = this.#find(hi, lo);
     const w = this.#words;
     const fresh = w[at] === 0 && w[at + 1] === 0;
     if (fresh) {

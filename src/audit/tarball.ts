@@ -36,7 +36,10 @@ import { MemberChecks } from './members.js';
 
 export interface TarballAuditOptions {
   deep?: boolean;
-  /** Deep audits of tarballs with at least this many bytes of tar decode through xz(1) when there is one. Default 8 MiB. */
+  /**
+   * Deep audits of tarballs with at least this many bytes of tar decode through xz(1) when there is one.
+   * Default 8 MiB.
+   */
   xzFrom?: number;
 }
 
@@ -70,7 +73,10 @@ export interface TarballAudit {
   gone: boolean;
 }
 
-/** Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then does not matter). */
+/**
+ * Deep audits of tarballs with this much tar or more decode through xz(1) when there is one (its start-up then
+ * does not matter).
+ */
 const XZ_DEEP_MIN = 8 << 20;
 
 function errnoOf(err: unknown): string | undefined {

@@ -131,6 +131,7 @@ export async function* decompress(
   input.on('error', (err) => child.stdin!.destroy(err));
   input.pipe(child.stdin!);
   let finished = false;
+  let result: Awaited<typeof child>;
   try {
     for await (const chunk of child.stdout!) yield chunk as Buffer;
     finished = true;
@@ -140,39 +141,37 @@ export async function* decompress(
       input.destroy();
       child.kill();
     }
-    const result = await child;
+    result = await child;
     input.destroy();
-    if (finished) {
-      const errno = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
-      if (errno === 'ENOENT') {
-        throw new PackdebugError(
-          'E_UNSUPPORTED',
-          `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`,
-          { file: opts.file },
-        );
-      }
-      if (result.failed) {
-        // The first line says what is wrong (bzip2 follows it with advice); without one, the exit status.
-        const first = String(result.stderr ?? '')
-          .split('\n')
-          .find((l) => l.trim() !== '');
-        const why = first
-          ? first
-              .trim()
-              .replace(/^[^:]*: /, '')
-              .replace(/;$/, '')
-          : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
-        const memoryLine = String(result.stderr ?? '')
-          .split('\n')
-          .find((l) => OVER_MEMORY_RE.test(l));
-        if (memoryLine !== undefined) throw overMemory(memoryLine.trim().replace(/^.*: /, ''));
-        throw new PackdebugError(
-          'E_FORMAT',
-          `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`,
-          { file: opts.file },
-        );
-      }
-    }
+  }
+  // Reached only when the output was read to its end (finished): an early return or a read error leaves
+  // through the finally above, so the checks below never replace that error.
+  const errno = (result.cause as NodeJS.ErrnoException | undefined)?.code ?? (result as { code?: string }).code;
+  if (errno === 'ENOENT') {
+    throw new PackdebugError(
+      'E_UNSUPPORTED',
+      `${opts.file}: ${opts.what} needs '${command}' to decompress, and ${command} is not installed (not on PATH)`,
+      { file: opts.file },
+    );
+  }
+  if (result.failed) {
+    // The first line says what is wrong (bzip2 follows it with advice); without one, the exit status.
+    const first = String(result.stderr ?? '')
+      .split('\n')
+      .find((l) => l.trim() !== '');
+    const why = first
+      ? first
+          .trim()
+          .replace(/^[^:]*: /, '')
+          .replace(/;$/, '')
+      : `exit status ${result.exitCode ?? result.signal ?? 'unknown'}`;
+    const memoryLine = String(result.stderr ?? '')
+      .split('\n')
+      .find((l) => OVER_MEMORY_RE.test(l));
+    if (memoryLine !== undefined) throw overMemory(memoryLine.trim().replace(/^.*: /, ''));
+    throw new PackdebugError('E_FORMAT', `${opts.file}: ${opts.what} is corrupt or truncated (${command}: ${why})`, {
+      file: opts.file,
+    });
   }
 }
 

@@ -116,7 +116,8 @@ export class SpillFile implements MemberData {
     if (f?.sha256 !== sha256) {
       throw new PackdebugError(
         'E_IO',
-        `${member.entry.member}: data read back from the temporary file differs from the binpkg's (disk error in TMPDIR?)`,
+        `${member.entry.member}: data read back from the temporary file differs from the binpkg's ` +
+          '(disk error in TMPDIR?)',
         { file: this.#name },
       );
     }

@@ -25,7 +25,10 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
   };
   const shown = (f: Finding) => RANK[f.severity] <= RANK[args.severity ?? 'info'];
   const line = (f: Finding) =>
-    `${printable(`${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ${f.message}${f.fix ? `; fix: ${f.fix}` : ''}`)}\n`;
+    `${printable(
+      `${f.severity.padEnd(7)} ${f.code}  ${rel(f.file)}${f.member ? ` [${f.member}]` : ''}: ` +
+        `${f.message}${f.fix ? `; fix: ${f.fix}` : ''}`,
+    )}\n`;
 
   let summary: AuditSummary;
   if (args.json) {
@@ -38,7 +41,8 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
       if (opened) return;
       opened = true;
       io.stdout.write(
-        `{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},"deep":${args.deep === true},"tarballs":[`,
+        `{"schema":${JSON.stringify(AUDIT_SCHEMA)},"tree":${JSON.stringify(tree)},` +
+          `"deep":${args.deep === true},"tarballs":[`,
       );
     };
     summary = await auditTree(
@@ -81,7 +85,8 @@ export async function runAudit(args: AuditArgs, io: CommandIO): Promise<number> 
     if (summary.installed) {
       const more = summary.installed - installed.length;
       io.stdout.write(
-        `\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n${installed.map((r) => `  ${r}\n`).join('')}`,
+        `\ninstalled builds: ${summary.installed} tarball${summary.installed === 1 ? '' : 's'}\n` +
+          installed.map((r) => `  ${r}\n`).join(''),
       );
       if (more > 0) io.stdout.write(`  ... and ${more} more (audit --json: "installed": true)\n`);
     }
@@ -108,7 +113,8 @@ function summaryTable(s: AuditSummary): string {
     ['members', `${s.members}`],
     [
       'ELF files',
-      `${s.elfFiles}, ${s.distinctBuildIds} distinct build-ids${s.elfNotInspected ? `, ${s.elfNotInspected} not inspected` : ''}`,
+      `${s.elfFiles}, ${s.distinctBuildIds} distinct build-ids` +
+        (s.elfNotInspected ? `, ${s.elfNotInspected} not inspected` : ''),
     ],
   ];
   if (s.installed !== undefined) rows.push(['installed', `${s.installed} tarballs belong to installed builds`]);
@@ -123,7 +129,9 @@ function summaryTable(s: AuditSummary): string {
     const width = Math.max(...codes.map(([c]) => c.length), 4);
     out += `\n${'code'.padEnd(width)}  severity  ${'count'.padStart(6)}  meaning\n`;
     for (const [code, n] of codes)
-      out += `${code.padEnd(width)}  ${FINDINGS[code].severity.padEnd(8)}  ${String(n).padStart(6)}  ${FINDINGS[code].title}\n`;
+      out +=
+        `${code.padEnd(width)}  ${FINDINGS[code].severity.padEnd(8)}  ${String(n).padStart(6)}  ` +
+        `${FINDINGS[code].title}\n`;
   }
   return out;
 }

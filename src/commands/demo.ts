@@ -40,7 +40,8 @@ export async function runDemo(args: DemoArgs, io: CommandIO): Promise<number> {
     const parser = new TarParser({
       entry: (e) =>
         lines.push(
-          `  ${String(e.headerOffset).padStart(7)}  ${e.type}  ${String(e.size).padStart(7)}  ${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`,
+          `  ${String(e.headerOffset).padStart(7)}  ${e.type}  ${String(e.size).padStart(7)}  ` +
+            `${e.path}${e.linkpath ? ` -> ${e.linkpath}` : ''}`,
         ),
     });
     await decodeSequential(result.tarball!, (chunk) => parser.write(chunk));

@@ -10,8 +10,12 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     notice: (m) => io.stderr.write(`packdebug: ${printable(m)}\n`),
   });
   if (args.verbose) {
+    const via = { index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[found.via];
     io.stderr.write(
-      `${printable(`packdebug: ${found.entry.path} (${found.entry.size} bytes) from ${found.tarball}, found by ${{ index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[found.via]}, ${found.bytesDecoded} bytes decoded`)}\n`,
+      `${printable(
+        `packdebug: ${found.entry.path} (${found.entry.size} bytes) from ${found.tarball}, ` +
+          `found by ${via}, ${found.bytesDecoded} bytes decoded`,
+      )}\n`,
     );
   }
   return 0;

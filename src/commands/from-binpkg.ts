@@ -59,7 +59,8 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
       for (const s of listing.skipped) notices.push(`${s.path}: ${s.reason}`);
       for (const m of listing.missing)
         notices.push(
-          `${path.join(listing.pkgdir, 'Packages')}: ${m.entry.cpv}${m.entry.buildNumber ? `-${m.entry.buildNumber}` : ''}: ${m.reason}`,
+          `${path.join(listing.pkgdir, 'Packages')}: ` +
+            `${m.entry.cpv}${m.entry.buildNumber ? `-${m.entry.buildNumber}` : ''}: ${m.reason}`,
         );
     } else {
       files.push(path.resolve(t));
@@ -143,7 +144,8 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
   else {
     const noDebug = results.filter((r) => r.status === 'skipped' && r.reason === 'no-debug-info').length;
     io.stdout.write(
-      `${summary.packed} packed, ${summary.skipped} skipped (${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`,
+      `${summary.packed} packed, ${summary.skipped} skipped ` +
+        `(${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`,
     );
   }
   return summary.failed > 0 ? 1 : 0;
@@ -155,5 +157,8 @@ function describe(r: FromBinpkgResult): string {
       ? `${r.file}: ${r.package}: skipped, no debug info in the image`
       : `${r.file}: ${r.package}: skipped, ${r.tarball} exists with the same members`;
   }
-  return `${r.file}: ${r.package}: packed ${r.tarball}: ${r.members} members, ${r.uncompressedBytes} -> ${r.compressedBytes} bytes, ${r.blocks} xz Blocks, verified`;
+  return (
+    `${r.file}: ${r.package}: packed ${r.tarball}: ${r.members} members, ` +
+    `${r.uncompressedBytes} -> ${r.compressedBytes} bytes, ${r.blocks} xz Blocks, verified`
+  );
 }

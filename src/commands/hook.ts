@@ -104,7 +104,9 @@ async function hook(args: HookArgs, io: CommandIO, out: PortageOutput): Promise<
       });
       out.einfo(
         r.status === 'repacked'
-          ? `packdebug: ${printable(path.relative(s.ed, native))}: repacked Portage's tarball into ${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), tar stream verified identical`
+          ? `packdebug: ${printable(path.relative(s.ed, native))}: repacked Portage's tarball into ` +
+              `${r.blocksAfter} xz Blocks (${formatSize(r.bytesBefore)} -> ${formatSize(r.bytesAfter!)}), ` +
+              'tar stream verified identical'
           : `packdebug: ${printable(path.relative(s.ed, native))}: left as it is (${printable(r.reason ?? '')})`,
       );
       return 0;

@@ -24,11 +24,24 @@ export function formatListing(r: ListResult): string {
           : m.debuginfod === 'none'
             ? '  [ELF without GNU build-id: not servable]'
             : '';
-    return `${String(m.offset).padStart(12)} ${m.type.padEnd(8)} ${m.mode} ${String(m.size).padStart(11)}  ${printable(m.path)}${link}${elf}`;
+    return (
+      `${String(m.offset).padStart(12)} ${m.type.padEnd(8)} ${m.mode} ${String(m.size).padStart(11)}  ` +
+      `${printable(m.path)}${link}${elf}`
+    );
   });
+  const seekability = r.sorted
+    ? 'seekable, packdebug layout'
+    : r.packdebugLayout
+      ? 'seekable, Blocks at member headers (original member order)'
+      : r.seekable
+        ? 'seekable (Blocks not at member boundaries)'
+        : r.oneSmallBlock
+          ? 'one small Block, read whole (no repack needed)'
+          : "not seekable: 'packdebug repack' makes it so";
   return (
     `${'offset'.padStart(12)} ${'type'.padEnd(8)} mode ${'size'.padStart(11)}  name\n${lines.join('\n')}\n\n` +
-    `${printable(r.tarball)}: ${r.members} members, ${r.buildIds} GNU build-ids; ${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
-    `${r.sorted ? 'seekable, packdebug layout' : r.packdebugLayout ? 'seekable, Blocks at member headers (original member order)' : r.seekable ? 'seekable (Blocks not at member boundaries)' : r.oneSmallBlock ? 'one small Block, read whole (no repack needed)' : "not seekable: 'packdebug repack' makes it so"}\n`
+    `${printable(r.tarball)}: ${r.members} members, ${r.buildIds} GNU build-ids; ` +
+    `${r.blocks} xz Blocks (largest ${r.largestBlock} bytes); ` +
+    `${seekability}\n`
   );
 }

@@ -33,8 +33,11 @@ export async function runPrune(args: PruneArgs, io: CommandIO): Promise<number> 
   } else {
     const k = result.kept;
     io.stdout.write(
-      `${result.deleted.length} tarball${result.deleted.length === 1 ? '' : 's'} ${args.dryRun ? 'to delete' : 'deleted'}, ${formatSize(result.reclaimedBytes)} (${result.reclaimedBytes} bytes) ${args.dryRun ? 'to reclaim' : 'reclaimed'}; ` +
-        `kept ${k.newest} newest (--keep ${args.keep ?? DEFAULT_KEEP}), ${k.binpkg} with a binpkg, ${k.installed} installed, ${k.recent} recent\n`,
+      `${result.deleted.length} tarball${result.deleted.length === 1 ? '' : 's'} ` +
+        `${args.dryRun ? 'to delete' : 'deleted'}, ${formatSize(result.reclaimedBytes)} ` +
+        `(${result.reclaimedBytes} bytes) ${args.dryRun ? 'to reclaim' : 'reclaimed'}; ` +
+        `kept ${k.newest} newest (--keep ${args.keep ?? DEFAULT_KEEP}), ${k.binpkg} with a binpkg, ` +
+        `${k.installed} installed, ${k.recent} recent\n`,
     );
   }
   return result.failed.length > 0 ? 1 : 0;

@@ -58,7 +58,8 @@ export async function runRepack(args: RepackArgs, io: CommandIO): Promise<number
     const links =
       count('symlink') > 0 ? `, ${count('symlink')} symlink${count('symlink') === 1 ? '' : 's'} not followed` : '';
     io.stdout.write(
-      `${count('repacked')} repacked, ${count('would-repack')} to repack, ${count('skipped')} already in the layout, ${count('failed')} failed${links}\n`,
+      `${count('repacked')} repacked, ${count('would-repack')} to repack, ` +
+        `${count('skipped')} already in the layout, ${count('failed')} failed${links}\n`,
     );
   }
   return results.some((r) => r.status === 'failed') ? 1 : 0;
@@ -69,8 +70,15 @@ function describe(r: RepackResult): string {
     case 'skipped':
       return `${r.tarball}: skipped, ${r.reason}`;
     case 'would-repack':
-      return `${r.tarball}: would repack (${r.blocksBefore} xz Block${r.blocksBefore === 1 ? '' : 's'}, ${r.bytesBefore} bytes)`;
+      return (
+        `${r.tarball}: would repack ` +
+        `(${r.blocksBefore} xz Block${r.blocksBefore === 1 ? '' : 's'}, ${r.bytesBefore} bytes)`
+      );
     default:
-      return `${r.tarball}: repacked, ${r.blocksBefore} -> ${r.blocksAfter} xz Blocks, ${r.bytesBefore} -> ${r.bytesAfter} bytes (${((r.bytesAfter! / r.bytesBefore) * 100).toFixed(1)}%), tar stream verified identical`;
+      return (
+        `${r.tarball}: repacked, ${r.blocksBefore} -> ${r.blocksAfter} xz Blocks, ` +
+        `${r.bytesBefore} -> ${r.bytesAfter} bytes (${((r.bytesAfter! / r.bytesBefore) * 100).toFixed(1)}%), ` +
+        'tar stream verified identical'
+      );
   }
 }

@@ -31,7 +31,9 @@ function describe(r: VerifyReport, everyServer: boolean): string {
   const lines: string[] = [];
   for (const s of r.servers) {
     lines.push(
-      `${s.url}: ${s.served} of ${r.artifacts} served${r.deep ? ' and identical' : ''}, ${s.missing.length} missing, ${s.mismatched.length} mismatched, ${s.unauthorized.length} need credentials, ${s.errors.length} unanswered`,
+      `${s.url}: ${s.served} of ${r.artifacts} served${r.deep ? ' and identical' : ''}, ` +
+        `${s.missing.length} missing, ${s.mismatched.length} mismatched, ` +
+        `${s.unauthorized.length} need credentials, ${s.errors.length} unanswered`,
     );
     const show = (what: string, items: ArtifactReport[]) => {
       for (const i of items.slice(0, SHOWN_PER_LIST))
@@ -47,7 +49,8 @@ function describe(r: VerifyReport, everyServer: boolean): string {
   const unread =
     r.unreadable.length > 0 ? `, ${r.unreadable.length} unreadable tarball${r.unreadable.length === 1 ? '' : 's'}` : '';
   lines.push(
-    `${r.served} of ${r.artifacts} build-ids served${everyServer ? ' by every server' : ''} from ${r.tarballs} tarball${r.tarballs === 1 ? '' : 's'}${unread}: ${r.ok ? 'OK' : 'FAILED'}`,
+    `${r.served} of ${r.artifacts} build-ids served${everyServer ? ' by every server' : ''} ` +
+      `from ${r.tarballs} tarball${r.tarballs === 1 ? '' : 's'}${unread}: ${r.ok ? 'OK' : 'FAILED'}`,
   );
   return `${lines.map((l) => printable(l)).join('\n')}\n`;
 }

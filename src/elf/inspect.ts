@@ -222,7 +222,8 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
   info.gnuBuildId = gnu.desc.toString('hex');
 
   info.executable = isDebuginfodExecutable(hdr.eType, table.sections);
-  // elf_getshdrstrndx failing makes debuginfod give up on debuginfo (the exception is caught after executable_p is set).
+  // elf_getshdrstrndx failing makes debuginfod give up on debuginfo (the exception is caught after
+  // executable_p is set).
   if (table.shstrndx !== undefined && hasSections) {
     const debuginfo = isDebuginfodDebuginfo(table.sections, sectionNames());
     if (debuginfo === 'unknown') ctx.incomplete('section names (for the debuginfo test)');

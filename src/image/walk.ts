@@ -38,7 +38,10 @@ function decodeName(raw: Buffer, parent: string): string {
   try {
     return utf8.decode(raw);
   } catch {
-    const shown = `${parent}/${raw.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
+    const escaped = raw
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    const shown = `${parent}/${escaped}`;
     throw new PackdebugError(
       'E_UNSAFE',
       `${shown}: file name is not valid UTF-8; packdebug refuses to store it under another name`,

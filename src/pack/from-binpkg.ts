@@ -106,7 +106,8 @@ async function convert(
   if (existing) {
     // Digests only: nothing is spilled when the tarball is already there.
     const found = await collectDebugEntries(pkg, { sourceDateEpoch: opts.sourceDateEpoch });
-    if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' }; // beside a tarball: not remembered
+    // beside a tarball: not remembered
+    if (!hasContent(found)) return { ...base, status: 'skipped', reason: 'no-debug-info' };
     const plan = planTar(found.entries);
     const hashes = new Map(
       plan.members.flatMap((pm, i) =>

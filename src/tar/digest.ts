@@ -63,7 +63,8 @@ export function compareDigestSets(a: readonly MemberDigest[], b: readonly Member
       const type = content.type === 'file' ? 'file' : d.type;
       out.set(
         d.path,
-        `${type} mode=${d.mode.toString(8)} size=${content.size} link=${type === 'symlink' ? d.linkpath : ''} sha256=${content.sha256}`,
+        `${type} mode=${d.mode.toString(8)} size=${content.size} ` +
+          `link=${type === 'symlink' ? d.linkpath : ''} sha256=${content.sha256}`,
       );
     }
     return out;

@@ -145,10 +145,12 @@ export function paddedSize(size: number): number {
 }
 
 function isAscii(s: string): boolean {
+  // eslint-disable-next-line no-control-regex -- ASCII without NUL is exactly what a ustar name field can hold
   return /^[\x01-\x7f]*$/.test(s);
 }
 
 function asciiFallback(s: string): string {
+  // eslint-disable-next-line no-control-regex -- ASCII without NUL is exactly what a ustar name field can hold
   return s.replace(/[^\x01-\x7f]/g, '_');
 }
 

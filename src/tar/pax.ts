@@ -113,6 +113,7 @@ export function encodePaxMember(entryName: string, records: Record<string, strin
   const dir = slash === -1 ? '.' : trimmed.slice(0, slash);
   const base = trimmed.slice(slash + 1);
   // The header's own name is informative only; keep it ASCII and short enough.
+  // eslint-disable-next-line no-control-regex -- keeps the ASCII range without NUL, as a ustar name field needs
   const name = `${dir}/PaxHeaders/${base}`.replace(/[^\x01-\x7f]/g, '_').slice(0, 100);
   const header = encodeHeader({
     name,

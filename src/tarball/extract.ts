@@ -92,7 +92,8 @@ export async function lookupBuildId(
   const hint = await reader.findIndexed(link);
   const target = hint?.type === '2' ? resolveLinkTarget(hint.path, hint.linkpath) : undefined;
   if (target) {
-    // Read the candidate once, into the ELF inspection and the caller's sink (begin() drops it again if it is the wrong file).
+    // Read the candidate once, into the ELF inspection and the caller's sink (begin() drops it again if it is
+    // the wrong file).
     let capture: ElfCapture | undefined;
     const candidate = await findByPath(reader, target, {
       begin(entry) {

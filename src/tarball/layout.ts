@@ -107,7 +107,10 @@ export interface BlockRange {
   end: number;
 }
 
-/** Debug files live under usr/lib/debug; everything before them (usr/src/debug, the parent directories) counts as sources. */
+/**
+ * Debug files live under usr/lib/debug; everything before them (usr/src/debug, the parent directories) counts
+ * as sources.
+ */
 function isSourceMember(name: string | undefined): boolean {
   return name === undefined || !/^(\.\/|\/)?usr\/lib\//.test(name);
 }

@@ -30,7 +30,10 @@ export interface ListResult {
   packdebugLayout: boolean;
   /** ... and members are in packdebug's order: a cold extract finds any member by binary search. */
   sorted: boolean;
-  /** One Block of at most the default --block-size (what pack writes for a small package): read whole, repack leaves it alone. */
+  /**
+   * One Block of at most the default --block-size (what pack writes for a small package): read whole, repack
+   * leaves it alone.
+   */
   oneSmallBlock: boolean;
   members: number;
   buildIds: number;

@@ -180,7 +180,8 @@ export class TarballReader {
    */
   async #scanWithXz(feed: BlockConsumer): Promise<boolean> {
     try {
-      // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink swapped in).
+      // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink
+      // swapped in).
       await decodeWithXzProcess({ file: this.ra.openFilePath }, feed);
       return true;
     } catch (err) {

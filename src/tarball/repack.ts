@@ -133,13 +133,17 @@ export async function repackTarball(file: string, opts: RepackOptions): Promise<
   }
 }
 
-/** A file that is no longer what was read (renamed over, rewritten, touched) must not be replaced by the old contents. */
+/**
+ * A file that is no longer what was read (renamed over, rewritten, touched) must not be replaced by the old
+ * contents.
+ */
 async function checkUnchanged(file: string, st: Stats): Promise<void> {
   const now = await fs.lstat(file).catch(() => undefined);
   if (!sameStamp(now, st)) {
     throw new PackdebugError(
       'E_CHANGED',
-      `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); left as it is now, run again`,
+      `${file}: changed while it was repacked (${now ? 'replaced or modified' : 'removed'}); ` +
+        'left as it is now, run again',
       { file },
     );
   }

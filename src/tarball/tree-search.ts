@@ -134,7 +134,8 @@ export async function extractMember(args: ExtractRequest, stdout: OutputStream, 
       await searchAll(candidates, true);
       if (hits.length === 0 && noLink.length > 0) {
         log.notice(
-          `no estrip link names ${what} in ${source}: inspecting every ELF member of ${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow`,
+          `no estrip link names ${what} in ${source}: inspecting every ELF member of ` +
+            `${noLink.length} tarball${noLink.length === 1 ? '' : 's'}, which is slow`,
         );
         await searchAll(noLink, false);
       }
@@ -212,16 +213,19 @@ function slowNotices(slow: SlowRead[], single: boolean, source: string): string[
   if (slow.length === 0) return [];
   if (!single) {
     return [
-      `${slow.length} of the tarballs in ${source} were read sequentially, which is slow (the first: ${slow[0]!.path}); 'packdebug repack ${source}' fixes that for those not in the seekable layout`,
+      `${slow.length} of the tarballs in ${source} were read sequentially, which is slow ` +
+        `(the first: ${slow[0]!.path}); 'packdebug repack ${source}' fixes that for those not in the seekable layout`,
     ];
   }
   const { path: file, blocks, aligned } = slow[0]!;
   if (!aligned) {
     return [
-      `${file} is not in the seekable layout (${blocks} xz Block${blocks === 1 ? '' : 's'}): read sequentially, which is slow; 'packdebug repack' fixes that`,
+      `${file} is not in the seekable layout (${blocks} xz Block${blocks === 1 ? '' : 's'}): ` +
+        "read sequentially, which is slow; 'packdebug repack' fixes that",
     ];
   }
   return [
-    `${file} keeps its original member order (a repacked tarball): read in full once to index its members; later extracts use the index cached in PACKDEBUG_CACHE_DIR`,
+    `${file} keeps its original member order (a repacked tarball): read in full once to index its members; ` +
+      'later extracts use the index cached in PACKDEBUG_CACHE_DIR',
   ];
 }

@@ -57,7 +57,8 @@ export async function decodeBlock(
   if (out.length !== block.uncompressedSize) {
     throw new PackdebugError(
       'E_FORMAT',
-      `${name}: Block at offset ${block.fileOffset} decodes to ${out.length} bytes, Index says ${block.uncompressedSize}`,
+      `${name}: Block at offset ${block.fileOffset} decodes to ${out.length} bytes, ` +
+        `Index says ${block.uncompressedSize}`,
       { file: name },
     );
   }

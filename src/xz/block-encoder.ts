@@ -80,7 +80,10 @@ export async function resolveEncoder(choice: EncoderChoice = 'auto'): Promise<En
 function xzFilterArgument(o: Lzma2Options): string {
   const mode = o.mode === 1 ? 'fast' : 'normal';
   const mf = ({ 3: 'hc3', 4: 'hc4', 0x14: 'bt4' } as Record<number, string>)[o.mf] ?? 'bt4';
-  return `--lzma2=dict=${o.dictSize},lc=${o.lc},lp=${o.lp},pb=${o.pb},mode=${mode},nice=${o.niceLen},mf=${mf},depth=${o.depth}`;
+  return (
+    `--lzma2=dict=${o.dictSize},lc=${o.lc},lp=${o.lp},pb=${o.pb},` +
+    `mode=${mode},nice=${o.niceLen},mf=${mf},depth=${o.depth}`
+  );
 }
 
 async function encodeStream(input: Buffer, options: Lzma2Options, backend: EncoderBackend): Promise<Buffer> {

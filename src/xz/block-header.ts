@@ -188,7 +188,10 @@ export function checkBlockHeaderAgainstIndex(header: BlockHeader, record: BlockI
   const check = checkSize(record.checkId);
   const room = record.unpaddedSize - header.headerSize - check;
   if (room < 1)
-    return `Index gives the Block ${record.unpaddedSize} bytes, too few for its ${header.headerSize}-byte header and ${check}-byte Check`;
+    return (
+      `Index gives the Block ${record.unpaddedSize} bytes, ` +
+      `too few for its ${header.headerSize}-byte header and ${check}-byte Check`
+    );
   if (header.compressedSize !== undefined && header.compressedSize !== room) {
     return `Block Header says Compressed Size ${header.compressedSize}, Index implies ${room}`;
   }
@@ -198,7 +201,10 @@ export function checkBlockHeaderAgainstIndex(header: BlockHeader, record: BlockI
   if (header.filters[header.filters.length - 1]?.id === FILTER_LZMA2) {
     const [min, max] = lzma2DataBounds(record.uncompressedSize);
     if (room < min || room > max) {
-      return `Index says ${record.uncompressedSize} uncompressed bytes, but the Block has ${room} bytes of LZMA2 data (that many take ${min === max ? `exactly ${min}` : `${min} to ${max}`})`;
+      return (
+        `Index says ${record.uncompressedSize} uncompressed bytes, but the Block has ${room} bytes of LZMA2 data ` +
+        `(that many take ${min === max ? `exactly ${min}` : `${min} to ${max}`})`
+      );
     }
   }
   return undefined;

@@ -43,7 +43,10 @@ export interface IndexTable {
 }
 
 export interface IndexBounds {
-  /** Smallest Unpadded Size a record may give. Default UNPADDED_SIZE_MIN; minUnpaddedSize(checkId) for a real Stream. */
+  /**
+   * Smallest Unpadded Size a record may give. Default UNPADDED_SIZE_MIN; minUnpaddedSize(checkId) for a real
+   * Stream.
+   */
   minUnpaddedSize?: number;
   /** Bytes the Stream's Blocks can take at most (what the file holds before the Index). */
   blocksSpace?: number;

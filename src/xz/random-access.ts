@@ -631,7 +631,8 @@ export class XzRandomAccess {
   private pastEnd(offset: number, length: number): PackdebugError {
     return new PackdebugError(
       'E_FORMAT',
-      `${this.name}: read of ${length} bytes at offset ${offset} goes past the end of the uncompressed data (${this.size} bytes)`,
+      `${this.name}: read of ${length} bytes at offset ${offset} ` +
+        `goes past the end of the uncompressed data (${this.size} bytes)`,
       { file: this.name },
     );
   }
@@ -706,7 +707,8 @@ export class XzRandomAccess {
       : 'a newer xz';
     throw this.blockError(
       b,
-      `uses the ${filterName(foreign.id)} filter, which lzma-native's bundled liblzma cannot decode; this needs ${need} on PATH${xz ? ` (found ${xz})` : ''} (unsupported)`,
+      `uses the ${filterName(foreign.id)} filter, which lzma-native's bundled liblzma cannot decode; ` +
+        `this needs ${need} on PATH${xz ? ` (found ${xz})` : ''} (unsupported)`,
       true,
     );
   }
