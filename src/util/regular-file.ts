@@ -97,14 +97,19 @@ export async function readSmallFile(
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    if (done > limit)
-      throw new PackdebugError('E_INPUT', `${name}: larger than ${limit} bytes (not a metadata file)`, { file: name });
-    return buf.toString('utf8', 0, done);
+    return smallFileText(buf, done, limit, name);
   } catch (err) {
     throw fromSystemError(err, name, 'reading');
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+/** The text of a small file read into `buf` (one byte more than `limit`, to tell a larger file). */
+function smallFileText(buf: Buffer, length: number, limit: number, name: string): string {
+  if (length > limit)
+    throw new PackdebugError('E_INPUT', `${name}: larger than ${limit} bytes (not a metadata file)`, { file: name });
+  return buf.toString('utf8', 0, length);
 }
 
 /** readSmallFile for synchronous callers (the hook's settings). */
@@ -132,9 +137,7 @@ export function readSmallFileSync(
     let done = 0;
     for (let n = -1; n !== 0 && done < buf.length; done += n)
       n = fsSync.readSync(fd, buf, done, buf.length - done, done);
-    if (done > limit)
-      throw new PackdebugError('E_INPUT', `${name}: larger than ${limit} bytes (not a metadata file)`, { file: name });
-    return buf.toString('utf8', 0, done);
+    return smallFileText(buf, done, limit, name);
   } catch (err) {
     throw fromSystemError(err, name, 'reading');
   } finally {
