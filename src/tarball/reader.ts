@@ -1,7 +1,7 @@
 import { isOneSmallBlock } from './layout.js';
 import { TarParser, type TarEntry, type TarVisitor } from '../tar/parse.js';
 import { PackdebugError } from '../errors.js';
-import { type BlockConsumer, XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
+import { type BlockChunkConsumer, XzRandomAccess, type XzRandomAccessOptions } from '../xz/random-access.js';
 import { decodeWithXzProcess, XzFailedError, XzMissingError } from '../xz/xz-process.js';
 import { MemberLocator } from './locate.js';
 import type { IndexedMember } from './member-index.js';
@@ -120,7 +120,7 @@ export class TarballReader {
    */
   async streamFrom(
     offset: number,
-    consumer: BlockConsumer,
+    consumer: BlockChunkConsumer,
     until: number | (() => number) = Infinity,
     betweenBlocks?: () => Promise<void>,
   ): Promise<void> {
@@ -178,7 +178,7 @@ export class TarballReader {
    * through node:child_process, without a version probe first: a sequential
    * extract of a small package's tarball is mostly start-up.
    */
-  async #scanWithXz(feed: BlockConsumer): Promise<boolean> {
+  async #scanWithXz(feed: BlockChunkConsumer): Promise<boolean> {
     try {
       // The file the Index was read from, not whatever the path names now (a repack renamed over it, a symlink
       // swapped in).

@@ -112,8 +112,6 @@ export type BlockChunkConsumer = (chunk: Buffer) => boolean | void | Promise<boo
 async function answerOf(answer: boolean | void | Promise<boolean | void>): Promise<boolean | void> {
   return isPromise(answer) ? await answer : answer;
 }
-/** The same, under the name the extract path uses. */
-export type BlockConsumer = BlockChunkConsumer;
 
 interface NativeDecoder extends NodeJS.ReadWriteStream {
   destroy(): void;
