@@ -13,6 +13,7 @@ import { demoCommand } from './commands/demo.args.js';
 import { extractArgsProblem, extractCommand, extractOptions } from './commands/extract.args.js';
 import { fromBinpkgCommand } from './commands/from-binpkg.args.js';
 import { hookCommand } from './commands/hook.args.js';
+import { indexCommand } from './commands/index.args.js';
 import { listCommand } from './commands/list.args.js';
 import { type PlainLineSpec, parsePlainLine } from './commands/plain-line.js';
 import { packCommand } from './commands/pack.args.js';
@@ -76,6 +77,7 @@ const COMMANDS: Command[] = [
     problem: extractArgsProblem,
   }),
   command(repackCommand, async (a, io) => (await import('./commands/repack.js')).runRepack(a, io)),
+  command(indexCommand, async (a, io) => (await import('./commands/index.js')).runIndex(a, io)),
   command(auditCommand, async (a, io) => (await import('./commands/audit.js')).runAudit(a, io)),
   command(pruneCommand, async (a, io) => (await import('./commands/prune.js')).runPrune(a, io)),
   command(fromBinpkgCommand, async (a, io) => (await import('./commands/from-binpkg.js')).runFromBinpkg(a, io)),

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_VERIFY' // a written tarball did not read back identical to its source
   | 'E_NOSPC' // no space left on the destination
   | 'E_IO' // any other I/O failure
+  | 'E_AUTH' // a server wants credentials (HTTP 401 or 403)
+  | 'E_NETWORK' // a server could not be reached, or kept failing (network errors, timeouts, 5xx, 429)
   | 'E_NOT_FOUND'; // a requested member or build-id is not there
 
 export class PackdebugError extends Error {

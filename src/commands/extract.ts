@@ -1,20 +1,103 @@
+import { pathToFileURL } from 'node:url';
 import type { ExtractArgs } from './extract.args.js';
+import { PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
 import { extractMember } from '../tarball/tree-search.js';
 import { printable, printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
-  const found = await extractMember({ ...args, source: args.source ?? defaultTree(io.env), env: io.env }, io.stdout, {
-    warn: (m) => io.stderr.write(`packdebug: warning: ${printableLine(m)}\n`),
-    notice: (m) => io.stderr.write(`packdebug: ${printable(m)}\n`),
-  });
+  const sources = [args.source ?? []].flat();
+  if (sources.some((s) => /^(https?|file):\/\//i.test(s))) return runRemote(args, sources, io);
+  if (sources.length > 1) throw new PackdebugError('E_USAGE', 'several sources are for URLs; give one tarball or tree');
+  const source = sources[0] ?? defaultTree(io.env);
+  const log = {
+    warn: (m: string) => io.stderr.write(`packdebug: warning: ${printableLine(m)}\n`),
+    notice: (m: string) => io.stderr.write(`packdebug: ${printable(m)}\n`),
+  };
+  let from = source;
+  if (args.buildId !== undefined && args.path !== undefined) {
+    // A source file of the build: the tarball that holds the build-id, then the path in it.
+    const holder = await extractMember(
+      { source, buildId: args.buildId, kind: args.kind, output: '/dev/null', env: io.env },
+      io.stdout,
+      log,
+    );
+    from = holder.tarball;
+  }
+  const found = await extractMember(
+    { ...args, source: from, buildId: from === source ? args.buildId : undefined, env: io.env },
+    io.stdout,
+    log,
+  );
   if (args.verbose) {
     const via = { index: 'the Block layout', cache: 'the cached member index', scan: 'a sequential scan' }[found.via];
     io.stderr.write(
       `${printable(
         `packdebug: ${found.entry.path} (${found.entry.size} bytes) from ${found.tarball}, ` +
           `found by ${via}, ${found.bytesDecoded} bytes decoded`,
+      )}\n`,
+    );
+  }
+  return 0;
+}
+
+/** Seconds as the --timeout option gives them, or a count of retries. */
+function numberOption(name: string, value: string | undefined, fallback: number, integer: boolean): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)) || n > 86400)
+    throw new PackdebugError('E_USAGE', `--${name}: '${value}' is not a ${integer ? 'count' : 'number of seconds'}`);
+  return n;
+}
+
+async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): Promise<number> {
+  const [{ fetchRemote }, { planOutput, outputFile, openOutputStream, stdoutSink }] = await Promise.all([
+    import('../mirror/remote.js'),
+    import('../tarball/extract-output.js'),
+  ]);
+  const urls = sources.map((s) => (/^(https?|file):\/\//i.test(s) ? s : pathToFileURL(s).href));
+  const plan = await planOutput(args.output);
+  const http = {
+    timeoutMs: numberOption('timeout', args.timeout, 30, false) * 1000,
+    retries: numberOption('retries', args.retries, 3, true),
+    log: (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`),
+  };
+  // Fetched and verified in memory first: nothing reaches the output before that.
+  const chunks: Buffer[] = [];
+  const result = await fetchRemote(
+    { sources: urls, buildId: args.buildId, kind: args.kind, path: args.path, http },
+    { begin: () => undefined, write: (c) => void chunks.push(c) },
+  );
+  if (plan.kind === 'replace') {
+    const out = await outputFile(args.output!, plan.path);
+    try {
+      for (const c of chunks) {
+        out.sink.write(c);
+        await out.sink.drained?.();
+      }
+      await out.commit();
+    } finally {
+      await out.abort();
+    }
+  } else {
+    const into = plan.kind === 'into' ? await openOutputStream(args.output!, plan) : undefined;
+    const sink = into?.sink ?? stdoutSink(io.stdout);
+    try {
+      for (const c of chunks) {
+        sink.write(c);
+        await sink.drained?.();
+      }
+    } finally {
+      await into?.finish();
+    }
+  }
+  if (args.verbose) {
+    io.stderr.write(
+      `${printable(
+        `packdebug: ${result.member} (${result.size} bytes) from ${result.tarball} at ${result.source} ` +
+          `through its ${result.via === 'index' ? 'build-id index' : 'xz Index'}: ${result.requests} requests, ` +
+          `${result.bytesFetched} bytes fetched`,
       )}\n`,
     );
   }

@@ -11,7 +11,11 @@ export const listCommand = {
   describe: 'list members with offsets, build-ids and how debuginfod would index them; summary of the xz Blocks',
   builder: (y: Argv) =>
     y
-      .positional('tarball', { type: 'string', demandOption: true, describe: 'a .tar.xz debug tarball' })
+      .positional('tarball', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a .tar.xz debug tarball, or its http(s):// or file:// URL (read with Range requests)',
+      })
       .options(
         jsonOption(
           'print {tarball, blocks, largestBlock, seekable, packdebugLayout, ' +

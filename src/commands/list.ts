@@ -2,11 +2,15 @@ import { PackdebugError } from '../errors.js';
 import { listTarball, type ListResult } from '../tarball/list.js';
 import type { CommandIO } from '../util/io.js';
 import type { ListArgs } from './list.args.js';
-import { printable } from '../util/escape.js';
+import { printable, printableLine } from '../util/escape.js';
 
 export async function runList(args: ListArgs, io: CommandIO): Promise<number> {
   if (!args.tarball) throw new PackdebugError('E_USAGE', 'name a tarball');
-  const r = await listTarball(args.tarball);
+  const r = /^(https?|file):\/\//i.test(args.tarball)
+    ? await (
+        await import('../mirror/remote.js')
+      ).listRemote(args.tarball, { log: (m) => io.stderr.write(`packdebug: ${printableLine(m)}\n`) })
+    : await listTarball(args.tarball);
   io.stdout.write(args.json ? `${JSON.stringify(r)}\n` : formatListing(r));
   return 0;
 }

@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type BackoffOptions, backoffDelay, retryAfterMs } from './backoff.js';
+import { type BackoffOptions, backoffDelay, retryAfterMs } from '../http/backoff.js';
 
 export type ArtifactKind = 'debuginfo' | 'executable';
 export type ProbeOutcome = 'served' | 'mismatch' | 'missing' | 'auth' | 'error';

@@ -42,7 +42,11 @@ export interface ListResult {
 
 /** `elfAt`: limits of the second look at ELF files the scan could not decide (see buildMemberIndex). */
 export async function listTarball(tarball: string, elfAt?: ElfAtOptions): Promise<ListResult> {
-  const reader = await TarballReader.open(tarball);
+  return listReader(await TarballReader.open(tarball), tarball, elfAt);
+}
+
+/** listTarball over an open reader (a tarball on a mirror, say), which it closes. */
+export async function listReader(reader: TarballReader, tarball: string, elfAt?: ElfAtOptions): Promise<ListResult> {
   try {
     const entries = (await buildMemberIndex(reader, elfAt)).map(
       ({ entry: e, buildId, debuginfo, executable, goBuildIdOnly, buildIdUnknown }) => {

@@ -61,7 +61,12 @@ export class TarballReader {
   #members: Promise<IndexedMember[] | undefined> | undefined;
 
   static async open(path: string, env?: NodeJS.ProcessEnv, options?: XzRandomAccessOptions): Promise<TarballReader> {
-    const reader = new TarballReader(path, await XzRandomAccess.open(path, options));
+    return TarballReader.over(await XzRandomAccess.open(path, options), env);
+  }
+
+  /** A reader over an open XzRandomAccess (a tarball on a mirror, say), which it closes with itself. */
+  static over(ra: XzRandomAccess, env?: NodeJS.ProcessEnv): TarballReader {
+    const reader = new TarballReader(ra.path, ra);
     if (env) reader.env = env;
     return reader;
   }
@@ -78,6 +83,8 @@ export class TarballReader {
       if (!layout.aligned || layout.sorted) return undefined;
       // Loaded here: a sorted tarball (what pack writes) never needs it, and extract's start-up counts.
       const { buildMemberIndex, cachedMemberIndex } = await import('./member-index.js');
+      // The cache keys records by a local file's stamp: a remote tarball is indexed afresh.
+      if (!this.ra.local) return buildMemberIndex(this);
       return cachedMemberIndex(this.path, () => buildMemberIndex(this), this.env);
     })();
     return this.#members;
@@ -169,7 +176,7 @@ export class TarballReader {
       this.#scanned += chunk.length;
       return feed(chunk);
     };
-    if (!(this.ra.wantsXz(this.ra.size) && (await this.#scanWithXz(counted)))) await this.streamFrom(0, feed);
+    if (!(this.ra.local && this.ra.wantsXz(this.ra.size) && (await this.#scanWithXz(counted)))) await this.streamFrom(0, feed);
     if (!shouldStop()) parser.end();
   }
 

@@ -54,6 +54,13 @@ export type TreeItem =
   | { kind: 'stray-file' | 'stray-dir' | 'symlink' | 'special' | 'temp-file' | 'empty-dir'; path: string; rel: string }
   | { kind: 'unreadable'; path: string; rel: string; error: unknown };
 
+/**
+ * The build-id index of a tree (src/mirror, docs/index-format.md) lives in
+ * this directory at its top: not a CATEGORY, and never a tarball
+ * (nothing in it ends with .tar.xz, so debuginfod's -Z .tar.xz scan skips it too).
+ */
+export const INDEX_DIR = '.packdebug-index';
+
 /** pack's temporary names: `.NAME.PID-RANDOM.tmp` (src/util/atomic.ts). */
 const TEMP_RE = /^\..+\.tmp$/;
 
@@ -90,6 +97,7 @@ export async function* walkTarballTree(tree: string): AsyncGenerator<TreeItem> {
     throw new PackdebugError('E_INPUT', `${tree}: cannot read the tree: ${reason}`, { file: tree, cause: top.error });
   }
   for (const cat of top) {
+    if (cat.name === INDEX_DIR) continue;
     const catAbs = path.join(tree, cat.name);
     if (!cat.isDirectory()) {
       yield other(cat, catAbs, cat.name);

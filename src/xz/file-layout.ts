@@ -1,5 +1,5 @@
-import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
+import { readFully as readAt, type ReadAt } from '../util/read-at.js';
 import { decodeIndexTable, type IndexTable, minUnpaddedSize, padTo4 } from './index.js';
 import {
   decodeStreamFooter,
@@ -50,7 +50,7 @@ export interface XzFileLayout {
 }
 
 /** Locates the Stream Header through the Index and compares its flags with the footer's. */
-async function headerDisagrees(fh: FileHandle, end: number, indexSize: number, footerBytes: Buffer): Promise<boolean> {
+async function headerDisagrees(fh: ReadAt, end: number, indexSize: number, footerBytes: Buffer): Promise<boolean> {
   const indexOffset = end - STREAM_FOOTER_SIZE - indexSize;
   if (indexSize > INDEX_LIMIT || indexOffset < STREAM_HEADER_SIZE) return false;
   const index = decodeIndexTable(await readAt(fh, indexOffset, indexSize), {
@@ -124,17 +124,6 @@ function blockList(columns: BlockColumns, from: number, to: number): readonly Xz
 /** The Index is read into memory; refuse absurd sizes from hostile files. */
 const INDEX_LIMIT = 256 << 20;
 
-async function readAt(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
 function formatError(name: string, message: string, unsupported = false): PackdebugError {
   return new PackdebugError(unsupported ? 'E_UNSUPPORTED' : 'E_FORMAT', `${name}: ${message}`, { file: name });
 }
@@ -165,7 +154,7 @@ export function sniffFormat(head: Uint8Array): string | undefined {
  * and Stream Headers of every Stream (concatenated Streams and Stream
  * Padding included), without decoding any Block.
  */
-export async function readXzLayout(fh: FileHandle, name: string): Promise<XzFileLayout> {
+export async function readXzLayout(fh: ReadAt, name: string): Promise<XzFileLayout> {
   const fileSize = (await fh.stat()).size;
   const head = await readAt(fh, 0, Math.min(fileSize, 16));
   if (fileSize === 0) throw formatError(name, 'empty file, not xz');

@@ -1,6 +1,6 @@
 import { existsSync, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import { fromSystemError, PackdebugError } from '../errors.js';
+import type { ReadAt } from '../util/read-at.js';
 import { openRegularFile } from '../util/regular-file.js';
 import { decodeBlock, streamAround } from './block-decoder.js';
 import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
@@ -156,7 +156,7 @@ export class XzRandomAccess {
   private constructor(
     readonly path: string,
     readonly name: string,
-    private readonly fh: FileHandle,
+    private readonly fh: ReadAt,
     readonly layout: XzFileLayout,
     private readonly backend: EncoderChoice,
     private readonly cacheLimit: number,
@@ -165,38 +165,56 @@ export class XzRandomAccess {
   ) {}
 
   static async open(path: string, options: XzRandomAccessOptions = {}): Promise<XzRandomAccess> {
+    // Not a regular file (a FIFO, a device): refused before a byte is read, never waited on.
+    const fh = await openRegularFile(path, { name: options.name ?? path, noFollow: options.noFollow });
+    return XzRandomAccess.fromSource(fh, path, options);
+  }
+
+  /**
+   * Random access over any ReadAt (a file, an HTTP resource), which this
+   * reader owns from now on (closed with it, or on failure here). With
+   * `layout`, the file's structure is taken as given (a build-id index
+   * records the Blocks that hold a member) and nothing is read before the
+   * first Block: the Blocks are still checked against it as they are read.
+   */
+  static async fromSource(
+    source: ReadAt,
+    path: string,
+    options: XzRandomAccessOptions = {},
+    layout?: XzFileLayout,
+  ): Promise<XzRandomAccess> {
     const name = options.name ?? path;
     const cacheLimit = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     const prefixChunk = options.prefixChunk ?? DEFAULT_PREFIX_CHUNK;
-    if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
-    if (!(Number.isInteger(prefixChunk) && prefixChunk > 0))
-      throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
-    const backend = options.backend ?? 'auto';
-    // An explicit 'xz' must be usable; 'auto' finds out on first use.
-    if (backend === 'xz') await resolveEncoder('xz');
-    // Not a regular file (a FIFO, a device): refused before a byte is read, never waited on.
-    const fh = await openRegularFile(path, { name, noFollow: options.noFollow });
     try {
-      // readXzLayout rejects anything without the xz magic too; this names
-      // damaged lzip and LZMA_Alone files the way liblzma would see them.
-      const head = Buffer.alloc(16);
-      const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      const kind =
-        bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead))
-          ? sniffFormatStrict(head.subarray(0, bytesRead))
-          : 'xz';
-      if (kind !== 'xz') {
-        throw new PackdebugError(
-          'E_FORMAT',
-          `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`,
-          { file: name },
-        );
+      if (!(cacheLimit >= 0)) throw new RangeError(`cacheBytes must be >= 0, not ${cacheLimit}`);
+      if (!(Number.isInteger(prefixChunk) && prefixChunk > 0))
+        throw new RangeError(`prefixChunk must be a positive integer, not ${prefixChunk}`);
+      const backend = options.backend ?? 'auto';
+      // An explicit 'xz' must be usable; 'auto' finds out on first use.
+      if (backend === 'xz') await resolveEncoder('xz');
+      if (!layout) {
+        // readXzLayout rejects anything without the xz magic too; this names
+        // damaged lzip and LZMA_Alone files the way liblzma would see them.
+        const head = Buffer.alloc(16);
+        const { bytesRead } = await source.read(head, 0, head.length, 0);
+        const kind =
+          bytesRead > 0 && !isTruncatedXzMagic(head.subarray(0, bytesRead))
+            ? sniffFormatStrict(head.subarray(0, bytesRead))
+            : 'xz';
+        if (kind !== 'xz') {
+          throw new PackdebugError(
+            'E_FORMAT',
+            `${name}: ${kind ? `is ${kind} data, not xz` : 'not an xz file (bad magic)'}`,
+            { file: name },
+          );
+        }
+        layout = await readXzLayout(source, name);
       }
-      const layout = await readXzLayout(fh, name);
       return new XzRandomAccess(
         path,
         name,
-        fh,
+        source,
         layout,
         backend,
         cacheLimit,
@@ -204,9 +222,14 @@ export class XzRandomAccess {
         options.xzMinSpan ?? XZ_MIN_SPAN,
       );
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err instanceof PackdebugError ? err : fromSystemError(err, name, 'reading');
+      await source.close().catch(() => undefined);
+      throw err instanceof PackdebugError || err instanceof RangeError ? err : fromSystemError(err, name, 'reading');
     }
+  }
+
+  /** The bytes are a local file (a child process can read it through openFilePath). */
+  get local(): boolean {
+    return this.fh.fd !== undefined;
   }
 
   /**
@@ -215,12 +238,13 @@ export class XzRandomAccess {
    * over the path or swapped in as a symlink. The path itself elsewhere.
    */
   get openFilePath(): string {
-    return procFdPath(this.fh.fd) ?? this.path;
+    return (this.fh.fd !== undefined ? procFdPath(this.fh.fd) : undefined) ?? this.path;
   }
 
   /** fstat of the open file: the one read, whatever the path names now. */
   stat(): Promise<Stats> {
-    return this.fh.stat();
+    if (!this.local) throw new Error(`${this.name}: stat() of a source that is not a local file`);
+    return this.fh.stat() as Promise<Stats>;
   }
 
   /** Size of the uncompressed data (all Streams). */

@@ -1,0 +1,392 @@
+/**
+ * Reads members from a tree or a tarball behind a URL (http, https, file):
+ * a tree through its build-id index (one shard GET, one Range GET of the
+ * Blocks), a single tarball through its own xz Index (its tail first). What
+ * is fetched is verified before anything is written: the Block Headers
+ * against the index, every Block's Check (each Block is decoded to its end),
+ * the member's tar header, sizes against Content-Range, and for a build-id
+ * the ELF note.
+ */
+import { PackdebugError } from '../errors.js';
+import { bufferSource, inspectElf } from '../elf/index.js';
+import { firstAnswer, type HttpOptions } from '../http/client.js';
+import { isUrl, type Location, openLocation, type RangeSource } from '../http/location.js';
+import { TarParser, type TarEntry } from '../tar/parse.js';
+import { lookupBuildId } from '../tarball/extract.js';
+import type { BuildIdKind } from '../tarball/elf-members.js';
+import { matchesBuildId } from '../tarball/elf-members.js';
+import { normalizeMemberName, sameMemberName } from '../tarball/order.js';
+import { listReader, type ListResult } from '../tarball/list.js';
+import { TarballReader } from '../tarball/reader.js';
+import type { XzBlockInfo, XzFileLayout } from '../xz/file-layout.js';
+import { XzRandomAccess } from '../xz/random-access.js';
+import {
+  type BlockRange,
+  compressedSpan,
+  decodeShard,
+  decodeTarballObject,
+  INDEX_DIR,
+  IndexFormatError,
+  isBuildId,
+  KIND_DEBUGINFO,
+  KIND_EXECUTABLE,
+  MAX_OBJECT_BYTES,
+  type Shard,
+  shardPath,
+  tarballObjectPath,
+  type ShardTarball,
+  uncompressedSpan,
+} from './format.js';
+
+export { isUrl };
+
+export interface RemoteRequest {
+  /** URLs of trees (read through their index) or of single tarballs (`*.tar.xz`). */
+  sources: string[];
+  buildId?: string;
+  kind?: BuildIdKind;
+  /** A member name; with a tree URL only together with buildId (a source file of that build's tarball). */
+  path?: string;
+  http: HttpOptions;
+}
+
+/** Where the member's bytes go: called once the member is known; `write` may be called many times. */
+export interface RemoteSink {
+  begin(entry: { name: string; size: number }): void;
+  write(chunk: Buffer): void | Promise<void>;
+}
+
+export interface RemoteResult {
+  source: string;
+  tarball: string;
+  member: string;
+  size: number;
+  /** HTTP requests (or file opens) and bytes fetched for this answer, over all sources asked. */
+  requests: number;
+  bytesFetched: number;
+  via: 'index' | 'tarball';
+}
+
+/** A member whose bytes arrived, verified, in memory or in a file the caller verifies the ELF note of. */
+interface Answer {
+  source: string;
+  tarball: string;
+  member: string;
+  data: Buffer;
+  via: 'index' | 'tarball';
+}
+
+/** Members larger than this are refused from a remote source (a hostile index could claim anything). */
+const MAX_MEMBER_BYTES = 4 * 2 ** 30;
+
+/**
+ * Fetches the member from the first source that has it (all asked at once),
+ * verified. The data is held in memory until verified; `sink` gets it only then.
+ */
+export async function fetchRemote(req: RemoteRequest, sink: RemoteSink): Promise<RemoteResult> {
+  if (req.sources.length === 0) throw new PackdebugError('E_USAGE', 'no source URL');
+  const kind = req.kind ?? 'debuginfo';
+  const id = req.buildId?.toLowerCase();
+  if (id !== undefined && !isBuildId(id))
+    throw new PackdebugError('E_USAGE', `invalid build-id '${req.buildId}': expected an even number of hex digits`);
+  const locations = req.sources.map((s) => ({ source: s, location: openLocation(s, req.http) }));
+  const answer = await firstAnswer(
+    locations.map(({ source, location }) => async (signal: AbortSignal) => {
+      const tarballUrl = /\.tar\.xz$/i.test(new URL(source).pathname);
+      return tarballUrl
+        ? fromTarball(source, location, id, kind, req.path, signal)
+        : fromTree(source, location, id, kind, req.path, signal);
+    }),
+  );
+  sink.begin({ name: answer.member, size: answer.data.length });
+  for (let at = 0; at < answer.data.length; at += 1 << 16) await sink.write(answer.data.subarray(at, at + (1 << 16)));
+  return {
+    source: answer.source,
+    tarball: answer.tarball,
+    member: answer.member,
+    size: answer.data.length,
+    requests: locations.reduce((n, l) => n + l.location.stats.requests, 0),
+    bytesFetched: locations.reduce((n, l) => n + l.location.stats.bytes, 0),
+    via: answer.via,
+  };
+}
+
+function what(id: string | undefined, kind: BuildIdKind, path: string | undefined): string {
+  if (id !== undefined && path !== undefined) return `source ${path} of build-id ${id}`;
+  if (id !== undefined) return `build-id ${id}${kind === 'executable' ? ' (executable)' : ''}`;
+  return `member ${path}`;
+}
+
+function notFound(source: string, id: string | undefined, kind: BuildIdKind, path: string | undefined) {
+  return new PackdebugError('E_NOT_FOUND', `${what(id, kind, path)}: not found in ${source}`, { file: source });
+}
+
+/** The ELF note must name the build-id asked for, as debuginfod decides. */
+function checkElf(data: Buffer, id: string, kind: BuildIdKind, where: string): void {
+  const elf = inspectElf(bufferSource(data));
+  if (!elf || !matchesBuildId(elf, id, kind))
+    throw new PackdebugError(
+      'E_VERIFY',
+      `${where}: the member fetched is not the ${kind} file of build-id ${id} (its ELF note disagrees)`,
+      { file: where },
+    );
+}
+
+// --- a tree, through its index ------------------------------------------------
+
+async function getObject(location: Location, rel: string, signal: AbortSignal): Promise<Buffer> {
+  return location.get(`${INDEX_DIR}/${rel}`, MAX_OBJECT_BYTES, signal);
+}
+
+function refuse(location: Location, rel: string, err: unknown): PackdebugError {
+  const url = location.urlOf(`${INDEX_DIR}/${rel}`);
+  if (err instanceof IndexFormatError)
+    return new PackdebugError('E_FORMAT', `${url}: a damaged or hostile index object: ${err.message}`, { file: url });
+  return err as PackdebugError;
+}
+
+/** The shard that holds `id`: one GET, or two when its prefix was split. */
+async function shardFor(location: Location, id: string, signal: AbortSignal): Promise<Shard> {
+  let prefix = id.slice(0, 2);
+  for (;;) {
+    const rel = shardPath(prefix);
+    let bytes: Buffer;
+    try {
+      bytes = await getObject(location, rel, signal);
+    } catch (err) {
+      if (err instanceof PackdebugError && err.code === 'E_NOT_FOUND' && prefix.length === 2) {
+        throw new PackdebugError(
+          'E_NOT_FOUND',
+          `${location.url}: no build-id index (${INDEX_DIR}/${rel} is missing; run 'packdebug index' on the tree)`,
+          { file: location.url },
+        );
+      }
+      throw err;
+    }
+    let shard: Shard;
+    try {
+      shard = decodeShard(bytes, prefix);
+    } catch (err) {
+      throw refuse(location, rel, err);
+    }
+    if (!shard.split) return shard;
+    if (prefix.length + 2 > id.length || prefix.length >= 16) return { ...shard, entries: [] };
+    prefix = id.slice(0, prefix.length + 2);
+  }
+}
+
+async function fromTree(
+  source: string,
+  location: Location,
+  id: string | undefined,
+  kind: BuildIdKind,
+  path: string | undefined,
+  signal: AbortSignal,
+): Promise<Answer> {
+  if (id === undefined)
+    throw new PackdebugError(
+      'E_USAGE',
+      `${source}: a tree URL is read through its build-id index: give --build-id ID (with --path, a source file ` +
+        "of that build's tarball), or the URL of one tarball",
+    );
+  const shard = await shardFor(location, id, signal);
+  const want = kind === 'debuginfo' ? KIND_DEBUGINFO : KIND_EXECUTABLE;
+  const candidates = shard.entries
+    .filter((e) => e.buildId === id && (path !== undefined || (e.kinds & want) !== 0))
+    .map((e) => ({ e, t: shard.tarballs[e.tarball]! }))
+    .sort(
+      (a, b) =>
+        (b.t.buildNumber ?? -1) - (a.t.buildNumber ?? -1) ||
+        b.t.mtimeMs - a.t.mtimeMs ||
+        (a.t.path < b.t.path ? -1 : 1),
+    );
+  if (candidates.length === 0) throw notFound(source, id, kind, path);
+  let stale: PackdebugError | undefined;
+  const seen = new Set<string>();
+  for (const { e, t } of candidates) {
+    if (path !== undefined && seen.has(t.path)) continue;
+    seen.add(t.path);
+    try {
+      if (path !== undefined) {
+        const member = await sourceMember(location, t, path, signal);
+        if (!member) continue;
+        const data = await readIndexed(location, t, member, signal);
+        return { source, tarball: t.path, member: member.name, data, via: 'index' };
+      }
+      const data = await readIndexed(location, t, { ...e, name: e.member }, signal);
+      checkElf(data, id, kind, location.urlOf(t.path));
+      return { source, tarball: t.path, member: e.member, data, via: 'index' };
+    } catch (err) {
+      if (!(err instanceof PackdebugError) || !['E_CHANGED', 'E_FORMAT', 'E_VERIFY', 'E_NOT_FOUND'].includes(err.code))
+        throw err;
+      // The tarball is not the version indexed: another candidate may still be good.
+      stale = new PackdebugError(
+        'E_CHANGED',
+        `${location.urlOf(t.path)}: does not match the build-id index (${err.message.replace(/\s*\n\s*/g, ' ')}); ` +
+          "the index is stale: run 'packdebug index' on the tree (or the mirror is still syncing)",
+        { file: location.urlOf(t.path), cause: err },
+      );
+    }
+  }
+  throw stale ?? notFound(source, id, kind, path);
+}
+
+/** The member `path` of the tarball `t`, from its index object (one more GET). */
+async function sourceMember(
+  location: Location,
+  t: ShardTarball,
+  path: string,
+  signal: AbortSignal,
+): Promise<{ name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange } | undefined> {
+  const rel = tarballObjectPath(t.key);
+  let obj;
+  try {
+    obj = decodeTarballObject(await getObject(location, rel, signal));
+  } catch (err) {
+    throw refuse(location, rel, err);
+  }
+  if (obj.path !== t.path || obj.stamp !== t.stamp)
+    throw new PackdebugError('E_FORMAT', `${location.urlOf(`${INDEX_DIR}/${rel}`)}: describes another tarball`);
+  const want = normalizeMemberName(path);
+  const m = obj.members.find((x) => (x.type === '0' || x.type === '7') && sameMemberName(x.name, want));
+  return m && { name: m.name, size: m.size, headerOffset: m.headerOffset, dataOffset: m.dataOffset, blocks: m.blocks };
+}
+
+/** A layout that lists only the Blocks of `range` (what the index recorded), for XzRandomAccess. */
+function partialLayout(range: BlockRange, fileSize: number): XzFileLayout {
+  const blocks: XzBlockInfo[] = [];
+  let fileOffset = range.fileOffset;
+  let uncompressedOffset = range.uncompressedOffset;
+  for (let i = 0; i < range.sizes.length; i += 2) {
+    const unpaddedSize = range.sizes[i]!;
+    const uncompressedSize = range.sizes[i + 1]!;
+    const totalSize = (unpaddedSize + 3) & ~3;
+    blocks.push({
+      stream: 0,
+      fileOffset,
+      unpaddedSize,
+      totalSize,
+      uncompressedOffset,
+      uncompressedSize,
+      checkId: range.check,
+    });
+    fileOffset += totalSize;
+    uncompressedOffset += uncompressedSize;
+  }
+  const stream = { fileOffset: 0, checkId: range.check, indexOffset: 0, indexSize: 0, padding: 0, blocks };
+  return { fileSize, streams: [stream], blocks, uncompressedSize: uncompressedOffset, footerLast: true };
+}
+
+async function readIndexed(
+  location: Location,
+  t: ShardTarball,
+  m: { name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange },
+  signal: AbortSignal,
+): Promise<Buffer> {
+  if (m.size > MAX_MEMBER_BYTES) throw new PackdebugError('E_FORMAT', `${m.name}: ${m.size} bytes, too large`);
+  const url = location.urlOf(t.path);
+  const source = await location.open(t.path, t.size, signal);
+  if (!m.blocks) {
+    // Blocks in several Streams: read through the tarball's own Index.
+    const ra = await XzRandomAccess.fromSource(source, url, { name: url });
+    return readVerified(ra, url, m);
+  }
+  const span = compressedSpan(m.blocks);
+  try {
+    await source.prefetch(span.start, span.end);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
+  const u = uncompressedSpan(m.blocks);
+  if (u.start > m.headerOffset || u.end < m.dataOffset + m.size)
+    throw new PackdebugError('E_FORMAT', `${url}: the index's Blocks do not cover ${m.name}`);
+  const ra = await XzRandomAccess.fromSource(source, url, { name: url }, partialLayout(m.blocks, t.size));
+  return readVerified(ra, url, m);
+}
+
+/**
+ * The member's data, each Block that holds it decoded to its end (so its
+ * Check is verified), after its tar header was found where expected.
+ */
+async function readVerified(
+  ra: XzRandomAccess,
+  url: string,
+  m: { name: string; size: number; headerOffset: number; dataOffset: number },
+): Promise<Buffer> {
+  try {
+    const header = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset);
+    let entry: TarEntry | undefined;
+    try {
+      new TarParser({ entry: (e) => void (entry ??= e) }, url, m.headerOffset).write(header);
+    } catch {
+      entry = undefined;
+    }
+    if (!entry || !sameMemberName(entry.path, m.name) || entry.size !== m.size || entry.dataOffset !== m.dataOffset)
+      throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} (${m.size} bytes) at ${m.headerOffset}`, {
+        file: url,
+      });
+    return await copyBlocks(ra, m.dataOffset, m.size);
+  } finally {
+    await ra.close();
+  }
+}
+
+/** Bytes [start, start + size) of the tar stream, decoding every Block that holds them to its end. */
+async function copyBlocks(ra: XzRandomAccess, start: number, size: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  if (size === 0) return out;
+  let got = 0;
+  for (const i of ra.blocksCovering(start, size)) {
+    const b = ra.blocks[i]!;
+    let pos = b.uncompressedOffset;
+    await ra.streamBlock(i, (chunk) => {
+      const from = Math.max(start, pos);
+      const to = Math.min(start + size, pos + chunk.length);
+      if (to > from) got += chunk.copy(out, from - start, from - pos, to - pos);
+      pos += chunk.length;
+      return true;
+    });
+  }
+  if (got !== size) throw new PackdebugError('E_FORMAT', `${ra.name}: ${got} of ${size} bytes decoded`);
+  return out;
+}
+
+// --- one tarball, through its own xz Index ------------------------------------
+
+async function fromTarball(
+  source: string,
+  location: Location,
+  id: string | undefined,
+  kind: BuildIdKind,
+  path: string | undefined,
+  signal: AbortSignal,
+): Promise<Answer> {
+  const src: RangeSource = await location.open('', undefined, signal);
+  const ra = await XzRandomAccess.fromSource(src, source, { name: source });
+  const reader = TarballReader.over(ra);
+  try {
+    let entry: TarEntry | undefined;
+    if (id !== undefined && path === undefined) {
+      const found = await lookupBuildId(reader, id, kind, undefined, { trustLinks: false });
+      entry = found && found !== 'no-link' ? found.entry : undefined;
+    } else {
+      entry = (await reader.find(path!))?.entry;
+    }
+    if (!entry || (entry.type !== '0' && entry.type !== '7')) throw notFound(source, id, kind, path);
+    const data = await copyBlocks(ra, entry.dataOffset, entry.size);
+    if (id !== undefined && path === undefined) checkElf(data, id, kind, source);
+    return { source, tarball: source, member: entry.path, data, via: 'tarball' };
+  } finally {
+    await reader.close();
+  }
+}
+
+/** `packdebug list` of a tarball behind a URL: its xz Index by Range requests, then its headers. */
+export async function listRemote(url: string, http: HttpOptions): Promise<ListResult> {
+  if (!/\.tar\.xz$/i.test(new URL(url).pathname))
+    throw new PackdebugError('E_USAGE', `${url}: list takes the URL of one tarball (*.tar.xz)`);
+  const location = openLocation(url, http);
+  const ra = await XzRandomAccess.fromSource(await location.open(''), url, { name: url });
+  return listReader(TarballReader.over(ra), url);
+}
