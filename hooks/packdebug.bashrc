@@ -130,6 +130,32 @@ unset -f __packdebug_in_pre_hook __packdebug_install_hook __packdebug_undo_legac
 declare -F pre_pkg_preinst >/dev/null || pre_pkg_preinst() { packdebug_pre_pkg_preinst; }
 declare -F post_pkg_preinst >/dev/null || post_pkg_preinst() { packdebug_pre_pkg_preinst; }
 
+# Opt-in (PACKDEBUG_INDEX=1 in make.conf or package.env): once a merge or an
+# unmerge is done, the tarball tree under ${EROOT} is what debuginfod and
+# mirrors serve; update its build-id index for this package's directory
+# (docs/index-format.md). Several merges at once (emerge --jobs) take turns
+# through the index's lock. A failure is an ewarn: the merge is done anyway.
+packdebug_post_pkg_postinst() {
+	[[ ${EBUILD_PHASE-} == postinst || ${EBUILD_PHASE-} == postrm ]] || return 0
+	[[ ${__PACKDEBUG_BASHRC_PID-} == "$$" ]] || return 0
+	case ${PACKDEBUG_INDEX-} in
+		1|[Yy][Ee][Ss]|[Tt][Rr][Uu][Ee]) ;;
+		*) return 0 ;;
+	esac
+	local IFS=$' \t\n'
+	local -a __pd_cmd=()
+	local __pd_tree="${EROOT:-${ROOT:-/}}"
+	__pd_tree="${__pd_tree%/}/usr/lib/debug/.tarball"
+	read -r -a __pd_cmd <<<"${PACKDEBUG_BIN:-packdebug}"
+	(( ${#__pd_cmd[@]} )) && type -P -- "${__pd_cmd[0]}" >/dev/null || return 0
+	[[ -d ${__pd_tree} ]] || return 0
+	( exec "${__pd_cmd[@]}" index --only "${CATEGORY-}/${PN-}" -- "${__pd_tree}" >/dev/null ) ||
+		ewarn "packdebug: the build-id index of ${__pd_tree} was not updated for ${CATEGORY-}/${PF-}"
+	return 0
+}
+declare -F post_pkg_postinst >/dev/null || post_pkg_postinst() { packdebug_post_pkg_postinst; }
+declare -F post_pkg_postrm >/dev/null || post_pkg_postrm() { packdebug_post_pkg_postinst; }
+
 # Both names taken by hooks of yours that never reach packdebug: nothing
 # would pack, silently. Say so in preinst, where the saved environment
 # already holds the hooks your bashrc defines (before or after this line).

@@ -12,7 +12,7 @@ import { memoryIO } from './helpers/io.js';
 import { runVerify } from '../src/commands/verify.js';
 import type { VerifyArgs } from '../src/commands/verify.args.js';
 import type { VerifyReport } from '../src/debuginfod/verify.js';
-import { backoffDelay, retryAfterMs } from '../src/debuginfod/backoff.js';
+import { backoffDelay, retryAfterMs } from '../src/http/backoff.js';
 import { probeArtifact, type ProbeOptions } from '../src/debuginfod/probe.js';
 import { serverUrls } from '../src/debuginfod/urls.js';
 import { runFromBinpkg } from '../src/commands/from-binpkg.js';

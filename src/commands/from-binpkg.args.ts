@@ -34,6 +34,10 @@ export interface FromBinpkgArgs {
   maxSpillRatio?: string;
   decompressMemory?: string;
   maxMetadata?: string;
+  /** Keep the output tree's build-id index current (docs/index-format.md). */
+  index?: boolean;
+  /** Write an index fragment of the tarballs written or kept, for `packdebug index --merge`. */
+  indexFragment?: string;
   json?: boolean;
 }
 
@@ -87,7 +91,16 @@ export const fromBinpkgCommand = {
           type: 'string',
           describe: 'most decompressed metadata per binpkg (default 32MiB)',
         },
-        ...jsonOption('print {tree, packed, skipped, failed, notices, results[]} as JSON'),
+        index: {
+          type: 'boolean',
+          default: false,
+          describe: "update the output tree's build-id index for the packages written (packdebug index --only)",
+        },
+        'index-fragment': {
+          type: 'string',
+          describe: 'write an index fragment of the tarballs written or up to date, for packdebug index --merge',
+        },
+        ...jsonOption('print {tree, packed, skipped, failed, notices, results[], index?} as JSON'),
       } as const)
       .example('$0 from-binpkg /var/cache/binpkgs --out /srv/debug/.tarball', '')
       .epilog(

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { binpkgLimits } from '../binpkg/limits.js';
 import { listPkgdir } from '../binpkg/pkgdir.js';
+import type { IndexReport } from '../mirror/update.js';
 import { PackdebugError } from '../errors.js';
 import { defaultTree, sourceDateEpoch } from '../portage/environment.js';
 import { type FromBinpkgResult, tarballFromBinpkg } from '../pack/from-binpkg.js';
@@ -24,6 +25,8 @@ export interface FromBinpkgSummary {
   /** Notices about the PKGDIR: symlinks not followed, Packages entries without a file. */
   notices: string[];
   results: FromBinpkgItem[];
+  /** With --index or --index-fragment: what the index update did. */
+  index?: IndexReport;
 }
 
 export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promise<number> {
@@ -140,6 +143,28 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
     notices,
     results,
   };
+  if (args.index || args.indexFragment) {
+    // The CATEGORY/PN directories of the tarballs written or kept: only those are looked at.
+    const only = [
+      ...new Set(
+        results
+          .filter((r) => r.status !== 'failed')
+          .map((r) => path.relative(tree, path.dirname((r as { tarball: string }).tarball)))
+          .filter((d) => d.split('/').length === 2 && !d.startsWith('..')),
+      ),
+    ];
+    if (only.length > 0) {
+      const { updateIndex } = await import('../mirror/update.js');
+      summary.index = await updateIndex({
+        tree,
+        only,
+        fragment: args.indexFragment,
+        fragmentOnly: !args.index,
+        env: io.env,
+        log: { warn: (m) => io.stderr.write(`packdebug: warning: ${printableLine(m)}\n`) },
+      });
+    }
+  }
   if (args.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     const noDebug = results.filter((r) => r.status === 'skipped' && r.reason === 'no-debug-info').length;
@@ -147,6 +172,10 @@ export async function runFromBinpkg(args: FromBinpkgArgs, io: CommandIO): Promis
       `${summary.packed} packed, ${summary.skipped} skipped ` +
         `(${noDebug} without debug info, ${summary.skipped - noDebug} up to date), ${summary.failed} failed\n`,
     );
+  }
+  if (summary.index && !args.json) {
+    const x = summary.index;
+    io.stdout.write(`${printable(`${x.index}: ${x.tarballs} tarballs, ${x.buildIds} build-ids indexed`)}\n`);
   }
   return summary.failed > 0 ? 1 : 0;
 }

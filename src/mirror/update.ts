@@ -275,7 +275,7 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
   const oldRecords = previous?.tarballs ?? {};
 
   // Without a usable state, --only cannot be incremental: the whole tree is indexed.
-  const only = full ? undefined : options.only;
+  const only = full && !options.fragmentOnly ? undefined : options.only;
   // What is there now (never through a symlink; the index directory itself is skipped by the walk).
   const current = new Map<string, FileStamp & { abs: string; buildNumber: number | null }>();
   for await (const item of walkTarballTree(tree)) {
