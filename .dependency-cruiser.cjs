@@ -10,11 +10,11 @@
 const LAYERS = [
   ['errors'],
   ['util'],
-  ['tar', 'xz', 'elf'],
+  ['tar', 'xz', 'elf', 'http'],
   ['portage'],
   ['image'],
   ['binpkg', 'tarball'],
-  ['pack', 'audit', 'prune', 'debuginfod'],
+  ['pack', 'audit', 'prune', 'debuginfod', 'mirror'],
   ['commands'],
   ['cli'],
 ];

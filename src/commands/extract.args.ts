@@ -65,7 +65,8 @@ export const extractCommand = {
       .check((a) => extractArgsProblem(a) ?? true)
       .epilog(
         'With both --build-id and --path: the source file PATH of the tarball that holds the build-id (what ' +
-          "debuginfod's /buildid/ID/source/PATH serves).\nExit status: 0 written, 1 not found or failed (HTTP 404/410: " +
-          'not found; 401/403: credentials needed; network errors, 5xx and 429 after retries), 2 usage or input error.',
+          "debuginfod's /buildid/ID/source/PATH serves).\nExit status: 0 written, 1 not found or failed " +
+          '(HTTP 404/410: not found; 401/403: credentials needed; network errors, 5xx and 429 after retries), ' +
+          '2 usage or input error.',
       ),
 };

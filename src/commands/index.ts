@@ -38,7 +38,8 @@ export async function runIndex(args: IndexArgs, io: CommandIO): Promise<number> 
       args.fragmentOnly
         ? `${report.index}: fragment of ${report.tarballs} tarballs, ${report.buildIds} build-ids${damaged}`
         : `${report.index}: ${report.tarballs} tarballs, ${report.buildIds} build-ids ` +
-            `(read ${report.read}, unchanged ${report.unchanged}, merged ${report.merged}, removed ${report.removed}; ` +
+            `(read ${report.read}, unchanged ${report.unchanged}, merged ${report.merged}, ` +
+            `removed ${report.removed}; ` +
             `${report.shardsWritten} shards written)${damaged}`,
     )}\n`,
   );

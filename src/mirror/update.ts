@@ -322,9 +322,8 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
     for (const obj of await readFragments(options.merge)) {
       const now = current.get(obj.path);
       if (!now || now.size !== obj.size) {
-        log.warn(
-          `${obj.path}: in a fragment but ${now ? `${now.size} bytes here, not ${obj.size}` : 'not in the tree'}; not merged`,
-        );
+        const here = now ? `${now.size} bytes here, not ${obj.size}` : 'not in the tree';
+        log.warn(`${obj.path}: in a fragment but ${here}; not merged`);
         continue;
       }
       fresh.set(obj.path, obj);

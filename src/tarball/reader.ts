@@ -176,7 +176,8 @@ export class TarballReader {
       this.#scanned += chunk.length;
       return feed(chunk);
     };
-    if (!(this.ra.local && this.ra.wantsXz(this.ra.size) && (await this.#scanWithXz(counted)))) await this.streamFrom(0, feed);
+    if (!(this.ra.local && this.ra.wantsXz(this.ra.size) && (await this.#scanWithXz(counted))))
+      await this.streamFrom(0, feed);
     if (!shouldStop()) parser.end();
   }
 
