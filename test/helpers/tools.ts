@@ -6,30 +6,40 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-const found = new Map<string, boolean>();
+const found = new Map<string, string | undefined>();
 
-function onPath(name: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+/**
+ * Daemons Debian installs in an sbin directory, which a non-root user's PATH
+ * usually lacks (nginx is /usr/sbin/nginx); looked for there after PATH.
+ */
+const SBIN_DIRS: Record<string, string[]> = {
+  nginx: ['/usr/sbin', '/usr/local/sbin', '/sbin'],
+};
+
+function locate(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), ...(SBIN_DIRS[name] ?? [])];
+  for (const dir of dirs) {
     if (dir === '') continue;
     const candidate = join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return true;
+      if (statSync(candidate).isFile()) return candidate;
     } catch {
       // not in this directory
     }
   }
-  return false;
+  return undefined;
 }
 
-/** True when `name` is an executable on PATH. Cached per process. */
+/** The path of the executable `name` (on PATH, or for nginx in an sbin directory), or undefined. Cached. */
+export function toolPath(name: string): string | undefined {
+  if (!found.has(name)) found.set(name, locate(name));
+  return found.get(name);
+}
+
+/** True when `name` is an executable on PATH (nginx: or in an sbin directory). Cached per process. */
 export function hasTool(name: string): boolean {
-  let has = found.get(name);
-  if (has === undefined) {
-    has = onPath(name);
-    found.set(name, has);
-  }
-  return has;
+  return toolPath(name) !== undefined;
 }
 
 /**
