@@ -149,7 +149,7 @@ packdebug_post_pkg_postinst() {
 	read -r -a __pd_cmd <<<"${PACKDEBUG_BIN:-packdebug}"
 	(( ${#__pd_cmd[@]} )) && type -P -- "${__pd_cmd[0]}" >/dev/null || return 0
 	[[ -d ${__pd_tree} ]] || return 0
-	( exec "${__pd_cmd[@]}" index --only "${CATEGORY-}/${PN-}" -- "${__pd_tree}" >/dev/null ) ||
+	( exec "${__pd_cmd[@]}" index "${__pd_tree}" --only "${CATEGORY-}/${PN-}" >/dev/null ) ||
 		ewarn "packdebug: the build-id index of ${__pd_tree} was not updated for ${CATEGORY-}/${PF-}"
 	return 0
 }
