@@ -11,7 +11,7 @@
  * bash with a time limit and FUNCNEST, so a recursion fails the test
  * instead of hanging it. PACKDEBUG_BIN is a stub that only counts its runs.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -44,6 +44,8 @@ case $1 in
 	setup) __h_func=pkg_setup ;;
 	install) __h_func=src_install ;;
 	preinst) __h_func=pkg_preinst ;;
+	postinst) __h_func=pkg_postinst ;;
+	postrm) __h_func=pkg_postrm ;;
 esac
 [[ -n $2 ]] && source "$2"
 [[ -n $3 ]] && source "$3"
@@ -278,5 +280,23 @@ describe.skipIf(!hasBash)('packdebug.bashrc and the hooks of others, three phase
     });
     expect(r2.timedOut).toBe(false);
     expect(r2.stderr).toMatch(/maximum function nesting level exceeded/);
+  });
+
+  it('PACKDEBUG_INDEX=1: postinst and postrm update the build-id index of the package directory; unset, nothing', async () => {
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'usr/lib/debug/.tarball'), { recursive: true });
+    const vars = `CATEGORY=app-misc; PN=hello; PF=hello-1.0; EROOT='${root}/'`;
+    for (const [index, expected] of [
+      ['PACKDEBUG_INDEX=1', [`index ${root}/usr/lib/debug/.tarball --only app-misc/hello`]],
+      ['', []],
+    ] as const) {
+      const rc = await bashrc({ before: `${vars}; ${index}` });
+      for (const name of ['postinst', 'postrm']) {
+        await writeFile(counter, '');
+        await phase(name, '', rc, '');
+        const runs = (await readFile(counter, 'utf8')).split('\n').filter(Boolean);
+        expect(runs, `${name} ${index}`).toEqual(expected.map((e) => ` ${e}`));
+      }
+    }
   });
 });
