@@ -11,10 +11,13 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runExtract } from '../src/commands/extract.js';
 import { runIndex } from '../src/commands/index.js';
+import { runAudit } from '../src/commands/audit.js';
+import { runFromBinpkg } from '../src/commands/from-binpkg.js';
 import { runList } from '../src/commands/list.js';
 import { PackdebugError } from '../src/errors.js';
 import { findTarballs } from '../src/tarball/tree.js';
 import { startFaultServer } from './helpers/http-faults.js';
+import { makeGpkg } from './helpers/binpkg.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { memoryIO } from './helpers/io.js';
 import { startNginx } from './helpers/nginx.js';
@@ -357,5 +360,32 @@ describe.skipIf(!hasTools)('packdebug index and remote reads', () => {
     const last = await index(t);
     expect(last.tarballs).toBe(2);
     expect(last.read).toBe(0);
+  });
+
+  it('is no finding for audit, and from-binpkg --index keeps it current (or writes a fragment)', async () => {
+    await index(tree);
+    const io = memoryIO(ENV);
+    await runAudit({ tree, json: true }, io);
+    expect(io.out()).not.toContain('.packdebug-index');
+
+    const pkgdir = await tmpdir('index-pkgdir');
+    await makeGpkg(image, path.join(pkgdir, 'app-misc/hello/hello-1.0-5.gpkg.tar'), {
+      category: 'app-misc',
+      pf: 'hello-1.0',
+      buildNumber: '5',
+      compression: 'zstd',
+    });
+    const out = await tmpdir('index-binpkg-tree');
+    const fragment = path.join(out, 'fragment.jsonl');
+    const bio = memoryIO(ENV);
+    expect(await runFromBinpkg({ targets: [pkgdir], out, index: true, indexFragment: fragment, json: true }, bio)).toBe(
+      0,
+    );
+    const summary = JSON.parse(bio.out()) as { index: { tarballs: number; buildIds: number } };
+    expect(summary.index.tarballs).toBe(1);
+    expect((await fs.readFile(fragment, 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+    const got = await extract(pathToFileURL(out).href, { buildId: ids[0]!.buildId });
+    expect(got.data!.equals(await fs.readFile(path.join(image, ids[0]!.path)))).toBe(true);
+    expect(got.err).toContain('hello-1.0-5-debug.tar.xz');
   });
 });
