@@ -26,7 +26,6 @@ import { makeAuditTree } from './make-audit-tree.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
-const MiB = 1024 * 1024;
 const KiB = 1024;
 
 const { values } = parseArgs({

@@ -23,13 +23,17 @@
 //   npm run bench -- --no-binpkg       skip the from-binpkg benchmark (bench/binpkg.mjs: a generated
 //                                      PKGDIR of --packages N (default 60) binpkgs from the small corpus,
 //                                      or --corpus; packages/s against tar -x + Portage's tar -cJf)
+//   npm run bench -- --no-index        skip the build-id index and remote-read benchmark (bench/index.mjs:
+//                                      index build on the corpus tree and the audit tree, 20 lookups
+//                                      through nginx against local extract and curl)
+//   npm run bench -- --index-only      only the index benchmark
 //   npm run bench -- --pack-only       only the packing benchmark
 //   npm run bench -- --audit-only      only the audit benchmark
 //   npm run bench -- --binpkg          only the from-binpkg benchmark
 //   (--extract and --audit are accepted and change nothing: those parts run by default.)
 //
 // Plain `npm run bench` measures everything the issues set goals for, in one
-// run: packing, random access, audit and from-binpkg (about 20 minutes on
+// run: packing, random access, audit, from-binpkg and the build-id index (about 25 minutes on
 // two cores once the corpora are built).
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
@@ -122,6 +126,8 @@ try {
       'no-binpkg': { type: 'boolean', default: false },
       'pack-only': { type: 'boolean', default: false },
       'audit-only': { type: 'boolean', default: false },
+      'no-index': { type: 'boolean', default: false },
+      'index-only': { type: 'boolean', default: false },
       binpkg: { type: 'boolean', default: false },
       packages: { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -668,9 +674,17 @@ function runAuditBench() {
   if (r.status !== 0) process.exitCode = 1;
 }
 
+/** The build-id index and remote-read benchmark (bench/index.mjs), on the full corpus. */
+function runIndexBench(image) {
+  const args = [path.join(repoRoot, 'bench', 'index.mjs'), ...(image ? ['--corpus', image] : [])];
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
 async function main() {
   if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
   if (opt['audit-only']) return runAuditBench();
+  if (opt['index-only']) return runIndexBench(opt.corpus);
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -977,6 +991,7 @@ async function main() {
   }
   if (!opt['no-audit']) runAuditBench();
   if (!opt['no-binpkg']) runBinpkgBench();
+  if (!opt['no-index']) runIndexBench(image);
   if (opt.check && !allPass) process.exitCode = 1;
 }
 
