@@ -107,6 +107,8 @@ class HttpLocation implements Location {
 
 /** Reads smaller than this fetch this much (the layout's many small reads at a tarball's end). */
 const MIN_WINDOW = 64 << 10;
+/** A run of reads, each where the last one ended (a scan), doubles its fetches up to this. */
+const MAX_WINDOW = 8 << 20;
 /** The tail fetched first: Stream Footer, Index and, for small tarballs, everything. */
 const TAIL_WINDOW = 64 << 10;
 /** Fetched bytes kept for later reads. */
@@ -118,6 +120,9 @@ class HttpRangeSource implements RangeSource {
   /** Fetched byte ranges, most recently used last. */
   #windows: { start: number; data: Buffer }[] = [];
   #held = 0;
+  /** Where the last fetch ended, and how much the next one takes if it starts there. */
+  #lastEnd = -1;
+  #window = MIN_WINDOW;
 
   constructor(
     private readonly location: HttpLocation,
@@ -155,7 +160,8 @@ class HttpRangeSource implements RangeSource {
     if (want === 0) return { bytesRead: 0 };
     let w = this.#find(position, 1);
     if (!w) {
-      await this.#fetch(position, Math.min(size, position + Math.max(want, MIN_WINDOW)));
+      this.#window = position === this.#lastEnd ? Math.min(this.#window * 2, MAX_WINDOW) : MIN_WINDOW;
+      await this.#fetch(position, Math.min(size, position + Math.max(want, this.#window)));
       w = this.#find(position, 1)!;
     }
     const from = position - w.start;
@@ -178,6 +184,7 @@ class HttpRangeSource implements RangeSource {
         { file: this.url },
       );
     }
+    this.#lastEnd = end;
     // The whole file came anyway: keep all of it rather than fetch it again for the next read.
     if (res.whole) this.#keep(0, res.whole);
     else this.#keep(start, res.body);
