@@ -282,7 +282,7 @@ describe.skipIf(!hasBash)('packdebug.bashrc and the hooks of others, three phase
     expect(r2.stderr).toMatch(/maximum function nesting level exceeded/);
   });
 
-  it('PACKDEBUG_INDEX=1: postinst and postrm update the build-id index of the package directory; unset, nothing', async () => {
+  it('PACKDEBUG_INDEX=1: postinst and postrm update the index of the package directory; unset, nothing', async () => {
     const root = join(dir, 'root');
     await mkdir(join(root, 'usr/lib/debug/.tarball'), { recursive: true });
     const vars = `CATEGORY=app-misc; PN=hello; PF=hello-1.0; EROOT='${root}/'`;

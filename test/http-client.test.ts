@@ -81,7 +81,7 @@ describe('HTTP client', () => {
     const cut = await serve((req) => (req.count === 1 ? { cut: 10 } : undefined));
     expect((await httpGet(`${cut.url}data.bin`, {}, FAST)).body.equals(DATA)).toBe(true);
     const down = await serve(() => ({ status: 500 }));
-    const err = await httpGet(`${down.url}data.bin`, {}, FAST).catch((e: unknown) => e as PackdebugError);
+    const err = (await httpGet(`${down.url}data.bin`, {}, FAST).catch((e: unknown) => e)) as PackdebugError;
     expect(err.code).toBe('E_NETWORK');
     expect(err.message).toMatch(/HTTP 500 \(gave up after 3 attempts\)/);
     expect(down.requests.length).toBe(3);
