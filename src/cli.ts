@@ -73,7 +73,7 @@ const COMMANDS: Command[] = [
   command(listCommand, async (a, io) => (await import('./commands/list.js')).runList(a, io)),
   command(extractCommand, async (a, io) => (await import('./commands/extract.js')).runExtract(a, io), {
     options: extractOptions,
-    positionals: ['source'],
+    positionals: ['source..'],
     problem: extractArgsProblem,
   }),
   command(repackCommand, async (a, io) => (await import('./commands/repack.js')).runRepack(a, io)),

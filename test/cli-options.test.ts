@@ -158,6 +158,72 @@ const CASES: Case[] = [
     },
   },
   {
+    command: 'extract',
+    options: ['timeout', 'retries'],
+    name: 'extract from a file:// tree URL through its index; a dead server is retried, then exit 1',
+    async run() {
+      const { image, tree: t } = await tree(['1']);
+      expect((await cli(['index', t])).exitCode).toBe(0);
+      const [{ path: debugFile, buildId }] = await buildIds(image);
+      const out = path.join(await tmpdir('cli-options-extract-url'), 'out');
+      const r = await cli(['extract', `file://${t}/`, '--build-id', buildId!, '-o', out, '--timeout', '5']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await fs.readFile(out)).equals(await fs.readFile(path.join(image, debugFile!)))).toBe(true);
+      const dead = await cli([
+        'extract',
+        'http://127.0.0.1:1/',
+        '--build-id',
+        buildId!,
+        '--retries',
+        '1',
+        '--timeout',
+        '2',
+      ]);
+      expect(dead.exitCode).toBe(1);
+      expect(dead.stderr).toMatch(/gave up after 2 attempts/);
+      const bad = await cli(['extract', 'http://127.0.0.1:1/', '--build-id', buildId!, '--retries', 'x']);
+      expect(bad.exitCode).toBe(2);
+    },
+  },
+  {
+    command: 'from-binpkg',
+    options: ['index', 'index-fragment'],
+    name: 'from-binpkg --index indexes what it wrote; --index-fragment writes a fragment',
+    async run() {
+      const image = await makeImage('hello');
+      const dir = await tmpdir('cli-options-binpkg-index');
+      const gpkg = await makeGpkg(image, path.join(dir, 'hello-1.0-1.gpkg.tar'), { ...HELLO, buildNumber: '1' });
+      const t = path.join(dir, 'tree');
+      const fragment = path.join(dir, 'f.jsonl');
+      const r = await cli(['from-binpkg', gpkg, '--out', t, '--index', '--index-fragment', fragment, '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(json<{ index: { tarballs: number } }>(r.stdout).index.tarballs).toBe(1);
+      await fs.access(path.join(t, '.packdebug-index/manifest.json'));
+      expect((await fs.readFile(fragment, 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+    },
+  },
+  {
+    command: 'index',
+    options: ['only', 'rebuild', 'merge', 'fragment', 'fragment-only', 'json'],
+    name: 'index: a fragment of one part, merged into the tree; --only and --rebuild',
+    async run() {
+      const { tree: t } = await tree(['1', '2']);
+      const fragment = path.join(await tmpdir('cli-options-index'), 'f.jsonl');
+      const part = await cli(['index', t, '--fragment', fragment, '--fragment-only', '--json']);
+      expect(part.exitCode, part.stderr).toBe(0);
+      expect(json<{ tarballs: number }>(part.stdout).tarballs).toBe(2);
+      const merged = json<{ merged: number; read: number }>(
+        (await cli(['index', t, '--merge', fragment, '--json'])).stdout,
+      );
+      expect(merged).toMatchObject({ merged: 2, read: 0 });
+      const only = json<{ unchanged: number }>((await cli(['index', t, '--only', 'app-misc/hello', '--json'])).stdout);
+      expect(only.unchanged).toBe(2);
+      const again = json<{ read: number }>((await cli(['index', t, '--rebuild', '--json'])).stdout);
+      expect(again.read).toBe(2);
+      expect((await cli(['index', t, '--fragment-only'])).exitCode).toBe(2);
+    },
+  },
+  {
     command: 'repack',
     options: ['dry-run', 'json', 'block-size', 'source-block-size', 'preset', 'threads', 'encoder'],
     name: 'repack --dry-run leaves the file, a repack takes the sizes and the encoder',
@@ -488,6 +554,7 @@ const COMMANDS = [
   'prune',
   'from-binpkg',
   'verify',
+  'index',
   'hook',
   'snippet',
   'demo',

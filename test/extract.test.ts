@@ -183,7 +183,7 @@ describe.skipIf(!hasTools)('extract', () => {
     expect(executable.exitCode).toBe(1);
     expect(executable.stderr).toContain('(executable): not found');
     for (const argv of [
-      ['--path', 'a', '--build-id', 'ab'],
+      ['--path', 'a', '--build-id', 'abc'],
       ['--path', 'a', '--kind', 'other'],
       ['--path', 'a', '--unknown'],
       ['--path'],

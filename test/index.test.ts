@@ -18,13 +18,14 @@ import { PackdebugError } from '../src/errors.js';
 import { findTarballs } from '../src/tarball/tree.js';
 import { startFaultServer } from './helpers/http-faults.js';
 import { makeGpkg } from './helpers/binpkg.js';
+import { Debuginfod, metric } from './helpers/debuginfod.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { memoryIO } from './helpers/io.js';
 import { startNginx } from './helpers/nginx.js';
 import { requireTool } from './helpers/tools.js';
 import { packInto, portageTarball, tarballPath, xzThreadedTarball } from './helpers/trees.js';
 
-const hasTools = requireTool('tar') && requireTool('xz') && requireTool('nginx');
+const hasTools = requireTool('tar') && requireTool('xz') && requireTool('nginx') && requireTool('debuginfod');
 const CLI = path.resolve('dist/cli.js');
 const HELLO = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 const PORTAGE = { category: 'dev-libs', pn: 'single', pf: 'single-2', buildNumber: '0' };
@@ -387,5 +388,20 @@ describe.skipIf(!hasTools)('packdebug index and remote reads', () => {
     const got = await extract(pathToFileURL(out).href, { buildId: ids[0]!.buildId });
     expect(got.data!.equals(await fs.readFile(path.join(image, ids[0]!.path)))).toBe(true);
     expect(got.err).toContain('hello-1.0-5-debug.tar.xz');
+  });
+
+  it("is ignored by debuginfod's -Z .tar.xz scan, which serves the indexed tree as before", async () => {
+    const t = await tmpdir('index-debuginfod');
+    await packInto(t, image, HELLO, 16 << 10);
+    await index(t);
+    const server = await Debuginfod.start(t, path.join(await tmpdir('index-debuginfod-db'), 'db.sqlite'));
+    try {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metric(metrics, 'scanned_files_total')).toBe(1);
+      const res = await fetch(`${server.url}/buildid/${ids[0]!.buildId}/debuginfo`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(await fs.readFile(path.join(image, ids[0]!.path)))).toBe(true);
+    } finally {
+      await server.stop();
+    }
   });
 });

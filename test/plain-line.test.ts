@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { extractArgsProblem, extractCommand, extractOptions } from '../src/commands/extract.args.js';
 import { parsePlainLine } from '../src/commands/plain-line.js';
 
-const spec = { options: extractOptions, positionals: ['source'], problem: extractArgsProblem };
+const spec = { options: extractOptions, positionals: ['source..'], problem: extractArgsProblem };
 
 /** What yargs gives the handler for `extract ARGS`, restricted to the keys the light path fills. */
 async function viaYargs(args: string[]): Promise<Record<string, unknown>> {
@@ -16,7 +16,7 @@ async function viaYargs(args: string[]): Promise<Record<string, unknown>> {
     .command(extractCommand.command, '', extractCommand.builder)
     .strict();
   const parsed = (await cli.parseAsync()) as Record<string, unknown>;
-  const keep = ['buildId', 'kind', 'path', 'output', 'verbose', 'source'];
+  const keep = ['buildId', 'kind', 'path', 'output', 'verbose', 'source', 'timeout', 'retries'];
   return Object.fromEntries(keep.filter((k) => parsed[k] !== undefined).map((k) => [k, parsed[k]]));
 }
 
@@ -27,6 +27,9 @@ describe('plain extract lines', () => {
     ['tree', '--build-id=abcdef', '-o', '/tmp/out', '-v'],
     ['--path', 'a b', '--output', 'out.debug', '--verbose'],
     ['t.tar.xz', '--build-id', '00', '--kind=debuginfo'],
+    // Several sources (URLs, asked at once), and a source file of a build.
+    ['http://a/', 'https://b/tree/', '--build-id', 'ab', '--timeout', '5', '--retries', '1'],
+    ['t', '--path', 'a', '--build-id', 'ab'],
   ];
   it.each(plain)('parses %j exactly as yargs does', async (...line) => {
     const light = parsePlainLine(line, spec);
@@ -38,9 +41,7 @@ describe('plain extract lines', () => {
     ['--help'],
     ['--version'],
     ['t', '--path', 'a', '--path', 'b'],
-    ['t', '--path', 'a', '--build-id', 'ab'],
     ['t'],
-    ['t', 'u', '--path', 'a'],
     ['t', '--kind', 'foo', '--build-id', 'ab'],
     ['t', '--no-verbose', '--path', 'a'],
     ['t', '--pat', 'a'],

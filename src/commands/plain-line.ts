@@ -20,7 +20,7 @@ export interface OptionSpec {
 
 export interface PlainLineSpec {
   options: Readonly<Record<string, OptionSpec>>;
-  /** Names of the positionals, in order (all optional). */
+  /** Names of the positionals, in order (all optional); a last `NAME..` takes the rest, as an array. */
   positionals: readonly string[];
   /** A whole-line check; a message means "not plain". */
   problem?: (args: Record<string, unknown>) => string | undefined;
@@ -45,7 +45,8 @@ export function parsePlainLine(argv: readonly string[], spec: PlainLineSpec): Re
   } catch {
     return undefined;
   }
-  if (parsed.positionals.length > spec.positionals.length) return undefined;
+  const variadic = spec.positionals.at(-1)?.endsWith('..') ?? false;
+  if (!variadic && parsed.positionals.length > spec.positionals.length) return undefined;
   const args: Record<string, unknown> = {};
   for (const [key, o] of Object.entries(spec.options)) {
     const given = (parsed.values as Record<string, unknown[] | undefined>)[key];
@@ -56,7 +57,10 @@ export function parsePlainLine(argv: readonly string[], spec: PlainLineSpec): Re
     args[camel(key)] = value;
   }
   spec.positionals.forEach((name, i) => {
-    if (parsed.positionals[i] !== undefined) args[name] = parsed.positionals[i];
+    if (name.endsWith('..')) {
+      // As yargs gives a variadic positional: an array, empty when none was given.
+      args[name.slice(0, -2)] = parsed.positionals.slice(i);
+    } else if (parsed.positionals[i] !== undefined) args[name] = parsed.positionals[i];
   });
   return spec.problem?.(args) === undefined ? args : undefined;
 }
