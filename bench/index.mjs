@@ -235,6 +235,7 @@ async function main() {
           remoteSeconds: remote.wall,
           localSeconds: local.wall,
           localTarballSeconds: localTarball.wall,
+          tarball: chosen,
           curlSeconds: curl.wall,
         });
       }
@@ -246,7 +247,7 @@ async function main() {
       JSON.parse(fs.readFileSync(path.join(tree, '.packdebug-index/buildid', `${id.slice(0, 2)}.json`), 'utf8'));
     for (const r of rows) {
       const shard = shardOf(r.buildId);
-      const e = shard.entries.find((x) => x[0] === r.buildId && x[7]);
+      const e = shard.entries.find((x) => x[0] === r.buildId && x[7] && shard.tarballs[x[2]][0] === r.tarball);
       const sizes = e ? e[7][3] : [];
       let blocks = 0;
       for (let i = 0; i < sizes.length; i += 2) blocks += (sizes[i] + 3) & ~3;
