@@ -92,10 +92,8 @@ export async function fetchRemote(req: RemoteRequest, sink: RemoteSink): Promise
   const locations = req.sources.map((s) => ({ source: s, location: openLocation(s, req.http) }));
   const answer = await firstAnswer(
     locations.map(({ source, location }) => async (signal: AbortSignal) => {
-      const tarballUrl = /\.tar\.xz$/i.test(new URL(source).pathname);
-      return tarballUrl
-        ? fromTarball(source, location, id, kind, req.path, signal)
-        : fromTree(source, location, id, kind, req.path, signal);
+      const lookup = { source, location, id, kind, path: req.path, signal };
+      return /\.tar\.xz$/i.test(new URL(source).pathname) ? fromTarball(lookup) : fromTree(lookup);
     }),
   );
   sink.begin({ name: answer.member, size: answer.data.length });
@@ -175,14 +173,17 @@ async function shardFor(location: Location, id: string, signal: AbortSignal): Pr
   }
 }
 
-async function fromTree(
-  source: string,
-  location: Location,
-  id: string | undefined,
-  kind: BuildIdKind,
-  path: string | undefined,
-  signal: AbortSignal,
-): Promise<Answer> {
+/** One source asked for one member. */
+interface Lookup {
+  source: string;
+  location: Location;
+  id: string | undefined;
+  kind: BuildIdKind;
+  path: string | undefined;
+  signal: AbortSignal;
+}
+
+async function fromTree({ source, location, id, kind, path, signal }: Lookup): Promise<Answer> {
   if (id === undefined)
     throw new PackdebugError(
       'E_USAGE',
@@ -354,14 +355,7 @@ async function copyBlocks(ra: XzRandomAccess, start: number, size: number): Prom
 
 // --- one tarball, through its own xz Index ------------------------------------
 
-async function fromTarball(
-  source: string,
-  location: Location,
-  id: string | undefined,
-  kind: BuildIdKind,
-  path: string | undefined,
-  signal: AbortSignal,
-): Promise<Answer> {
+async function fromTarball({ source, location, id, kind, path, signal }: Lookup): Promise<Answer> {
   const src: RangeSource = await location.open('', undefined, signal);
   const ra = await XzRandomAccess.fromSource(src, source, { name: source });
   const reader = TarballReader.over(ra);
