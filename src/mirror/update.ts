@@ -315,8 +315,20 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
     }
   }
 
+  // Tarballs read or merged in this run. Their objects are written at once (before any shard names them) and
+  // only their build-id entries kept: a full run over a large tree would not hold every member in memory.
+  const fresh = new Map<string, FreshTarball>();
+  const forFragment: TarballObject[] | undefined = options.fragment ? [] : undefined;
+  const accept = async (rel: string, obj: TarballObject) => {
+    const key = tarballKey(rel, obj.stamp);
+    if (!options.fragmentOnly) {
+      const file = path.join(dir, tarballObjectPath(key));
+      if (!(await readJson(file))) await writeAtomic(file, encodeTarballObject(obj));
+    }
+    forFragment?.push(obj);
+    fresh.set(rel, { record: { ...recordOf(obj), key }, entries: entriesOf(obj) });
+  };
   // Fragments: trusted for tarballs that are here with the size they describe.
-  const fresh = new Map<string, TarballObject>();
   let merged = 0;
   if (options.merge?.length) {
     for (const obj of await readFragments(options.merge)) {
@@ -326,7 +338,7 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
         log.warn(`${obj.path}: in a fragment but ${here}; not merged`);
         continue;
       }
-      fresh.set(obj.path, obj);
+      await accept(obj.path, obj);
       merged++;
     }
   }
@@ -339,14 +351,12 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
       limit(async () => {
         const now = current.get(rel)!;
         try {
-          fresh.set(
-            rel,
-            await describeTarball(
-              now.abs,
-              { path: rel, buildNumber: now.buildNumber, mtimeMs: now.mtimeMs },
-              options.env,
-            ),
+          const obj = await describeTarball(
+            now.abs,
+            { path: rel, buildNumber: now.buildNumber, mtimeMs: now.mtimeMs },
+            options.env,
           );
+          await accept(rel, obj);
         } catch (err) {
           if (!(err instanceof PackdebugError)) throw err;
           const reason = err.message.replace(/\s*\n\s*/g, ' ');
@@ -362,7 +372,8 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
 
   if (options.fragment) {
     const lines = [JSON.stringify({ format: FRAGMENT_FORMAT, version: FORMAT_VERSION })];
-    for (const rel of [...fresh.keys()].sort()) lines.push(encodeTarballObject(fresh.get(rel)!));
+    forFragment!.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const obj of forFragment!) lines.push(encodeTarballObject(obj));
     await writeAtomic(path.resolve(options.fragment), `${lines.join('\n')}\n`);
   }
   if (options.fragmentOnly) {
@@ -371,8 +382,8 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
       index: path.resolve(options.fragment!),
       generation,
       tarballs: fresh.size,
-      buildIds: new Set([...fresh.values()].flatMap((o) => entriesOf(o).map((e) => e.buildId))).size,
-      entries: [...fresh.values()].reduce((n, o) => n + entriesOf(o).length, 0),
+      buildIds: new Set([...fresh.values()].flatMap((f) => f.entries.map((e) => e.buildId))).size,
+      entries: [...fresh.values()].reduce((n, f) => n + f.entries.length, 0),
       read: reading.length - damaged.length,
       unchanged: 0,
       merged,
@@ -387,20 +398,17 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
     return summarize(options, dir, previous.generation, records, { reading, damaged, unchanged, merged, removed });
   }
 
-  // 1. The objects of new tarball versions (immutable names: written once).
-  for (const [rel, obj] of fresh) {
-    const key = tarballKey(rel, obj.stamp);
-    const file = path.join(dir, tarballObjectPath(key));
-    if (!(await readJson(file))) await writeAtomic(file, encodeTarballObject(obj));
+  // 1. The objects of new tarball versions were written as they were read (immutable names: written once).
+  for (const [rel, f] of fresh) {
     const now = current.get(rel)!;
     records[rel] = {
       dev: now.dev,
       ino: now.ino,
       size: now.size,
       mtimeMs: now.mtimeMs,
-      key,
-      buildIds: [...new Set(entriesOf(obj).map((e) => e.buildId))],
-      entries: entriesOf(obj).length,
+      key: f.record.key,
+      buildIds: [...new Set(f.entries.map((e) => e.buildId))],
+      entries: f.entries.length,
     };
     if (oldRecords[rel] && !dropped.has(rel)) dropped.add(rel);
   }
@@ -408,15 +416,14 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
   // 2. The shards the change touches (all of them on a full run).
   const touched = new Set<string>(full ? TOP_PREFIXES : []);
   for (const rel of dropped) for (const id of oldRecords[rel]?.buildIds ?? []) touched.add(leafOf(id, split));
-  for (const obj of fresh.values()) for (const e of entriesOf(obj)) touched.add(leafOf(e.buildId, split));
-  const adds = new Map<string, { obj: TarballObject; key: string; entry: Omit<ShardEntry, 'tarball'> }[]>();
-  for (const [rel, obj] of fresh) {
-    const key = records[rel]!.key!;
-    for (const entry of entriesOf(obj)) {
+  for (const f of fresh.values()) for (const e of f.entries) touched.add(leafOf(e.buildId, split));
+  const adds = new Map<string, { t: ShardTableRow; entry: Omit<ShardEntry, 'tarball'> }[]>();
+  for (const f of fresh.values()) {
+    for (const entry of f.entries) {
       const leaf = leafOf(entry.buildId, split);
       let list = adds.get(leaf);
       if (!list) adds.set(leaf, (list = []));
-      list.push({ obj, key, entry });
+      list.push({ t: f.record, entry });
     }
   }
   let shardsWritten = 0;
@@ -470,7 +477,7 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
         }
       }
     }
-    for (const a of adds.get(prefix) ?? []) rows.push({ t: { ...recordOf(a.obj), key: a.key }, entry: a.entry });
+    rows.push(...(adds.get(prefix) ?? []));
     await writeShard(prefix, rows);
   }
 
@@ -538,6 +545,12 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
 }
 
 type ShardTableRow = Shard['tarballs'][number];
+
+/** A tarball read or merged in this run, as the shards need it. */
+interface FreshTarball {
+  record: ShardTableRow;
+  entries: Omit<ShardEntry, 'tarball'>[];
+}
 
 function summarize(
   options: IndexOptions,
