@@ -174,6 +174,9 @@ export function bashrcSnippet(opts: SnippetOptions = {}): string {
   const removePackedSetting =
     '#PACKDEBUG_REMOVE_PACKED=1    # remove packed debug files from the image ' +
     'after a verified write (instead of INSTALL_MASK)';
+  const indexSetting =
+    '#PACKDEBUG_INDEX=1            # after each merge, update the build-id index that lets ' +
+    'static mirrors serve the tree';
   const sourceHook =
     `if [[ -r "${r.hookPath}" ]]; then source "${r.hookPath}"; ` +
     `else ewarn "packdebug: ${r.hookPath} is not readable, debug info is not packed"; fi`;
@@ -185,6 +188,7 @@ export function bashrcSnippet(opts: SnippetOptions = {}): string {
 #PACKDEBUG_ENCODER=auto       # xz (system xz, fastest), lzma-native, or auto; same output
 ${removePackedSetting}
 #PACKDEBUG_STRICT=1           # fail the merge when packing fails; default: warn and go on
+${indexSetting}
 #PACKDEBUG_BIN=/usr/local/bin/packdebug  # the packdebug executable; default packdebug from PATH
 # The hook ships as hooks/packdebug.bashrc; with a git checkout, source
 # <checkout>/hooks/packdebug.bashrc instead. It defines pre_pkg_preinst and
