@@ -6,8 +6,9 @@
 import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { startNginx } from './helpers/nginx.js';
 import { cliPeakRss } from './helpers/peak-rss.js';
 import { tmpdir } from './helpers/images.js';
 import { requireTool } from './helpers/tools.js';
@@ -75,6 +76,17 @@ describe.skipIf(!hasTools)('extract holds about one Block, not the member', () =
   it('-o from a tree source', async () => {
     expect(await extractToFile(tree)).toBeLessThan(BOUND);
   }, 120_000);
+
+  it('-o from a tarball URL (file:// and nginx, Range reads): the member goes through a file, not memory', async () => {
+    expect(await extractToFile(pathToFileURL(layout).href)).toBeLessThan(BOUND);
+    if (!requireTool('nginx')) return;
+    const server = await startNginx(tree);
+    try {
+      expect(await extractToFile(`${server.url}app-misc/big/big-1-1-debug.tar.xz`)).toBeLessThan(BOUND);
+    } finally {
+      await server.stop();
+    }
+  }, 180_000);
 
   it.each([
     ['packdebug layout', () => layout],

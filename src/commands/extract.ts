@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ExtractArgs } from './extract.args.js';
 import { PackdebugError } from '../errors.js';
@@ -52,9 +54,10 @@ function numberOption(name: string, value: string | undefined, fallback: number,
 }
 
 async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): Promise<number> {
-  const [{ fetchRemote }, { planOutput, outputFile, openOutputStream, stdoutSink }] = await Promise.all([
+  const [{ fetchRemote }, { planOutput, openOutputStream, stdoutSink }, { AtomicFile }] = await Promise.all([
     import('../mirror/remote.js'),
     import('../tarball/extract-output.js'),
+    import('../util/atomic.js'),
   ]);
   const urls = sources.map((s) => (/^(https?|file):\/\//i.test(s) ? s : pathToFileURL(s).href));
   const plan = await planOutput(args.output);
@@ -63,43 +66,50 @@ async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): P
     retries: numberOption('retries', args.retries, 3, true),
     log: (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`),
   };
-  // Fetched and verified in memory first: nothing reaches the output before that.
-  const chunks: Buffer[] = [];
-  const result = await fetchRemote(
-    { sources: urls, buildId: args.buildId, kind: args.kind, path: args.path, http },
-    { begin: () => undefined, write: (c) => void chunks.push(c) },
-  );
-  if (plan.kind === 'replace') {
-    const out = await outputFile(args.output!, plan.path);
-    try {
-      for (const c of chunks) {
-        out.sink.write(c);
-        await out.sink.drained?.();
-      }
-      await out.commit();
-    } finally {
-      await out.abort();
-    }
-  } else {
-    const into = plan.kind === 'into' ? await openOutputStream(args.output!, plan) : undefined;
-    const sink = into?.sink ?? stdoutSink(io.stdout);
-    try {
-      for (const c of chunks) {
-        sink.write(c);
-        await sink.drained?.();
-      }
-    } finally {
-      await into?.finish();
-    }
-  }
-  if (args.verbose) {
-    io.stderr.write(
-      `${printable(
-        `packdebug: ${result.member} (${result.size} bytes) from ${result.tarball} at ${result.source} ` +
-          `through its ${result.via === 'index' ? 'build-id index' : 'xz Index'}: ${result.requests} requests, ` +
-          `${result.bytesFetched} bytes fetched`,
-      )}\n`,
+  // Each source writes into a temporary file: beside the output (committed by a rename once verified), or in
+  // $TMPDIR for a stream (copied out once verified). Memory stays small whatever the member's size.
+  const files: Awaited<ReturnType<typeof AtomicFile.create>>[] = [];
+  const open = async () => {
+    const at = plan.kind === 'replace' ? plan.path : path.join(os.tmpdir(), `packdebug-extract-${process.pid}`);
+    const f = await AtomicFile.create(at);
+    files.push(f);
+    return f;
+  };
+  try {
+    const result = await fetchRemote(
+      { sources: urls, buildId: args.buildId, kind: args.kind, path: args.path, http },
+      open,
     );
+    if (plan.kind === 'replace') {
+      await result.file.fh.chmod(0o644);
+      await result.file.commit();
+    } else {
+      const into = plan.kind === 'into' ? await openOutputStream(args.output!, plan) : undefined;
+      const sink = into?.sink ?? stdoutSink(io.stdout);
+      try {
+        const chunk = Buffer.allocUnsafe(1 << 16);
+        for (let at = 0; at < result.size;) {
+          const { bytesRead } = await result.file.fh.read(chunk, 0, Math.min(chunk.length, result.size - at), at);
+          if (bytesRead === 0) break;
+          sink.write(Buffer.from(chunk.subarray(0, bytesRead)));
+          await sink.drained?.();
+          at += bytesRead;
+        }
+      } finally {
+        await into?.finish();
+      }
+    }
+    if (args.verbose) {
+      io.stderr.write(
+        `${printable(
+          `packdebug: ${result.member} (${result.size} bytes) from ${result.tarball} at ${result.source} ` +
+            `through its ${result.via === 'index' ? 'build-id index' : 'xz Index'}: ${result.requests} requests, ` +
+            `${result.bytesFetched} bytes fetched`,
+        )}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    await Promise.all(files.map((f) => f.abort()));
   }
-  return 0;
 }

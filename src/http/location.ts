@@ -108,7 +108,12 @@ class HttpLocation implements Location {
 /** Reads smaller than this fetch this much (the layout's many small reads at a tarball's end). */
 const MIN_WINDOW = 64 << 10;
 /** A run of reads, each where the last one ended (a scan), doubles its fetches up to this. */
-const MAX_WINDOW = 8 << 20;
+const MAX_WINDOW = 16 << 20;
+/**
+ * prefetch fetches at most this much at once: the Blocks of a larger member
+ * (a 2 GB debug file) are read in windows instead, so memory stays bounded.
+ */
+const MAX_PREFETCH = 64 << 20;
 /** The tail fetched first: Stream Footer, Index and, for small tarballs, everything. */
 const TAIL_WINDOW = 64 << 10;
 /** Fetched bytes kept for later reads. */
@@ -151,7 +156,7 @@ class HttpRangeSource implements RangeSource {
         file: this.url,
       });
     if (this.#find(start, end - start)) return;
-    await this.#fetch(start, end);
+    await this.#fetch(start, Math.min(end, start + MAX_PREFETCH));
   }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {

@@ -8,7 +8,8 @@
  * the ELF note.
  */
 import { PackdebugError } from '../errors.js';
-import { bufferSource, inspectElf } from '../elf/index.js';
+import type { FileHandle } from 'node:fs/promises';
+import { fdSource, inspectElf } from '../elf/index.js';
 import { firstAnswer, type HttpOptions } from '../http/client.js';
 import { isUrl, type Location, openLocation, type RangeSource } from '../http/location.js';
 import { TarParser, type TarEntry } from '../tar/parse.js';
@@ -50,62 +51,68 @@ export interface RemoteRequest {
   http: HttpOptions;
 }
 
-/** Where the member's bytes go: called once the member is known; `write` may be called many times. */
-export interface RemoteSink {
-  begin(entry: { name: string; size: number }): void;
-  write(chunk: Buffer): void | Promise<void>;
+/**
+ * A file each source writes the member into (a temporary file: beside the
+ * output, or anywhere for stdout). Nothing reaches the output until the
+ * bytes are verified: the caller commits the winner's file and drops the rest.
+ */
+export interface MemberFile {
+  readonly fh: FileHandle;
 }
 
-export interface RemoteResult {
+export interface RemoteResult<F extends MemberFile> {
   source: string;
   tarball: string;
   member: string;
   size: number;
+  /** The file that holds the verified member. */
+  file: F;
   /** HTTP requests (or file opens) and bytes fetched for this answer, over all sources asked. */
   requests: number;
   bytesFetched: number;
   via: 'index' | 'tarball';
 }
 
-/** A member whose bytes arrived, verified, in memory or in a file the caller verifies the ELF note of. */
+/** A member that arrived and was verified, in its file. */
 interface Answer {
   source: string;
   tarball: string;
   member: string;
-  data: Buffer;
+  size: number;
   via: 'index' | 'tarball';
 }
 
 /** Members larger than this are refused from a remote source (a hostile index could claim anything). */
-const MAX_MEMBER_BYTES = 4 * 2 ** 30;
+const MAX_MEMBER_BYTES = 2 ** 42;
 
 /**
  * Fetches the member from the first source that has it (all asked at once),
- * verified. The data is held in memory until verified; `sink` gets it only then.
+ * each into its own file from `open`, and verifies it there. Returns the
+ * winner's file; the caller commits or copies it, and discards the others.
  */
-export async function fetchRemote(req: RemoteRequest, sink: RemoteSink): Promise<RemoteResult> {
+export async function fetchRemote<F extends MemberFile>(
+  req: RemoteRequest,
+  open: () => Promise<F>,
+): Promise<RemoteResult<F>> {
   if (req.sources.length === 0) throw new PackdebugError('E_USAGE', 'no source URL');
   const kind = req.kind ?? 'debuginfo';
   const id = req.buildId?.toLowerCase();
   if (id !== undefined && !isBuildId(id))
     throw new PackdebugError('E_USAGE', `invalid build-id '${req.buildId}': expected an even number of hex digits`);
   const locations = req.sources.map((s) => ({ source: s, location: openLocation(s, req.http) }));
-  const answer = await firstAnswer(
+  const { answer, file } = await firstAnswer(
     locations.map(({ source, location }) => async (signal: AbortSignal) => {
-      const lookup = { source, location, id, kind, path: req.path, signal };
-      return /\.tar\.xz$/i.test(new URL(source).pathname) ? fromTarball(lookup) : fromTree(lookup);
+      const file = await open();
+      const lookup = { source, location, id, kind, path: req.path, signal, out: file.fh };
+      const answer = await (/\.tar\.xz$/i.test(new URL(source).pathname) ? fromTarball(lookup) : fromTree(lookup));
+      return { answer, file };
     }),
   );
-  sink.begin({ name: answer.member, size: answer.data.length });
-  for (let at = 0; at < answer.data.length; at += 1 << 16) await sink.write(answer.data.subarray(at, at + (1 << 16)));
   return {
-    source: answer.source,
-    tarball: answer.tarball,
-    member: answer.member,
-    size: answer.data.length,
+    ...answer,
+    file,
     requests: locations.reduce((n, l) => n + l.location.stats.requests, 0),
     bytesFetched: locations.reduce((n, l) => n + l.location.stats.bytes, 0),
-    via: answer.via,
   };
 }
 
@@ -119,9 +126,10 @@ function notFound(source: string, id: string | undefined, kind: BuildIdKind, pat
   return new PackdebugError('E_NOT_FOUND', `${what(id, kind, path)}: not found in ${source}`, { file: source });
 }
 
-/** The ELF note must name the build-id asked for, as debuginfod decides. */
-function checkElf(data: Buffer, id: string, kind: BuildIdKind, where: string): void {
-  const elf = inspectElf(bufferSource(data));
+/** The ELF note of the `size` bytes written to `out` must name the build-id asked for, as debuginfod decides. */
+async function checkElf(out: FileHandle, size: number, id: string, kind: BuildIdKind, where: string): Promise<void> {
+  await out.datasync();
+  const elf = inspectElf(fdSource(out.fd, size));
   if (!elf || !matchesBuildId(elf, id, kind))
     throw new PackdebugError(
       'E_VERIFY',
@@ -181,9 +189,11 @@ interface Lookup {
   kind: BuildIdKind;
   path: string | undefined;
   signal: AbortSignal;
+  /** Where the member's bytes go (from offset 0; the file may hold a failed candidate's bytes beyond). */
+  out: FileHandle;
 }
 
-async function fromTree({ source, location, id, kind, path, signal }: Lookup): Promise<Answer> {
+async function fromTree({ source, location, id, kind, path, signal, out }: Lookup): Promise<Answer> {
   if (id === undefined)
     throw new PackdebugError(
       'E_USAGE',
@@ -211,12 +221,12 @@ async function fromTree({ source, location, id, kind, path, signal }: Lookup): P
       if (path !== undefined) {
         const member = await sourceMember(location, t, path, signal);
         if (!member) continue;
-        const data = await readIndexed(location, t, member, signal);
-        return { source, tarball: t.path, member: member.name, data, via: 'index' };
+        const size = await readIndexed(location, t, member, signal, out);
+        return { source, tarball: t.path, member: member.name, size, via: 'index' };
       }
-      const data = await readIndexed(location, t, { ...e, name: e.member }, signal);
-      checkElf(data, id, kind, location.urlOf(t.path));
-      return { source, tarball: t.path, member: e.member, data, via: 'index' };
+      const size = await readIndexed(location, t, { ...e, name: e.member }, signal, out);
+      await checkElf(out, size, id, kind, location.urlOf(t.path));
+      return { source, tarball: t.path, member: e.member, size, via: 'index' };
     } catch (err) {
       if (!(err instanceof PackdebugError) || !['E_CHANGED', 'E_FORMAT', 'E_VERIFY', 'E_NOT_FOUND'].includes(err.code))
         throw err;
@@ -283,14 +293,15 @@ async function readIndexed(
   t: ShardTarball,
   m: { name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange },
   signal: AbortSignal,
-): Promise<Buffer> {
+  out: FileHandle,
+): Promise<number> {
   if (m.size > MAX_MEMBER_BYTES) throw new PackdebugError('E_FORMAT', `${m.name}: ${m.size} bytes, too large`);
   const url = location.urlOf(t.path);
   const source = await location.open(t.path, t.size, signal);
   if (!m.blocks) {
     // Blocks in several Streams: read through the tarball's own Index.
     const ra = await XzRandomAccess.fromSource(source, url, { name: url });
-    return readVerified(ra, url, m);
+    return readVerified(ra, url, m, out);
   }
   const span = compressedSpan(m.blocks);
   try {
@@ -303,7 +314,7 @@ async function readIndexed(
   if (u.start > m.headerOffset || u.end < m.dataOffset + m.size)
     throw new PackdebugError('E_FORMAT', `${url}: the index's Blocks do not cover ${m.name}`);
   const ra = await XzRandomAccess.fromSource(source, url, { name: url }, partialLayout(m.blocks, t.size));
-  return readVerified(ra, url, m);
+  return readVerified(ra, url, m, out);
 }
 
 /**
@@ -314,7 +325,8 @@ async function readVerified(
   ra: XzRandomAccess,
   url: string,
   m: { name: string; size: number; headerOffset: number; dataOffset: number },
-): Promise<Buffer> {
+  out: FileHandle,
+): Promise<number> {
   try {
     const header = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset);
     let entry: TarEntry | undefined;
@@ -327,35 +339,47 @@ async function readVerified(
       throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} (${m.size} bytes) at ${m.headerOffset}`, {
         file: url,
       });
-    return await copyBlocks(ra, m.dataOffset, m.size);
+    await copyBlocks(ra, m.dataOffset, m.size, out);
+    return m.size;
   } finally {
     await ra.close();
   }
 }
 
-/** Bytes [start, start + size) of the tar stream, decoding every Block that holds them to its end. */
-async function copyBlocks(ra: XzRandomAccess, start: number, size: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(size);
-  if (size === 0) return out;
+/**
+ * Bytes [start, start + size) of the tar stream into `out` from its offset
+ * 0, decoding every Block that holds them to its end (so each Check is
+ * verified). The file is truncated to `size`: a failed candidate's bytes
+ * never stay behind.
+ */
+async function copyBlocks(ra: XzRandomAccess, start: number, size: number, out: FileHandle): Promise<void> {
+  await out.truncate(0);
   let got = 0;
-  for (const i of ra.blocksCovering(start, size)) {
-    const b = ra.blocks[i]!;
-    let pos = b.uncompressedOffset;
-    await ra.streamBlock(i, (chunk) => {
-      const from = Math.max(start, pos);
-      const to = Math.min(start + size, pos + chunk.length);
-      if (to > from) got += chunk.copy(out, from - start, from - pos, to - pos);
-      pos += chunk.length;
-      return true;
-    });
+  if (size > 0) {
+    for (const i of ra.blocksCovering(start, size)) {
+      const b = ra.blocks[i]!;
+      let pos = b.uncompressedOffset;
+      await ra.streamBlock(i, async (chunk) => {
+        const from = Math.max(start, pos);
+        const to = Math.min(start + size, pos + chunk.length);
+        pos += chunk.length;
+        if (to > from) {
+          const part = chunk.subarray(from - (pos - chunk.length), to - (pos - chunk.length));
+          let done = 0;
+          while (done < part.length)
+            done += (await out.write(part, done, part.length - done, from - start + done)).bytesWritten;
+          got += part.length;
+        }
+        return true;
+      });
+    }
   }
   if (got !== size) throw new PackdebugError('E_FORMAT', `${ra.name}: ${got} of ${size} bytes decoded`);
-  return out;
 }
 
 // --- one tarball, through its own xz Index ------------------------------------
 
-async function fromTarball({ source, location, id, kind, path, signal }: Lookup): Promise<Answer> {
+async function fromTarball({ source, location, id, kind, path, signal, out }: Lookup): Promise<Answer> {
   const src: RangeSource = await location.open('', undefined, signal);
   const ra = await XzRandomAccess.fromSource(src, source, { name: source });
   const reader = TarballReader.over(ra);
@@ -368,9 +392,9 @@ async function fromTarball({ source, location, id, kind, path, signal }: Lookup)
       entry = (await reader.find(path!))?.entry;
     }
     if (!entry || (entry.type !== '0' && entry.type !== '7')) throw notFound(source, id, kind, path);
-    const data = await copyBlocks(ra, entry.dataOffset, entry.size);
-    if (id !== undefined && path === undefined) checkElf(data, id, kind, source);
-    return { source, tarball: source, member: entry.path, data, via: 'tarball' };
+    await copyBlocks(ra, entry.dataOffset, entry.size, out);
+    if (id !== undefined && path === undefined) await checkElf(out, entry.size, id, kind, source);
+    return { source, tarball: source, member: entry.path, size: entry.size, via: 'tarball' };
   } finally {
     await reader.close();
   }
