@@ -15,6 +15,7 @@ const LAYERS = [
   ['image'],
   ['binpkg', 'tarball'],
   ['pack', 'audit', 'prune', 'debuginfod', 'mirror'],
+  ['serve'],
   ['commands'],
   ['cli'],
 ];

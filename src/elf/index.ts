@@ -6,3 +6,4 @@
 export { ElfCapture } from './capture.js';
 export { gnuBuildIdFromSegments, inspectElf, isElf, type ElfInfo } from './inspect.js';
 export { bufferSource, fdSource, type ByteSource } from './source.js';
+export { findSection } from './find-section.js';

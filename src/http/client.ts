@@ -14,6 +14,7 @@
  * prescribed here anyway.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { FileHandle } from 'node:fs/promises';
 import https from 'node:https';
 import { PackdebugError } from '../errors.js';
 import { backoffDelay, retryAfterMs } from './backoff.js';
@@ -37,6 +38,8 @@ export interface HttpRequest {
   range?: { start: number; end: number } | { suffix: number };
   /** Refuse a body larger than this (a hostile or wrong object). Default 1 GiB. */
   maxBytes?: number;
+  /** Write the body into this file from offset 0 instead of memory (`body` is then empty; `written` its size). */
+  into?: FileHandle;
 }
 
 export interface HttpResponse {
@@ -50,6 +53,8 @@ export interface HttpResponse {
   /** The resource's full size, when the response says (Content-Range, or a 200's length). */
   total?: number;
   headers: IncomingHttpHeaders;
+  /** Bytes of body received (into the file, with `into`). */
+  written: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -209,8 +214,9 @@ async function attemptGet(url: string, request: HttpRequest, options: HttpOption
     );
   }
   let body: Buffer;
+  let written: number;
   try {
-    body = await readBody(res, maxBytes, url);
+    ({ body, written } = await readBody(res, maxBytes, url, request.into));
   } catch (err) {
     if (err instanceof PackdebugError) throw err;
     if (options.signal?.aborted) throw abortedError(url);
@@ -218,10 +224,10 @@ async function attemptGet(url: string, request: HttpRequest, options: HttpOption
       timeout.aborted ? 'timed out while reading the body' : `body cut short: ${networkReason(err)}`,
     );
   }
-  if (declared !== null && body.length !== Number(declared))
-    throw new TransportError(`body cut short (${body.length} of ${declared} bytes)`);
+  if (declared !== null && written !== Number(declared))
+    throw new TransportError(`body cut short (${written} of ${declared} bytes)`);
   const finalUrl = (res as IncomingMessage & { finalUrl?: string }).finalUrl ?? url;
-  const out: HttpResponse = { url: finalUrl, body, ignoredRange: false, headers: res.headers };
+  const out: HttpResponse = { url: finalUrl, body, ignoredRange: false, headers: res.headers, written };
   if (status === 206) {
     const cr = parseContentRange(header(res.headers, 'content-range'));
     const want = range && cr ? expectedSpan(range, cr.total) : undefined;
@@ -273,28 +279,56 @@ function expectedSpan(range: NonNullable<HttpRequest['range']>, total: number): 
 }
 
 /** The body, at most `maxBytes`; a connection closed early is an error (a cut body). */
-function readBody(res: IncomingMessage, maxBytes: number, url: string): Promise<Buffer> {
+function readBody(
+  res: IncomingMessage,
+  maxBytes: number,
+  url: string,
+  into?: FileHandle,
+): Promise<{ body: Buffer; written: number }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    let writing = Promise.resolve();
+    let failed = false;
+    const fail = (err: unknown) => {
+      failed = true;
+      res.destroy();
+      reject(err);
+    };
     res.on('data', (chunk: Buffer) => {
+      const at = n;
       n += chunk.length;
       if (n > maxBytes) {
-        res.destroy();
-        reject(
+        fail(
           new PackdebugError('E_FORMAT', `${url}: the body is larger than the ${maxBytes} bytes expected`, {
             file: url,
           }),
         );
         return;
       }
-      chunks.push(chunk);
+      if (!into) {
+        chunks.push(chunk);
+        return;
+      }
+      // Into the file, one chunk at a time: the socket waits while the disk does.
+      res.pause();
+      writing = writing
+        .then(async () => {
+          let done = 0;
+          while (done < chunk.length)
+            done += (await into.write(chunk, done, chunk.length - done, at + done)).bytesWritten;
+          if (!failed) res.resume();
+        })
+        .catch(fail);
     });
     res.on('error', reject);
     res.on('aborted', () => reject(new Error('connection closed')));
     res.on('end', () => {
-      if (!res.complete) reject(new Error('connection closed'));
-      else resolve(Buffer.concat(chunks, n));
+      if (!res.complete) return reject(new Error('connection closed'));
+      void writing.then(() => {
+        if (failed) return;
+        resolve({ body: into ? Buffer.alloc(0) : Buffer.concat(chunks, n), written: n });
+      });
     });
   });
 }

@@ -49,14 +49,20 @@ export function isSafeRelative(rel: string): boolean {
   return rel.split('/').every((c) => c !== '' && c !== '.' && c !== '..');
 }
 
-export function openLocation(url: string, options: HttpOptions = {}): Location {
+/** For a file:// tree: the objects under `prefix` come from another directory (an index kept outside the tree). */
+export interface Overlay {
+  prefix: string;
+  root: string;
+}
+
+export function openLocation(url: string, options: HttpOptions = {}, overlay?: Overlay): Location {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new PackdebugError('E_USAGE', `${url}: not a valid URL`);
   }
-  if (parsed.protocol === 'file:') return new FileLocation(url, fileURLToPath(parsed));
+  if (parsed.protocol === 'file:') return new FileLocation(url, fileURLToPath(parsed), overlay);
   if (parsed.protocol === 'http:' || parsed.protocol === 'https:') return new HttpLocation(url, options);
   throw new PackdebugError('E_USAGE', `${url}: only http://, https:// and file:// URLs are supported`);
 }
@@ -217,6 +223,7 @@ class FileLocation implements Location {
   constructor(
     readonly url: string,
     private readonly root: string,
+    private readonly overlay?: Overlay,
   ) {}
 
   urlOf(rel: string): string {
@@ -227,15 +234,18 @@ class FileLocation implements Location {
   /** Opens `rel` if it is a regular file whose real path is inside the root (no symlink out). */
   async #openInside(rel: string) {
     checkRelative(this.url, rel);
-    const file = rel === '' ? this.root : path.join(this.root, rel);
+    const inOverlay = this.overlay && rel.startsWith(this.overlay.prefix);
+    const base = inOverlay ? this.overlay!.root : this.root;
+    const sub = inOverlay ? rel.slice(this.overlay!.prefix.length) : rel;
+    const file = sub === '' ? base : path.join(base, sub);
     const fh = await openRegularFile(file, { name: this.urlOf(rel) }).catch((err: unknown) => {
       const errno = ((err as { cause?: NodeJS.ErrnoException }).cause ?? (err as NodeJS.ErrnoException))?.code;
       if (errno === 'ENOENT' || errno === 'ENOTDIR')
         throw new PackdebugError('E_NOT_FOUND', `${this.urlOf(rel)}: not found`, { file: this.urlOf(rel) });
       throw err;
     });
-    if (rel !== '') {
-      const [real, rootReal] = await Promise.all([fs.realpath(file), fs.realpath(this.root)]);
+    if (sub !== '') {
+      const [real, rootReal] = await Promise.all([fs.realpath(file), fs.realpath(base)]);
       if (!real.startsWith(`${rootReal}/`)) {
         await fh.close();
         throw new PackdebugError('E_UNSAFE', `${this.urlOf(rel)}: a symlink out of ${this.url}; not followed`, {

@@ -74,7 +74,7 @@ export interface RemoteResult<F extends MemberFile> {
 }
 
 /** A member that arrived and was verified, in its file. */
-interface Answer {
+export interface Answer {
   source: string;
   tarball: string;
   member: string;
@@ -103,9 +103,7 @@ export async function fetchRemote<F extends MemberFile>(
   const { answer, file } = await firstAnswer(
     locations.map(({ source, location }) => async (signal: AbortSignal) => {
       const file = await open();
-      const lookup = { source, location, id, kind, path: req.path, signal, out: file.fh };
-      const answer = await (/\.tar\.xz$/i.test(new URL(source).pathname) ? fromTarball(lookup) : fromTree(lookup));
-      return { answer, file };
+      return { answer: await lookupIn({ source, location, id, kind, path: req.path, signal, out: file.fh }), file };
     }),
   );
   return {
@@ -181,8 +179,16 @@ async function shardFor(location: Location, id: string, signal: AbortSignal): Pr
   }
 }
 
+/**
+ * One source asked for one member, written to `out` and verified: a tree
+ * through its index, or a tarball (a URL ending in .tar.xz) through its own.
+ */
+export function lookupIn(lookup: Lookup): Promise<Answer> {
+  return /\.tar\.xz$/i.test(new URL(lookup.source).pathname) ? fromTarball(lookup) : fromTree(lookup);
+}
+
 /** One source asked for one member. */
-interface Lookup {
+export interface Lookup {
   source: string;
   location: Location;
   id: string | undefined;

@@ -48,6 +48,8 @@ export interface IndexLog {
 
 export interface IndexOptions {
   tree: string;
+  /** Where the index goes; default TREE/.packdebug-index (a server keeps one for a read-only tree in its cache). */
+  indexDir?: string;
   /** Only these CATEGORY/PN directories are looked at (a hook after one merge); the rest keep their records. */
   only?: string[];
   /** Forget the state: read every tarball and write every shard. */
@@ -105,7 +107,8 @@ export async function updateIndex(options: IndexOptions): Promise<IndexReport> {
   const tree = options.tree;
   const st = await fs.stat(tree).catch(() => undefined);
   if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: not a directory`, { file: tree });
-  const dir = path.join(tree, INDEX_DIR);
+  const dir = options.indexDir ?? path.join(tree, INDEX_DIR);
+  if (options.indexDir) await fs.mkdir(path.dirname(dir), { recursive: true });
   if (!options.fragmentOnly) await ensureIndexDir(dir);
   const release = options.fragmentOnly ? async () => undefined : await takeLock(dir, options.lockWaitMs ?? 600_000);
   try {
@@ -113,6 +116,23 @@ export async function updateIndex(options: IndexOptions): Promise<IndexReport> {
   } finally {
     await release();
   }
+}
+
+/**
+ * Whether the index in `dir` (default TREE/.packdebug-index) describes the
+ * tree as it is now: the same tarballs with the same local stamps. A reader
+ * that may not write the tree uses it as it is only then.
+ */
+export async function indexIsCurrent(tree: string, dir = path.join(tree, INDEX_DIR)): Promise<boolean> {
+  const state = await loadState(dir);
+  if (!state) return false;
+  let seen = 0;
+  for await (const item of walkTarballTree(tree)) {
+    if (item.kind !== 'tarball' || !item.file.endsWith('-debug.tar.xz')) continue;
+    if (!sameStamp(state.tarballs[item.rel], item)) return false;
+    seen++;
+  }
+  return seen === Object.keys(state.tarballs).length;
 }
 
 async function ensureIndexDir(dir: string): Promise<void> {
