@@ -1,0 +1,248 @@
+/**
+ * packdebug serve against real clients: Debian's debuginfod-find (debuginfo,
+ * executable, source, section) through a server over a local tree and over
+ * a tree that nginx serves, byte-identical to what Debian's debuginfod serves
+ * from the same tree; hostile requests; many clients at once; a damaged
+ * cache entry; SIGTERM with a request in flight.
+ */
+import { execa, type ResultPromise } from 'execa';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Debuginfod } from './helpers/debuginfod.js';
+import { buildIds, makeImage, tmpdir } from './helpers/images.js';
+import { startNginx } from './helpers/nginx.js';
+import { requireTool } from './helpers/tools.js';
+import { packInto } from './helpers/trees.js';
+
+const hasTools = requireTool('tar') && requireTool('xz') && requireTool('debuginfod') && requireTool('nginx');
+const CLI = path.resolve('dist/cli.js');
+const HELLO = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
+
+interface Served {
+  url: string;
+  child: ResultPromise;
+  stderr: () => string;
+}
+
+/** `packdebug serve ARGS` on a free port; resolves once it listens. */
+async function serve(args: string[]): Promise<Served> {
+  const child = execa('node', [CLI, 'serve', ...args, '--listen', '127.0.0.1:0'], {
+    reject: false,
+    env: { PACKDEBUG_CACHE_DIR: '' },
+  });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  for (let i = 0; i < 300; i++) {
+    const m = /serving .* on (http:\/\/\S+)/.exec(err);
+    if (m) return { url: m[1]!, child, stderr: () => err };
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`packdebug serve did not start: ${err}`);
+}
+
+async function stop(s: Served | undefined): Promise<void> {
+  if (!s) return;
+  s.child.kill('SIGTERM');
+  await s.child;
+}
+
+/** debuginfod-find against `url`, into a fresh client cache; the file's bytes. */
+async function find(url: string, args: string[]): Promise<Buffer | undefined> {
+  const cache = await tmpdir('serve-client');
+  const r = await execa('debuginfod-find', args, {
+    reject: false,
+    env: { DEBUGINFOD_URLS: url, DEBUGINFOD_CACHE_PATH: cache, DEBUGINFOD_TIMEOUT: '30' },
+  });
+  if (r.exitCode !== 0) return undefined;
+  return fs.readFile(String(r.stdout).trim());
+}
+
+/** A raw request (for targets fetch and curl would normalise). */
+function rawGet(url: string, target: string, extraHeaders = ''): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${extraHeaders}\r\n`);
+    });
+    let data = '';
+    socket.on('data', (c) => (data += c.toString('latin1')));
+    socket.on('end', () => resolve(data.split('\r\n')[0]!));
+    socket.on('error', reject);
+  });
+}
+
+describe.skipIf(!hasTools)('packdebug serve', () => {
+  let tree: string;
+  let image: string;
+  let ids: { path: string; buildId: string }[];
+  let source: string;
+  let local: Served | undefined;
+  let reference: Debuginfod | undefined;
+
+  beforeAll(async () => {
+    tree = await tmpdir('serve-tree');
+    image = await makeImage('hello');
+    ids = await buildIds(image);
+    await packInto(tree, image, HELLO, 16 << 10);
+    source = (await execa('find', ['usr/src/debug', '-type', 'f', '-name', '*.c'], { cwd: image })).stdout
+      .split('\n')
+      .sort()[0]!;
+    local = await serve([tree, '--cache', await tmpdir('serve-cache')]);
+    reference = await Debuginfod.start(tree, path.join(await tmpdir('serve-db'), 'db.sqlite'), { sources: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stop(local);
+    await reference?.stop();
+  });
+
+  it('debuginfod-find gets debuginfo, source and section byte-identical to Debian debuginfod', async () => {
+    for (const { path: rel, buildId } of ids) {
+      const ours = await find(local!.url, ['debuginfo', buildId]);
+      expect(ours?.equals(await fs.readFile(path.join(image, rel))), rel).toBe(true);
+      const theirs = await find(reference!.url, ['debuginfo', buildId]);
+      expect(ours!.equals(theirs!)).toBe(true);
+      const section = await find(local!.url, ['section', buildId, '.debug_info']);
+      const theirSection = await find(reference!.url, ['section', buildId, '.debug_info']);
+      expect(section?.length).toBeGreaterThan(0);
+      if (theirSection) expect(section!.equals(theirSection)).toBe(true);
+    }
+    const { buildId } = ids[0]!;
+    const ours = await find(local!.url, ['source', buildId, `/${source}`]);
+    expect(ours?.equals(await fs.readFile(path.join(image, source)))).toBe(true);
+    const theirs = await find(reference!.url, ['source', buildId, `/${source}`]);
+    if (theirs) expect(ours!.equals(theirs)).toBe(true);
+    expect(await find(local!.url, ['debuginfo', 'ab'.repeat(20)])).toBeUndefined();
+    expect(await find(local!.url, ['section', buildId, '.no_such_section'])).toBeUndefined();
+  });
+
+  it('sends the headers debuginfod sends, and HEAD', async () => {
+    const { buildId, path: rel } = ids[0]!;
+    const size = (await fs.stat(path.join(image, rel))).size;
+    const res = await fetch(`${local!.url}/buildid/${buildId}/debuginfo`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-debuginfod-size')).toBe(String(size));
+    expect(res.headers.get('x-debuginfod-file')).toBe(path.basename(rel));
+    expect(res.headers.get('x-debuginfod-archive')).toBe(path.join(tree, 'app-misc/hello/hello-1.0-1-debug.tar.xz'));
+    const metrics = await (await fetch(`${local!.url}/metrics`)).text();
+    expect(metrics).toMatch(/packdebug_serve_requests_total\{kind="debuginfo",status="200"\} \d+/);
+    expect(metrics).toMatch(/packdebug_serve_cache_hits_total \d+/);
+  });
+
+  it('serves a tree on a static mirror (nginx) through its index, byte-identical', async () => {
+    const mirrorTree = await tmpdir('serve-mirror');
+    await fs.cp(tree, mirrorTree, { recursive: true });
+    await execa('node', [CLI, 'index', mirrorTree]);
+    const nginx = await startNginx(mirrorTree);
+    const viaMirror = await serve([nginx.url, '--cache', await tmpdir('serve-cache-mirror')]);
+    try {
+      for (const { path: rel, buildId } of ids) {
+        const got = await find(viaMirror.url, ['debuginfo', buildId]);
+        expect(got?.equals(await fs.readFile(path.join(image, rel))), rel).toBe(true);
+      }
+      const src = await find(viaMirror.url, ['source', ids[0]!.buildId, `/${source}`]);
+      expect(src?.equals(await fs.readFile(path.join(image, source)))).toBe(true);
+    } finally {
+      await stop(viaMirror);
+      await nginx.stop();
+    }
+  });
+
+  it('refuses hostile requests with 400 or 404, never a file outside the tree', async () => {
+    const id = ids[0]!.buildId;
+    const cases: [string, number[]][] = [
+      [`/buildid/${id}/source/../../../../etc/passwd`, [400]],
+      [`/buildid/${id}/source/%2e%2e/%2e%2e/%2e%2e/etc/passwd`, [400]],
+      [`/buildid/${id}/source/usr/src/debug%2f..%2f..%2f..%2fetc%2fpasswd`, [400, 404]],
+      [`/buildid/${id}/source/etc/passwd%00.c`, [400]],
+      [`/buildid/${id}/source/etc/passwd`, [404]],
+      ['/buildid/xyz/debuginfo', [400]],
+      [`/buildid/${'a'.repeat(9000)}/debuginfo`, [414, 400, 431]],
+      [`/buildid/${id}/debuginfo/extra`, [404]],
+      ['/etc/passwd', [404]],
+      [`/buildid/${id}/section/..%2f..%2fetc`, [400]],
+    ];
+    for (const [target, statuses] of cases) {
+      const line = await rawGet(local!.url, target);
+      const status = Number(line.split(' ')[1]);
+      expect(statuses, `${target}: ${line}`).toContain(status);
+    }
+    const huge = await rawGet(local!.url, `/buildid/${id}/debuginfo`, `X-Big: ${'x'.repeat(64 << 10)}\r\n`);
+    expect(huge).toMatch(/ 4(00|31) /);
+    // Still serving.
+    expect((await fetch(`${local!.url}/buildid/${id}/debuginfo`)).status).toBe(200);
+  });
+
+  it('gives 64 concurrent clients correct bytes', async () => {
+    const cache = await tmpdir('serve-cache-64');
+    const fresh = await serve([tree, '--cache', cache]);
+    try {
+      const wants = await Promise.all(ids.map(async (x) => fs.readFile(path.join(image, x.path))));
+      const results = await Promise.all(
+        Array.from({ length: 64 }, async (_, i) => {
+          const k = i % ids.length;
+          const res = await fetch(`${fresh.url}/buildid/${ids[k]!.buildId}/debuginfo`);
+          return Buffer.from(await res.arrayBuffer()).equals(wants[k]!);
+        }),
+      );
+      expect(results.every(Boolean)).toBe(true);
+    } finally {
+      await stop(fresh);
+    }
+  });
+
+  it('detects a damaged cache entry and fetches it again', async () => {
+    const cache = await tmpdir('serve-cache-damaged');
+    const { buildId, path: rel } = ids[0]!;
+    const want = await fs.readFile(path.join(image, rel));
+    let s = await serve([tree, '--cache', cache]);
+    expect(Buffer.from(await (await fetch(`${s.url}/buildid/${buildId}/debuginfo`)).arrayBuffer()).equals(want)).toBe(
+      true,
+    );
+    await stop(s);
+    const files = (await execa('find', [cache, '-name', '*.data'])).stdout.split('\n').filter(Boolean);
+    for (const f of files) {
+      const b = await fs.readFile(f);
+      b[100] ^= 0xff;
+      await fs.writeFile(f, b);
+    }
+    s = await serve([tree, '--cache', cache]);
+    try {
+      const got = Buffer.from(await (await fetch(`${s.url}/buildid/${buildId}/debuginfo`)).arrayBuffer());
+      expect(got.equals(want)).toBe(true);
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('finishes the request in flight on SIGTERM, then exits 0', async () => {
+    const s = await serve([tree, '--cache', await tmpdir('serve-cache-term')]);
+    const { buildId, path: rel } = ids[0]!;
+    const pending = fetch(`${s.url}/buildid/${buildId}/debuginfo`).then(async (r) =>
+      Buffer.from(await r.arrayBuffer()),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    s.child.kill('SIGTERM');
+    const got = await pending;
+    expect(got.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+    const r = await s.child;
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('asks an upstream debuginfod for what the trees lack', async () => {
+    const empty = await tmpdir('serve-empty');
+    const s = await serve([empty, '--upstream', reference!.url, '--cache', await tmpdir('serve-cache-up')]);
+    try {
+      const { buildId, path: rel } = ids[0]!;
+      const got = await find(s.url, ['debuginfo', buildId]);
+      expect(got?.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
+      expect(await find(s.url, ['debuginfo', 'cd'.repeat(20)])).toBeUndefined();
+    } finally {
+      await stop(s);
+    }
+  });
+});
