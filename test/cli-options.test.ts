@@ -203,6 +203,40 @@ const CASES: Case[] = [
     },
   },
   {
+    command: 'serve',
+    options: ['listen', 'cache', 'cache-size', 'upstream', 'rescan', 'timeout', 'retries'],
+    name: 'serve listens where told, caches where told, asks the upstream; bad values are usage errors',
+    async run() {
+      const { image, tree: t } = await tree(['1']);
+      const cache = await tmpdir('cli-options-serve');
+      const args = ['serve', t, '--listen', '127.0.0.1:0', '--cache', cache, '--cache-size', '64MiB'];
+      const more = ['--upstream', 'http://127.0.0.1:1', '--rescan', '0', '--timeout', '2', '--retries', '0'];
+      const child = execa(process.execPath, [CLI, ...args, ...more], { env: ENV, reject: false });
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      try {
+        let url: string | undefined;
+        for (let i = 0; i < 200 && !url; i++) {
+          url = /on (http:\/\/\S+)/.exec(err)?.[1];
+          if (!url) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(url, err).toBeDefined();
+        const [{ path: debugFile, buildId }] = await buildIds(image);
+        const res = await fetch(`${url}/buildid/${buildId}/debuginfo`);
+        expect(Buffer.from(await res.arrayBuffer()).equals(await fs.readFile(path.join(image, debugFile!)))).toBe(true);
+        expect((await fetch(`${url}/buildid/${'ab'.repeat(20)}/debuginfo`)).status).toBe(404);
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        expect(metrics).toMatch(/packdebug_serve_source_requests_total\{source="http:\/\/127\.0\.0\.1:1"\} [1-9]/);
+        expect((await execa('find', [cache, '-name', '*.data'])).stdout).not.toBe('');
+      } finally {
+        child.kill('SIGTERM');
+        expect((await child).exitCode).toBe(0);
+      }
+      expect((await cli(['serve', t, '--cache-size', 'lots'])).exitCode).toBe(2);
+      expect((await cli(['serve', t, '--listen', 'nowhere'])).exitCode).toBe(2);
+    },
+  },
+  {
     command: 'index',
     options: ['only', 'rebuild', 'merge', 'fragment', 'fragment-only', 'json'],
     name: 'index: a fragment of one part, merged into the tree; --only and --rebuild',
@@ -555,6 +589,7 @@ const COMMANDS = [
   'from-binpkg',
   'verify',
   'index',
+  'serve',
   'hook',
   'snippet',
   'demo',

@@ -71,7 +71,7 @@ async function makeGpkg(dir: string, file: string, name: string): Promise<string
 describe('snippet rendering', () => {
   it.each(SNIPPET_KINDS)('%s renders, starting with a comment naming its destination', (kind) => {
     const text = renderSnippet(kind);
-    const first = text.split('\n')[kind === 'debuginfod-openrc' ? 1 : 0]!;
+    const first = text.split('\n')[kind.endsWith('-openrc') ? 1 : 0]!;
     expect(first).toMatch(/^# /);
     expect(first).toContain(snippetPath(kind));
     expect(text.endsWith('\n')).toBe(true);
@@ -220,6 +220,32 @@ describe('debuginfod service snippets', () => {
     ];
     expect(unitArgs).toEqual(expected);
     expect(rcArgs).toEqual(expected);
+  });
+
+  it('packdebug serve: systemd ExecStart and OpenRC command_args give the same arguments, which serve accepts', () => {
+    const unitArgs = unitArgv(renderSnippet('serve-systemd'), '/var/cache/packdebug-serve');
+    const script = renderSnippet('serve-openrc');
+    execFileSync('sh', ['-n'], { input: script });
+    const rcArgs = openrcArgv('', script);
+    const expected = [
+      '/usr/bin/packdebug',
+      'serve',
+      '/usr/lib/debug/.tarball',
+      '--listen',
+      '127.0.0.1:8002',
+      '--cache',
+      '/var/cache/packdebug-serve',
+      '--cache-size',
+      '4GiB',
+    ];
+    expect(unitArgs).toEqual(expected);
+    expect(rcArgs).toEqual(expected);
+    const overridden = openrcArgv(
+      "PACKDEBUG_SERVE_LISTEN=0.0.0.0:9000\nPACKDEBUG_SERVE_OPTS='--upstream http://x'",
+      script,
+    );
+    expect(overridden).toEqual(expect.arrayContaining(['0.0.0.0:9000', '--upstream', 'http://x']));
+    expect(renderSnippet('serve-systemd')).toMatch(/^UnsetEnvironment=DEBUGINFOD_URLS$/m);
   });
 
   it('OpenRC script is valid sh and honours conf.d overrides', () => {

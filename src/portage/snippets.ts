@@ -5,7 +5,15 @@
 import { PackdebugError } from '../errors.js';
 import { TARBALL_DIR } from './naming.js';
 
-export const SNIPPET_KINDS = ['make.conf', 'bashrc', 'debuginfod-systemd', 'debuginfod-openrc', 'client'] as const;
+export const SNIPPET_KINDS = [
+  'make.conf',
+  'bashrc',
+  'debuginfod-systemd',
+  'debuginfod-openrc',
+  'serve-systemd',
+  'serve-openrc',
+  'client',
+] as const;
 export type SnippetKind = (typeof SNIPPET_KINDS)[number];
 
 export interface SnippetOptions {
@@ -125,6 +133,10 @@ export function snippetPath(kind: SnippetKind, opts: SnippetOptions = {}): strin
       return '/etc/systemd/system/debuginfod.service';
     case 'debuginfod-openrc':
       return `${e}/etc/init.d/debuginfod`;
+    case 'serve-systemd':
+      return '/etc/systemd/system/packdebug-serve.service';
+    case 'serve-openrc':
+      return `${e}/etc/init.d/packdebug-serve`;
     case 'client':
       return `${e}/etc/env.d/99debuginfod`;
   }
@@ -346,6 +358,101 @@ start_pre() {
 `;
 }
 
+/** `packdebug serve` as a systemd service: the debuginfod unit's hardening, its cache in CacheDirectory. */
+export function serveSystemdSnippet(opts: SnippetOptions = {}): string {
+  const r = resolve(opts);
+  const e = r.eprefix;
+  const saveAs =
+    `# packdebug serve unit: save as ${snippetPath('serve-systemd', r)}, ` +
+    'then run: systemctl daemon-reload && systemctl enable --now packdebug-serve';
+  return `${saveAs}
+# Serves the tarball tree (and, if you add them, mirror URLs or --upstream
+# debuginfod servers) with debuginfod's HTTP API. It keeps its own build-id
+# index of the tree in the cache when the tree's own is missing or stale,
+# and looks for new tarballs every minute. Listening on ${r.listenAddress} only;
+# clients elsewhere need --listen with a LAN address or a reverse proxy.
+
+[Unit]
+Description=packdebug serve: debuginfod API over packdebug tarball trees
+Documentation=https://github.com/packdebug/packdebug/blob/main/docs/reference.md
+After=network.target
+
+[Service]
+DynamicUser=true
+CacheDirectory=packdebug-serve
+ExecStart=${e}/usr/bin/packdebug serve ${r.tarballDir} \\
+	--listen ${r.listenAddress}:${r.port} --cache \${CACHE_DIRECTORY} --cache-size 4GiB
+# SIGTERM finishes the requests in flight.
+KillSignal=SIGTERM
+TimeoutStopSec=60
+
+NoNewPrivileges=true
+ProtectSystem=strict
+ProtectHome=tmpfs
+PrivateTmp=on
+PrivateDevices=on
+PrivateIPC=on
+PrivateUsers=on
+ProtectClock=on
+ProtectHostname=on
+ProtectKernelTunables=on
+ProtectKernelModules=on
+ProtectKernelLogs=on
+ProtectControlGroups=on
+ProtectProc=invisible
+LockPersonality=on
+RestrictSUIDSGID=on
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+PrivateMounts=on
+SystemCallFilter=@system-service
+CapabilityBoundingSet=
+ReadOnlyPaths=${r.tarballDir}
+UnsetEnvironment=DEBUGINFOD_URLS
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export function serveOpenrcSnippet(opts: SnippetOptions = {}): string {
+  const r = resolve(opts);
+  const e = r.eprefix;
+  const saveAs =
+    `# packdebug serve service: save as ${snippetPath('serve-openrc', r)} (chmod 0755), ` +
+    'then run: rc-update add packdebug-serve default';
+  return `#!${e}/sbin/openrc-run
+${saveAs}
+# Override the settings below in ${e}/etc/conf.d/packdebug-serve (e.g.
+# PACKDEBUG_SERVE_LISTEN=192.0.2.10:${r.port}, or PACKDEBUG_SERVE_OPTS="--upstream URL").
+# The service user must exist, e.g.:
+#   useradd --system --user-group --home-dir ${e}/var/cache/packdebug-serve --shell /sbin/nologin packdebug
+
+: "\${PACKDEBUG_SERVE_USER:=packdebug}"
+: "\${PACKDEBUG_SERVE_LISTEN:=${r.listenAddress}:${r.port}}"
+: "\${PACKDEBUG_SERVE_CACHE:=${e}/var/cache/packdebug-serve}"
+: "\${PACKDEBUG_SERVE_SOURCES:=${r.tarballDir}}"
+: "\${PACKDEBUG_SERVE_OPTS:=--cache-size 4GiB}"
+
+description="packdebug serve: debuginfod API over packdebug tarball trees"
+command="${e}/usr/bin/packdebug"
+command_user="\${PACKDEBUG_SERVE_USER}:\${PACKDEBUG_SERVE_USER}"
+command_background="yes"
+pidfile="${e}/run/\${RC_SVCNAME}.pid"
+command_args="serve \${PACKDEBUG_SERVE_SOURCES} --listen \${PACKDEBUG_SERVE_LISTEN}
+	--cache \${PACKDEBUG_SERVE_CACHE} \${PACKDEBUG_SERVE_OPTS}"
+retry="TERM/60/KILL/5"
+
+depend() {
+	need net
+}
+
+start_pre() {
+	unset DEBUGINFOD_URLS
+	checkpath --directory --mode 0750 --owner "\${command_user}" "\${PACKDEBUG_SERVE_CACHE}"
+}
+`;
+}
+
 export function clientSnippet(opts: SnippetOptions = {}): string {
   const r = resolve(opts);
   const hostNote = r.urlIsPlaceholder ? "# Replace HOST with the binhost's name or address.\n" : '';
@@ -362,6 +469,8 @@ const RENDERERS: Record<SnippetKind, (opts: SnippetOptions) => string> = {
   bashrc: bashrcSnippet,
   'debuginfod-systemd': debuginfodSystemdSnippet,
   'debuginfod-openrc': debuginfodOpenrcSnippet,
+  'serve-systemd': serveSystemdSnippet,
+  'serve-openrc': serveOpenrcSnippet,
   client: clientSnippet,
 };
 
