@@ -16,7 +16,8 @@ import { startNginx } from './helpers/nginx.js';
 import { requireTool } from './helpers/tools.js';
 import { packInto } from './helpers/trees.js';
 
-const hasTools = requireTool('tar') && requireTool('xz') && requireTool('debuginfod') && requireTool('nginx');
+const hasTools =
+  requireTool('tar') && requireTool('xz') && requireTool('debuginfod') && requireTool('nginx') && requireTool('gdb');
 const CLI = path.resolve('dist/cli.js');
 const HELLO = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 
@@ -231,6 +232,67 @@ describe.skipIf(!hasTools)('packdebug serve', () => {
     expect(got.equals(await fs.readFile(path.join(image, rel)))).toBe(true);
     const r = await s.child;
     expect(r.exitCode).toBe(0);
+  });
+
+  /**
+   * gdb on the stripped fixture program, its debug info and sources only in
+   * the tree: a backtrace with function names and source lines.
+   */
+  async function gdbBacktrace(url: string): Promise<string> {
+    const cache = await tmpdir('serve-gdb');
+    const r = await execa(
+      'gdb',
+      [
+        '-batch',
+        '-nx',
+        // -iex: before the program is loaded, so its debug info is looked up through debuginfod.
+        '-iex',
+        'set debuginfod enabled on',
+        '-iex',
+        'set debug-file-directory /nonexistent',
+        '-ex',
+        'break count_letters',
+        '-ex',
+        'run',
+        '-ex',
+        'bt',
+        '-ex',
+        'list',
+        '--args',
+        path.join(image, 'usr/bin/hello'),
+        'packdebug',
+      ],
+      {
+        reject: false,
+        timeout: 60_000,
+        env: { DEBUGINFOD_URLS: url, DEBUGINFOD_CACHE_PATH: cache, DEBUGINFOD_TIMEOUT: '30', HOME: cache },
+      },
+    );
+    return `${r.stdout}\n${r.stderr}`;
+  }
+
+  it('gives gdb function names and source lines, from a local tree and from a mirror', async () => {
+    const out = await gdbBacktrace(local!.url);
+    expect(out).toMatch(/#0 +count_letters \(s=.*\) at .*util\.c:\d+/);
+    expect(out).toMatch(/#1 +.*main \(.*\) at .*hello\.c:\d+/);
+    // The source lines themselves came through /source/.
+    expect(out).toMatch(/for \(; \*s; s\+\+\)/);
+    const mirrorTree = await tmpdir('serve-gdb-mirror');
+    await fs.cp(tree, mirrorTree, { recursive: true });
+    await execa('node', [CLI, 'index', mirrorTree]);
+    const nginx = await startNginx(mirrorTree);
+    const viaMirror = await serve([nginx.url, '--cache', await tmpdir('serve-cache-gdb')]);
+    try {
+      const again = await gdbBacktrace(viaMirror.url);
+      expect(again).toMatch(/#0 +count_letters \(s=.*\) at .*util\.c:\d+/);
+      expect(again).toMatch(/for \(; \*s; s\+\+\)/);
+    } finally {
+      await stop(viaMirror);
+      await nginx.stop();
+    }
+    // Without the server, no names: the program is stripped.
+    const none = await gdbBacktrace('http://127.0.0.1:1');
+    expect(none).not.toMatch(/count_letters \(s=/);
   });
 
   it('asks an upstream debuginfod for what the trees lack', async () => {
