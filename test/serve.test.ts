@@ -7,10 +7,13 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Debuginfod } from './helpers/debuginfod.js';
+import { elfWithNoteInTheMiddle } from './helpers/elf.js';
+import { startFaultServer } from './helpers/http-faults.js';
 import { buildIds, makeImage, tmpdir } from './helpers/images.js';
 import { startNginx } from './helpers/nginx.js';
 import { requireTool } from './helpers/tools.js';
@@ -294,6 +297,114 @@ describe.skipIf(!hasTools)('packdebug serve', () => {
     const none = await gdbBacktrace('http://127.0.0.1:1');
     expect(none).not.toMatch(/count_letters \(s=/);
   });
+
+  it('a mirror that stalls or answers garbage does not hold up the other requests', async () => {
+    const t = await tmpdir('serve-stall');
+    await packInto(t, image, HELLO, 16 << 10);
+    // Another package, with a build-id of its own.
+    const odd = path.join(await tmpdir('serve-stall-image'), 'image');
+    const rel = 'usr/lib/debug/usr/lib64/other.so.debug';
+    await fs.mkdir(path.dirname(path.join(odd, rel)), { recursive: true });
+    await fs.writeFile(path.join(odd, rel), elfWithNoteInTheMiddle(Buffer.from('77'.repeat(20), 'hex'), 5000, 5000));
+    const oddIds = [{ path: rel, buildId: '77'.repeat(20) }];
+    await packInto(t, odd, { category: 'dev-libs', pn: 'odd', pf: 'odd-1', buildNumber: '1' }, 16 << 10);
+    await execa('node', [CLI, 'index', t]);
+    const mirror = await startFaultServer(t, (req) =>
+      req.path.includes('/app-misc/hello/')
+        ? { delayMs: 20_000 }
+        : req.path.includes('/odd/') && req.count > 0
+          ? undefined
+          : undefined,
+    );
+    const s = await serve([mirror.url, '--cache', await tmpdir('serve-cache-stall'), '--timeout', '30']);
+    try {
+      const stalled = fetch(`${s.url}/buildid/${ids[0]!.buildId}/debuginfo`).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = Date.now();
+      const other = await fetch(`${s.url}/buildid/${oddIds[0]!.buildId}/debuginfo`);
+      expect(other.status).toBe(200);
+      expect(Buffer.from(await other.arrayBuffer()).equals(await fs.readFile(path.join(odd, oddIds[0]!.path)))).toBe(
+        true,
+      );
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      void stalled;
+    } finally {
+      s.child.kill('SIGKILL');
+      await s.child;
+      await mirror.stop();
+    }
+    const garbage = await startFaultServer(t, (req) =>
+      req.path.includes('/app-misc/hello/') && req.path.endsWith('.tar.xz') ? { corrupt: 100 } : undefined,
+    );
+    const g = await serve([garbage.url, '--cache', await tmpdir('serve-cache-garbage'), '--retries', '0']);
+    try {
+      const bad = await fetch(`${g.url}/buildid/${ids[0]!.buildId}/debuginfo`);
+      expect(bad.status).toBeGreaterThanOrEqual(400);
+      const good = await fetch(`${g.url}/buildid/${oddIds[0]!.buildId}/debuginfo`);
+      expect(good.status).toBe(200);
+    } finally {
+      await stop(g);
+      await garbage.stop();
+    }
+  }, 60_000);
+
+  it('holds little memory for a 300 MB file sent to a slow client, and frees a client that leaves', async () => {
+    const t = await tmpdir('serve-big');
+    const img = path.join(await tmpdir('serve-big-image'), 'image');
+    const dir = path.join(img, 'usr/lib/debug/usr/lib64');
+    await fs.mkdir(dir, { recursive: true });
+    const id = Buffer.from('5e'.repeat(20), 'hex');
+    const size = 300 << 20;
+    await fs.writeFile(path.join(dir, 'big.so.debug'), elfWithNoteInTheMiddle(id, size >> 1, size >> 1));
+    const out = path.join(t, 'dev-libs/big/big-1-1-debug.tar.xz');
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    const tar = 'tar --format=gnu --sort=name --owner=0 --group=0 --mtime=@0 -C "$1" -cf - ./usr/lib/debug';
+    await execa('bash', ['-c', `${tar} | xz -0 -T1 --block-size=32MiB > "$2"`, '_', img, out]);
+    await fs.rm(img, { recursive: true });
+    await execa('node', [CLI, 'index', t]);
+    const s = await serve([t, '--cache', await tmpdir('serve-cache-big'), '--cache-size', '2GiB']);
+    try {
+      const url = new URL(`${s.url}/buildid/${id.toString('hex')}/debuginfo`);
+      // A client that reads slowly: 64 KiB, then a pause, a few times, then the rest.
+      const received = await new Promise<number>((resolve, reject) => {
+        const req = http.get(url, (res) => {
+          let n = 0;
+          let paused = 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (paused < 5 && n > (paused + 1) * (1 << 20)) {
+              paused++;
+              res.pause();
+              setTimeout(() => res.resume(), 300);
+            }
+          });
+          res.on('end', () => resolve(n));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+      });
+      expect(received).toBeGreaterThan(size);
+      // A client that leaves after the headers.
+      const { hostname, port } = new URL(s.url);
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(Number(port), hostname, () => {
+          socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        });
+        socket.once('data', () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      expect(metrics).toMatch(/^packdebug_serve_requests_in_flight 1$/m);
+      const status = await fs.readFile(`/proc/${s.child.pid}/status`, 'utf8');
+      const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+      expect(hwm).toBeLessThan(200e6);
+    } finally {
+      await stop(s);
+    }
+  }, 120_000);
 
   it('asks an upstream debuginfod for what the trees lack', async () => {
     const empty = await tmpdir('serve-empty');
