@@ -15,14 +15,14 @@
 //   node bench/index.mjs [--corpus DIR] [--samples 20] [--json-out FILE]
 //   npm run bench -- --index-only      (only this)
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeAuditTree } from './make-audit-tree.mjs';
+import { startNginx } from './nginx.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -96,51 +96,6 @@ function indexBuild(name, tree, newTarball) {
     bytesPerBuildId: bytes / Math.max(1, report.buildIds),
     files,
   };
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A real nginx serving `root` on loopback (its own config and prefix under `work`). */
-async function startNginx(root, work) {
-  const port = await freePort();
-  const prefix = path.join(work, 'nginx');
-  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
-  const conf = path.join(prefix, 'nginx.conf');
-  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
-  fs.writeFileSync(
-    conf,
-    `${user}worker_processes 1;\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log;\n` +
-      'events { worker_connections 256; }\nhttp {\n' +
-      `  access_log ${prefix}/logs/access.log;\n` +
-      `  client_body_temp_path ${prefix}/cb; proxy_temp_path ${prefix}/px; fastcgi_temp_path ${prefix}/fc;\n` +
-      `  uwsgi_temp_path ${prefix}/uw; scgi_temp_path ${prefix}/sc;\n` +
-      '  sendfile on; gzip off;\n' +
-      `  server { listen 127.0.0.1:${port}; root ${root}; }\n}\n`,
-  );
-  const child = spawn(fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-p', prefix, '-c', conf], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.end();
-        resolve(true);
-      });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGQUIT') };
 }
 
 const median = (xs) => {
