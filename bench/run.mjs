@@ -27,6 +27,8 @@
 //                                      index build on the corpus tree and the audit tree, 20 lookups
 //                                      through nginx against local extract and curl)
 //   npm run bench -- --index-only      only the index benchmark
+//   npm run bench -- --no-serve        skip packdebug serve against Debian's debuginfod (bench/serve.mjs)
+//   npm run bench -- --serve-only      only that
 //   npm run bench -- --pack-only       only the packing benchmark
 //   npm run bench -- --audit-only      only the audit benchmark
 //   npm run bench -- --binpkg          only the from-binpkg benchmark
@@ -128,6 +130,8 @@ try {
       'audit-only': { type: 'boolean', default: false },
       'no-index': { type: 'boolean', default: false },
       'index-only': { type: 'boolean', default: false },
+      'no-serve': { type: 'boolean', default: false },
+      'serve-only': { type: 'boolean', default: false },
       binpkg: { type: 'boolean', default: false },
       packages: { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -674,9 +678,9 @@ function runAuditBench() {
   if (r.status !== 0) process.exitCode = 1;
 }
 
-/** The build-id index and remote-read benchmark (bench/index.mjs), on the full corpus. */
-function runIndexBench(image) {
-  const args = [path.join(repoRoot, 'bench', 'index.mjs'), ...(image ? ['--corpus', image] : [])];
+/** The build-id index and remote-read benchmark (bench/index.mjs), or serve's (bench/serve.mjs), on the full corpus. */
+function runIndexBench(image, script = 'index.mjs') {
+  const args = [path.join(repoRoot, 'bench', script), ...(image ? ['--corpus', image] : [])];
   const r = spawnSync(process.execPath, args, { stdio: ['ignore', opt.json ? 2 : 'inherit', 'inherit'] });
   if (r.status !== 0) process.exitCode = 1;
 }
@@ -685,6 +689,7 @@ async function main() {
   if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
   if (opt['audit-only']) return runAuditBench();
   if (opt['index-only']) return runIndexBench(opt.corpus);
+  if (opt['serve-only']) return runIndexBench(opt.corpus, 'serve.mjs');
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -992,6 +997,7 @@ async function main() {
   if (!opt['no-audit']) runAuditBench();
   if (!opt['no-binpkg']) runBinpkgBench();
   if (!opt['no-index']) runIndexBench(image);
+  if (!opt['no-serve']) runIndexBench(image, 'serve.mjs');
   if (opt.check && !allPass) process.exitCode = 1;
 }
 
