@@ -20,7 +20,12 @@ import { requireTool } from './helpers/tools.js';
 import { packInto } from './helpers/trees.js';
 
 const hasTools =
-  requireTool('tar') && requireTool('xz') && requireTool('debuginfod') && requireTool('nginx') && requireTool('gdb');
+  requireTool('gcc') &&
+  requireTool('tar') &&
+  requireTool('xz') &&
+  requireTool('debuginfod') &&
+  requireTool('nginx') &&
+  requireTool('gdb');
 const CLI = path.resolve('dist/cli.js');
 const HELLO = { category: 'app-misc', pn: 'hello', pf: 'hello-1.0', buildNumber: '1' };
 
@@ -122,6 +127,31 @@ describe.skipIf(!hasTools)('packdebug serve', () => {
     if (theirs) expect(ours!.equals(theirs)).toBe(true);
     expect(await find(local!.url, ['debuginfo', 'ab'.repeat(20)])).toBeUndefined();
     expect(await find(local!.url, ['section', buildId, '.no_such_section'])).toBeUndefined();
+  });
+
+  it('debuginfod-find gets an executable (an unstripped program in a tarball) as Debian debuginfod does', async () => {
+    const t = await tmpdir('serve-exe');
+    const img = path.join(await tmpdir('serve-exe-image'), 'image');
+    const rel = 'usr/lib/debug/usr/bin/tool.debug';
+    await fs.mkdir(path.dirname(path.join(img, rel)), { recursive: true });
+    const src = path.join(img, '..', 'tool.c');
+    await fs.writeFile(src, 'int main(void) { return 0; }\n');
+    await execa('gcc', ['-g', '-O0', '-Wl,--build-id=sha1', '-o', path.join(img, rel), src]);
+    const buildId = (await buildIds(img))[0]!.buildId;
+    await packInto(t, img, { category: 'dev-util', pn: 'tool', pf: 'tool-1', buildNumber: '1' }, 16 << 10);
+    const s = await serve([t, '--cache', await tmpdir('serve-cache-exe')]);
+    const ref = await Debuginfod.start(t, path.join(await tmpdir('serve-exe-db'), 'db.sqlite'));
+    try {
+      const ours = await find(s.url, ['executable', buildId]);
+      expect(ours?.equals(await fs.readFile(path.join(img, rel)))).toBe(true);
+      expect(ours!.equals((await find(ref.url, ['executable', buildId]))!)).toBe(true);
+      // Its .text has contents: a section from the executable.
+      const text = await find(s.url, ['section', buildId, '.text']);
+      expect(text?.length).toBeGreaterThan(0);
+    } finally {
+      await stop(s);
+      await ref.stop();
+    }
   });
 
   it('sends the headers debuginfod sends, and HEAD', async () => {
