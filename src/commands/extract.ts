@@ -7,6 +7,7 @@ import { defaultTree } from '../portage/environment.js';
 import { extractMember } from '../tarball/tree-search.js';
 import { printable, printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
+import { parseNumberOption } from '../util/size.js';
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
   const sources = [args.source ?? []].flat();
@@ -44,15 +45,6 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   return 0;
 }
 
-/** Seconds as the --timeout option gives them, or a count of retries. */
-function numberOption(name: string, value: string | undefined, fallback: number, integer: boolean): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)) || n > 86400)
-    throw new PackdebugError('E_USAGE', `--${name}: '${value}' is not a ${integer ? 'count' : 'number of seconds'}`);
-  return n;
-}
-
 async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): Promise<number> {
   const [{ fetchRemote }, { planOutput, openOutputStream, stdoutSink }, { AtomicFile }] = await Promise.all([
     import('../mirror/remote.js'),
@@ -62,8 +54,8 @@ async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): P
   const urls = sources.map((s) => (/^(https?|file):\/\//i.test(s) ? s : pathToFileURL(s).href));
   const plan = await planOutput(args.output);
   const http = {
-    timeoutMs: numberOption('timeout', args.timeout, 30, false) * 1000,
-    retries: numberOption('retries', args.retries, 3, true),
+    timeoutMs: parseNumberOption('timeout', args.timeout, 30) * 1000,
+    retries: parseNumberOption('retries', args.retries, 3, { integer: true }),
     log: (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`),
   };
   // Each source writes into a temporary file: beside the output (committed by a rename once verified), or in

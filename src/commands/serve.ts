@@ -6,16 +6,8 @@ import { DebuginfodServer } from '../serve/server.js';
 import { openSources } from '../serve/sources.js';
 import { printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
-import { parseSize } from '../util/size.js';
+import { parseNumberOption, parseSize } from '../util/size.js';
 import type { ServeArgs } from './serve.args.js';
-
-function seconds(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86400 * 365)
-    throw new PackdebugError('E_USAGE', `--${name}: '${value}' is not a number of seconds`);
-  return n;
-}
 
 function listenAddress(value: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(value);
@@ -40,8 +32,8 @@ export async function runServe(
   const cacheDir = path.resolve(args.cache ?? defaultCacheDir(io.env));
   const log = (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`);
   const http = {
-    timeoutMs: seconds('timeout', args.timeout, 30) * 1000,
-    retries: Math.floor(seconds('retries', args.retries, 3)),
+    timeoutMs: parseNumberOption('timeout', args.timeout, 30) * 1000,
+    retries: parseNumberOption('retries', args.retries, 3, { integer: true }),
     log,
   };
   const sources = await openSources(args.sources ?? [], args.upstream ?? [], {
@@ -59,7 +51,7 @@ export async function runServe(
   const url =
     typeof address === 'object' && address ? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}` : '';
   log(`serving ${sources.length} source${sources.length === 1 ? '' : 's'} on ${url} (cache ${cacheDir})`);
-  const rescan = seconds('rescan', args.rescan, 60);
+  const rescan = parseNumberOption('rescan', args.rescan, 60, { max: 86400 * 365 });
   const timer =
     rescan > 0
       ? setInterval(() => {

@@ -94,3 +94,20 @@ export function formatSize(bytes: number): string {
 export function optionalSize(text: string | undefined, option: string): number | undefined {
   return text === undefined ? undefined : parseSize(text, `${option} ${text}`);
 }
+
+/**
+ * A non-negative number given as text (seconds, or with `integer` a count),
+ * at most `max`; `fallback` when absent. E_USAGE naming `--name` otherwise.
+ */
+export function parseNumberOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  { integer = false, max = 86400 }: { integer?: boolean; max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)) || n > max)
+    throw new PackdebugError('E_USAGE', `--${name}: '${value}' is not a ${integer ? 'count' : 'number of seconds'}`);
+  return n;
+}
