@@ -404,4 +404,20 @@ describe.skipIf(!hasTools)('packdebug index and remote reads', () => {
       await server.stop();
     }
   });
+
+  it('extract on a local tree uses its index while it is current, and searches the tarballs once it is not', async () => {
+    const t = await tmpdir('index-local');
+    await packInto(t, image, HELLO, 16 << 10);
+    await index(t);
+    const { path: rel, buildId } = ids[0]!;
+    const want = await fs.readFile(path.join(image, rel));
+    const indexed = await extract(t, { buildId });
+    expect(indexed.data!.equals(want)).toBe(true);
+    expect(indexed.err).toMatch(/through its build-id index: 2 requests/);
+    // A new tarball the index does not know yet: the tree is searched as before (and finds the newest).
+    await packInto(t, image, { ...HELLO, buildNumber: '3' }, 64 << 10);
+    const searched = await extract(t, { buildId });
+    expect(searched.data!.equals(want)).toBe(true);
+    expect(searched.err).toMatch(/hello-1\.0-3-debug\.tar\.xz, found by/);
+  });
 });

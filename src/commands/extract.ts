@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +15,9 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
   if (sources.some((s) => /^(https?|file):\/\//i.test(s))) return runRemote(args, sources, io);
   if (sources.length > 1) throw new PackdebugError('E_USAGE', 'several sources are for URLs; give one tarball or tree');
   const source = sources[0] ?? defaultTree(io.env);
+  // A tree whose build-id index describes it as it is: one shard and the Blocks, not a search of every tarball.
+  if (args.buildId !== undefined && (await hasCurrentIndex(source)))
+    return runRemote(args, [`${pathToFileURL(path.resolve(source)).href}/`], io);
   const log = {
     warn: (m: string) => io.stderr.write(`packdebug: warning: ${printableLine(m)}\n`),
     notice: (m: string) => io.stderr.write(`packdebug: ${printable(m)}\n`),
@@ -43,6 +47,13 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
     );
   }
   return 0;
+}
+
+/** `tree` is a directory with a build-id index that is current (docs/index-format.md). */
+async function hasCurrentIndex(tree: string): Promise<boolean> {
+  const state = path.join(tree, '.packdebug-index', 'state.json');
+  if (!(await fs.stat(state).catch(() => undefined))?.isFile()) return false;
+  return (await import('../mirror/update.js')).indexIsCurrent(path.resolve(tree));
 }
 
 async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): Promise<number> {
