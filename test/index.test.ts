@@ -405,7 +405,7 @@ describe.skipIf(!hasTools)('packdebug index and remote reads', () => {
     }
   });
 
-  it('extract on a local tree uses its index while it is current, and searches the tarballs once it is not', async () => {
+  it('extract on a local tree uses its index while it is current, else searches the tarballs', async () => {
     const t = await tmpdir('index-local');
     await packInto(t, image, HELLO, 16 << 10);
     await index(t);
