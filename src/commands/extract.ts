@@ -9,10 +9,11 @@ import { extractMember } from '../tarball/tree-search.js';
 import { printable, printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
 import { parseNumberOption } from '../util/size.js';
+import { isUrl } from '../util/url.js';
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
   const sources = [args.source ?? []].flat();
-  if (sources.some((s) => /^(https?|file):\/\//i.test(s))) return runRemote(args, sources, io);
+  if (sources.some(isUrl)) return runRemote(args, sources, io);
   if (sources.length > 1) throw new PackdebugError('E_USAGE', 'several sources are for URLs; give one tarball or tree');
   const source = sources[0] ?? defaultTree(io.env);
   // A tree whose build-id index describes it as it is: one shard and the Blocks, not a search of every tarball.
@@ -62,7 +63,7 @@ async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): P
     import('../tarball/extract-output.js'),
     import('../util/atomic.js'),
   ]);
-  const urls = sources.map((s) => (/^(https?|file):\/\//i.test(s) ? s : pathToFileURL(s).href));
+  const urls = sources.map((s) => (isUrl(s) ? s : pathToFileURL(s).href));
   const plan = await planOutput(args.output);
   const http = {
     timeoutMs: parseNumberOption('timeout', args.timeout, 30) * 1000,

@@ -3,10 +3,11 @@ import { listTarball, type ListResult } from '../tarball/list.js';
 import type { CommandIO } from '../util/io.js';
 import type { ListArgs } from './list.args.js';
 import { printable, printableLine } from '../util/escape.js';
+import { isUrl } from '../util/url.js';
 
 export async function runList(args: ListArgs, io: CommandIO): Promise<number> {
   if (!args.tarball) throw new PackdebugError('E_USAGE', 'name a tarball');
-  const r = /^(https?|file):\/\//i.test(args.tarball)
+  const r = isUrl(args.tarball)
     ? await (
         await import('../mirror/remote.js')
       ).listRemote(args.tarball, { log: (m) => io.stderr.write(`packdebug: ${printableLine(m)}\n`) })

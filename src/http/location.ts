@@ -39,10 +39,6 @@ export interface RangeSource extends ReadAt {
   prefetch(start: number, end: number): Promise<void>;
 }
 
-export function isUrl(source: string): boolean {
-  return /^(https?|file):\/\//i.test(source);
-}
-
 /** A relative path inside a location: no `..`, `.`, empty or absolute components, no NUL or backslash. */
 export function isSafeRelative(rel: string): boolean {
   if (rel === '' || rel.length > 4096 || rel.startsWith('/') || /[\0\\]/.test(rel)) return false;

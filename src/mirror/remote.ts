@@ -11,7 +11,7 @@ import { PackdebugError } from '../errors.js';
 import type { FileHandle } from 'node:fs/promises';
 import { fdSource, inspectElf } from '../elf/index.js';
 import { firstAnswer, type HttpOptions } from '../http/client.js';
-import { isUrl, type Location, openLocation, type RangeSource } from '../http/location.js';
+import { type Location, openLocation, type RangeSource } from '../http/location.js';
 import { TarParser, type TarEntry } from '../tar/parse.js';
 import { lookupBuildId } from '../tarball/extract.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
@@ -38,8 +38,6 @@ import {
   type ShardTarball,
   uncompressedSpan,
 } from './format.js';
-
-export { isUrl };
 
 export interface RemoteRequest {
   /** URLs of trees (read through their index) or of single tarballs (`*.tar.xz`). */

@@ -11,10 +11,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PackdebugError } from '../errors.js';
 import { httpGet, type HttpOptions } from '../http/client.js';
-import { isUrl, type Location, openLocation } from '../http/location.js';
+import { type Location, openLocation } from '../http/location.js';
 import { INDEX_DIR } from '../mirror/format.js';
 import { lookupIn } from '../mirror/remote.js';
 import { indexIsCurrent, type IndexLog, updateIndex } from '../mirror/update.js';
+import { isUrl } from '../util/url.js';
 import type { ArtifactKind } from './request.js';
 
 export interface ArtifactQuery {
