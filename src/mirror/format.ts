@@ -11,6 +11,7 @@
  *   state.json               the writer's own record of the local files (stamps), not for readers
  */
 export { INDEX_DIR } from '../tarball/tree.js';
+import { padTo4 } from '../xz/index.js';
 export const FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const STATE_FILE = 'state.json';
@@ -228,7 +229,7 @@ function decodeBlocks(v: unknown, what: string): BlockRange | undefined {
 /** Bytes [start, end) of the tarball that the range covers. */
 export function compressedSpan(b: BlockRange): { start: number; end: number } {
   let end = b.fileOffset;
-  for (let i = 0; i < b.sizes.length; i += 2) end += (b.sizes[i]! + 3) & ~3;
+  for (let i = 0; i < b.sizes.length; i += 2) end += padTo4(b.sizes[i]!);
   return { start: b.fileOffset, end };
 }
 

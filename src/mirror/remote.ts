@@ -16,10 +16,11 @@ import { TarParser, type TarEntry } from '../tar/parse.js';
 import { lookupBuildId } from '../tarball/extract.js';
 import type { BuildIdKind } from '../tarball/elf-members.js';
 import { matchesBuildId } from '../tarball/elf-members.js';
-import { normalizeMemberName, sameMemberName } from '../tarball/order.js';
+import { newestFirst, normalizeMemberName, sameMemberName } from '../tarball/order.js';
 import { listReader, type ListResult } from '../tarball/list.js';
 import { TarballReader } from '../tarball/reader.js';
 import type { XzBlockInfo, XzFileLayout } from '../xz/file-layout.js';
+import { padTo4 } from '../xz/index.js';
 import { XzRandomAccess } from '../xz/random-access.js';
 import {
   type BlockRange,
@@ -209,12 +210,7 @@ async function fromTree({ source, location, id, kind, path, signal, out }: Looku
   const candidates = shard.entries
     .filter((e) => e.buildId === id && (path !== undefined || (e.kinds & want) !== 0))
     .map((e) => ({ e, t: shard.tarballs[e.tarball]! }))
-    .sort(
-      (a, b) =>
-        (b.t.buildNumber ?? -1) - (a.t.buildNumber ?? -1) ||
-        b.t.mtimeMs - a.t.mtimeMs ||
-        (a.t.path < b.t.path ? -1 : 1),
-    );
+    .sort((a, b) => newestFirst(a.t, b.t));
   if (candidates.length === 0) throw notFound(source, id, kind, path);
   let stale: PackdebugError | undefined;
   const seen = new Set<string>();
@@ -275,7 +271,7 @@ function partialLayout(range: BlockRange, fileSize: number): XzFileLayout {
   for (let i = 0; i < range.sizes.length; i += 2) {
     const unpaddedSize = range.sizes[i]!;
     const uncompressedSize = range.sizes[i + 1]!;
-    const totalSize = (unpaddedSize + 3) & ~3;
+    const totalSize = padTo4(unpaddedSize);
     blocks.push({
       stream: 0,
       fileOffset,

@@ -77,3 +77,19 @@ function normalizeSafe(name: string): string | undefined {
   const c = components(name);
   return c.length === 0 || c.includes('..') ? undefined : `./${c.join('/')}`;
 }
+
+/**
+ * Which of several tarballs holding the same build-id or member answers:
+ * the highest Portage BUILD_ID, then the newest file, then the first path
+ * (extract on a tree, and readers of a tree's build-id index, alike).
+ */
+export function newestFirst(
+  a: { buildNumber?: number | null; mtimeMs: number; path: string },
+  b: { buildNumber?: number | null; mtimeMs: number; path: string },
+): number {
+  return (
+    (b.buildNumber ?? -1) - (a.buildNumber ?? -1) ||
+    b.mtimeMs - a.mtimeMs ||
+    (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+  );
+}

@@ -20,6 +20,7 @@ import {
   stdoutSink,
 } from './extract-output.js';
 import { TarballReader } from './reader.js';
+import { newestFirst } from './order.js';
 import type { TreeTarball } from './tree.js';
 
 export interface ExtractRequest {
@@ -146,12 +147,7 @@ export async function extractMember(args: ExtractRequest, stdout: OutputStream, 
       const skipped = unreadable > 0 ? ` (${unreadable} unreadable tarball${unreadable === 1 ? '' : 's'} skipped)` : '';
       throw new PackdebugError('E_NOT_FOUND', `${what}: not found in ${source}${skipped}`, { file: source });
     }
-    hits.sort(
-      (a, b) =>
-        (b.tarball.buildNumber ?? -1) - (a.tarball.buildNumber ?? -1) ||
-        b.tarball.mtimeMs - a.tarball.mtimeMs ||
-        byPath(a.tarball.path, b.tarball.path),
-    );
+    hits.sort((a, b) => newestFirst(a.tarball, b.tarball));
     const hit = hits[0]!;
     if (hits.length > 1) {
       log.notice(`${what} is in ${hits.length} tarballs; using the newest BUILD_ID: ${hit.tarball.path}`);
