@@ -124,7 +124,7 @@ export async function updateIndex(options: IndexOptions): Promise<IndexReport> {
  * that may not write the tree uses it as it is only then.
  */
 export async function indexIsCurrent(tree: string, dir = path.join(tree, INDEX_DIR)): Promise<boolean> {
-  const state = await loadState(dir);
+  const state = (await loadState(dir))?.state;
   if (!state) return false;
   let seen = 0;
   for await (const item of walkTarballTree(tree)) {
@@ -190,7 +190,8 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function readJson(file: string): Promise<Buffer | undefined> {
+/** A regular file's bytes; undefined when it is missing, unreadable or not a regular file (a symlink is not followed). */
+async function readIfFile(file: string): Promise<Buffer | undefined> {
   try {
     const st = await fs.lstat(file);
     if (!st.isFile()) return undefined;
@@ -200,10 +201,11 @@ async function readJson(file: string): Promise<Buffer | undefined> {
   }
 }
 
-async function loadState(dir: string): Promise<State | undefined> {
+/** The writer's state with the manifest it was written with; undefined unless both are there and agree. */
+async function loadState(dir: string): Promise<{ state: State; manifest: Manifest } | undefined> {
   const [stateBytes, manifestBytes] = await Promise.all([
-    readJson(path.join(dir, STATE_FILE)),
-    readJson(path.join(dir, MANIFEST_FILE)),
+    readIfFile(path.join(dir, STATE_FILE)),
+    readIfFile(path.join(dir, MANIFEST_FILE)),
   ]);
   if (!stateBytes || !manifestBytes) return undefined;
   try {
@@ -212,16 +214,7 @@ async function loadState(dir: string): Promise<State | undefined> {
     // A state from another run than the published index (an interrupted run, a copied tree): start over.
     if (state.format !== 'packdebug-index-state' || state.version !== FORMAT_VERSION) return undefined;
     if (state.generation !== manifest.generation) return undefined;
-    return state;
-  } catch {
-    return undefined;
-  }
-}
-
-async function loadManifest(dir: string): Promise<Manifest | undefined> {
-  const bytes = await readJson(path.join(dir, MANIFEST_FILE));
-  try {
-    return bytes ? decodeManifest(bytes) : undefined;
+    return { state, manifest };
   } catch {
     return undefined;
   }
@@ -288,9 +281,10 @@ function entriesOf(obj: TarballObject): Omit<ShardEntry, 'tarball'>[] {
 async function update(options: IndexOptions, dir: string): Promise<IndexReport> {
   const { tree, log } = options;
   const generation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const previous = options.rebuild || options.fragmentOnly ? undefined : await loadState(dir);
+  const loaded = options.rebuild || options.fragmentOnly ? undefined : await loadState(dir);
+  const previous = loaded?.state;
   const full = previous === undefined;
-  const manifest = full ? undefined : await loadManifest(dir);
+  const manifest = loaded?.manifest;
   const split = new Set(manifest?.split ?? []);
   const oldRecords = previous?.tarballs ?? {};
 
@@ -343,7 +337,7 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
     const key = tarballKey(rel, obj.stamp);
     if (!options.fragmentOnly) {
       const file = path.join(dir, tarballObjectPath(key));
-      if (!(await readJson(file))) await writeAtomic(file, encodeTarballObject(obj));
+      if (!(await readIfFile(file))) await writeAtomic(file, encodeTarballObject(obj));
     }
     forFragment?.push(obj);
     fresh.set(rel, { record: { ...recordOf(obj), key }, entries: entriesOf(obj) });
@@ -478,7 +472,7 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
   for (const prefix of [...touched].sort()) {
     const rows: { t: ShardTableRow; entry: Omit<ShardEntry, 'tarball'> }[] = [];
     if (!full) {
-      const bytes = await readJson(path.join(dir, shardPath(prefix)));
+      const bytes = await readIfFile(path.join(dir, shardPath(prefix)));
       if (bytes) {
         let old: Shard;
         try {
