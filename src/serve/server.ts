@@ -6,13 +6,14 @@
  * a response holds in memory is one stream buffer, whatever the file's size
  * or the client's pace; a client that goes away closes its file.
  */
-import { createReadStream, fstatSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http from 'node:http';
 import { PackdebugError } from '../errors.js';
 import { fdSource, findSection } from '../elf/index.js';
 import { firstAnswer } from '../http/client.js';
 import { DiskCache, type CacheHit, type TempFile } from './cache.js';
-import { parseRequest, type ArtifactKind } from './request.js';
+import { parseRequest } from './request.js';
 import type { ArtifactQuery, Source } from './sources.js';
 
 export interface ServerOptions {
@@ -242,21 +243,15 @@ export class DebuginfodServer {
         if (err instanceof PackdebugError && err.code === 'E_NOT_FOUND') continue;
         throw err;
       }
-      const range = await withFd(hit.data, (fd) => findSection(fdSource(fd, fstatSync(fd).size), name));
+      const fh = await open(hit.data, 'r');
+      let range: { offset: number; size: number } | undefined;
+      try {
+        range = findSection(fdSource(fh.fd, (await fh.stat()).size), name);
+      } finally {
+        await fh.close();
+      }
       if (range) return { hit, range };
     }
     return undefined;
   }
 }
-
-async function withFd<T>(file: string, f: (fd: number) => T): Promise<T> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(file, 'r');
-  try {
-    return f(fh.fd);
-  } finally {
-    await fh.close();
-  }
-}
-
-export type { ArtifactKind };
