@@ -8,7 +8,6 @@ import { defaultTree } from '../portage/environment.js';
 import { extractMember } from '../tarball/tree-search.js';
 import { printable, printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
-import { parseNumberOption } from '../util/size.js';
 import { isUrl } from '../util/url.js';
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
@@ -58,18 +57,16 @@ async function hasCurrentIndex(tree: string): Promise<boolean> {
 }
 
 async function runRemote(args: ExtractArgs, sources: string[], io: CommandIO): Promise<number> {
-  const [{ fetchRemote }, { planOutput, openOutputStream, stdoutSink }, { AtomicFile }] = await Promise.all([
-    import('../mirror/remote.js'),
-    import('../tarball/extract-output.js'),
-    import('../util/atomic.js'),
-  ]);
+  const [{ fetchRemote }, { httpOptionsFromFlags }, { planOutput, openOutputStream, stdoutSink }, { AtomicFile }] =
+    await Promise.all([
+      import('../mirror/remote.js'),
+      import('../http/client.js'),
+      import('../tarball/extract-output.js'),
+      import('../util/atomic.js'),
+    ]);
   const urls = sources.map((s) => (isUrl(s) ? s : pathToFileURL(s).href));
   const plan = await planOutput(args.output);
-  const http = {
-    timeoutMs: parseNumberOption('timeout', args.timeout, 30) * 1000,
-    retries: parseNumberOption('retries', args.retries, 3, { integer: true }),
-    log: (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`),
-  };
+  const http = httpOptionsFromFlags(args, (m) => io.stderr.write(`packdebug: ${printableLine(m)}\n`));
   // Each source writes into a temporary file: beside the output (committed by a rename once verified), or in
   // $TMPDIR for a stream (copied out once verified). Memory stays small whatever the member's size.
   const files: Awaited<ReturnType<typeof AtomicFile.create>>[] = [];

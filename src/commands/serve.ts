@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
+import { httpOptionsFromFlags } from '../http/client.js';
 import { DiskCache } from '../serve/cache.js';
 import { DebuginfodServer } from '../serve/server.js';
 import { openSources } from '../serve/sources.js';
@@ -31,11 +32,7 @@ export async function runServe(
   const cacheSize = parseSize(args.cacheSize ?? '1GiB', '--cache-size');
   const cacheDir = path.resolve(args.cache ?? defaultCacheDir(io.env));
   const log = (m: string) => io.stderr.write(`packdebug: ${printableLine(m)}\n`);
-  const http = {
-    timeoutMs: parseNumberOption('timeout', args.timeout, 30) * 1000,
-    retries: parseNumberOption('retries', args.retries, 3, { integer: true }),
-    log,
-  };
+  const http = httpOptionsFromFlags(args, log);
   const sources = await openSources(args.sources ?? [], args.upstream ?? [], {
     cacheDir,
     http,

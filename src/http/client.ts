@@ -17,6 +17,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { FileHandle } from 'node:fs/promises';
 import https from 'node:https';
 import { PackdebugError } from '../errors.js';
+import { parseNumberOption } from '../util/size.js';
 import { backoffDelay, retryAfterMs } from './backoff.js';
 
 export interface HttpOptions {
@@ -60,6 +61,21 @@ export interface HttpResponse {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_RETRIES = 3;
 const DEFAULT_MAX_BYTES = 1 << 30;
+
+/**
+ * HttpOptions from the --timeout (seconds) and --retries options of extract
+ * and serve, as the user wrote them; the defaults above when absent.
+ */
+export function httpOptionsFromFlags(
+  flags: { timeout?: string; retries?: string },
+  log: (message: string) => void,
+): HttpOptions {
+  return {
+    timeoutMs: parseNumberOption('timeout', flags.timeout, DEFAULT_TIMEOUT_MS / 1000) * 1000,
+    retries: parseNumberOption('retries', flags.retries, DEFAULT_RETRIES, { integer: true }),
+    log,
+  };
+}
 
 /** The server part of a URL, for messages (no path, no credentials). */
 export function serverOf(url: string): string {

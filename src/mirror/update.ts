@@ -190,7 +190,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** A regular file's bytes; undefined when it is missing, unreadable or not a regular file (a symlink is not followed). */
+/** A regular file's bytes; undefined when missing, unreadable or not a regular file (symlinks are not followed). */
 async function readIfFile(file: string): Promise<Buffer | undefined> {
   try {
     const st = await fs.lstat(file);
