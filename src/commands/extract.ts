@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { ExtractArgs } from './extract.args.js';
 import { PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
+import { INDEX_DIR } from '../portage/naming.js';
 import { extractMember } from '../tarball/tree-search.js';
 import { printable, printableLine } from '../util/escape.js';
 import type { CommandIO } from '../util/io.js';
@@ -51,8 +52,8 @@ export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<numb
 
 /** `tree` is a directory with a build-id index that is current (docs/index-format.md). */
 async function hasCurrentIndex(tree: string): Promise<boolean> {
-  const state = path.join(tree, '.packdebug-index', 'state.json');
-  if (!(await fs.stat(state).catch(() => undefined))?.isFile()) return false;
+  // Most trees have none: that is told without loading the index code.
+  if (!(await fs.stat(path.join(tree, INDEX_DIR)).catch(() => undefined))?.isDirectory()) return false;
   return (await import('../mirror/update.js')).indexIsCurrent(path.resolve(tree));
 }
 

@@ -10,7 +10,7 @@
  *   tarballs/KEY.json        every member of one version of one tarball (immutable; KEY = hash of path and stamp)
  *   state.json               the writer's own record of the local files (stamps), not for readers
  */
-export { INDEX_DIR } from '../tarball/tree.js';
+export { INDEX_DIR } from '../portage/naming.js';
 import { padTo4 } from '../xz/index.js';
 export const FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';

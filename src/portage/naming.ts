@@ -5,6 +5,13 @@ import { parseVersion, type PmsVersion, VERSION_RE } from './version.js';
 /** Where Portage's packdebug (and we) put debug tarballs, relative to ${ED}. */
 export const TARBALL_DIR = 'usr/lib/debug/.tarball';
 
+/**
+ * The build-id index of a tree (src/mirror, docs/index-format.md) lives in
+ * this directory at its top: not a CATEGORY, and never a tarball
+ * (nothing in it ends with .tar.xz, so debuginfod's -Z .tar.xz scan skips it too).
+ */
+export const INDEX_DIR = '.packdebug-index';
+
 /** The debug roots, in the order Portage packs them (sources first). */
 export const DEBUG_ROOTS = ['usr/src/debug', 'usr/lib/debug'] as const;
 

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PackdebugError } from '../errors.js';
 import { defaultTree } from '../portage/environment.js';
+import { INDEX_DIR } from '../portage/naming.js';
 import { parseTarballName, type TarballName } from '../portage/naming.js';
 
 export interface TreeTarball {
@@ -53,13 +54,6 @@ export type TreeItem =
     }
   | { kind: 'stray-file' | 'stray-dir' | 'symlink' | 'special' | 'temp-file' | 'empty-dir'; path: string; rel: string }
   | { kind: 'unreadable'; path: string; rel: string; error: unknown };
-
-/**
- * The build-id index of a tree (src/mirror, docs/index-format.md) lives in
- * this directory at its top: not a CATEGORY, and never a tarball
- * (nothing in it ends with .tar.xz, so debuginfod's -Z .tar.xz scan skips it too).
- */
-export const INDEX_DIR = '.packdebug-index';
 
 /** pack's temporary names: `.NAME.PID-RANDOM.tmp` (src/util/atomic.ts). */
 const TEMP_RE = /^\..+\.tmp$/;
