@@ -212,6 +212,22 @@ ${sourceHook}
 `;
 }
 
+/** The systemd sandbox both units share (debuginfod's, from Portage's FEATURES=packdebug review). */
+const SANDBOX = `NoNewPrivileges=true
+ProtectSystem=strict
+ProtectHome=tmpfs
+PrivateTmp=on
+PrivateDevices=on
+PrivateIPC=on
+PrivateUsers=on
+ProtectClock=on
+ProtectHostname=on
+ProtectKernelTunables=on
+ProtectKernelModules=on
+ProtectKernelLogs=on
+ProtectControlGroups=on
+`;
+
 /** Runtime dirs debuginfod, sh and bsdtar need inside TemporaryFileSystem=/. */
 function runtimeRoots(eprefix: string): string[] {
   return eprefix === '' ? [''] : ['', eprefix];
@@ -273,20 +289,7 @@ ${pathEnv}ExecStart=${e}/usr/bin/debuginfod \\
 ProtectProc=invisible
 CapabilityBoundingSet=CAP_DAC_OVERRIDE
 AmbientCapabilities=CAP_DAC_OVERRIDE
-NoNewPrivileges=true
-ProtectSystem=strict
-ProtectHome=tmpfs
-PrivateTmp=on
-PrivateDevices=on
-PrivateIPC=on
-PrivateUsers=on
-ProtectClock=on
-ProtectHostname=on
-ProtectKernelTunables=on
-ProtectKernelModules=on
-ProtectKernelLogs=on
-ProtectControlGroups=on
-LockPersonality=on
+${SANDBOX}LockPersonality=on
 RestrictSUIDSGID=on
 PrivateMounts=on
 SystemCallFilter=@system-service
@@ -386,20 +389,7 @@ ExecStart=${e}/usr/bin/packdebug serve ${r.tarballDir} \\
 KillSignal=SIGTERM
 TimeoutStopSec=60
 
-NoNewPrivileges=true
-ProtectSystem=strict
-ProtectHome=tmpfs
-PrivateTmp=on
-PrivateDevices=on
-PrivateIPC=on
-PrivateUsers=on
-ProtectClock=on
-ProtectHostname=on
-ProtectKernelTunables=on
-ProtectKernelModules=on
-ProtectKernelLogs=on
-ProtectControlGroups=on
-ProtectProc=invisible
+${SANDBOX}ProtectProc=invisible
 LockPersonality=on
 RestrictSUIDSGID=on
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
