@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeAuditTree } from './make-audit-tree.mjs';
-import { startNginx } from './nginx.mjs';
+import { packCorpusTree, startNginx } from './serving.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -109,25 +109,8 @@ async function main() {
   try {
     // The full-corpus tree: the corpus packed by packdebug, and Portage's single-Block tarball of it.
     const tree = path.join(work, 'tree');
-    const seekable = path.join(tree, 'sys-libs/glibc/glibc-2.36-1-debug.tar.xz');
     log('packing the corpus into a tree ...');
-    run([
-      process.execPath,
-      cli,
-      'pack',
-      '-D',
-      image,
-      '--category',
-      'sys-libs',
-      '--pn',
-      'glibc',
-      '--pf',
-      'glibc-2.36',
-      '--build-id',
-      '1',
-      '-o',
-      seekable,
-    ]);
+    const seekable = packCorpusTree(cli, image, tree);
     // BUILD_ID 0: lookups go to packdebug's tarball (the highest BUILD_ID wins), the Portage one is indexed too.
     const portage = path.join(tree, 'sys-libs/glibc-single/glibc-single-2.36-0-debug.tar.xz');
     fs.mkdirSync(path.dirname(portage), { recursive: true });

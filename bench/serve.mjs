@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeAuditTree } from './make-audit-tree.mjs';
-import { freePort, startNginx } from './nginx.mjs';
+import { freePort, packCorpusTree, startNginx } from './serving.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(repoRoot, 'dist', 'cli.js');
@@ -146,24 +146,8 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'packdebug-bench-serve-'));
   try {
     const tree = path.join(work, 'tree');
-    const tarball = path.join(tree, 'sys-libs/glibc/glibc-2.36-1-debug.tar.xz');
     log('packing the corpus ...');
-    execFileSync(process.execPath, [
-      cli,
-      'pack',
-      '-D',
-      image,
-      '--category',
-      'sys-libs',
-      '--pn',
-      'glibc',
-      '--pf',
-      'glibc-2.36',
-      '--build-id',
-      '1',
-      '-o',
-      tarball,
-    ]);
+    const tarball = packCorpusTree(cli, image, tree);
     const listing = JSON.parse(
       execFileSync(process.execPath, [cli, 'list', tarball, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 }),
     );

@@ -1,6 +1,7 @@
-// A real nginx serving a directory on loopback, for the benchmarks (the
-// tests have their own, with access logs and fault options: test/helpers/nginx.ts).
-import { spawn } from 'node:child_process';
+// What the index and serve benchmarks share: the corpus packed into a tree,
+// and a real nginx serving a directory on loopback (the tests have their own,
+// with access logs and fault options: test/helpers/nginx.ts).
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -48,4 +49,14 @@ export async function startNginx(root, work) {
     await new Promise((r) => setTimeout(r, 50));
   }
   return { url: `http://127.0.0.1:${port}/`, stop: () => child.kill('SIGQUIT') };
+}
+
+/** The corpus image packed by packdebug (`cli`) into TREE/sys-libs/glibc/glibc-2.36-1-debug.tar.xz; its path. */
+export function packCorpusTree(cli, image, tree) {
+  const tarball = path.join(tree, 'sys-libs/glibc/glibc-2.36-1-debug.tar.xz');
+  const id = ['--category', 'sys-libs', '--pn', 'glibc', '--pf', 'glibc-2.36', '--build-id', '1'];
+  execFileSync(process.execPath, [cli, 'pack', '-D', image, ...id, '-o', tarball], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return tarball;
 }
