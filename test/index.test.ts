@@ -346,6 +346,14 @@ describe.skipIf(!hasTools)('packdebug index and remote reads', () => {
     });
     const got = await extract(pathToFileURL(main).href, { buildId: ids[0]!.buildId });
     expect(got.data!.equals(await fs.readFile(path.join(image, ids[0]!.path)))).toBe(true);
+    // A file that is not a fragment: one line naming it, and the tree left as it was.
+    const bad = path.join(await tmpdir('index-bad-fragment'), 'bad.jsonl');
+    await fs.writeFile(bad, '{"x":1}\n');
+    const untouched = await tmpdir('index-untouched');
+    const r = await execa('node', [CLI, 'index', untouched, '--merge', bad], { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe(`packdebug: ${bad}: not a version 1 index fragment`);
+    expect(await fs.readdir(untouched)).toEqual([]);
   });
 
   it('lets several writers run at once (emerge --jobs): each waits for the lock', async () => {

@@ -42,7 +42,13 @@ export async function runServe(
   if (sources.length === 0) throw new PackdebugError('E_USAGE', 'give at least one tree, mirror URL or --upstream');
   const server = new DebuginfodServer({ sources, cache: new DiskCache(cacheDir, cacheSize), log });
   await server.listen(port, host).catch((err: NodeJS.ErrnoException) => {
-    throw new PackdebugError('E_IO', `--listen ${args.listen}: ${err.code ?? err.message}`);
+    const why =
+      err.code === 'EADDRINUSE'
+        ? 'address already in use'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : (err.code ?? err.message);
+    throw new PackdebugError('E_IO', `--listen ${args.listen}: ${why}`);
   });
   const address = server.http.address();
   const url =

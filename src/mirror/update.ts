@@ -108,11 +108,13 @@ export async function updateIndex(options: IndexOptions): Promise<IndexReport> {
   const st = await fs.stat(tree).catch(() => undefined);
   if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${tree}: not a directory`, { file: tree });
   const dir = options.indexDir ?? path.join(tree, INDEX_DIR);
+  // Fragments are read before anything is created: a bad one leaves the tree as it was.
+  const fragments = options.merge?.length ? await readFragments(options.merge) : [];
   if (options.indexDir) await fs.mkdir(path.dirname(dir), { recursive: true });
   if (!options.fragmentOnly) await ensureIndexDir(dir);
   const release = options.fragmentOnly ? async () => undefined : await takeLock(dir, options.lockWaitMs ?? 600_000);
   try {
-    return await update(options, dir);
+    return await update(options, dir, fragments);
   } finally {
     await release();
   }
@@ -278,7 +280,7 @@ function entriesOf(obj: TarballObject): Omit<ShardEntry, 'tarball'>[] {
     }));
 }
 
-async function update(options: IndexOptions, dir: string): Promise<IndexReport> {
+async function update(options: IndexOptions, dir: string, fragments: TarballObject[]): Promise<IndexReport> {
   const { tree, log } = options;
   const generation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const loaded = options.rebuild || options.fragmentOnly ? undefined : await loadState(dir);
@@ -344,17 +346,15 @@ async function update(options: IndexOptions, dir: string): Promise<IndexReport> 
   };
   // Fragments: trusted for tarballs that are here with the size they describe.
   let merged = 0;
-  if (options.merge?.length) {
-    for (const obj of await readFragments(options.merge)) {
-      const now = current.get(obj.path);
-      if (!now || now.size !== obj.size) {
-        const here = now ? `${now.size} bytes here, not ${obj.size}` : 'not in the tree';
-        log.warn(`${obj.path}: in a fragment but ${here}; not merged`);
-        continue;
-      }
-      await accept(obj.path, obj);
-      merged++;
+  for (const obj of fragments) {
+    const now = current.get(obj.path);
+    if (!now || now.size !== obj.size) {
+      const here = now ? `${now.size} bytes here, not ${obj.size}` : 'not in the tree';
+      log.warn(`${obj.path}: in a fragment but ${here}; not merged`);
+      continue;
     }
+    await accept(obj.path, obj);
+    merged++;
   }
   const damaged: IndexReport['damaged'] = [];
   const reading = toRead.filter((rel) => !fresh.has(rel));
