@@ -15,7 +15,7 @@ const LAYERS = [
   ['image'],
   ['binpkg', 'tarball'],
   ['pack', 'audit', 'prune', 'debuginfod', 'mirror'],
-  ['serve'],
+  ['serve', 'crash'],
   ['commands'],
   ['cli'],
 ];

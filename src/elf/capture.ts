@@ -16,6 +16,11 @@
  *
  * Memory: at most MAX_RETAINED_BYTES whatever the file size; for gcc and
  * binutils output about 1.1 MiB plus the section header table.
+ *
+ * Other readers plan the same way through `inspect` (a core file's reader
+ * asks for its notes and the ELF header pages of its modules), and a stream
+ * whose length is not known ahead (a decompressor's output) is captured
+ * with size UNKNOWN_SIZE, then read through `finished()`.
  */
 import { isElf, parseElfHeader } from './header.js';
 import { inspectElf } from './inspect.js';
@@ -25,6 +30,8 @@ export const CAPTURE_HEAD_BYTES = 64 * 1024;
 export const CAPTURE_WINDOW_BYTES = 1024 * 1024;
 /** Hard ceiling on the bytes one capture keeps. */
 export const MAX_RETAINED_BYTES = 32 * 1024 * 1024;
+/** The size of a stream whose length is known only at its end. */
+export const UNKNOWN_SIZE = Number.MAX_SAFE_INTEGER;
 /** inspectElf runs at most this often per push; leftover planning happens on the next push. */
 const MAX_PLANS_PER_PUSH = 16;
 
@@ -36,8 +43,19 @@ interface Piece {
   data: Buffer | undefined;
 }
 
+export interface CaptureOptions {
+  /** Reads what it needs from the capture; the ranges it missed are kept if still ahead. Default: inspectElf. */
+  inspect?: (src: ByteSource) => unknown;
+  /** Bytes kept from the start. Default CAPTURE_HEAD_BYTES. */
+  headBytes?: number;
+  /** Ceiling on the bytes kept. Default MAX_RETAINED_BYTES. */
+  maxRetained?: number;
+}
+
 export class ElfCapture implements ByteSource {
   readonly size: number;
+  private readonly inspect: (src: ByteSource) => unknown;
+  private readonly maxRetained: number;
   private received = 0;
   private readonly pieces: Piece[] = [];
   private planned = 0;
@@ -46,10 +64,18 @@ export class ElfCapture implements ByteSource {
   private planPending = false;
   private recording: Array<[number, number]> | undefined;
 
-  constructor(size: number) {
+  constructor(size: number, options: CaptureOptions = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`ElfCapture: bad file size ${size}`);
     this.size = size;
-    this.keep(0, Math.min(size, CAPTURE_HEAD_BYTES));
+    this.inspect = options.inspect ?? inspectElf;
+    this.maxRetained = options.maxRetained ?? MAX_RETAINED_BYTES;
+    this.keep(0, Math.min(size, options.headBytes ?? CAPTURE_HEAD_BYTES));
+  }
+
+  /** The capture as a source of the `position` bytes received (for a stream of UNKNOWN_SIZE, once it ended). */
+  finished(): ByteSource {
+    const size = this.received;
+    return { size, read: (offset, length) => (fits(offset, length, size) ? this.read(offset, length) : undefined) };
   }
 
   /** Bytes of the file received so far. */
@@ -130,7 +156,7 @@ export class ElfCapture implements ByteSource {
   private keep(start: number, end: number): Piece | undefined {
     if (end <= start) return undefined;
     if (this.pieces.some((p) => p.start <= start && end <= p.end)) return undefined;
-    if (this.planned + (end - start) > MAX_RETAINED_BYTES) return undefined;
+    if (this.planned + (end - start) > this.maxRetained) return undefined;
     const piece: Piece = { start, end, got: 0, data: undefined };
     this.pieces.push(piece);
     this.planned += end - start;
@@ -144,7 +170,7 @@ export class ElfCapture implements ByteSource {
       const piece = this.keep(Math.max(start, from), Math.min(end, this.size));
       if (piece !== undefined) added.push(piece);
     };
-    if (!this.headerSeen) {
+    if (!this.headerSeen && this.inspect === inspectElf) {
       this.headerSeen = true;
       const head = this.read(0, Math.min(this.size, 64));
       if (head === undefined || !isElf(head)) return added;
@@ -153,7 +179,7 @@ export class ElfCapture implements ByteSource {
     }
     this.recording = [];
     try {
-      inspectElf(this);
+      this.inspect(this);
     } finally {
       const wanted = this.recording;
       this.recording = undefined;

@@ -16,3 +16,11 @@ export const MAX_NOTE_AREAS = 256;
 export const MAX_NOTE_AREA_BYTES = 1024 * 1024;
 /** Note bytes read from one file in all. */
 export const MAX_NOTE_BYTES_TOTAL = 4 * 1024 * 1024;
+/** Note bytes read from a core file (NT_FILE of a process with many mappings runs to megabytes). */
+export const MAX_CORE_NOTE_BYTES = 64 * 1024 * 1024;
+/** NT_FILE entries examined. */
+export const MAX_MAPPED_FILES = 1 << 20;
+/** Longest path kept from a note (PATH_MAX). */
+export const MAX_PATH_BYTES = 4096;
+/** Modules reported from one core. */
+export const MAX_CORE_MODULES = 65536;

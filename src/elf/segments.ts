@@ -9,14 +9,19 @@ import { RECORD_SIZES, type ElfHeader } from './header.js';
 import { MAX_SEGMENTS } from './limits.js';
 import type { SectionHeader } from './sections.js';
 
+export const PT_LOAD = 1;
 export const PT_NOTE = 4;
+export const PF_X = 1;
 export const PN_XNUM = 0xffff;
 
 export interface ProgramHeader {
   index: number;
   type: number;
   offset: number;
+  vaddr: number;
   filesz: number;
+  memsz: number;
+  flags: number;
   align: number;
 }
 
@@ -24,7 +29,7 @@ export interface ProgramHeader {
 export function readProgramHeaders(
   ctx: ReadContext,
   hdr: ElfHeader,
-  section0: SectionHeader | undefined,
+  section0: Pick<SectionHeader, 'info'> | undefined,
 ): ProgramHeader[] | undefined {
   const entSize = RECORD_SIZES[hdr.elfClass].phdr;
   let count = hdr.phnum;
@@ -51,9 +56,27 @@ export function readProgramHeaders(
   for (let i = 0; i < count; i++) {
     const at = i * entSize;
     if (hdr.elfClass === 32) {
-      out.push({ index: i, type: r.u32(at), offset: r.u32(at + 4), filesz: r.u32(at + 16), align: r.u32(at + 28) });
+      out.push({
+        index: i,
+        type: r.u32(at),
+        offset: r.u32(at + 4),
+        vaddr: r.u32(at + 8),
+        filesz: r.u32(at + 16),
+        memsz: r.u32(at + 20),
+        flags: r.u32(at + 24),
+        align: r.u32(at + 28),
+      });
     } else {
-      out.push({ index: i, type: r.u32(at), offset: r.u64(at + 8), filesz: r.u64(at + 32), align: r.u64(at + 48) });
+      out.push({
+        index: i,
+        type: r.u32(at),
+        flags: r.u32(at + 4),
+        offset: r.u64(at + 8),
+        vaddr: r.u64(at + 16),
+        filesz: r.u64(at + 32),
+        memsz: r.u64(at + 40),
+        align: r.u64(at + 48),
+      });
     }
   }
   return out;

@@ -227,6 +227,35 @@ function decodeBlocks(v: unknown, what: string): BlockRange | undefined {
 }
 
 /** Bytes [start, end) of the tarball that the range covers. */
+/**
+ * Merges Block ranges (of one Stream) that overlap or touch into runs of
+ * consecutive Blocks, ordered by file offset: what one reader can decode
+ * front to back.
+ */
+export function mergeBlockRanges(ranges: readonly BlockRange[]): BlockRange[] {
+  const sorted = [...ranges].sort((a, b) => a.fileOffset - b.fileOffset);
+  const out: BlockRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last === undefined || compressedSpan(last).end < r.fileOffset || last.check !== r.check) {
+      out.push({ ...r, sizes: [...r.sizes] });
+      continue;
+    }
+    // Append r's Blocks that start at or after the run's end.
+    let at = r.fileOffset;
+    let end = compressedSpan(last).end;
+    for (let i = 0; i < r.sizes.length; i += 2) {
+      const total = padTo4(r.sizes[i]!);
+      if (at >= end) {
+        last.sizes.push(r.sizes[i]!, r.sizes[i + 1]!);
+        end += total;
+      }
+      at += total;
+    }
+  }
+  return out;
+}
+
 export function compressedSpan(b: BlockRange): { start: number; end: number } {
   let end = b.fileOffset;
   for (let i = 0; i < b.sizes.length; i += 2) end += padTo4(b.sizes[i]!);

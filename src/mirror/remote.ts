@@ -36,8 +36,12 @@ import {
   type Shard,
   shardPath,
   tarballObjectPath,
+  type ShardEntry,
   type ShardTarball,
+  type MemberRecord,
+  type TarballObject,
   uncompressedSpan,
+  mergeBlockRanges,
 } from './format.js';
 
 export interface RemoteRequest {
@@ -205,12 +209,9 @@ async function fromTree({ source, location, id, kind, path, signal, out }: Looku
       `${source}: a tree URL is read through its build-id index: give --build-id ID (with --path, a source file ` +
         "of that build's tarball), or the URL of one tarball",
     );
-  const shard = await shardFor(location, id, signal);
   const want = kind === 'debuginfo' ? KIND_DEBUGINFO : KIND_EXECUTABLE;
-  const candidates = shard.entries
-    .filter((e) => e.buildId === id && (path !== undefined || (e.kinds & want) !== 0))
-    .map((e) => ({ e, t: shard.tarballs[e.tarball]! }))
-    .sort((a, b) => newestFirst(a.t, b.t));
+  const candidates = (await indexedBuild(location, id, signal))
+    .filter(({ e }) => path !== undefined || (e.kinds & want) !== 0);
   if (candidates.length === 0) throw notFound(source, id, kind, path);
   let stale: PackdebugError | undefined;
   const seen = new Set<string>();
@@ -242,13 +243,23 @@ async function fromTree({ source, location, id, kind, path, signal, out }: Looku
   throw stale ?? notFound(source, id, kind, path);
 }
 
-/** The member `path` of the tarball `t`, from its index object (one more GET). */
-async function sourceMember(
-  location: Location,
-  t: ShardTarball,
-  path: string,
-  signal: AbortSignal,
-): Promise<{ name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange } | undefined> {
+/** One entry of a build-id in a tree's index, with its tarball. */
+export interface IndexedEntry {
+  e: ShardEntry;
+  t: ShardTarball;
+}
+
+/** The index entries of build-id `id` (one shard GET, two when split), newest tarball first. */
+export async function indexedBuild(location: Location, id: string, signal: AbortSignal): Promise<IndexedEntry[]> {
+  const shard = await shardFor(location, id, signal);
+  return shard.entries
+    .filter((e) => e.buildId === id)
+    .map((e) => ({ e, t: shard.tarballs[e.tarball]! }))
+    .sort((a, b) => newestFirst(a.t, b.t));
+}
+
+/** The index object of tarball `t`: every member with its Blocks (one GET). */
+export async function tarballObjectOf(location: Location, t: ShardTarball, signal: AbortSignal): Promise<TarballObject> {
   const rel = tarballObjectPath(t.key);
   let obj;
   try {
@@ -258,6 +269,17 @@ async function sourceMember(
   }
   if (obj.path !== t.path || obj.stamp !== t.stamp)
     throw new PackdebugError('E_FORMAT', `${location.urlOf(`${INDEX_DIR}/${rel}`)}: describes another tarball`);
+  return obj;
+}
+
+/** The member `path` of the tarball `t`, from its index object (one more GET). */
+async function sourceMember(
+  location: Location,
+  t: ShardTarball,
+  path: string,
+  signal: AbortSignal,
+): Promise<{ name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange } | undefined> {
+  const obj = await tarballObjectOf(location, t, signal);
   const want = normalizeMemberName(path);
   const m = obj.members.find((x) => (x.type === '0' || x.type === '7') && sameMemberName(x.name, want));
   return m && { name: m.name, size: m.size, headerOffset: m.headerOffset, dataOffset: m.dataOffset, blocks: m.blocks };
@@ -344,6 +366,76 @@ async function readVerified(
   } finally {
     await ra.close();
   }
+}
+
+/** Members larger than this are not read whole into memory by readMembers. */
+const MAX_READ_WHOLE_BYTES = 256 << 20;
+
+/**
+ * Reads several members of tarball `t` (records from its index object), in
+ * tar order, each Block decoded once however many members it holds: the
+ * members' Block ranges are merged into runs, and each run is read through
+ * one XzRandomAccess whose cache keeps the Block between members. Every tar
+ * header is checked where the index put it; every Block decoded whole has
+ * its Check verified. Members without Block ranges (tarballs of several
+ * Streams) go through the tarball's own Index.
+ */
+export async function readMembers(
+  location: Location,
+  t: ShardTarball,
+  members: readonly MemberRecord[],
+  each: (m: MemberRecord, data: Buffer) => Promise<void>,
+  signal: AbortSignal,
+): Promise<{ bytesDecoded: number }> {
+  const url = location.urlOf(t.path);
+  const sorted = [...members].sort((a, b) => a.headerOffset - b.headerOffset);
+  for (const m of sorted)
+    if (m.size > MAX_READ_WHOLE_BYTES) throw new PackdebugError('E_FORMAT', `${url}: ${m.name}: too large to read`);
+  const runs = sorted.every((m) => m.blocks) ? mergeBlockRanges(sorted.map((m) => m.blocks!)) : undefined;
+  let bytesDecoded = 0;
+  const readWith = async (ra: XzRandomAccess, list: MemberRecord[]): Promise<void> => {
+    try {
+      for (const m of list) {
+        signal.throwIfAborted();
+        const data = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset + m.size);
+        let entry: TarEntry | undefined;
+        try {
+          new TarParser({ entry: (e) => void (entry ??= e) }, url, m.headerOffset).write(
+            data.subarray(0, m.dataOffset - m.headerOffset),
+          );
+        } catch {
+          entry = undefined;
+        }
+        if (!entry || !sameMemberName(entry.path, m.name) || entry.size !== m.size)
+          throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} at ${m.headerOffset}`, { file: url });
+        await each(m, data.subarray(m.dataOffset - m.headerOffset));
+      }
+    } finally {
+      bytesDecoded += ra.bytesDecoded;
+      await ra.close();
+    }
+  };
+  if (runs === undefined) {
+    const ra = await XzRandomAccess.fromSource(await location.open(t.path, t.size, signal), url, { name: url });
+    await readWith(ra, sorted);
+    return { bytesDecoded };
+  }
+  for (const run of runs) {
+    const u = uncompressedSpan(run);
+    const list = sorted.filter((m) => m.headerOffset >= u.start && m.dataOffset + m.size <= u.end);
+    if (list.length === 0) continue;
+    const source = await location.open(t.path, t.size, signal);
+    const span = compressedSpan(run);
+    try {
+      await source.prefetch(span.start, span.end);
+    } catch (err) {
+      await source.close();
+      throw err;
+    }
+    const ra = await XzRandomAccess.fromSource(source, url, { name: url }, partialLayout(run, t.size));
+    await readWith(ra, list);
+  }
+  return { bytesDecoded };
 }
 
 /**

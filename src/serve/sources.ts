@@ -4,18 +4,13 @@
  * mirrors of trees (through their index, over HTTP), and upstream
  * debuginfod servers (with --upstream).
  */
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { PackdebugError } from '../errors.js';
 import { httpGet, type HttpOptions } from '../http/client.js';
-import { type Location, openLocation } from '../http/location.js';
-import { INDEX_DIR } from '../mirror/format.js';
 import { lookupIn } from '../mirror/remote.js';
-import { indexIsCurrent, type IndexLog, updateIndex } from '../mirror/update.js';
-import { isUrl } from '../util/url.js';
+import { openTreeLocation, type TreeLocation } from '../mirror/tree-location.js';
+import type { IndexLog } from '../mirror/update.js';
 import type { ArtifactKind } from './request.js';
 
 export interface ArtifactQuery {
@@ -51,77 +46,41 @@ function fileHeader(name: string, kind: ArtifactQuery['kind']): string {
   return kind === 'source' ? `/${name.replace(/^(\.\/|\/)+/, '')}` : path.posix.basename(name);
 }
 
+/** A tree (local, or a mirror) read through its build-id index. */
 class IndexSource implements Source {
   readonly upstream = false;
-  constructor(
-    readonly name: string,
-    private readonly location: Location,
-    /** The archive as X-DEBUGINFOD-ARCHIVE names it: a local path, or the tarball's URL. */
-    private readonly archiveOf: (tarball: string) => string,
-  ) {}
+  constructor(private readonly tree: TreeLocation) {}
+
+  get name(): string {
+    return this.tree.name;
+  }
+
+  async refresh(): Promise<void> {
+    await this.tree.refresh();
+  }
 
   async fetch(q: ArtifactQuery, out: FileHandle, signal: AbortSignal): Promise<Found> {
     const kind = q.kind === 'executable' ? 'executable' : 'debuginfo';
+    const location = this.tree.location();
     const answer = await lookupIn({
-      source: this.location.url,
-      location: this.location,
+      source: location.url,
+      location,
       id: q.buildId,
       kind,
       path: q.kind === 'source' ? q.path : undefined,
       signal,
       out,
     });
-    return { size: answer.size, file: fileHeader(answer.member, q.kind), archive: this.archiveOf(answer.tarball) };
+    return { size: answer.size, file: fileHeader(answer.member, q.kind), archive: this.tree.archiveOf(answer.tarball) };
   }
 
   stats() {
-    return { requests: this.location.stats.requests, bytes: this.location.stats.bytes };
-  }
-}
-
-/** A local tree: its own index when current, else one the server keeps in `cacheDir`. */
-class LocalTreeSource implements Source {
-  readonly upstream = false;
-  #inner: IndexSource | undefined;
-  #indexDir: string | undefined;
-
-  constructor(
-    readonly name: string,
-    private readonly tree: string,
-    private readonly cacheDir: string,
-    private readonly log: IndexLog,
-    private readonly env: NodeJS.ProcessEnv,
-  ) {}
-
-  async refresh(): Promise<void> {
-    if (await indexIsCurrent(this.tree)) {
-      if (this.#indexDir !== undefined || !this.#inner) {
-        this.#indexDir = undefined;
-        this.#inner = this.#source();
-      }
-      return;
+    try {
+      const { requests, bytes } = this.tree.location().stats;
+      return { requests, bytes };
+    } catch {
+      return { requests: 0, bytes: 0 };
     }
-    const dir = path.join(this.cacheDir, 'index', createHash('sha256').update(this.tree).digest('hex').slice(0, 16));
-    await updateIndex({ tree: this.tree, indexDir: dir, env: this.env, log: this.log });
-    if (this.#indexDir !== dir || !this.#inner) {
-      this.#indexDir = dir;
-      this.#inner = this.#source();
-    }
-  }
-
-  #source(): IndexSource {
-    const url = `${pathToFileURL(this.tree).href}/`;
-    const overlay = this.#indexDir ? { prefix: `${INDEX_DIR}/`, root: this.#indexDir } : undefined;
-    return new IndexSource(this.name, openLocation(url, {}, overlay), (t) => path.join(this.tree, t));
-  }
-
-  fetch(q: ArtifactQuery, out: FileHandle, signal: AbortSignal): Promise<Found> {
-    if (!this.#inner) throw new Error('LocalTreeSource used before refresh()');
-    return this.#inner.fetch(q, out, signal);
-  }
-
-  stats() {
-    return this.#inner?.stats() ?? { requests: 0, bytes: 0 };
   }
 }
 
@@ -168,17 +127,7 @@ export async function openSources(
   options: { cacheDir: string; http: HttpOptions; log: IndexLog; env: NodeJS.ProcessEnv },
 ): Promise<Source[]> {
   const out: Source[] = [];
-  for (const t of targets) {
-    if (isUrl(t)) {
-      const location = openLocation(t.endsWith('/') ? t : `${t}/`, options.http);
-      out.push(new IndexSource(t, location, (tarball) => location.urlOf(tarball)));
-      continue;
-    }
-    const tree = path.resolve(t);
-    const st = await fs.stat(tree).catch(() => undefined);
-    if (!st?.isDirectory()) throw new PackdebugError('E_INPUT', `${t}: not a directory or a URL`, { file: t });
-    out.push(new LocalTreeSource(t, tree, options.cacheDir, options.log, options.env));
-  }
+  for (const t of targets) out.push(new IndexSource(await openTreeLocation(t, options)));
   for (const u of upstreams) {
     if (!/^https?:\/\//i.test(u)) throw new PackdebugError('E_USAGE', `--upstream ${u}: not an http(s) URL`);
     out.push(new UpstreamSource(u, options.http));
