@@ -7,7 +7,6 @@
  */
 import path from 'node:path';
 import { probeArtifact, type ArtifactKind } from '../debuginfod/probe.js';
-import { PackdebugError } from '../errors.js';
 import type { HttpOptions } from '../http/client.js';
 import { KIND_DEBUGINFO, KIND_EXECUTABLE, type ShardTarball, type TarballObject } from '../mirror/format.js';
 import { indexedBuild, tarballObjectOf } from '../mirror/remote.js';
@@ -53,6 +52,7 @@ export interface CoverageOptions {
 /** Asks every tree and server about build-ids; tarball member lists are fetched once each. */
 export class CoverageChecker {
   readonly #objects = new Map<string, Promise<TarballObject>>();
+  readonly #records = new Map<string, ShardTarball>();
 
   constructor(private readonly options: CoverageOptions) {}
 
@@ -65,6 +65,11 @@ export class CoverageChecker {
       this.#objects.set(key, p);
     }
     return p;
+  }
+
+  /** The index record of a tarball some check() met in `tree`. */
+  tarballRecord(tree: TreeLocation, tarball: string): ShardTarball | undefined {
+    return this.#records.get(`${tree.name}\0${tarball}`);
   }
 
   async check(buildId: string): Promise<Coverage> {
@@ -89,6 +94,7 @@ export class CoverageChecker {
 
   async #fromTree(tree: TreeLocation, buildId: string, out: Coverage): Promise<void> {
     const entries = await indexedBuild(tree.location(), buildId, this.options.signal);
+    for (const { t } of entries) this.#records.set(`${tree.name}\0${t.path}`, t);
     const place = (e: (typeof entries)[number]): Place => ({
       source: tree.name,
       tarball: e.t.path,
@@ -112,7 +118,7 @@ export class CoverageChecker {
     const { http, signal } = this.options;
     const r = await probeArtifact(server, buildId, kind, {
       retries: http.retries ?? 3,
-      backoff: {},
+      backoff: { baseMs: http.backoffBaseMs ?? 250, capMs: http.backoffCapMs ?? 4000 },
       attemptTimeoutMs: http.timeoutMs ?? 30_000,
       signal,
     });
@@ -130,9 +136,4 @@ export function packageOf(tarball: string): { package?: string; buildNumber?: st
   const [category, pn, file] = parts.slice(-3) as [string, string, string];
   const name = parseTarballName(category, pn, path.posix.basename(file));
   return typeof name === 'string' ? {} : { package: `${category}/${name.pf}`, buildNumber: name.buildNumber };
-}
-
-/** Kept for the errors thrown by the index readers: a source problem, never a module's. */
-export function isSourceProblem(err: unknown): boolean {
-  return err instanceof PackdebugError;
 }

@@ -59,8 +59,7 @@ export function coreModules(core: CoreFile, src: ByteSource): CoreModule[] {
   const out: CoreModule[] = [];
   const seen = new Set<number>();
 
-  const nameAt = (addr: number): string | undefined =>
-    core.files.find((f) => f.start <= addr && addr < f.end)?.path;
+  const nameAt = (addr: number): string | undefined => core.files.find((f) => f.start <= addr && addr < f.end)?.path;
   const tryBase = (base: number, fallbackEnd?: number, looksLikeCode = false): void => {
     if (seen.has(base) || out.length >= MAX_CORE_MODULES) return;
     seen.add(base);
@@ -115,7 +114,10 @@ function moduleAt(mem: CoreMemory, base: number): Found | 'not-elf' | 'not-dumpe
   const hdr = parseElfHeader(head);
   if (hdr.truncated || (hdr.eType !== ET_DYN && hdr.eType !== ET_EXEC)) return 'not-elf';
   // The module's file image from its offset 0, as mapped at `base`.
-  const image: ByteSource = { size: Number.MAX_SAFE_INTEGER - base, read: (offset, length) => mem.read(base + offset, length) };
+  const image: ByteSource = {
+    size: Number.MAX_SAFE_INTEGER - base,
+    read: (offset, length) => mem.read(base + offset, length),
+  };
   const ctx = new ReadContext(image);
   const phdrs = readProgramHeaders(ctx, hdr, undefined);
   const found: Found = { start: base, end: base + PAGE, headerInCore: true };

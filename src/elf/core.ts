@@ -154,7 +154,11 @@ function readCoreNotes(ctx: ReadContext, core: CoreFile, data: Buffer, align: 4 
  * count × {start, end, file offset in pages}, then count NUL-terminated
  * names. The count is believed only as far as the descriptor holds it.
  */
-export function parseFileNote(ctx: ReadContext, core: Pick<CoreFile, 'elfClass' | 'byteOrder'>, note: Note): MappedFile[] {
+export function parseFileNote(
+  ctx: ReadContext,
+  core: Pick<CoreFile, 'elfClass' | 'byteOrder'>,
+  note: Note,
+): MappedFile[] {
   const w = core.elfClass / 8;
   const desc = note.desc;
   if (desc.length < 2 * w) {
@@ -192,7 +196,12 @@ export function parseFileNote(ctx: ReadContext, core: Pick<CoreFile, 'elfClass' 
       ctx.malformed('NT_FILE note ends before its file names');
     }
     const fileOffset = pages * pageSize;
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end <= start || !Number.isSafeInteger(fileOffset)) {
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      end <= start ||
+      !Number.isSafeInteger(fileOffset)
+    ) {
       ctx.malformed(`NT_FILE mapping ${i} has an impossible range`);
       continue;
     }

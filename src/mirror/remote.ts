@@ -83,6 +83,8 @@ export interface Answer {
   member: string;
   size: number;
   via: 'index' | 'tarball';
+  /** xz bytes decoded to read it. */
+  bytesDecoded?: number;
 }
 
 /** Members larger than this are refused from a remote source (a hostile index could claim anything). */
@@ -210,8 +212,9 @@ async function fromTree({ source, location, id, kind, path, signal, out }: Looku
         "of that build's tarball), or the URL of one tarball",
     );
   const want = kind === 'debuginfo' ? KIND_DEBUGINFO : KIND_EXECUTABLE;
-  const candidates = (await indexedBuild(location, id, signal))
-    .filter(({ e }) => path !== undefined || (e.kinds & want) !== 0);
+  const candidates = (await indexedBuild(location, id, signal)).filter(
+    ({ e }) => path !== undefined || (e.kinds & want) !== 0,
+  );
   if (candidates.length === 0) throw notFound(source, id, kind, path);
   let stale: PackdebugError | undefined;
   const seen = new Set<string>();
@@ -222,12 +225,12 @@ async function fromTree({ source, location, id, kind, path, signal, out }: Looku
       if (path !== undefined) {
         const member = await sourceMember(location, t, path, signal);
         if (!member) continue;
-        const size = await readIndexed(location, t, member, signal, out);
-        return { source, tarball: t.path, member: member.name, size, via: 'index' };
+        const { size, bytesDecoded } = await readIndexed(location, t, member, signal, out);
+        return { source, tarball: t.path, member: member.name, size, via: 'index', bytesDecoded };
       }
-      const size = await readIndexed(location, t, { ...e, name: e.member }, signal, out);
+      const { size, bytesDecoded } = await readIndexed(location, t, { ...e, name: e.member }, signal, out);
       await checkElf(out, size, id, kind, location.urlOf(t.path));
-      return { source, tarball: t.path, member: e.member, size, via: 'index' };
+      return { source, tarball: t.path, member: e.member, size, via: 'index', bytesDecoded };
     } catch (err) {
       if (!(err instanceof PackdebugError) || !['E_CHANGED', 'E_FORMAT', 'E_VERIFY', 'E_NOT_FOUND'].includes(err.code))
         throw err;
@@ -259,7 +262,11 @@ export async function indexedBuild(location: Location, id: string, signal: Abort
 }
 
 /** The index object of tarball `t`: every member with its Blocks (one GET). */
-export async function tarballObjectOf(location: Location, t: ShardTarball, signal: AbortSignal): Promise<TarballObject> {
+export async function tarballObjectOf(
+  location: Location,
+  t: ShardTarball,
+  signal: AbortSignal,
+): Promise<TarballObject> {
   const rel = tarballObjectPath(t.key);
   let obj;
   try {
@@ -316,7 +323,7 @@ async function readIndexed(
   m: { name: string; size: number; headerOffset: number; dataOffset: number; blocks?: BlockRange },
   signal: AbortSignal,
   out: FileHandle,
-): Promise<number> {
+): Promise<{ size: number; bytesDecoded: number }> {
   if (m.size > MAX_MEMBER_BYTES) throw new PackdebugError('E_FORMAT', `${m.name}: ${m.size} bytes, too large`);
   const url = location.urlOf(t.path);
   const source = await location.open(t.path, t.size, signal);
@@ -348,7 +355,7 @@ async function readVerified(
   url: string,
   m: { name: string; size: number; headerOffset: number; dataOffset: number },
   out: FileHandle,
-): Promise<number> {
+): Promise<{ size: number; bytesDecoded: number }> {
   try {
     const header = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset);
     let entry: TarEntry | undefined;
@@ -362,7 +369,7 @@ async function readVerified(
         file: url,
       });
     await copyBlocks(ra, m.dataOffset, m.size, out);
-    return m.size;
+    return { size: m.size, bytesDecoded: ra.bytesDecoded };
   } finally {
     await ra.close();
   }
