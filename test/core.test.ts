@@ -154,6 +154,13 @@ describe.skipIf(!have)('packdebug core', () => {
       expect(st.get(crashId)?.status).toBe('covered');
       expect(st.get(faultId)?.coverage?.debuginfo?.source).toBe(d.url);
       expect(st.get(libc.buildId)?.status).toBe('missing');
+      // --fetch from a server: the debug files (verified), no sources (a server cannot list them).
+      const dir = path.join(await tmpdir('core-fetch-server'), 'out');
+      const fetched = (await core_([core, '--server', d.url, '--fetch', dir])).reports[0]!.fetched!;
+      expect([fetched.files, fetched.failures]).toEqual([2, []]);
+      expect(
+        await fs.stat(path.join(dir, 'usr/lib/debug/.build-id', faultId.slice(0, 2), `${faultId.slice(2)}.debug`)),
+      ).toBeTruthy();
     } finally {
       await nginx?.stop();
       await d?.stop();

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { artifactUrl } from '../debuginfod/probe.js';
 import { fdSource, inspectElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
@@ -164,12 +165,15 @@ async function fetchBuildId(
       size = answer.size;
       report.bytesDecoded += answer.bytesDecoded ?? 0;
     } else {
-      const res = await httpGet(
-        artifactUrl(place.source, id, kind),
-        { into: out.fh, maxBytes: 2 ** 40 },
-        { ...options.http, signal: options.signal },
-      );
-      size = res.written;
+      const url = artifactUrl(place.source, id, kind);
+      if (url.startsWith('file:')) {
+        // A file:// server is a directory in debuginfod's layout (as debuginfod-find reads one through curl).
+        await out.fh.writeFile(await fs.readFile(fileURLToPath(url)));
+        size = (await out.fh.stat()).size;
+      } else {
+        size = (await httpGet(url, { into: out.fh, maxBytes: 2 ** 40 }, { ...options.http, signal: options.signal }))
+          .written;
+      }
       await out.fh.truncate(size);
       const elf = inspectElf(fdSource(out.fh.fd, size));
       if (!elf || !matchesBuildId(elf, id, kind))
