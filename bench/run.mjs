@@ -29,13 +29,17 @@
 //   npm run bench -- --index-only      only the index benchmark
 //   npm run bench -- --no-serve        skip packdebug serve against Debian's debuginfod (bench/serve.mjs)
 //   npm run bench -- --serve-only      only that
+//   npm run bench -- --no-core         skip packdebug core against eu-unstrip on a gcore core with 100
+//                                      dlopened libraries, and its --fetch (bench/core.mjs; the fixture
+//                                      images are built once, about 20 s, and cached)
+//   npm run bench -- --core-only       only that (with --json or --json-out FILE: its results)
 //   npm run bench -- --pack-only       only the packing benchmark
 //   npm run bench -- --audit-only      only the audit benchmark
 //   npm run bench -- --binpkg          only the from-binpkg benchmark
 //   (--extract and --audit are accepted and change nothing: those parts run by default.)
 //
 // Plain `npm run bench` measures everything the issues set goals for, in one
-// run: packing, random access, audit, from-binpkg and the build-id index (about 25 minutes on
+// run: packing, random access, audit, from-binpkg, the build-id index, serve and core (about 25 minutes on
 // two cores once the corpora are built).
 //
 // Progress goes to stderr, results to stdout. Every output is written to a
@@ -132,6 +136,8 @@ try {
       'index-only': { type: 'boolean', default: false },
       'no-serve': { type: 'boolean', default: false },
       'serve-only': { type: 'boolean', default: false },
+      'no-core': { type: 'boolean', default: false },
+      'core-only': { type: 'boolean', default: false },
       binpkg: { type: 'boolean', default: false },
       packages: { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -685,11 +691,22 @@ function runIndexBench(image, script = 'index.mjs') {
   if (r.status !== 0) process.exitCode = 1;
 }
 
+/** packdebug core against eu-unstrip (bench/core.mjs), on its own fixtures; `results`: pass --json/--json-out on. */
+function runCoreBench({ results = false } = {}) {
+  const args = [path.join(repoRoot, 'bench', 'core.mjs')];
+  if (results && opt.json) args.push('--json');
+  if (results && opt['json-out']) args.push('--json-out', opt['json-out']);
+  const toStderr = opt.json && !results;
+  const r = spawnSync(process.execPath, args, { stdio: ['ignore', toStderr ? 2 : 'inherit', 'inherit'] });
+  if (r.status !== 0) process.exitCode = 1;
+}
+
 async function main() {
   if (!fs.existsSync(cli)) die(`${cli} does not exist: run \`npm run build\` (npm run bench does it for you)`);
   if (opt['audit-only']) return runAuditBench();
   if (opt['index-only']) return runIndexBench(opt.corpus);
   if (opt['serve-only']) return runIndexBench(opt.corpus, 'serve.mjs');
+  if (opt['core-only']) return runCoreBench({ results: true });
   try {
     execFileSync('xz', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -998,6 +1015,7 @@ async function main() {
   if (!opt['no-binpkg']) runBinpkgBench();
   if (!opt['no-index']) runIndexBench(image);
   if (!opt['no-serve']) runIndexBench(image, 'serve.mjs');
+  if (!opt['no-core']) runCoreBench();
   if (opt.check && !allPass) process.exitCode = 1;
 }
 
