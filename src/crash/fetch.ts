@@ -17,10 +17,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactUrl } from '../debuginfod/probe.js';
-import { fdSource, inspectElf } from '../elf/index.js';
+import { bufferSource, fdSource, inspectElf } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import { httpGet, type HttpOptions } from '../http/client.js';
 import { lookupIn, readMembers } from '../mirror/remote.js';
+import type { MemberRecord } from '../mirror/format.js';
 import type { TreeLocation } from '../mirror/tree-location.js';
 import { matchesBuildId, type BuildIdKind } from '../tarball/elf-members.js';
 import { AtomicFile, lstatBelow, mkdirBelow } from '../util/atomic.js';
@@ -71,42 +72,187 @@ export function safeRelative(name: string): string | undefined {
   return parts.join('/');
 }
 
+/** Members larger than this are streamed to their file on their own rather than read whole in a batch. */
+const BATCH_MEMBER_MAX = 64 << 20;
+
+/** Where a member read from a tarball goes, and what it must be. */
+interface Target {
+  final: string;
+  mode: number;
+  /** For debug files and executables: the build-id its ELF note must name. */
+  check?: { id: string; kind: BuildIdKind };
+}
+
+/** The members wanted from one tarball of one tree, each with where it goes. */
+interface TarballBatch {
+  tree: TreeLocation;
+  tarball: string;
+  members: Map<string, Target[]>;
+}
+
 export async function fetchInto(items: readonly FetchItem[], options: FetchOptions): Promise<FetchReport> {
   const { dir } = options;
   await fs.mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
     throw new PackdebugError('E_INPUT', `--fetch ${dir}: cannot create it (${err.code ?? err.message})`, { file: dir });
   });
   const report: FetchReport = { files: 0, bytesWritten: 0, bytesDecoded: 0, reused: 0, failures: [] };
+  const batches = new Map<string, TarballBatch>();
+  const fromServers: Array<{ id: string; kind: BuildIdKind; place: Place }> = [];
   const doneIds = new Set<string>();
-  const doneTarballs = new Set<string>();
   const executables = new Map<Module, string>();
+  const fail = (id: string, err: unknown) => {
+    if (!(err instanceof PackdebugError) || err.code === 'E_UNSAFE' || err.code === 'E_NOSPC') throw err;
+    report.failures.push(`${id}: ${err.message}`);
+  };
+
+  // Plan: every tarball is read once, for all the debug files, executables and sources it holds.
+  const batchOf = (place: Place): TarballBatch | undefined => {
+    const tree = options.trees.find((t) => t.name === place.source);
+    if (!tree || place.tarball === undefined) return undefined;
+    const key = `${tree.name}\0${place.tarball}`;
+    let b = batches.get(key);
+    if (!b) batches.set(key, (b = { tree, tarball: place.tarball, members: new Map() }));
+    return b;
+  };
+  const want = async (id: string, kind: BuildIdKind, place: Place): Promise<void> => {
+    const final = debugFilePath(dir, id, kind);
+    if (await alreadyThere(dir, final, id, kind)) {
+      report.reused++;
+      return;
+    }
+    const batch = batchOf(place);
+    if (!batch || place.member === undefined) {
+      fromServers.push({ id, kind, place });
+      return;
+    }
+    const targets = batch.members.get(place.member) ?? [];
+    targets.push({ final, mode: kind === 'debuginfo' ? 0o644 : 0o755, check: { id, kind } });
+    batch.members.set(place.member, targets);
+  };
   for (const { module: m, coverage: c } of items) {
     const id = m.buildId;
     if (id === undefined) continue;
-    try {
-      if (!doneIds.has(id)) {
-        doneIds.add(id);
-        if (c.debuginfo) await fetchBuildId(id, 'debuginfo', c.debuginfo, options, report);
-        if (c.executable && (!c.debuginfo || !(await localFileMatches(m)))) {
-          await fetchBuildId(id, 'executable', c.executable, options, report);
-        }
-      }
-      if (c.executable && !(await localFileMatches(m))) {
-        const exe = debugFilePath(dir, id, 'executable');
-        if (await fs.stat(exe).catch(() => undefined)) executables.set(m, exe);
-      }
-      const holder = c.sources;
-      if (holder?.tarball && !doneTarballs.has(`${holder.source}\0${holder.tarball}`)) {
-        doneTarballs.add(`${holder.source}\0${holder.tarball}`);
-        await fetchSources(holder, options, report);
-      }
-    } catch (err) {
-      if (!(err instanceof PackdebugError) || err.code === 'E_UNSAFE' || err.code === 'E_NOSPC') throw err;
-      report.failures.push(`${id}: ${err.message}`);
+    const local = await localFileMatches(m);
+    if (!doneIds.has(id)) {
+      doneIds.add(id);
+      if (c.debuginfo) await want(id, 'debuginfo', c.debuginfo);
+      if (c.executable && (!c.debuginfo || !local)) await want(id, 'executable', c.executable);
+    }
+    if (c.executable && !local) executables.set(m, debugFilePath(dir, id, 'executable'));
+    if (c.sources?.tarball !== undefined) {
+      const batch = batchOf(c.sources);
+      if (batch && !batch.members.has(SOURCES_KEY)) batch.members.set(SOURCES_KEY, []);
     }
   }
+
+  for (const batch of batches.values()) {
+    try {
+      await readBatch(batch, options, report);
+    } catch (err) {
+      fail(batch.tarball, err);
+    }
+  }
+  for (const { id, kind, place } of fromServers) {
+    try {
+      await fetchFromServer(id, kind, place, options, report);
+    } catch (err) {
+      fail(id, err);
+    }
+  }
+  for (const [m, exe] of executables) if (!(await fs.stat(exe).catch(() => undefined))) executables.delete(m);
   if (executables.size > 0) report.sysroot = await buildSysroot(dir, items, executables);
   return report;
+}
+
+/** The batch key that asks for every source file of the tarball. */
+const SOURCES_KEY = '\0sources';
+
+/** Reads one tarball's wanted members through one reader (each Block decoded once) and writes them. */
+async function readBatch(batch: TarballBatch, options: FetchOptions, report: FetchReport): Promise<void> {
+  const { dir, checker, signal } = options;
+  const t = checker.tarballRecord(batch.tree, batch.tarball);
+  if (!t) return;
+  const obj = await checker.tarballObject(batch.tree, t);
+  const targets = new Map<MemberRecord, Target[]>();
+  for (const m of obj.members) {
+    const named = batch.members.get(m.name);
+    if (named) targets.set(m, named);
+    else if (batch.members.has(SOURCES_KEY) && isSourceMember(m)) {
+      const rel = safeRelative(m.name);
+      if (rel === undefined) continue;
+      const final = path.join(dir, rel);
+      const st = await lstatBelow(dir, final);
+      if (st?.isFile() && st.size === m.size) report.reused++;
+      else targets.set(m, [{ final, mode: 0o644 }]);
+    }
+  }
+  const large = [...targets].filter(([m]) => m.size > BATCH_MEMBER_MAX);
+  for (const [m] of large) targets.delete(m);
+  if (targets.size > 0) {
+    const { bytesDecoded } = await readMembers(
+      batch.tree.location(),
+      t,
+      [...targets.keys()],
+      async (m, data) => {
+        for (const target of targets.get(m)!) {
+          if (target.check) {
+            const elf = inspectElf(bufferSource(data));
+            if (!elf || !matchesBuildId(elf, target.check.id, target.check.kind))
+              throw new PackdebugError(
+                'E_VERIFY',
+                `${batch.tree.archiveOf(batch.tarball)}: ${m.name} is not the ${target.check.kind} file of ` +
+                  `build-id ${target.check.id} (its ELF note disagrees)`,
+              );
+          }
+          await writeFile(dir, target, data);
+          report.files++;
+          report.bytesWritten += data.length;
+        }
+      },
+      signal,
+    );
+    report.bytesDecoded += bytesDecoded;
+  }
+  // Very large debug files stream into their file (lookupIn verifies the note).
+  for (const [, list] of large) {
+    for (const target of list) {
+      if (!target.check) continue;
+      const out = await AtomicFile.create(target.final, { root: dir, mode: target.mode });
+      try {
+        const location = batch.tree.location();
+        const answer = await lookupIn({
+          source: location.url,
+          location,
+          id: target.check.id,
+          kind: target.check.kind,
+          path: undefined,
+          signal,
+          out: out.fh,
+        });
+        await out.commit();
+        report.files++;
+        report.bytesWritten += answer.size;
+        report.bytesDecoded += answer.bytesDecoded ?? 0;
+      } catch (err) {
+        await out.abort();
+        throw err;
+      }
+    }
+  }
+}
+
+async function writeFile(dir: string, target: Target, data: Buffer): Promise<void> {
+  const out = await AtomicFile.create(target.final, { root: dir, mode: target.mode });
+  try {
+    await out.writing('writing', async () => {
+      let done = 0;
+      while (done < data.length) done += (await out.fh.write(data, done, data.length - done)).bytesWritten;
+    });
+    await out.commit();
+  } catch (err) {
+    await out.abort();
+    throw err;
+  }
 }
 
 /** The module's file is on this system with the build-id the core names (gdb will read it there). */
@@ -135,7 +281,8 @@ async function alreadyThere(dir: string, file: string, id: string, kind: BuildId
   }
 }
 
-async function fetchBuildId(
+/** A debug file or executable from a debuginfod server, verified by its ELF note before it is renamed into place. */
+async function fetchFromServer(
   id: string,
   kind: BuildIdKind,
   place: Place,
@@ -143,42 +290,22 @@ async function fetchBuildId(
   report: FetchReport,
 ): Promise<void> {
   const final = debugFilePath(options.dir, id, kind);
-  if (await alreadyThere(options.dir, final, id, kind)) {
-    report.reused++;
-    return;
-  }
   const out = await AtomicFile.create(final, { root: options.dir, mode: kind === 'debuginfo' ? 0o644 : 0o755 });
   try {
+    const url = artifactUrl(place.source, id, kind);
     let size: number;
-    const tree = options.trees.find((t) => t.name === place.source);
-    if (tree) {
-      const location = tree.location();
-      const answer = await lookupIn({
-        source: location.url,
-        location,
-        id,
-        kind,
-        path: undefined,
-        signal: options.signal,
-        out: out.fh,
-      });
-      size = answer.size;
-      report.bytesDecoded += answer.bytesDecoded ?? 0;
+    if (url.startsWith('file:')) {
+      // A file:// server is a directory in debuginfod's layout (as debuginfod-find reads one through curl).
+      await out.fh.writeFile(await fs.readFile(fileURLToPath(url)));
+      size = (await out.fh.stat()).size;
     } else {
-      const url = artifactUrl(place.source, id, kind);
-      if (url.startsWith('file:')) {
-        // A file:// server is a directory in debuginfod's layout (as debuginfod-find reads one through curl).
-        await out.fh.writeFile(await fs.readFile(fileURLToPath(url)));
-        size = (await out.fh.stat()).size;
-      } else {
-        size = (await httpGet(url, { into: out.fh, maxBytes: 2 ** 40 }, { ...options.http, signal: options.signal }))
-          .written;
-      }
-      await out.fh.truncate(size);
-      const elf = inspectElf(fdSource(out.fh.fd, size));
-      if (!elf || !matchesBuildId(elf, id, kind))
-        throw new PackdebugError('E_VERIFY', `${place.source}: the ${kind} served for ${id} is not that file`);
+      size = (await httpGet(url, { into: out.fh, maxBytes: 2 ** 40 }, { ...options.http, signal: options.signal }))
+        .written;
     }
+    await out.fh.truncate(size);
+    const elf = inspectElf(fdSource(out.fh.fd, size));
+    if (!elf || !matchesBuildId(elf, id, kind))
+      throw new PackdebugError('E_VERIFY', `${place.source}: the ${kind} served for ${id} is not that file`);
     await out.commit();
     report.files++;
     report.bytesWritten += size;
@@ -186,45 +313,6 @@ async function fetchBuildId(
     await out.abort();
     throw err;
   }
-}
-
-async function fetchSources(holder: Place, options: FetchOptions, report: FetchReport): Promise<void> {
-  const tree = options.trees.find((t) => t.name === holder.source);
-  const t = tree && options.checker.tarballRecord(tree, holder.tarball!);
-  if (!tree || !t) return;
-  const obj = await options.checker.tarballObject(tree, t);
-  const members = obj.members.filter(isSourceMember).filter((m) => safeRelative(m.name) !== undefined);
-  const wanted = [];
-  for (const m of members) {
-    const final = path.join(options.dir, safeRelative(m.name)!);
-    const st = await lstatBelow(options.dir, final);
-    if (st?.isFile() && st.size === m.size) report.reused++;
-    else wanted.push(m);
-  }
-  if (wanted.length === 0) return;
-  const { bytesDecoded } = await readMembers(
-    tree.location(),
-    t,
-    wanted,
-    async (m, data) => {
-      const final = path.join(options.dir, safeRelative(m.name)!);
-      const out = await AtomicFile.create(final, { root: options.dir, mode: 0o644 });
-      try {
-        await out.writing('writing', async () => {
-          let done = 0;
-          while (done < data.length) done += (await out.fh.write(data, done, data.length - done)).bytesWritten;
-        });
-        await out.commit();
-      } catch (err) {
-        await out.abort();
-        throw err;
-      }
-      report.files++;
-      report.bytesWritten += data.length;
-    },
-    options.signal,
-  );
-  report.bytesDecoded += bytesDecoded;
 }
 
 /**
