@@ -9,6 +9,9 @@ import { RECORD_SIZES, type ElfHeader } from './header.js';
 import { MAX_SEGMENTS } from './limits.js';
 import type { SectionHeader } from './sections.js';
 
+export const PT_LOAD = 1;
+export const PT_DYNAMIC = 2;
+export const PT_INTERP = 3;
 export const PT_NOTE = 4;
 export const PN_XNUM = 0xffff;
 
@@ -16,6 +19,8 @@ export interface ProgramHeader {
   index: number;
   type: number;
   offset: number;
+  /** p_vaddr: where the segment's first byte is mapped (relative to the load base for ET_DYN). */
+  vaddr: number;
   filesz: number;
   align: number;
 }
@@ -50,10 +55,25 @@ export function readProgramHeaders(
   const out: ProgramHeader[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * entSize;
+    const type = r.u32(at);
     if (hdr.elfClass === 32) {
-      out.push({ index: i, type: r.u32(at), offset: r.u32(at + 4), filesz: r.u32(at + 16), align: r.u32(at + 28) });
+      out.push({
+        index: i,
+        type,
+        offset: r.u32(at + 4),
+        vaddr: r.u32(at + 8),
+        filesz: r.u32(at + 16),
+        align: r.u32(at + 28),
+      });
     } else {
-      out.push({ index: i, type: r.u32(at), offset: r.u64(at + 8), filesz: r.u64(at + 32), align: r.u64(at + 48) });
+      out.push({
+        index: i,
+        type,
+        offset: r.u64(at + 8),
+        vaddr: r.u64(at + 16),
+        filesz: r.u64(at + 32),
+        align: r.u64(at + 48),
+      });
     }
   }
   return out;
