@@ -12,7 +12,7 @@ const LAYERS = [
   ['util'],
   ['tar', 'xz', 'elf', 'http'],
   ['portage'],
-  ['image'],
+  ['image', 'system'],
   ['binpkg', 'tarball'],
   ['pack', 'audit', 'prune', 'debuginfod', 'mirror'],
   ['serve', 'crash'],

@@ -202,7 +202,8 @@ describe.skipIf(!have)('packdebug core', () => {
     expect(r.type).toBe('executable');
     expect(r.modules[0]).toMatchObject({ kind: 'main', status: 'covered' });
     const fault = r.modules.find((m) => m.needed?.name === 'libfault.so.1');
-    expect(fault).toMatchObject({ status: 'covered', path: path.join(image, 'usr/lib64/libfault.so.1') });
+    expect(fault).toMatchObject({ status: 'covered' });
+    expect(path.resolve(fault!.path!)).toBe(path.join(image, 'usr/lib64/libfault.so.1'));
     expect(r.modules.some((m) => m.needed?.name === 'libc.so.6' && m.path !== undefined)).toBe(true);
   });
 
@@ -231,7 +232,7 @@ describe.skipIf(!have)('packdebug core', () => {
     const r = await execa('node', [CLI, 'core', core, '--source', tree], { reject: false });
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toMatch(/^.*: core of '.*', pid \d+, signal 19 \(SIGSTOP\); \d+ modules$/m);
-    expect(r.stdout).toMatch(/crash  debuginfo, 3 sources: app-misc\/crash-1\.0 build 3$/m);
+    expect(r.stdout).toMatch(/crash {2}debuginfo, 3 sources: app-misc\/crash-1\.0 build 3$/m);
     expect(r.stdout).toMatch(/^summary: \d+ modules, 2 with debug info, \d+ without$/m);
   });
 });

@@ -102,7 +102,8 @@ function render(r: SubjectReport, asked: boolean): string[] {
   for (const m of r.modules) {
     const range = m.start !== undefined ? `${hex(m.start)}-${hex(m.end)}` : m.kind === 'main' ? 'file' : 'needed';
     const name = m.kind === 'vdso' ? '[vdso]' : (m.path ?? m.needed?.name ?? '?');
-    const id = m.buildId ? `${m.buildId}${m.buildIdFrom === 'file' ? ' (from the file)' : ''}` : '-';
+    const fromFile = r.type === 'core' && m.buildIdFrom === 'file' ? ' (from the file)' : '';
+    const id = m.buildId ? `${m.buildId}${fromFile}` : '-';
     const st = status(m);
     lines.push(`  ${range} ${id} ${name}${st ? `  ${st}` : ''}`);
   }

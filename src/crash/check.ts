@@ -75,8 +75,8 @@ export async function checkCores(options: CheckOptions): Promise<SubjectReport[]
       });
       if (await tree.refresh())
         options.log.notice(
-          `${s}: no current build-id index; read its tarballs ${options.cacheDir ? `into ${cacheDir}` : 'for this run'}` +
-            ` (run 'packdebug index ${s}' to keep one in the tree)`,
+          `${s}: no current build-id index; read its tarballs ` +
+            `${options.cacheDir ? `into ${cacheDir}` : 'for this run'} (run 'packdebug index ${s}' to keep one)`,
         );
       trees.push(tree);
     }

@@ -10,7 +10,7 @@ import { PackdebugError, fromSystemError } from '../errors.js';
 import { type CoreModule, coreModules, type ModuleKind, type PackageNote } from '../elf/core-modules.js';
 import { type CoreProcess, readCore } from '../elf/core.js';
 import { elfType } from '../elf/header.js';
-import { fdSource, inspectElf, type ByteSource } from '../elf/index.js';
+import { fdSource, inspectElf, readDynamic, type ByteSource } from '../elf/index.js';
 import { resolveNeeded } from '../system/needed.js';
 import { openInput, type Compression } from './input.js';
 
@@ -119,8 +119,8 @@ async function fromBinary(file: string, source: ByteSource, eType: number): Prom
   const self: Module = { kind: 'main', path: file };
   if (elf?.gnuBuildId) Object.assign(self, { buildId: elf.gnuBuildId, buildIdFrom: 'file' });
   else self.problem = 'it has no GNU build-id';
-  const resolved = await resolveNeeded(file, {}).catch((err: unknown) => {
-    throw fromSystemError(err, file, 'reading its dynamic section');
+  const resolved = await resolveNeeded(file).catch((err: unknown) => {
+    throw err instanceof PackdebugError ? err : fromSystemError(err, file, 'reading its dynamic section');
   });
   const modules: Module[] = [self];
   for (const lib of resolved.libraries) {
@@ -128,11 +128,15 @@ async function fromBinary(file: string, source: ByteSource, eType: number): Prom
     if (lib.path === undefined) m.problem = 'not found on this system';
     else {
       m.path = lib.path;
-      const id = await buildIdOnDisk(lib.path);
+      // realPath: symlinks resolved (what is read); path: the name the loader uses (what is shown).
+      const id = await buildIdOnDisk(lib.realPath ?? lib.path);
       if (typeof id === 'object') Object.assign(m, { buildId: id.buildId, buildIdFrom: 'file' });
       else m.problem = id === 'not-elf' ? `${lib.path} is not ELF` : id;
     }
     modules.push(m);
   }
-  return { file, type: type === 'exec' || elf?.executable ? 'executable' : 'library', modules, problems: [] };
+  // A PIE executable is ET_DYN too: what tells it from a library is its interpreter.
+  const isProgram = type === 'exec' || readDynamic(source)?.interpreter !== undefined;
+  const problems = [resolved.malformed, resolved.incomplete].filter((p): p is string => p !== undefined);
+  return { file, type: isProgram ? 'executable' : 'library', modules, problems };
 }

@@ -175,8 +175,9 @@ export function parsePackageNote(desc: Buffer): PackageNote | undefined {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const out: PackageNote = {};
+  // Values may hold any character: text output goes through printable(), and JSON escapes the rest.
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v === 'string' && Object.keys(out).length < 32) out[k] = v.replace(/[\x00-\x1f\x7f]/g, '?');
+    if (typeof v === 'string' && Object.keys(out).length < 32) out[k] = v;
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -10,6 +10,8 @@ import { MAX_SEGMENTS } from './limits.js';
 import type { SectionHeader } from './sections.js';
 
 export const PT_LOAD = 1;
+export const PT_DYNAMIC = 2;
+export const PT_INTERP = 3;
 export const PT_NOTE = 4;
 export const PF_X = 1;
 export const PN_XNUM = 0xffff;
@@ -18,6 +20,7 @@ export interface ProgramHeader {
   index: number;
   type: number;
   offset: number;
+  /** p_vaddr: where the segment's first byte is mapped (relative to the load base for ET_DYN). */
   vaddr: number;
   filesz: number;
   memsz: number;
@@ -55,10 +58,11 @@ export function readProgramHeaders(
   const out: ProgramHeader[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * entSize;
+    const type = r.u32(at);
     if (hdr.elfClass === 32) {
       out.push({
         index: i,
-        type: r.u32(at),
+        type,
         offset: r.u32(at + 4),
         vaddr: r.u32(at + 8),
         filesz: r.u32(at + 16),
@@ -69,7 +73,7 @@ export function readProgramHeaders(
     } else {
       out.push({
         index: i,
-        type: r.u32(at),
+        type,
         flags: r.u32(at + 4),
         offset: r.u64(at + 8),
         vaddr: r.u64(at + 16),
