@@ -85,6 +85,41 @@ describe.skipIf(!have)('packdebug core', () => {
     expect(r.modules.find((m) => m.kind === 'main')?.path).toBe(path.join(image, 'usr/bin/crash'));
   });
 
+  it('reads a build-id from the file on disk only when the core lacks its ELF header page, and says so', async () => {
+    const bare = (await gcoreOf(image, { coredumpFilter: '0x3' })).core;
+    const theirs = await euUnstripModules(bare);
+    // eu-unstrip finds only the vDSO in such a core; the files are still here to read.
+    expect(theirs.filter((m) => m.buildId !== undefined).map((m) => m.name)).toEqual(['linux-vdso.so.1']);
+    const { reports } = await core_([bare]);
+    const mods = reports[0]!.modules;
+    const crash = mods.find((m) => m.kind === 'main')!;
+    expect(crash).toMatchObject({ buildIdFrom: 'file', path: path.join(image, 'usr/bin/crash') });
+    expect(crash.buildId).toBe(ids.find((i) => i.path.endsWith('usr/bin/crash.debug'))!.buildId);
+    expect(mods.find((m) => m.kind === 'vdso')?.buildIdFrom).toBe('core');
+    const text = await execa('node', [CLI, 'core', bare]);
+    expect(text.stdout).toMatch(/ \(from the file\) .*usr\/bin\/crash$/m);
+  });
+
+  it('reads .note.package (the FDO packaging note ld --package-metadata writes) from a real core', async () => {
+    const dir = await tmpdir('core-package-note');
+    const prog = path.join(dir, 'pk');
+    const meta = '{"type":"ebuild","name":"app-misc/pk","version":"1.0-r1","os":"gentoo"}';
+    await execa('gcc', ['-x', 'c', '-o', prog, '-', '-Xlinker', `--package-metadata=${meta}`], {
+      input: '#include <unistd.h>\nint main(void) { pause(); return 0; }\n',
+    });
+    const child = execa(prog, [], { reject: false });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await execa('gcore', ['-o', path.join(dir, 'core'), String(child.pid)], { env: { DEBUGINFOD_URLS: '' } });
+    } finally {
+      child.kill('SIGKILL');
+      await child;
+    }
+    const { reports } = await core_([path.join(dir, `core.${child.pid}`)]);
+    const main = reports[0]!.modules.find((m) => m.kind === 'main')!;
+    expect(main.package).toEqual({ type: 'ebuild', name: 'app-misc/pk', version: '1.0-r1', os: 'gentoo' });
+  });
+
   it('does the same for a core the kernel wrote', async (ctx) => {
     const k = await kernelCoreOf(image);
     if ('skipped' in k) {

@@ -105,7 +105,8 @@ function render(r: SubjectReport, asked: boolean): string[] {
     const fromFile = r.type === 'core' && m.buildIdFrom === 'file' ? ' (from the file)' : '';
     const id = m.buildId ? `${m.buildId}${fromFile}` : '-';
     const st = status(m);
-    lines.push(`  ${range} ${id} ${name}${st ? `  ${st}` : ''}`);
+    const pkg = m.package ? `  [.note.package: ${[m.package.name, m.package.version].filter(Boolean).join(' ')}]` : '';
+    lines.push(`  ${range} ${id} ${name}${st ? `  ${st}` : ''}${pkg}`);
   }
   const s = r.summary;
   lines.push(

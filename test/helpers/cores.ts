@@ -7,7 +7,7 @@
  * Everything made here lives in images.ts's scratch directories (removed
  * after the test file); a crash process still running then is killed.
  */
-import { copyFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,11 +97,14 @@ async function pollReadyFile(readyFile: string, ended: () => boolean): Promise<n
  * gcore's core of `image/usr/bin/crash wait` (stopped in fault_wait, in
  * libfault, called by run_mode in crash.c), or with `dlopenDir` of
  * `crash dlopen` after it loaded `count` libmany-K.so from there (default:
- * all of them). The process is killed before this returns or throws.
+ * all of them). With `coredumpFilter`, the process's
+ * /proc/PID/coredump_filter is set first (gcore honours it: 0x3 leaves out
+ * the ELF header pages of file mappings). The process is killed before this
+ * returns or throws.
  */
 export async function gcoreOf(
   image: string,
-  opts: { dlopenDir?: string; count?: number } = {},
+  opts: { dlopenDir?: string; count?: number; coredumpFilter?: string } = {},
 ): Promise<{ core: string; pid: number }> {
   const dir = await tmpdir('gcore');
   const ready = join(dir, 'ready');
@@ -128,6 +131,7 @@ export async function gcoreOf(
     }
     if (pid !== child.pid) throw new Error(`${command}: wrote pid ${pid}, but its pid is ${child.pid}`);
 
+    if (opts.coredumpFilter !== undefined) await writeFile(`/proc/${pid}/coredump_filter`, opts.coredumpFilter);
     const prefix = join(dir, 'core');
     await execa('gcore', ['-o', prefix, String(pid)], { stdin: 'ignore', env: offlineEnv(), timeout: TOOL_TIMEOUT_MS });
     const core = `${prefix}.${pid}`;
