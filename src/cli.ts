@@ -20,7 +20,7 @@ import { packCommand } from './commands/pack.args.js';
 import { pruneCommand } from './commands/prune.args.js';
 import { repackCommand } from './commands/repack.args.js';
 import { serveCommand } from './commands/serve.args.js';
-import { coreCommand } from './commands/core.args.js';
+import { coreArgsProblem, coreCommand, coreOptions } from './commands/core.args.js';
 import { snippetCommand } from './commands/snippet.args.js';
 import { verifyCommand } from './commands/verify.args.js';
 import { exitStatusFor, PackdebugError } from './errors.js';
@@ -81,7 +81,11 @@ const COMMANDS: Command[] = [
   command(repackCommand, async (a, io) => (await import('./commands/repack.js')).runRepack(a, io)),
   command(indexCommand, async (a, io) => (await import('./commands/index.js')).runIndex(a, io)),
   command(serveCommand, async (a, io) => (await import('./commands/serve.js')).runServe(a, io)),
-  command(coreCommand, async (a, io) => (await import('./commands/core.js')).runCore(a, io)),
+  command(coreCommand, async (a, io) => (await import('./commands/core.js')).runCore(a, io), {
+    options: coreOptions,
+    positionals: ['files..'],
+    problem: coreArgsProblem,
+  }),
   command(auditCommand, async (a, io) => (await import('./commands/audit.js')).runAudit(a, io)),
   command(pruneCommand, async (a, io) => (await import('./commands/prune.js')).runPrune(a, io)),
   command(fromBinpkgCommand, async (a, io) => (await import('./commands/from-binpkg.js')).runFromBinpkg(a, io)),

@@ -237,6 +237,25 @@ const CASES: Case[] = [
     },
   },
   {
+    command: 'core',
+    options: ['source', 'server', 'json', 'fetch', 'cache', 'timeout', 'retries'],
+    name: 'core of an executable: a tree indexed into --cache, a dead --server, --fetch; exit 1 for libc',
+    async run() {
+      const { image, tree: t } = await tree(['1']);
+      const dir = await tmpdir('cli-options-core');
+      const args = ['core', path.join(image, 'usr/bin/hello'), '--source', t, '--server', 'http://127.0.0.1:1'];
+      const more = ['--json', '--fetch', path.join(dir, 'out'), '--cache', path.join(dir, 'cache')];
+      const r = await cli([...args, ...more, '--timeout', '2', '--retries', '0']);
+      expect(r.exitCode, r.stderr).toBe(1);
+      const report = json<{ modules: { kind: string; status: string }[]; fetched: { files: number } }>(r.stdout);
+      expect(report.modules[0]).toMatchObject({ kind: 'main', status: 'covered' });
+      expect(report.fetched.files).toBeGreaterThan(1);
+      expect(r.stderr).toContain('http://127.0.0.1:1');
+      await fs.access(path.join(dir, 'cache/index'));
+      expect((await cli(['core', path.join(image, 'usr/bin/hello'), '--server', 'ftp://x'])).exitCode).toBe(2);
+    },
+  },
+  {
     command: 'index',
     options: ['only', 'rebuild', 'merge', 'fragment', 'fragment-only', 'json'],
     name: 'index: a fragment of one part, merged into the tree; --only and --rebuild',
@@ -590,6 +609,7 @@ const COMMANDS = [
   'verify',
   'index',
   'serve',
+  'core',
   'hook',
   'snippet',
   'demo',

@@ -17,6 +17,38 @@ export interface CoreArgs {
   retries?: string;
 }
 
+/** core's options: yargs' builder and the CLI's light path for plain core lines both read this table. */
+export const coreOptions = {
+  source: {
+    type: 'string',
+    array: true,
+    describe: 'a tarball tree or an http(s):// or file:// URL of a mirror, read through its build-id index',
+  },
+  server: {
+    type: 'string',
+    array: true,
+    describe: 'a debuginfod server URL (several, space-separated, as in DEBUGINFOD_URLS)',
+  },
+  ...jsonOption('print one JSON object per input on stdout'),
+  fetch: {
+    type: 'string',
+    describe:
+      'write the debug info (and executables, sources) found into this directory, verified, and print the ' +
+      'gdb command line that uses them',
+  },
+  cache: {
+    type: 'string',
+    describe: 'keep the build-id index of a tree that has no current one here (default: a temporary one)',
+  },
+  timeout: { type: 'string', describe: 'seconds one HTTP request may take (default 30)' },
+  retries: { type: 'string', describe: 'retries of a request that failed in transit (default 3)' },
+} as const;
+
+/** A plain core line needs at least one file (yargs says so otherwise). */
+export function coreArgsProblem(a: { files?: unknown }): string | undefined {
+  return Array.isArray(a.files) && a.files.length > 0 ? undefined : 'give at least one core file';
+}
+
 export const coreCommand = {
   command: 'core <files..>',
   describe: 'which builds a crash loaded, whether trees and servers have their debug info, and fetch it for gdb',
@@ -30,31 +62,7 @@ export const coreCommand = {
           'ELF core files (also .zst/.xz/.lz4 ones from systemd-coredump), or executables and shared libraries ' +
           '(then: the file and the DT_NEEDED libraries it loads on this system)',
       })
-      .options({
-        source: {
-          type: 'string',
-          array: true,
-          describe: 'a tarball tree or an http(s):// or file:// URL of a mirror, read through its build-id index',
-        },
-        server: {
-          type: 'string',
-          array: true,
-          describe: 'a debuginfod server URL (several, space-separated, as in DEBUGINFOD_URLS)',
-        },
-        ...jsonOption('print one JSON object per input on stdout'),
-        fetch: {
-          type: 'string',
-          describe:
-            'write the debug info (and executables, sources) found into this directory, verified, and print the ' +
-            'gdb command line that uses them',
-        },
-        cache: {
-          type: 'string',
-          describe: 'keep the build-id index of a tree that has no current one here (default: a temporary one)',
-        },
-        timeout: { type: 'string', describe: 'seconds one HTTP request may take (default 30)' },
-        retries: { type: 'string', describe: 'retries of a request that failed in transit (default 3)' },
-      } as const)
+      .options(coreOptions)
       .epilog(
         'Exit status: 0 every module with a build-id has debug info in some --source or --server (the vDSO ' +
           'excepted), or none was given; 1 some are missing; 2 usage or input error.',

@@ -32,8 +32,8 @@ const camel = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUp
 export function parsePlainLine(argv: readonly string[], spec: PlainLineSpec): Record<string, unknown> | undefined {
   const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple: true }> = {};
   for (const [key, o] of Object.entries(spec.options)) {
-    // Numbers and arrays have yargs semantics this does not repeat.
-    if (o.type === 'number' || o.array) return undefined;
+    // Numbers have yargs semantics this does not repeat; an array option is a string given any number of times.
+    if (o.type === 'number' || (o.array && o.type !== 'string')) return undefined;
     const aliases = o.alias === undefined ? [] : typeof o.alias === 'string' ? [o.alias] : o.alias;
     const short = aliases.find((a) => a.length === 1);
     if (aliases.some((a) => a.length > 1)) return undefined;
@@ -50,6 +50,10 @@ export function parsePlainLine(argv: readonly string[], spec: PlainLineSpec): Re
   const args: Record<string, unknown> = {};
   for (const [key, o] of Object.entries(spec.options)) {
     const given = (parsed.values as Record<string, unknown[] | undefined>)[key];
+    if (o.array) {
+      if (given !== undefined) args[camel(key)] = given;
+      continue;
+    }
     if (given !== undefined && given.length !== 1) return undefined;
     const value = given?.[0] ?? o.default;
     if (value === undefined) continue;
