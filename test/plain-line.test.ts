@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { describe, expect, it } from 'vitest';
 import { extractArgsProblem, extractCommand, extractOptions } from '../src/commands/extract.args.js';
 import { parsePlainLine } from '../src/commands/plain-line.js';
+import { coreArgsProblem, coreCommand, coreOptions } from '../src/commands/core.args.js';
 
 const spec = { options: extractOptions, positionals: ['source..'], problem: extractArgsProblem };
 
@@ -49,5 +50,29 @@ describe('plain extract lines', () => {
   ];
   it.each(notPlain)('leaves %j to yargs', (...line) => {
     expect(parsePlainLine(line, spec)).toBeUndefined();
+  });
+});
+
+describe('plain core lines (array options)', () => {
+  const coreSpec = { options: coreOptions, positionals: ['files..'], problem: coreArgsProblem };
+  async function coreViaYargs(args: string[]): Promise<Record<string, unknown>> {
+    const parsed = (await yargs(['core', ...args])
+      .command(coreCommand.command, '', coreCommand.builder)
+      .strict()
+      .parseAsync()) as Record<string, unknown>;
+    const keep = ['files', 'source', 'server', 'json', 'fetch', 'cache', 'timeout', 'retries'];
+    return Object.fromEntries(keep.filter((k) => parsed[k] !== undefined).map((k) => [k, parsed[k]]));
+  }
+  it.each([
+    ['core.1'],
+    ['a', 'b.zst', '--source', 't1', '--source', 'http://m/', '--server', 'http://d:8002 http://e', '--json'],
+    ['c', '--fetch', 'out', '--cache', 'cache', '--timeout', '3', '--retries', '0', '--server=http://x'],
+  ])('parses %j exactly as yargs does', async (...line) => {
+    const light = parsePlainLine(line, coreSpec);
+    expect(light).toBeDefined();
+    expect(light).toEqual(await coreViaYargs(line));
+  });
+  it('leaves a line without a file to yargs', () => {
+    expect(parsePlainLine(['--source', 't'], coreSpec)).toBeUndefined();
   });
 });
