@@ -217,6 +217,14 @@ describe.skipIf(!have)('packdebug core', () => {
     expect(bt).toMatch(/run_mode \(.*\) at .*crash\.c:\d+/);
     expect(bt).toMatch(/pause\(\);/); // the source line itself, from DIR/usr/src/debug
 
+    // A symlink inside DIR is never written through: nothing lands where it points.
+    const trap = await tmpdir('core-fetch-trap');
+    const lured = path.join(await tmpdir('core-fetch-lured'), 'out');
+    await fs.mkdir(lured);
+    await fs.symlink(trap, path.join(lured, 'usr'));
+    await expect(core_([core, '--source', tree, '--fetch', lured])).rejects.toThrow(/symlink/);
+    expect(await fs.readdir(trap)).toEqual([]);
+
     // A second run writes nothing new.
     const again = (await core_([core, '--source', tree, '--fetch', dir])).reports[0]!.fetched!;
     expect([again.files, again.reused]).toEqual([0, 5]);
