@@ -239,6 +239,31 @@ describe.skipIf(!have)('packdebug core', () => {
     expect(bare).not.toMatch(/fault_wait \(.*\) at .*fault\.c:\d+/);
   }, 120_000);
 
+  it('--fetch builds a sysroot when the crashed files are not on this system (executables from a server)', async () => {
+    // The crash happened in a copy of the image that is gone by the time the core is looked at.
+    const gone = await tmpdir('core-gone');
+    await fs.cp(image, gone, { recursive: true });
+    const far = (await gcoreOf(gone)).core;
+    await fs.rm(gone, { recursive: true });
+    // The executables come from a file:// debuginfod directory; the debug info and sources from the tree.
+    const server = await tmpdir('core-exe-server');
+    for (const rel of ['usr/bin/crash', 'usr/lib64/libfault.so.1']) {
+      const id = ids.find((i) => i.path.endsWith(`${rel}.debug`))!.buildId;
+      await fs.mkdir(path.join(server, 'buildid', id), { recursive: true });
+      await fs.copyFile(path.join(image, rel), path.join(server, 'buildid', id, 'executable'));
+    }
+    const dir = path.join(await tmpdir('core-sysroot'), 'out');
+    const r = (await core_([far, '--source', tree, '--server', `file://${server}`, '--fetch', dir])).reports[0]!;
+    const f = r.fetched!;
+    expect(f.failures).toEqual([]);
+    expect(f.sysroot).toBe(path.join(dir, 'sysroot'));
+    expect(f.gdb).toContain(`set sysroot ${path.join(dir, 'sysroot')}`);
+    expect((await fs.lstat(path.join(dir, 'sysroot', gone, 'usr/bin/crash'))).isFile()).toBe(true);
+    const bt = await gdb(f.gdb);
+    expect(bt).toMatch(/fault_wait \(.*\) at .*fault\.c:\d+/);
+    expect(bt).toMatch(/run_mode \(.*\) at .*crash\.c:\d+/);
+  });
+
   it('checks an executable and the libraries it needs on this system', async () => {
     const { reports } = await core_([path.join(image, 'usr/bin/crash'), '--source', tree]);
     const r = reports[0]!;

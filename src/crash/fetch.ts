@@ -318,7 +318,11 @@ async function fetchFromServer(
 /**
  * DIR/sysroot with every module's file at its path: the fetched executable,
  * or a symlink to the file on this system when that is the right one. gdb
- * then loads all of them from there (`set sysroot`).
+ * then loads all of them from there (`set sysroot`). The link map may name
+ * a library by another path than NT_FILE does (/lib/... on a merged-/usr
+ * system, where NT_FILE has the real /usr/lib/...): the top-level symlinks
+ * of this system's root that stay inside it (lib -> usr/lib) are made in
+ * the sysroot too, so both names lead to the file.
  */
 async function buildSysroot(
   dir: string,
@@ -331,11 +335,20 @@ async function buildSysroot(
     const rel = safeRelative(m.path);
     if (rel === undefined) continue;
     const target = path.join(root, rel);
-    if (await lstatBelow(dir, target)) continue;
+    // Already there, or behind a symlink a previous run made: nothing to write.
+    if (await lstatBelow(dir, target).catch(() => true)) continue;
     const exe = executables.get(m);
+    const local = !exe && (await localFileMatches(m));
+    if (!exe && !local) continue;
     await mkdirBelow(dir, path.dirname(target));
     if (exe) await fs.copyFile(exe, target);
-    else if (await localFileMatches(m)) await fs.symlink(m.path, target);
+    else await fs.symlink(m.path, target);
+  }
+  for (const name of await fs.readdir('/').catch(() => [] as string[])) {
+    const link = await fs.readlink(path.join('/', name)).catch(() => undefined);
+    if (link === undefined || path.isAbsolute(link) || safeRelative(link) === undefined) continue;
+    if (await fs.lstat(path.join(root, name)).catch(() => undefined)) continue;
+    await fs.symlink(link, path.join(root, name));
   }
   return root;
 }
