@@ -11,7 +11,7 @@
  */
 import { ReadContext } from './context.js';
 import { FieldReader, type ByteOrder } from './endian.js';
-import { ET_CORE, RECORD_SIZES, isElf, parseElfHeader } from './header.js';
+import { ET_CORE, RECORD_SIZES, parseElfHeader, readElfHeader } from './header.js';
 import { MAX_CORE_NOTE_BYTES, MAX_MAPPED_FILES, MAX_PATH_BYTES } from './limits.js';
 import { noteAlignment, parseNotes, type Note } from './notes.js';
 import { PN_XNUM, PT_LOAD, PT_NOTE, readProgramHeaders } from './segments.js';
@@ -77,9 +77,8 @@ export type NotCore = { notCore: 'not-elf' } | { notCore: 'not-core'; type: numb
 
 /** Reads a core's segments and notes; `notCore` when the file is not an ELF core. */
 export function readCore(src: ByteSource): CoreFile | NotCore {
-  const head = src.size >= 16 ? src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr)) : undefined;
-  if (head === undefined || !isElf(head)) return { notCore: 'not-elf' };
-  const hdr = parseElfHeader(head);
+  const hdr = readElfHeader(src);
+  if (hdr === undefined) return { notCore: 'not-elf' };
   if (hdr.eType !== ET_CORE) return { notCore: 'not-core', type: hdr.eType };
   const ctx = new ReadContext(src);
   const core: CoreFile = {

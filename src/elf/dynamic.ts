@@ -19,7 +19,7 @@
  */
 import { ReadContext } from './context.js';
 import { FieldReader, type ByteOrder } from './endian.js';
-import { EI_NIDENT, RECORD_SIZES, isElf, parseElfHeader, type ElfHeader } from './header.js';
+import { readElfHeader, type ElfHeader } from './header.js';
 import {
   MAX_DYNAMIC_ENTRIES,
   MAX_DYNAMIC_STRINGS,
@@ -293,15 +293,8 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: DynamicInfo): void {
  * no needed libraries.
  */
 export function readDynamic(src: ByteSource): DynamicInfo | undefined {
-  let head: Buffer | undefined;
-  try {
-    if (!Number.isSafeInteger(src.size) || src.size < EI_NIDENT) return undefined;
-    head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
-  } catch {
-    return undefined;
-  }
-  if (head === undefined || !isElf(head)) return undefined;
-  const hdr = parseElfHeader(head);
+  const hdr = readElfHeader(src);
+  if (hdr === undefined) return undefined;
   const info: DynamicInfo = {
     needed: [],
     dynamic: false,

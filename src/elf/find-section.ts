@@ -3,16 +3,14 @@
  * section's file range, when it has contents in the file (not SHT_NOBITS).
  */
 import { ReadContext } from './context.js';
-import { parseElfHeader, isElf, EI_NIDENT, RECORD_SIZES } from './header.js';
+import { readElfHeader } from './header.js';
 import { readSectionNames, readSectionTable, SHT_NOBITS } from './sections.js';
 import { fits, type ByteSource } from './source.js';
 
 export function findSection(src: ByteSource, name: string): { offset: number; size: number } | undefined {
   try {
-    const head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
-    if (head === undefined || head.length < EI_NIDENT || !isElf(head)) return undefined;
-    const hdr = parseElfHeader(head);
-    if (hdr.truncated) return undefined;
+    const hdr = readElfHeader(src);
+    if (hdr === undefined || hdr.truncated) return undefined;
     const ctx = new ReadContext(src);
     const table = readSectionTable(ctx, hdr);
     if (table === undefined || table === 'rejected') return undefined;

@@ -3,6 +3,7 @@
  * (System V gABI, "ELF Header").
  */
 import { FieldReader, type ByteOrder } from './endian.js';
+import type { ByteSource } from './source.js';
 
 export const EI_NIDENT = 16;
 const ELFCLASS32 = 1;
@@ -109,4 +110,19 @@ export function parseElfHeader(head: Buffer): ElfHeader {
     shnum: r.u16(60),
     shstrndx: r.u16(62),
   };
+}
+
+/**
+ * The file header of `src`, read from its first bytes; undefined when the
+ * source is not ELF (or cannot give those bytes). Never throws.
+ */
+export function readElfHeader(src: ByteSource): ElfHeader | undefined {
+  let head: Buffer | undefined;
+  try {
+    if (!Number.isSafeInteger(src.size) || src.size < EI_NIDENT) return undefined;
+    head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
+  } catch {
+    return undefined;
+  }
+  return head !== undefined && isElf(head) ? parseElfHeader(head) : undefined;
 }

@@ -16,7 +16,7 @@
  */
 import { isDebuginfodDebuginfo, isDebuginfodExecutable } from './classify.js';
 import { ReadContext } from './context.js';
-import { EI_NIDENT, RECORD_SIZES, elfType, isElf, parseElfHeader, type ElfHeader, type ElfType } from './header.js';
+import { elfType, readElfHeader, type ElfHeader, type ElfType } from './header.js';
 import { MAX_NOTE_AREA_BYTES, MAX_NOTE_AREAS, MAX_NOTE_BYTES_TOTAL } from './limits.js';
 import {
   GO_BUILD_ID_SECTION,
@@ -232,15 +232,8 @@ function examine(ctx: ReadContext, hdr: ElfHeader, info: ElfInfo): void {
 }
 
 export function inspectElf(src: ByteSource): ElfInfo | undefined {
-  let head: Buffer | undefined;
-  try {
-    if (!Number.isSafeInteger(src.size) || src.size < EI_NIDENT) return undefined;
-    head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
-  } catch {
-    return undefined;
-  }
-  if (head === undefined || !isElf(head)) return undefined;
-  const hdr = parseElfHeader(head);
+  const hdr = readElfHeader(src);
+  if (hdr === undefined) return undefined;
   const info: ElfInfo = {
     elfClass: hdr.elfClass,
     byteOrder: hdr.byteOrder,
@@ -275,10 +268,8 @@ export function inspectElf(src: ByteSource): ElfInfo | undefined {
  */
 export function gnuBuildIdFromSegments(src: ByteSource): string | undefined {
   try {
-    const head = src.read(0, Math.min(src.size, RECORD_SIZES[64].ehdr));
-    if (head === undefined || head.length < EI_NIDENT || !isElf(head)) return undefined;
-    const hdr = parseElfHeader(head);
-    if (hdr.truncated) return undefined;
+    const hdr = readElfHeader(src);
+    if (hdr === undefined || hdr.truncated) return undefined;
     const ctx = new ReadContext(src);
     const areas = segmentNoteAreas(ctx, hdr, { sections: [], count: 0, shstrndx: undefined });
     if (areas === undefined) return undefined;
