@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { jsonOption } from './options.js';
+import { httpFlagOptions, jsonOption } from './options.js';
 
 export interface CoreArgs {
   /** Core files (plain or compressed by systemd-coredump), executables or shared libraries. */
@@ -40,8 +40,7 @@ export const coreOptions = {
     type: 'string',
     describe: 'keep the build-id index of a tree that has no current one here (default: a temporary one)',
   },
-  timeout: { type: 'string', describe: 'seconds one HTTP request may take (default 30)' },
-  retries: { type: 'string', describe: 'retries of a request that failed in transit (default 3)' },
+  ...httpFlagOptions(),
 } as const;
 
 /** A plain core line needs at least one file (yargs says so otherwise). */

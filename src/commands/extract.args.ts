@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { BuildIdKind } from '../tarball/elf-members.js';
-import { DEFAULT_TREE } from './options.js';
+import { DEFAULT_TREE, httpFlagOptions } from './options.js';
 
 export interface ExtractArgs {
   /**
@@ -30,12 +30,7 @@ export const extractOptions = {
   },
   path: { type: 'string', describe: 'member name, e.g. /usr/src/debug/CAT/PF/file.c' },
   output: { alias: 'o', type: 'string', describe: 'output file (written atomically); default stdout' },
-  // Strings, parsed by the command: number options would keep plain lines off the light path.
-  timeout: { type: 'string', describe: 'with a URL: seconds one HTTP request may take (default 30)' },
-  retries: {
-    type: 'string',
-    describe: 'with a URL: retries of a request that failed in transit (network, 5xx, 429; default 3)',
-  },
+  ...httpFlagOptions('with a URL: '),
   verbose: {
     alias: 'v',
     type: 'boolean',

@@ -49,6 +49,21 @@ export const largeBlockSizeOption = {
 /** What --json prints differs per command: `describe` says. */
 export const jsonOption = (describe: string) => ({ json: { type: 'boolean', default: false, describe } }) as const;
 
+/**
+ * --timeout and --retries of the commands that fetch over HTTP (read by
+ * httpOptionsFromFlags). Strings, parsed by the command: number options
+ * would keep plain lines off the CLI's light path. `when` names the
+ * requests they apply to.
+ */
+export const httpFlagOptions = (when = '') =>
+  ({
+    timeout: { type: 'string', describe: `${when}seconds one HTTP request may take (default 30)` },
+    retries: {
+      type: 'string',
+      describe: `${when}retries of a request that failed in transit (network, 5xx, 429; default 3)`,
+    },
+  }) as const;
+
 /** How many things at once: what is counted differs per command. */
 export const jobsOption = (describe: string) => ({ jobs: { alias: 'j', type: 'number', describe } }) as const;
 

@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { httpFlagOptions } from './options.js';
 
 export interface ServeArgs {
   /** Local trees and URLs of static mirrors of trees. */
@@ -46,8 +47,7 @@ export const serveCommand = {
           default: '60',
           describe: 'seconds between looks for new tarballs in local trees; 0: never',
         },
-        timeout: { type: 'string', describe: 'seconds one HTTP request to a mirror or upstream may take (default 30)' },
-        retries: { type: 'string', describe: 'retries of a request that failed in transit (default 3)' },
+        ...httpFlagOptions('to a mirror or upstream: '),
       } as const)
       .epilog(
         'Listening on anything but 127.0.0.1 is an explicit choice (--listen 0.0.0.0:8002). SIGTERM finishes the ' +
