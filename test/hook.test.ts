@@ -3,7 +3,7 @@
  *
  * The first part runs runHook in-process with a stand-in pack engine. The
  * rest runs the real bashrc under bash in a simulated Portage preinst phase
- * (the harness below defines einfo/ewarn/eerror/die like Portage and calls
+ * (test/helpers/portage-phase.ts defines einfo/ewarn/eerror/die like Portage and calls
  * the phase hooks the way ebuild.sh's __ebuild_phase_with_hooks does), with
  * PACKDEBUG_BIN pointing at the built CLI (dist/cli.js, built by `pretest`).
  */
@@ -19,6 +19,7 @@ import { memoryIO } from './helpers/io.js';
 import { PackdebugError } from '../src/errors.js';
 import type { PackOptions, PackResult } from '../src/pack/options.js';
 import { makeImage, tmpdir, walkTree } from './helpers/images.js';
+import { PREINST_HARNESS } from './helpers/portage-phase.js';
 import { requireTool } from './helpers/tools.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -235,51 +236,6 @@ describe('runHook (in-process)', () => {
 // The bashrc under bash, in a simulated Portage preinst phase
 // ---------------------------------------------------------------------------
 
-/**
- * What ebuild.sh does around a pkg_preinst, reduced to what a hook sees:
- * Portage's message functions and die, the phase variables as unexported
- * shell variables (ED and EPREFIX read-only), the saved environment
- * (HARNESS_ENV) sourced before the bashrc (HARNESS_BASHRC), and
- * pre_/pkg_/post_ hooks called in order, each followed by the __qa_call
- * check that shell options and IFS are unchanged. Also reports any new or
- * changed global variable, except the bashrc's documented run-once marker
- * (__PACKDEBUG_PREINST_PID, the PID of the phase whose preinst packed).
- */
-const HARNESS = [
-  '#!/bin/bash',
-  'einfo() { echo -e "$@" | while read -r; do echo " * $REPLY"; done >&2; }',
-  'ewarn() { echo -e "$@" | while read -r; do echo " * $REPLY"; done >&2; }',
-  'eerror() { echo -e "$@" | while read -r; do echo " * $REPLY"; done >&2; }',
-  'die() {',
-  '\teerror "ERROR: $CATEGORY/$PF failed ($EBUILD_PHASE phase):"',
-  '\teerror "  $*"',
-  '\texit 1',
-  '}',
-  'export -n D ED EPREFIX T CATEGORY PN PF BUILD_ID FEATURES PORTAGE_BUILDDIR EBUILD_PHASE',
-  'declare -r ED EPREFIX',
-  '[[ -n $HARNESS_ENV ]] && source "$HARNESS_ENV"',
-  '[[ -n $HARNESS_BASHRC ]] && source "$HARNESS_BASHRC"',
-  'if [[ -n $HARNESS_SAVE_ENV ]]; then',
-  '\t{ declare -f; declare -p $(compgen -v | grep -E "^(__)?PACKDEBUG"); } >"$HARNESS_SAVE_ENV"',
-  '\texit 0',
-  'fi',
-  '__state() {',
-  '\tshopt -p; set +o; printf "IFS=%q\\n" "$IFS"',
-  '\tdeclare -p | grep -Ev "^declare -[-a-zA-Z]* ' +
-    '(BASH_[A-Z]*|FUNCNAME|_|PIPESTATUS|LINENO|RANDOM|SECONDS|EPOCHSECONDS|EPOCHREALTIME|SRANDOM|BASHPID|' +
-    '__hook|__before|__PACKDEBUG_PREINST_PID)="',
-  '}',
-  'for __hook in pre_pkg_preinst pkg_preinst post_pkg_preinst; do',
-  '\tdeclare -F "$__hook" >/dev/null || continue',
-  '\t__before=$(__state)',
-  '\t"$__hook"',
-  '\t[[ $(__state) == "$__before" ]] || ' +
-    '{ echo "QA: $__hook changed the shell state:"; diff <(echo "$__before") <(__state); }',
-  'done',
-  'echo "phase completed"',
-  '',
-].join('\n');
-
 interface Build {
   /** PORTAGE_BUILDDIR */
   builddir: string;
@@ -311,7 +267,7 @@ describe.skipIf(!hasTools)('hooks/packdebug.bashrc in a simulated preinst phase'
     await writeFile(bin, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`);
     await chmod(bin, 0o755);
     harness = join(dir, 'harness.sh');
-    await writeFile(harness, HARNESS);
+    await writeFile(harness, PREINST_HARNESS);
   });
 
   /** A build directory like Portage's: image/ (= D = ED), temp/, build-info/. */
