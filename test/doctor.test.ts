@@ -17,6 +17,7 @@ import {
   toolVersion,
   type DoctorReport,
 } from '../src/system/doctor.js';
+import type { Installation } from '../src/system/installation.js';
 import { memoryIO } from './helpers/io.js';
 import { tmpdir } from './helpers/images.js';
 import { requireTool, toolPath } from './helpers/tools.js';
@@ -55,7 +56,7 @@ describe('packdebug doctor', () => {
       expect(report.ok).toBe(true);
       expect(report.missing.every((m) => m.need !== 'required')).toBe(true);
       const text = describeDoctor(report);
-      expect(text).toContain(`packdebug 0.1.0, a checkout at ${REPO}`);
+      expect(text).toContain(`packdebug 0.1.0, a checkout (or npm package) at ${REPO}`);
       expect(text).toMatch(/^ok {7}xz {15}\/\S+\/xz: xz \(XZ Utils\) /m);
       expect(text).toMatch(/^ok: nothing a command always needs is missing$/m);
     },
@@ -108,6 +109,24 @@ describe('packdebug doctor', () => {
     expect(report.node.ok).toBe(false);
     expect(report.ok).toBe(false);
     expect(describeDoctor(report)).toContain('Node.js v20.18.3: TOO OLD (packdebug needs >= 20.19)');
+  });
+
+  it('says where an installed or released packdebug runs from, with its EPREFIX and hook', async () => {
+    const where = async (installation: Installation) =>
+      describeDoctor(await doctorReport({ env: { PATH: '' }, lzmaNative: { loaded: true }, installation })).split('\n');
+    const installed = await where({
+      kind: 'installed',
+      top: '/opt/gentoo/usr/lib/packdebug',
+      eprefix: '/opt/gentoo',
+      hookPath: '/opt/gentoo/usr/share/packdebug/packdebug.bashrc',
+      version: '0.1.0',
+    });
+    expect(installed.slice(0, 2)).toEqual([
+      'packdebug 0.1.0, installed at /opt/gentoo/usr/lib/packdebug (EPREFIX=/opt/gentoo)',
+      '  hook: /opt/gentoo/usr/share/packdebug/packdebug.bashrc',
+    ]);
+    const release = await where({ kind: 'release', top: '/srv/packdebug-0.1.0', version: '0.1.0' });
+    expect(release[0]).toBe('packdebug 0.1.0, an unpacked release at /srv/packdebug-0.1.0');
   });
 
   it('compares Node.js versions numerically', () => {

@@ -282,7 +282,7 @@ export async function doctorReport(options: DoctorOptions): Promise<DoctorReport
 const WHERE: Record<Installation['kind'], (i: Installation) => string> = {
   installed: (i) => `installed at ${i.top} (EPREFIX=${i.eprefix === '' ? "''" : i.eprefix})`,
   release: (i) => `an unpacked release at ${i.top}`,
-  checkout: (i) => `a checkout at ${i.top}`,
+  checkout: (i) => `a checkout (or npm package) at ${i.top}`,
   unknown: () => 'from an unknown place (no release.json or package.json found)',
 };
 
