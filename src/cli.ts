@@ -10,6 +10,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { auditCommand } from './commands/audit.args.js';
 import { demoCommand } from './commands/demo.args.js';
+import { doctorCommand } from './commands/doctor.args.js';
 import { extractArgsProblem, extractCommand, extractOptions } from './commands/extract.args.js';
 import { fromBinpkgCommand } from './commands/from-binpkg.args.js';
 import { hookCommand } from './commands/hook.args.js';
@@ -24,6 +25,7 @@ import { coreArgsProblem, coreCommand, coreOptions } from './commands/core.args.
 import { snippetCommand } from './commands/snippet.args.js';
 import { verifyCommand } from './commands/verify.args.js';
 import { exitStatusFor, PackdebugError } from './errors.js';
+import { versionLine } from './system/installation.js';
 import { printableLine } from './util/escape.js';
 import { type CommandIO, processIO } from './util/io.js';
 
@@ -93,6 +95,7 @@ const COMMANDS: Command[] = [
   command(hookCommand, async (_settingsFromEnv, io) => (await import('./commands/hook.js')).runHook({}, io)),
   command(snippetCommand, async (a, io) => (await import('./commands/snippet.js')).runSnippet(a, io)),
   command(demoCommand, async (a, io) => (await import('./commands/demo.js')).runDemo(a, io)),
+  command(doctorCommand, async (a, io) => (await import('./commands/doctor.js')).runDoctor(a, io)),
 ];
 
 const [verbArg, ...rest] = process.argv.slice(2);
@@ -119,7 +122,8 @@ async function runWithYargs(): Promise<void> {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version()
+    // Not yargs' own: a release has no package.json, and the line names the Node.js that runs it.
+    .version('version', 'show the version and the Node.js that runs it', versionLine())
     .wrap(Math.min(100, process.stdout.columns || 100))
     .check((a) => repeatedOption(a, (cli as unknown as DeclaredOptions).getOptions()) ?? true)
     .fail((msg, err, y) => {

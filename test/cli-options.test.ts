@@ -572,6 +572,20 @@ const CASES: Case[] = [
     },
   },
   {
+    command: 'doctor',
+    options: ['json'],
+    name: 'doctor --json: exit 0 here; 1 without xz(1) and lzma-native, naming what cannot work',
+    async run() {
+      const r = await cli(['doctor', '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const report = json<{ node: { version: string }; ok: boolean }>(r.stdout);
+      expect(report).toMatchObject({ node: { version: process.version }, ok: true });
+      const bare = await cli(['doctor'], { ...NO_XZ_PATH, PACKDEBUG_LZMA_NATIVE: '0' });
+      expect(bare.exitCode).toBe(1);
+      expect(bare.stdout).toMatch(/^missing xz: pack, hook, .* cannot work$/m);
+    },
+  },
+  {
     command: 'demo',
     options: ['keep'],
     name: 'demo --keep keeps its directory',
@@ -613,6 +627,7 @@ const COMMANDS = [
   'hook',
   'snippet',
   'demo',
+  'doctor',
 ];
 
 describe('every option of every command, through the CLI', () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,13 @@ import { memoryIO } from './helpers/io.js';
 import { runSnippet } from '../src/commands/snippet.js';
 import { PackdebugError } from '../src/errors.js';
 import { renderSnippet, SNIPPET_KINDS, snippetPath } from '../src/portage/snippets.js';
+import {
+  locateInstallation,
+  realFiles,
+  runningInstallation,
+  type Installation,
+  type InstallationFiles,
+} from '../src/system/installation.js';
 import { tmpdir } from './helpers/images.js';
 import { hasTool, requireTool } from './helpers/tools.js';
 
@@ -378,5 +385,123 @@ describe('runSnippet', () => {
       expect((err as PackdebugError).code).toBe('E_USAGE');
       expect(io.out()).toBe('');
     }
+  });
+});
+
+/** A made-up file system: the files that exist, with the JSON of those that hold any. */
+function fakeFiles(files: Record<string, unknown>): InstallationFiles {
+  return { isFile: (f) => f in files, readJson: (f) => files[f] };
+}
+
+describe('the hook path of where packdebug runs from', () => {
+  const bashrc = async (installation: Installation, args: { eprefix?: string } = {}) => {
+    const io = memoryIO();
+    expect(await runSnippet({ kind: 'bashrc', ...args }, io, installation)).toBe(0);
+    return { out: io.out(), err: io.err() };
+  };
+  const sources = (hook: string) => `if [[ -r "${hook}" ]]; then source "${hook}"; `;
+
+  it("installed: code under ${EPREFIX}/usr/lib/packdebug/lib/ is the ebuild's, with its EPREFIX", async () => {
+    for (const eprefix of ['', '/opt/gentoo']) {
+      const top = `${eprefix}/usr/lib/packdebug`;
+      const files = fakeFiles({ [`${top}/lib/release.json`]: { version: '0.1.0', kind: 'release' } });
+      const installed = locateInstallation(`${top}/lib/chunks/snippet-AB12.js`, files);
+      expect(installed).toEqual({
+        kind: 'installed',
+        top,
+        eprefix,
+        hookPath: `${eprefix}/usr/share/packdebug/packdebug.bashrc`,
+        version: '0.1.0',
+      });
+      expect(locateInstallation(`${top}/lib/cli.js`, files)).toEqual(installed);
+      const { out } = await bashrc(installed);
+      expect(out).toContain(sources(`${eprefix}/usr/share/packdebug/packdebug.bashrc`));
+      expect(out).toContain(`append to ${eprefix}/etc/portage/bashrc`);
+      // Every other snippet gets the EPREFIX too.
+      const io = memoryIO();
+      await runSnippet({ kind: 'make.conf' }, io, installed);
+      expect(io.out()).toBe(renderSnippet('make.conf', { eprefix }));
+    }
+  });
+
+  it('an unpacked release: <top>/hooks/packdebug.bashrc beside the lib/ with release.json', async () => {
+    const top = '/home/me/packdebug-0.1.0';
+    const files = fakeFiles({ [`${top}/lib/release.json`]: { version: '0.1.0', kind: 'release' } });
+    for (const module of [`${top}/lib/cli.js`, `${top}/lib/chunks/snippet-AB12.js`]) {
+      expect(locateInstallation(module, files)).toEqual({
+        kind: 'release',
+        top,
+        hookPath: `${top}/hooks/packdebug.bashrc`,
+        version: '0.1.0',
+      });
+    }
+    const { out } = await bashrc(locateInstallation(`${top}/lib/cli.js`, files));
+    expect(out).toContain(sources(`${top}/hooks/packdebug.bashrc`));
+    expect(out).toContain('append to /etc/portage/bashrc');
+    // A release.json that is not a release's, or not beside the code, is no release.
+    const stray = fakeFiles({ [`${top}/lib/release.json`]: { version: '0.1.0' } });
+    expect(locateInstallation(`${top}/lib/cli.js`, stray).kind).toBe('unknown');
+    expect(locateInstallation(`${top}/other/cli.js`, files).kind).toBe('unknown');
+  });
+
+  it('a checkout: <repo>/hooks/packdebug.bashrc, for src/ (tests), dist/ and its chunks', async () => {
+    const repo = '/src/packdebug';
+    const files = fakeFiles({
+      [`${repo}/package.json`]: { name: 'packdebug', version: '0.1.0' },
+      [`${repo}/hooks/packdebug.bashrc`]: undefined,
+    });
+    for (const module of ['src/system/installation.ts', 'dist/cli.js', 'dist/chunks/snippet-AB12.js']) {
+      expect(locateInstallation(`${repo}/${module}`, files)).toEqual({
+        kind: 'checkout',
+        top: repo,
+        hookPath: `${repo}/hooks/packdebug.bashrc`,
+        version: '0.1.0',
+      });
+    }
+    expect(
+      locateInstallation(`${repo}/dist/cli.js`, fakeFiles({ [`${repo}/package.json`]: { name: 'other' } })).kind,
+    ).toBe('unknown');
+    const { out } = await bashrc(locateInstallation(`${repo}/dist/cli.js`, files));
+    expect(out).toContain(sources(`${repo}/hooks/packdebug.bashrc`));
+  });
+
+  it('this checkout, found from the running code on the real file system', async () => {
+    const repo = realpathSync(join(__dirname, '..'));
+    expect(runningInstallation()).toMatchObject({ kind: 'checkout', top: repo });
+    const io = memoryIO();
+    await runSnippet({ kind: 'bashrc' }, io);
+    expect(io.out()).toContain(sources(join(repo, 'hooks/packdebug.bashrc')));
+  });
+
+  it('a release unpacked on disk, and the installed layout under a Prefix, on the real file system', async () => {
+    const root = realpathSync(await tmpdir('snippet-install'));
+    const release = join(root, 'packdebug-0.1.0');
+    const prefix = join(root, 'gentoo');
+    for (const top of [release, join(prefix, 'usr/lib/packdebug')]) {
+      mkdirSync(join(top, 'lib/chunks'), { recursive: true });
+      writeFileSync(join(top, 'lib/release.json'), '{"version":"0.1.0","kind":"release"}\n');
+    }
+    expect(locateInstallation(join(release, 'lib/chunks/x.js'), realFiles)).toMatchObject({
+      kind: 'release',
+      hookPath: join(release, 'hooks/packdebug.bashrc'),
+    });
+    expect(locateInstallation(join(prefix, 'usr/lib/packdebug/lib/chunks/x.js'), realFiles)).toMatchObject({
+      kind: 'installed',
+      eprefix: prefix,
+      version: '0.1.0',
+    });
+  });
+
+  it('--eprefix means packdebug installed there: its hook, whatever runs', async () => {
+    const checkout: Installation = { kind: 'checkout', top: '/src/pd', hookPath: '/src/pd/hooks/packdebug.bashrc' };
+    const { out } = await bashrc(checkout, { eprefix: EP });
+    expect(out).toBe(renderSnippet('bashrc', { eprefix: EP }));
+  });
+
+  it('a hook path a snippet cannot carry falls back to the installed one, saying so', async () => {
+    const odd: Installation = { kind: 'checkout', top: '/my src', hookPath: '/my src/hooks/packdebug.bashrc' };
+    const { out, err } = await bashrc(odd);
+    expect(out).toBe(renderSnippet('bashrc'));
+    expect(err).toContain('/my src/hooks/packdebug.bashrc');
   });
 });

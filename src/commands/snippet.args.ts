@@ -30,7 +30,12 @@ export const snippetCommand = {
         ],
       })
       .options({
-        eprefix: { type: 'string', describe: 'Gentoo Prefix (EPREFIX) to apply to every path', default: '' },
+        eprefix: {
+          type: 'string',
+          describe:
+            'Gentoo Prefix (EPREFIX) with packdebug installed, for every path; default: where this packdebug runs ' +
+            "from (an installed one's EPREFIX, else the hook of this release or checkout)",
+        },
         url: { type: 'string', describe: 'debuginfod URL for the client snippet' },
         port: { type: 'number', describe: 'debuginfod (or packdebug serve) port', default: 8002 },
         ...jsonOption('print {kind, path, text} as JSON'),

@@ -63,9 +63,14 @@ export function normalizeEprefix(eprefix: string | undefined): string {
   return trimmed;
 }
 
+/** An absolute path that snippets can carry unquoted: see SAFE_PATH_RE; no . or .. components. */
+export function isPlainPath(p: string): boolean {
+  return SAFE_PATH_RE.test(p) && !p.split('/').some((c) => c === '.' || c === '..');
+}
+
 function checkPath(what: string, p: string): void {
   if (!p.startsWith('/')) throw usage(`${what} '${p}': must be an absolute path`);
-  if (!SAFE_PATH_RE.test(p) || p.split('/').some((c) => c === '.' || c === '..')) {
+  if (!isPlainPath(p)) {
     throw usage(
       `${what} '${p}': use a plain path of letters, digits and . _ + @ - (no //, . or .. components, no spaces)`,
     );
