@@ -13,7 +13,7 @@ export interface ExtractArgs {
   path?: string;
   /** Output file; stdout when absent or `-`. */
   output?: string;
-  /** Report what was done on stderr (member, tarball, bytes decoded). */
+  /** Report what was done on stderr (the xz backends, member, tarball, bytes decoded). */
   verbose?: boolean;
   /** For URLs: seconds one HTTP request may take, and retries of a failing one. */
   timeout?: string;
@@ -35,7 +35,7 @@ export const extractOptions = {
     alias: 'v',
     type: 'boolean',
     default: false,
-    describe: 'say where the member came from and how much was decoded',
+    describe: 'say which xz backends decode, where the member came from and how much was decoded',
   },
 } as const;
 

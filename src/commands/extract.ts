@@ -12,6 +12,9 @@ import type { CommandIO } from '../util/io.js';
 import { isUrl } from '../util/url.js';
 
 export async function runExtract(args: ExtractArgs, io: CommandIO): Promise<number> {
+  // Said once, and only with -v: the probe costs an xz(1) run and loading lzma-native.
+  if (args.verbose)
+    io.stderr.write(`packdebug: ${await (await import('../xz/backends.js')).describeBackends(io.env)}\n`);
   const sources = [args.source ?? []].flat();
   if (sources.some(isUrl)) return runRemote(args, sources, io);
   if (sources.length > 1) throw new PackdebugError('E_USAGE', 'several sources are for URLs; give one tarball or tree');

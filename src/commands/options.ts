@@ -19,7 +19,9 @@ export const encoderOption = {
   encoder: {
     choices: ['auto', 'xz', 'lzma-native'],
     default: 'auto',
-    describe: 'who compresses Blocks: the system xz(1) (faster) or the bundled lzma-native; same output',
+    describe:
+      'who compresses Blocks: the system xz(1) (faster) or lzma-native (an optional addon; xz(1) where it ' +
+      'cannot load); same output',
   },
 } as const;
 

@@ -1,8 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { PackdebugError } from '../errors.js';
-import { type EncoderBackend, lzma, runCoder } from './block-encoder.js';
+import { type EncoderBackend, runCoder } from './block-encoder.js';
 import type { XzBlockInfo, XzFileLayout } from './file-layout.js';
 import { encodeIndex } from './index.js';
+import { loadLzmaNative, noXzBackend } from './lzma-native.js';
 import { encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
 import { decodeWithXzProcess, XzFailedError, XzMissingError } from './xz-process.js';
 
@@ -31,7 +32,8 @@ export function streamAround(block: WrappedBlock): { before: Buffer; after: Buff
  * Decodes one Block on its own. The Block is wrapped in a one-Block Stream
  * and handed to liblzma's Stream decoder (in-process, or xz(1)), which
  * checks the Block Header, the sizes and the Check for us. An xz(1) that
- * cannot be started is an XzMissingError, for the caller to fall back.
+ * cannot be started is an XzMissingError, for the caller to fall back;
+ * 'lzma-native' that cannot load is xz(1), and neither there an E_IO.
  */
 export async function decodeBlock(
   blockBytes: Buffer,
@@ -40,14 +42,14 @@ export async function decodeBlock(
   backend: EncoderBackend = 'lzma-native',
 ): Promise<Buffer> {
   const mini = wrapBlockInStream(block, blockBytes);
+  const native = backend === 'lzma-native' ? loadLzmaNative() : undefined;
   let out: Buffer;
   try {
-    out =
-      backend === 'xz'
-        ? await decodeWithXz(mini, block.uncompressedSize)
-        : await runCoder(lzma().createStream('streamDecoder', { synchronous: false }), mini);
+    out = native
+      ? await runCoder(native.createStream('streamDecoder', { synchronous: false }), mini)
+      : await decodeWithXz(mini, block.uncompressedSize);
   } catch (err) {
-    if (err instanceof XzMissingError) throw err;
+    if (err instanceof XzMissingError) throw backend === 'lzma-native' ? noXzBackend('decode') : err;
     const reason = (err as Error).message ?? String(err);
     throw new PackdebugError('E_FORMAT', `${name}: Block at offset ${block.fileOffset} is corrupt: ${reason}`, {
       file: name,

@@ -1,11 +1,9 @@
-import { createRequire } from 'node:module';
 import { PackdebugError } from '../errors.js';
 import { decodeIndex, padTo4 } from './index.js';
+import { loadLzmaNative, noXzBackend } from './lzma-native.js';
 import type { Lzma2Options } from './lzma2-options.js';
 import { CHECK_CRC64, decodeStreamFooter, STREAM_FOOTER_SIZE, STREAM_HEADER_SIZE } from './stream-flags.js';
-import { runXz } from './xz-process.js';
-
-const require = createRequire(import.meta.url);
+import { parseXzVersion, runXz, XzMissingError } from './xz-process.js';
 
 /** One compressed Block, ready to be placed in a Stream. */
 export interface EncodedBlock {
@@ -21,22 +19,11 @@ export interface EncodedBlock {
  * liblzma 5.2.3 bundled in lzma-native's prebuilt binding encodes at well
  * under half the speed of a current xz(1) (measured: docs/layout.md), so
  * `auto` runs the system's xz when there is one. Portage itself needs xz,
- * so every Gentoo system has it.
+ * so every Gentoo system has it. 'lzma-native' where the addon cannot load
+ * (lzma-native.ts) is xz(1): the same bytes.
  */
 export type EncoderBackend = 'xz' | 'lzma-native';
 export type EncoderChoice = EncoderBackend | 'auto';
-
-interface LzmaNative {
-  createStream(coder: string, options: object): NodeJS.ReadWriteStream;
-  FILTER_LZMA2: string;
-  CHECK_CRC64: number;
-}
-
-let lzmaNative: LzmaNative | undefined;
-export function lzma(): LzmaNative {
-  lzmaNative ??= require('lzma-native') as LzmaNative;
-  return lzmaNative;
-}
 
 /** Feeds `input` through an lzma-native coder stream and collects the output. */
 export function runCoder(stream: NodeJS.ReadWriteStream, input: Buffer): Promise<Buffer> {
@@ -56,11 +43,8 @@ export function findXz(): Promise<string | undefined> {
   xzProbe ??= (async () => {
     try {
       const r = await runXz(['--robot', '--version'], { timeoutMs: 10_000 });
-      const m = r.code === 0 ? /XZ_VERSION=(\d+)/.exec(r.stdout.toString()) : null;
-      if (!m) return undefined;
-      const v = Number(m[1]);
-      if (v < 50000002) return undefined;
-      return `${Math.floor(v / 10000000)}.${Math.floor(v / 10000) % 1000}.${Math.floor(v / 10) % 1000}`;
+      const found = r.code === 0 ? parseXzVersion(r.stdout.toString()) : undefined;
+      return found?.usable ? found.version : undefined;
     } catch {
       return undefined;
     }
@@ -68,13 +52,19 @@ export function findXz(): Promise<string | undefined> {
   return xzProbe;
 }
 
+/**
+ * The backend that compresses: `choice` when it is there. lzma-native that
+ * cannot load gives way to xz(1) (the same bytes); xz(1) asked for but
+ * missing is a usage error; neither there names what to install.
+ */
 export async function resolveEncoder(choice: EncoderChoice = 'auto'): Promise<EncoderBackend> {
-  if (choice === 'lzma-native') return choice;
+  if (choice === 'lzma-native' && loadLzmaNative()) return choice;
   const xz = await findXz();
   if (xz) return 'xz';
   if (choice === 'xz')
     throw new PackdebugError('E_USAGE', 'encoder xz requested but no usable xz (XZ Utils 5.0 or later) is on PATH');
-  return 'lzma-native';
+  if (loadLzmaNative()) return 'lzma-native';
+  throw noXzBackend('encode');
 }
 
 function xzFilterArgument(o: Lzma2Options): string {
@@ -87,7 +77,8 @@ function xzFilterArgument(o: Lzma2Options): string {
 }
 
 async function encodeStream(input: Buffer, options: Lzma2Options, backend: EncoderBackend): Promise<Buffer> {
-  if (backend === 'xz') {
+  const l = backend === 'lzma-native' ? loadLzmaNative() : undefined;
+  if (!l) {
     // --threads=1: single-threaded mode writes exactly one Block, as liblzma's stream encoder does.
     const args = [
       '--format=xz',
@@ -99,12 +90,13 @@ async function encodeStream(input: Buffer, options: Lzma2Options, backend: Encod
       '--no-warn',
     ];
     const r = await runXz(args, { input }).catch((err: Error) => {
+      // lzma-native asked for, and xz(1) standing in for it, missing too.
+      if (err instanceof XzMissingError && backend === 'lzma-native') throw noXzBackend('encode');
       throw new PackdebugError('E_IO', err.message, { cause: err });
     });
     if (r.code !== 0) throw new PackdebugError('E_IO', `xz failed (exit ${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
   }
-  const l = lzma();
   const stream = l.createStream('streamEncoder', {
     filters: [{ id: l.FILTER_LZMA2, options }],
     check: l.CHECK_CRC64,

@@ -3,7 +3,7 @@ import { fromSystemError, PackdebugError } from '../errors.js';
 import type { ReadAt } from '../util/read-at.js';
 import { openRegularFile } from '../util/regular-file.js';
 import { decodeBlock, streamAround } from './block-decoder.js';
-import { type EncoderBackend, type EncoderChoice, findXz, lzma, resolveEncoder } from './block-encoder.js';
+import { type EncoderBackend, type EncoderChoice, findXz, resolveEncoder } from './block-encoder.js';
 import {
   BLOCK_HEADER_SIZE_MAX,
   type BlockHeader,
@@ -23,6 +23,7 @@ import {
 } from './file-layout.js';
 import { encodeIndex } from './index.js';
 import { checkSize, encodeStreamFooter, encodeStreamHeader } from './stream-flags.js';
+import { loadLzmaNative, noXzBackend } from './lzma-native.js';
 import { decodeLzma2Prefix, NeedMoreInput } from './lzma2-prefix.js';
 import { decodeWithXzProcess, isPromise, XzFailedError, XzMissingError } from './xz-process.js';
 
@@ -33,9 +34,10 @@ export interface XzRandomAccessOptions {
    * speed of lzma-native's bundled liblzma 5.2.3, for about 5 ms of process
    * start) and lzma-native for shorter ones (header probes), falling back to
    * lzma-native when there is no xz; 'xz' and 'lzma-native' use only that
-   * one. Whatever is chosen, a Block whose filters lzma-native's liblzma
-   * lacks (ARM64, RISC-V) goes to xz(1) when that is new enough, and is
-   * E_UNSUPPORTED otherwise.
+   * one. Where lzma-native cannot load (lzma-native.ts), xz(1) decodes what
+   * it would have. Whatever is chosen, a Block whose filters lzma-native's
+   * liblzma lacks (ARM64, RISC-V) goes to xz(1) when that is new enough,
+   * and is E_UNSUPPORTED otherwise.
    */
   backend?: EncoderChoice;
   /**
@@ -439,6 +441,11 @@ export class XzRandomAccess {
       };
     }
     if (this.wantsXz(span) && (await this.streamWithXz(b, buffered, consumer))) return;
+    const native = loadLzmaNative();
+    if (!native) {
+      if (await this.streamWithXz(b, buffered, consumer)) return;
+      throw noXzBackend('decode');
+    }
     let got = 0;
     let stopped = false;
     let failure: unknown;
@@ -447,7 +454,7 @@ export class XzRandomAccess {
     // Once the consumer was busy, feeds stay small: liblzma does not wait for its output to be read.
     let sawBusy = false;
     // A small Block decodes on this thread: handing it to liblzma's worker thread costs more round trips than decoding.
-    const decoder = lzma().createStream('streamDecoder', {
+    const decoder = native.createStream('streamDecoder', {
       synchronous: b.totalSize <= SYNC_DECODE_MAX,
     }) as NativeDecoder;
     const failed = new Promise<never>((_, reject) => {
@@ -571,10 +578,14 @@ export class XzRandomAccess {
   /** xz(1) is known to be missing (backend 'auto' then stays in-process). */
   private xzMissing = false;
 
-  /** Whether a decode spanning this many bytes goes to xz(1) (backend, xzMinSpan, xz found). */
+  /**
+   * Whether a decode spanning this many bytes goes to xz(1) (backend,
+   * xzMinSpan, xz found); every decode does where lzma-native cannot load.
+   */
   wantsXz(span: number): boolean {
     if (this.backend === 'xz') return true;
-    return this.backend === 'auto' && !this.xzMissing && span >= this.xzMinSpan;
+    if (this.xzMissing) return false;
+    return (this.backend === 'auto' && span >= this.xzMinSpan) || !loadLzmaNative();
   }
 
   /**
@@ -583,7 +594,7 @@ export class XzRandomAccess {
    * xz's stdin piece by piece as the pipe takes it (`head`, the Block's
    * start, already read), and xz is killed once the consumer stops: only as
    * much is read and decoded as the consumer takes, and held in memory only
-   * a piece of each. False when there is no xz (with backend 'auto': the
+   * a piece of each. False when there is no xz (unless backend 'xz': the
    * caller decodes in-process instead).
    */
   private async streamWithXz(b: XzBlockInfo, head: Buffer, consumer: BlockChunkConsumer): Promise<boolean> {
@@ -605,7 +616,7 @@ export class XzRandomAccess {
       });
     } catch (err) {
       if (err instanceof XzMissingError) {
-        if (this.backend !== 'auto')
+        if (this.backend === 'xz')
           throw new PackdebugError('E_IO', `${this.name}: ${err.message}`, { file: this.name, cause: err });
         this.xzMissing = true;
         this.xzDecodes--;
@@ -700,9 +711,12 @@ export class XzRandomAccess {
       if (backend === 'xz') this.xzDecodes++;
       out = await decodeBlock(bytes, b, this.name, backend);
     } catch (err) {
-      if (!(err instanceof XzMissingError) || this.backend !== 'auto') throw err;
+      if (!(err instanceof XzMissingError)) throw err;
+      if (this.backend === 'xz')
+        throw new PackdebugError('E_IO', `${this.name}: ${err.message}`, { file: this.name, cause: err });
       this.xzMissing = true;
       this.xzDecodes--;
+      // In-process, or the error naming what to install when lzma-native cannot load either.
       out = await decodeBlock(bytes, b, this.name, 'lzma-native');
     }
     this.bytesDecoded += out.length;

@@ -70,6 +70,22 @@ export function xzEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** XZ Utils 5.0.0 (stable) as `xz --robot --version` numbers it: the oldest packdebug uses. */
+const XZ_VERSION_MIN = 50000002;
+
+/**
+ * The version in `xz --robot --version`'s output (XZ_VERSION=MMMMMNNNPPPS),
+ * as major.minor.patch, and whether it is 5.0 or later; undefined when the
+ * output has none.
+ */
+export function parseXzVersion(robot: string): { version: string; usable: boolean } | undefined {
+  const m = /XZ_VERSION=(\d+)/.exec(robot);
+  if (!m) return undefined;
+  const v = Number(m[1]);
+  const version = `${Math.floor(v / 10000000)}.${Math.floor(v / 10000) % 1000}.${Math.floor(v / 10) % 1000}`;
+  return { version, usable: v >= XZ_VERSION_MIN };
+}
+
 const DECODE_ARGS = ['--decompress', '--stdout', '--quiet', '--no-warn'];
 
 function startXz(args: readonly string[], stdin: 'pipe' | 'ignore'): ChildProcess {

@@ -53,3 +53,12 @@ export function requireTool(name: string): boolean {
   }
   return false;
 }
+
+/**
+ * lzma-native is made unloadable (PACKDEBUG_LZMA_NATIVE=0, the second run of .ci/run): what needs an
+ * in-process decoder without xz(1) then fails with the error that names app-arch/xz-utils instead.
+ */
+export const LZMA_NATIVE_OFF = process.env['PACKDEBUG_LZMA_NATIVE'] === '0';
+
+/** The one-line error of a decode or encode with neither xz(1) nor lzma-native. */
+export const NO_XZ_BACKEND = /no usable xz\(1\).*lzma-native is unavailable.*install app-arch\/xz-utils/;
