@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { LZMA_NATIVE_SWITCH, lzmaNativeDisabled, lzmaNativeLoad } from '../xz/lzma-native.js';
 import path from 'node:path';
 import { runningInstallation, type Installation } from './installation.js';
 
@@ -204,36 +204,12 @@ export function nodeAtLeast(version: string, minimum: string = MINIMUM_NODE): bo
   return true;
 }
 
-interface LzmaNativeModule {
-  versionString?: () => string;
-}
-
-/**
- * Loads lzma-native as the commands would. PACKDEBUG_LZMA_NATIVE=0 makes it
- * unloadable on purpose. (src/xz/lzma-native.ts, the commands' own loader,
- * is on its way; this probe then becomes a call to it.)
- */
+/** Whether lzma-native loads, through the commands' own loader (src/xz/lzma-native.ts). */
 export function probeLzmaNative(env: NodeJS.ProcessEnv): LzmaNativeCheck {
-  if (env['PACKDEBUG_LZMA_NATIVE'] === '0') return { loaded: false, reason: 'PACKDEBUG_LZMA_NATIVE=0' };
-  const require = createRequire(import.meta.url);
-  try {
-    const lzma = require('lzma-native') as LzmaNativeModule;
-    const check: LzmaNativeCheck = { loaded: true };
-    try {
-      check.version = (require('lzma-native/package.json') as { version?: string }).version;
-    } catch {
-      // a package without its package.json: the version stays unknown
-    }
-    if (typeof lzma.versionString === 'function') check.liblzma = lzma.versionString();
-    return check;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const reason =
-      e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND'
-        ? 'not installed'
-        : (e.message ?? String(err)).split('\n')[0]!;
-    return { loaded: false, reason };
-  }
+  if (lzmaNativeDisabled(env)) return { loaded: false, reason: `${LZMA_NATIVE_SWITCH}=0` };
+  const { addon, error } = lzmaNativeLoad();
+  if (!addon) return { loaded: false, reason: error ?? 'not installed' };
+  return { loaded: true, version: addon.version, liblzma: addon.versionString() };
 }
 
 export interface DoctorOptions {
