@@ -23,58 +23,50 @@ const EBUILD_DIR = path.join(REPO, 'gentoo/app-portage', PN);
 const EBUILD = path.join(EBUILD_DIR, `${P}.ebuild`);
 const HAS_BASH = requireTool('bash');
 
-/** What the fake release holds beyond the fixed names: the files whose names vary. */
-const MAN_PAGES = ['packdebug.1', 'packdebug-pack.1', 'packdebug-doctor.1'];
-const CHUNKS = ['chunks/pack-AB12CD34.js', 'chunks/doctor-EF56AB78.js'];
-const DOCS = readdirSync(path.join(REPO, 'docs'))
-  .filter((f) => f.endsWith('.md'))
-  .sort();
 const SERVICES = ['packdebug-serve', 'debuginfod'];
 
-/**
- * An unpacked release tarball as I16-LAYOUT.md describes it, at `top`.
- * (Until `npm run release` lands, the test builds its own; only names and
- * modes matter here.) The launcher prints its own real path.
- */
-function makeReleaseTree(top: string): void {
-  const put = (rel: string, text: string, mode = 0o644) => {
-    mkdirSync(path.dirname(path.join(top, rel)), { recursive: true });
-    writeFileSync(path.join(top, rel), text, { mode });
-  };
-  put('bin/packdebug', "#!/usr/bin/env node\nconsole.log(require('node:fs').realpathSync(__filename));\n", 0o755);
-  put('lib/cli.js', 'export {};\n');
-  for (const chunk of CHUNKS) put(`lib/${chunk}`, 'export {};\n');
-  put('lib/release.json', `${JSON.stringify({ version: PV, kind: 'release' })}\n`);
-  put('hooks/packdebug.bashrc', '# the hook\n');
-  put('fixtures/hello-image.tar', 'tar\n');
-  for (const page of MAN_PAGES) put(`man/${page}`, '.TH PACKDEBUG 1\n');
-  for (const doc of DOCS) put(`docs/${doc}`, `# ${doc}\n`);
-  put('README.md', '# packdebug\n');
-  put('LICENSE', 'GPL-2\n');
-  for (const name of SERVICES) {
-    put(`services/${name}.service`, '[Unit]\n');
-    put(`services/${name}.initd`, '#!/sbin/openrc-run\n', 0o755);
-    put(`services/${name}.confd`, '# settings\n');
+/** The release tarball `npm run release` writes, built once for this file (release.mjs --out). */
+let tarball: string | undefined;
+async function releaseTarball(): Promise<string> {
+  if (tarball === undefined) {
+    const out = await tmpdir('ebuild-release');
+    execFileSync(process.execPath, [path.join(REPO, 'release.mjs'), '--out', out], { stdio: 'ignore' });
+    tarball = path.join(out, `${P}.tar.xz`);
   }
+  return tarball;
+}
+
+/** The files of the unpacked release's `dir` (relative to it, recursively), sorted. */
+function filesIn(top: string, dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(top, dir, rel))) {
+      const r = rel ? `${rel}/${name}` : name;
+      if (lstatSync(path.join(top, dir, r)).isDirectory()) walk(r);
+      else out.push(r);
+    }
+  };
+  walk('');
+  return out.sort();
 }
 
 /**
  * What the ebuild installs, below ${ED}: regular files as `MODE path`,
  * symlinks as `path -> target` (I16-LAYOUT.md, "Installed by the ebuild").
  */
-function expectedImage(): string[] {
+function expectedImage(release: string): string[] {
   const file = (mode: string, p: string) => `${mode} ${p}`;
   const top = `usr/lib/${PN}`;
+  const services = filesIn(release, 'services').filter((f) => f.endsWith('.service'));
+  expect(services.map((f) => f.replace(/\.service$/, ''))).toEqual([...SERVICES].sort());
   return [
     file('0755', `${top}/bin/packdebug`),
-    file('0644', `${top}/lib/cli.js`),
-    ...CHUNKS.map((c) => file('0644', `${top}/lib/${c}`)),
-    file('0644', `${top}/lib/release.json`),
+    ...filesIn(release, 'lib').map((c) => file('0644', `${top}/lib/${c}`)),
     file('0644', `${top}/fixtures/hello-image.tar`),
     `usr/bin/packdebug -> ../lib/${PN}/bin/packdebug`,
     file('0644', `usr/share/${PN}/packdebug.bashrc`),
-    ...MAN_PAGES.map((m) => file('0644', `usr/share/man/man1/${m}`)),
-    ...['README.md', ...DOCS.map((d) => d)].map((d) => file('0644', `usr/share/doc/${P}/${d}`)),
+    ...filesIn(release, 'man').map((m) => file('0644', `usr/share/man/man1/${m}`)),
+    ...['README.md', ...filesIn(release, 'docs')].map((d) => file('0644', `usr/share/doc/${P}/${d}`)),
     ...SERVICES.map((s) => file('0644', `usr/lib/systemd/system/${s}.service`)),
     ...SERVICES.map((s) => file('0755', `etc/init.d/${s}`)),
     ...SERVICES.map((s) => file('0644', `etc/conf.d/${s}`)),
@@ -117,7 +109,8 @@ async function build(eprefix: string): Promise<Build> {
   const S = path.join(WORKDIR, P);
   const D = path.join(base, 'image');
   const ED = `${D}${eprefix}`;
-  makeReleaseTree(S);
+  mkdirSync(WORKDIR);
+  execFileSync('tar', ['-xJf', await releaseTarball(), '-C', WORKDIR]);
   mkdirSync(D);
   mkdirSync(path.join(base, 'temp'));
   const vars = {
@@ -179,16 +172,17 @@ describe.skipIf(!HAS_BASH)(`${P}.ebuild`, () => {
       const outside = listImage(b.D).entries.filter((e) => !e.replace(/^\d+ /, '').startsWith(eprefix.slice(1)));
       expect(outside).toEqual([]);
       const { entries, dirModes } = listImage(b.ED);
-      expect(entries).toEqual(expectedImage());
+      expect(entries).toEqual(expectedImage(b.S));
       expect([...dirModes]).toEqual(['0755']);
       // /usr/bin/packdebug is the launcher, through a link that stays inside the image.
       const launcher = path.join(b.ED, `usr/lib/${PN}/bin/packdebug`);
       expect(realpathSync(path.join(b.ED, 'usr/bin/packdebug'))).toBe(launcher);
-      const ran = execFileSync(path.join(b.ED, 'usr/bin/packdebug'), {
+      // The installed command runs (it reads its version from the release beside it).
+      const ran = execFileSync(path.join(b.ED, 'usr/bin/packdebug'), ['--version'], {
         encoding: 'utf8',
         env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` },
       });
-      expect(ran.trim()).toBe(launcher);
+      expect(ran.trim()).toMatch(new RegExp(`^packdebug ${PV.replace(/\./g, '\\.')} \\(node v`));
     });
   }
 
@@ -261,13 +255,14 @@ describe("README's Gentoo section", () => {
     return m[1]!.split(',').flatMap((alt) => expand(p.slice(0, m.index) + alt + p.slice(m.index + m[0].length)));
   };
 
-  it('lists paths the ebuild installs, each matching an installed file', () => {
+  it('lists paths the ebuild installs, each matching an installed file', async () => {
     expect(section).not.toBe('');
     const rows = section.split('\n').filter((l) => l.startsWith('| `/'));
     const listed = rows.flatMap((row) => [...row.matchAll(/`(\/[^`]+)`/g)].flatMap((m) => expand(m[1]!)));
     expect(listed).toContain('/usr/bin/packdebug');
     expect(listed).toContain('/usr/share/packdebug/packdebug.bashrc');
-    const installed = expectedImage().map((e) => `/${e.replace(/^\d+ /, '').replace(/ -> .*$/, '')}`);
+    const release = (await build('')).S;
+    const installed = expectedImage(release).map((e) => `/${e.replace(/^\d+ /, '').replace(/ -> .*$/, '')}`);
     // A listed path is a file, a directory (with or without a trailing /) or a glob (* within one name).
     const covers = (listedPath: string, file: string) => {
       const pattern = listedPath.replace(/[.+?^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*');
