@@ -222,16 +222,6 @@ async function loadState(dir: string): Promise<{ state: State; manifest: Manifes
   }
 }
 
-async function writeAtomic(file: string, data: string): Promise<void> {
-  const out = await AtomicFile.create(file);
-  try {
-    await out.writing('writing', () => out.fh.writeFile(data));
-    await out.commit();
-  } finally {
-    await out.abort();
-  }
-}
-
 function within(only: string[] | undefined, rel: string): boolean {
   return !only || only.some((o) => rel.startsWith(`${o.replace(/\/+$/, '')}/`));
 }
@@ -339,7 +329,7 @@ async function update(options: IndexOptions, dir: string, fragments: TarballObje
     const key = tarballKey(rel, obj.stamp);
     if (!options.fragmentOnly) {
       const file = path.join(dir, tarballObjectPath(key));
-      if (!(await readIfFile(file))) await writeAtomic(file, encodeTarballObject(obj));
+      if (!(await readIfFile(file))) await AtomicFile.write(file, encodeTarballObject(obj));
     }
     forFragment?.push(obj);
     fresh.set(rel, { record: { ...recordOf(obj), key }, entries: entriesOf(obj) });
@@ -388,7 +378,7 @@ async function update(options: IndexOptions, dir: string, fragments: TarballObje
     const lines = [JSON.stringify({ format: FRAGMENT_FORMAT, version: FORMAT_VERSION })];
     forFragment!.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     for (const obj of forFragment!) lines.push(encodeTarballObject(obj));
-    await writeAtomic(path.resolve(options.fragment), `${lines.join('\n')}\n`);
+    await AtomicFile.write(path.resolve(options.fragment), `${lines.join('\n')}\n`);
   }
   if (options.fragmentOnly) {
     return {
@@ -466,7 +456,7 @@ async function update(options: IndexOptions, dir: string, fragments: TarballObje
     }
     const file = path.join(dir, shardPath(prefix));
     await fs.mkdir(path.dirname(file), { recursive: true });
-    await writeAtomic(file, text);
+    await AtomicFile.write(file, text);
     shardsWritten++;
   };
   for (const prefix of [...touched].sort()) {
@@ -518,7 +508,7 @@ async function update(options: IndexOptions, dir: string, fragments: TarballObje
     split: [...split].sort(),
     damaged: allDamaged,
   };
-  await writeAtomic(path.join(dir, MANIFEST_FILE), `${JSON.stringify(newManifest, null, 1)}\n`);
+  await AtomicFile.write(path.join(dir, MANIFEST_FILE), `${JSON.stringify(newManifest, null, 1)}\n`);
 
   // 4. Objects retired by an earlier run are deleted now; this run's become retired.
   const liveKeys = new Set(live.map(([, r]) => r.key!));
@@ -539,7 +529,7 @@ async function update(options: IndexOptions, dir: string, fragments: TarballObje
     tarballs: records,
     retired,
   };
-  await writeAtomic(path.join(dir, STATE_FILE), JSON.stringify(state));
+  await AtomicFile.write(path.join(dir, STATE_FILE), JSON.stringify(state));
   if (full) await removeUnlisted(dir, liveKeys, retired);
 
   return {

@@ -80,6 +80,31 @@ export class AtomicFile {
   }
 
   /**
+   * `final`, made atomically from what `work` writes to the temporary file:
+   * committed when `work` returns, removed (with the directories made for
+   * it) when anything throws.
+   */
+  static async produce<T>(
+    final: string,
+    options: { mode?: number; root?: string },
+    work: (file: AtomicFile) => Promise<T>,
+  ): Promise<T> {
+    const file = await AtomicFile.create(final, options);
+    try {
+      const result = await work(file);
+      await file.commit();
+      return result;
+    } finally {
+      await file.abort();
+    }
+  }
+
+  /** `data` as the whole of `final`, atomically (a full disk is E_NOSPC naming `final`). */
+  static write(final: string, data: string | Uint8Array, options: { mode?: number; root?: string } = {}) {
+    return AtomicFile.produce(final, options, (f) => f.writing('writing', () => f.fh.writeFile(data)));
+  }
+
+  /**
    * Runs `work` (writes to `fh`, reading the temporary file back): a system
    * error becomes a PackdebugError naming the final file (ENOSPC: E_NOSPC),
    * so a full disk is one line about the output, never an internal error.

@@ -86,14 +86,8 @@ export class JsonCache<T extends object> {
       const [keys, stamps] = await Promise.all([keyPaths(files), JsonCache.stamps(files)]);
       if (before && !stamps.every((s, i) => sameOrBothAbsent(s, before[i]))) return;
       await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const file = await AtomicFile.create(this.#file(keys), { mode: 0o600 });
-      try {
-        const record = { version: this.version, files: keys, stamps: stamps.map((s) => s ?? null), ...body };
-        await file.fh.writeFile(JSON.stringify(record));
-        await file.commit();
-      } finally {
-        await file.abort();
-      }
+      const record = { version: this.version, files: keys, stamps: stamps.map((s) => s ?? null), ...body };
+      await AtomicFile.write(this.#file(keys), JSON.stringify(record), { mode: 0o600 });
     } catch {
       // no record then
     }
