@@ -9,13 +9,12 @@
  */
 import { PackdebugError } from '../errors.js';
 import type { FileHandle } from 'node:fs/promises';
-import { fdSource, inspectElf } from '../elf/index.js';
+import { fdSource } from '../elf/index.js';
 import { firstAnswer, type HttpOptions } from '../http/client.js';
 import { type Location, openLocation, type RangeSource } from '../http/location.js';
 import { TarParser, type TarEntry } from '../tar/parse.js';
 import { lookupBuildId } from '../tarball/extract.js';
-import type { BuildIdKind } from '../tarball/elf-members.js';
-import { matchesBuildId } from '../tarball/elf-members.js';
+import { type BuildIdKind, verifyBuildIdFile } from '../tarball/elf-members.js';
 import { newestFirst, normalizeMemberName, sameMemberName } from '../tarball/order.js';
 import { listReader, type ListResult } from '../tarball/list.js';
 import { TarballReader } from '../tarball/reader.js';
@@ -132,13 +131,7 @@ function notFound(source: string, id: string | undefined, kind: BuildIdKind, pat
 /** The ELF note of the `size` bytes written to `out` must name the build-id asked for, as debuginfod decides. */
 async function checkElf(out: FileHandle, size: number, id: string, kind: BuildIdKind, where: string): Promise<void> {
   await out.datasync();
-  const elf = inspectElf(fdSource(out.fd, size));
-  if (!elf || !matchesBuildId(elf, id, kind))
-    throw new PackdebugError(
-      'E_VERIFY',
-      `${where}: the member fetched is not the ${kind} file of build-id ${id} (its ELF note disagrees)`,
-      { file: where },
-    );
+  verifyBuildIdFile(fdSource(out.fd, size), id, kind, `${where}: the member fetched`, where);
 }
 
 // --- a tree, through its index ------------------------------------------------
@@ -346,6 +339,24 @@ async function readIndexed(
   return readVerified(ra, url, m, out);
 }
 
+/** The tar header read at the index's offset must be the member's (name, size, where its data starts). */
+function checkHeader(
+  header: Buffer,
+  url: string,
+  m: { name: string; size: number; headerOffset: number; dataOffset: number },
+): void {
+  let entry: TarEntry | undefined;
+  try {
+    new TarParser({ entry: (e) => void (entry ??= e) }, url, m.headerOffset).write(header);
+  } catch {
+    entry = undefined;
+  }
+  if (!entry || !sameMemberName(entry.path, m.name) || entry.size !== m.size || entry.dataOffset !== m.dataOffset)
+    throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} (${m.size} bytes) at ${m.headerOffset}`, {
+      file: url,
+    });
+}
+
 /**
  * The member's data, each Block that holds it decoded to its end (so its
  * Check is verified), after its tar header was found where expected.
@@ -357,17 +368,7 @@ async function readVerified(
   out: FileHandle,
 ): Promise<{ size: number; bytesDecoded: number }> {
   try {
-    const header = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset);
-    let entry: TarEntry | undefined;
-    try {
-      new TarParser({ entry: (e) => void (entry ??= e) }, url, m.headerOffset).write(header);
-    } catch {
-      entry = undefined;
-    }
-    if (!entry || !sameMemberName(entry.path, m.name) || entry.size !== m.size || entry.dataOffset !== m.dataOffset)
-      throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} (${m.size} bytes) at ${m.headerOffset}`, {
-        file: url,
-      });
+    checkHeader(await ra.read(m.headerOffset, m.dataOffset - m.headerOffset), url, m);
     await copyBlocks(ra, m.dataOffset, m.size, out);
     return { size: m.size, bytesDecoded: ra.bytesDecoded };
   } finally {
@@ -405,16 +406,7 @@ export async function readMembers(
       for (const m of list) {
         signal.throwIfAborted();
         const data = await ra.read(m.headerOffset, m.dataOffset - m.headerOffset + m.size);
-        let entry: TarEntry | undefined;
-        try {
-          new TarParser({ entry: (e) => void (entry ??= e) }, url, m.headerOffset).write(
-            data.subarray(0, m.dataOffset - m.headerOffset),
-          );
-        } catch {
-          entry = undefined;
-        }
-        if (!entry || !sameMemberName(entry.path, m.name) || entry.size !== m.size)
-          throw new PackdebugError('E_CHANGED', `${url}: no header of ${m.name} at ${m.headerOffset}`, { file: url });
+        checkHeader(data.subarray(0, m.dataOffset - m.headerOffset), url, m);
         await each(m, data.subarray(m.dataOffset - m.headerOffset));
       }
     } finally {

@@ -1,4 +1,5 @@
-import { ElfCapture, inspectElf, isElf, type ElfInfo } from '../elf/index.js';
+import { ElfCapture, inspectElf, isElf, type ByteSource, type ElfInfo } from '../elf/index.js';
+import { PackdebugError } from '../errors.js';
 import type { TarEntry, TarVisitor } from '../tar/parse.js';
 import type { XzRandomAccess } from '../xz/random-access.js';
 import { inspectElfAt, type ElfAtOptions } from './elf-at.js';
@@ -164,4 +165,18 @@ export type BuildIdKind = 'debuginfo' | 'executable';
 
 export function matchesBuildId(elf: ElfInfo, id: string, kind: BuildIdKind): boolean {
   return elf.gnuBuildId === id && (kind === 'debuginfo' ? elf.debuginfo : elf.executable);
+}
+
+/**
+ * Throws E_VERIFY unless `src` is the `kind` file of build-id `id` as
+ * debuginfod decides; `what` names the file (`URL: the member fetched`).
+ */
+export function verifyBuildIdFile(src: ByteSource, id: string, kind: BuildIdKind, what: string, file?: string): void {
+  const elf = inspectElf(src);
+  if (!elf || !matchesBuildId(elf, id, kind))
+    throw new PackdebugError(
+      'E_VERIFY',
+      `${what} is not the ${kind} file of build-id ${id} (its ELF note disagrees)`,
+      file === undefined ? {} : { file },
+    );
 }
