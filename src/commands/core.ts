@@ -46,7 +46,8 @@ export async function runCore(args: CoreArgs, io: CommandIO): Promise<number> {
   let missing = false;
   for (const r of reports) {
     if (r.modules.some((m) => m.status === 'missing')) missing = true;
-    if (args.json) io.stdout.write(`${JSON.stringify(jsonOf(r))}\n`);
+    // Addresses are plain numbers: user-space addresses stay below 2^53.
+    if (args.json) io.stdout.write(`${JSON.stringify(r)}\n`);
     else io.stdout.write(`${render(r, asked).map(printable).join('\n')}\n`);
     const errors = new Set(r.modules.flatMap((m) => m.coverage?.errors ?? []));
     for (const e of errors) say(`warning: ${e}`);
@@ -124,9 +125,4 @@ function render(r: SubjectReport, asked: boolean): string[] {
     lines.push(`gdb: ${shellLine(f.gdb)}`);
   }
   return lines;
-}
-
-/** The report as JSON: addresses as numbers (user-space addresses stay below 2^53). */
-function jsonOf(r: SubjectReport): unknown {
-  return r;
 }

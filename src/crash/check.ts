@@ -80,7 +80,9 @@ export async function checkCores(options: CheckOptions): Promise<SubjectReport[]
         );
       trees.push(tree);
     }
-    const checker = new CoverageChecker({ trees, servers, http: options.http, signal: new AbortController().signal });
+    // Nothing cancels a run but the process's end: one signal that never fires.
+    const signal = new AbortController().signal;
+    const checker = new CoverageChecker({ trees, servers, http: options.http, signal });
     const asked = trees.length + servers.length > 0;
     const coverage = new Map<string, Promise<Coverage>>();
     const reports: SubjectReport[] = [];
@@ -100,10 +102,9 @@ export async function checkCores(options: CheckOptions): Promise<SubjectReport[]
       if (options.fetch !== undefined) {
         const dir = path.resolve(options.fetch);
         const items = modules.flatMap((m) => (m.coverage ? [{ module: m, coverage: m.coverage }] : []));
-        const signal = new AbortController().signal;
         const fetched = await fetchInto(items, { dir, trees, http: options.http, checker, signal });
-        report.fetched = { ...fetched, gdb: [] };
-        report.fetched.gdb = gdbArgv({ dir, ...(await programOf(report, dir)), ...coreOf(report), ...fetched });
+        const program = await programOf(report, dir, fetched.sysroot);
+        report.fetched = { ...fetched, gdb: gdbArgv({ dir, ...program, ...coreOf(report), ...fetched }) };
       }
       reports.push(report);
     }
@@ -142,14 +143,14 @@ function summarize(modules: readonly ModuleReport[]): SubjectReport['summary'] {
 }
 
 /** The program gdb should load: the main module's file when it is here, else its fetched executable. */
-async function programOf(report: SubjectReport, dir: string): Promise<{ program?: string }> {
-  const main = report.modules.find((m) => m.kind === 'main');
-  if (!main?.buildId) return report.type === 'core' ? {} : { program: path.resolve(report.file) };
+async function programOf(report: SubjectReport, dir: string, sysroot?: string): Promise<{ program?: string }> {
   if (report.type !== 'core') return { program: path.resolve(report.file) };
+  const main = report.modules.find((m) => m.kind === 'main');
+  if (!main?.buildId) return {};
   const exe = debugFilePath(dir, main.buildId, 'executable');
-  if (report.fetched?.sysroot === undefined && (await fs.stat(exe).catch(() => undefined))) return { program: exe };
+  if (sysroot === undefined && (await fs.stat(exe).catch(() => undefined))) return { program: exe };
   if (main.path?.startsWith('/') && !main.path.endsWith(' (deleted)')) {
-    const p = report.fetched?.sysroot ? path.join(report.fetched.sysroot, main.path) : main.path;
+    const p = sysroot ? path.join(sysroot, main.path) : main.path;
     if (await fs.stat(p).catch(() => undefined)) return { program: p };
   }
   return {};

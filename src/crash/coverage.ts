@@ -5,9 +5,8 @@
  * not read, with the seed's status semantics: 404 and other 4xx are "not
  * there", 401/403 "credentials needed", the rest retried, then an error).
  */
-import path from 'node:path';
 import { probeArtifact, type ArtifactKind } from '../debuginfod/probe.js';
-import type { HttpOptions } from '../http/client.js';
+import { DEFAULT_BACKOFF, DEFAULT_RETRIES, DEFAULT_TIMEOUT_MS, type HttpOptions } from '../http/client.js';
 import { KIND_DEBUGINFO, KIND_EXECUTABLE, type ShardTarball, type TarballObject } from '../mirror/format.js';
 import { indexedBuild, tarballObjectOf } from '../mirror/remote.js';
 import type { TreeLocation } from '../mirror/tree-location.js';
@@ -117,9 +116,12 @@ export class CoverageChecker {
   async #fromServer(server: string, buildId: string, kind: ArtifactKind, out: Coverage): Promise<Place | undefined> {
     const { http, signal } = this.options;
     const r = await probeArtifact(server, buildId, kind, {
-      retries: http.retries ?? 3,
-      backoff: { baseMs: http.backoffBaseMs ?? 250, capMs: http.backoffCapMs ?? 4000 },
-      attemptTimeoutMs: http.timeoutMs ?? 30_000,
+      retries: http.retries ?? DEFAULT_RETRIES,
+      backoff: {
+        baseMs: http.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs,
+        capMs: http.backoffCapMs ?? DEFAULT_BACKOFF.capMs,
+      },
+      attemptTimeoutMs: http.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       signal,
     });
     if (r.outcome === 'served') return { source: server, ...(r.size !== undefined ? { size: r.size } : {}) };
@@ -134,6 +136,6 @@ export function packageOf(tarball: string): { package?: string; buildNumber?: st
   const parts = tarball.split('/');
   if (parts.length < 3) return {};
   const [category, pn, file] = parts.slice(-3) as [string, string, string];
-  const name = parseTarballName(category, pn, path.posix.basename(file));
+  const name = parseTarballName(category, pn, file);
   return typeof name === 'string' ? {} : { package: `${category}/${name.pf}`, buildNumber: name.buildNumber };
 }

@@ -17,16 +17,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactUrl } from '../debuginfod/probe.js';
-import { bufferSource, fdSource, inspectElf } from '../elf/index.js';
+import { bufferSource, fdSource } from '../elf/index.js';
 import { PackdebugError } from '../errors.js';
 import { httpGet, type HttpOptions } from '../http/client.js';
 import { lookupIn, readMembers } from '../mirror/remote.js';
 import type { MemberRecord } from '../mirror/format.js';
 import type { TreeLocation } from '../mirror/tree-location.js';
-import { matchesBuildId, type BuildIdKind } from '../tarball/elf-members.js';
+import { matchesBuildId, verifyBuildIdFile, type BuildIdKind } from '../tarball/elf-members.js';
 import { AtomicFile, lstatBelow, mkdirBelow } from '../util/atomic.js';
 import { type Coverage, type CoverageChecker, isSourceMember, type Place } from './coverage.js';
-import type { Module } from './modules.js';
+import { elfOfFile, type Module } from './modules.js';
 
 export interface FetchReport {
   /** Files written (debug files, executables, sources), and their bytes. */
@@ -100,6 +100,8 @@ export async function fetchInto(items: readonly FetchItem[], options: FetchOptio
   const fromServers: Array<{ id: string; kind: BuildIdKind; place: Place }> = [];
   const doneIds = new Set<string>();
   const executables = new Map<Module, string>();
+  /** Modules whose file is here with the build-id the core names. */
+  const local = new Set<Module>();
   const fail = (id: string, err: unknown) => {
     if (!(err instanceof PackdebugError) || err.code === 'E_UNSAFE' || err.code === 'E_NOSPC') throw err;
     report.failures.push(`${id}: ${err.message}`);
@@ -132,13 +134,13 @@ export async function fetchInto(items: readonly FetchItem[], options: FetchOptio
   for (const { module: m, coverage: c } of items) {
     const id = m.buildId;
     if (id === undefined) continue;
-    const local = await localFileMatches(m);
+    if (await localFileMatches(m)) local.add(m);
     if (!doneIds.has(id)) {
       doneIds.add(id);
       if (c.debuginfo) await want(id, 'debuginfo', c.debuginfo);
-      if (c.executable && (!c.debuginfo || !local)) await want(id, 'executable', c.executable);
+      if (c.executable && (!c.debuginfo || !local.has(m))) await want(id, 'executable', c.executable);
     }
-    if (c.executable && !local) executables.set(m, debugFilePath(dir, id, 'executable'));
+    if (c.executable && !local.has(m)) executables.set(m, debugFilePath(dir, id, 'executable'));
     if (c.sources?.tarball !== undefined) {
       const batch = batchOf(c.sources);
       if (batch && !batch.members.has(SOURCES_KEY)) batch.members.set(SOURCES_KEY, []);
@@ -160,7 +162,7 @@ export async function fetchInto(items: readonly FetchItem[], options: FetchOptio
     }
   }
   for (const [m, exe] of executables) if (!(await fs.stat(exe).catch(() => undefined))) executables.delete(m);
-  if (executables.size > 0) report.sysroot = await buildSysroot(dir, items, executables);
+  if (executables.size > 0) report.sysroot = await buildSysroot(dir, items, executables, local);
   return report;
 }
 
@@ -196,15 +198,10 @@ async function readBatch(batch: TarballBatch, options: FetchOptions, report: Fet
       async (m, data) => {
         for (const target of targets.get(m)!) {
           if (target.check) {
-            const elf = inspectElf(bufferSource(data));
-            if (!elf || !matchesBuildId(elf, target.check.id, target.check.kind))
-              throw new PackdebugError(
-                'E_VERIFY',
-                `${batch.tree.archiveOf(batch.tarball)}: ${m.name} is not the ${target.check.kind} file of ` +
-                  `build-id ${target.check.id} (its ELF note disagrees)`,
-              );
+            const { id, kind } = target.check;
+            verifyBuildIdFile(bufferSource(data), id, kind, `${batch.tree.archiveOf(batch.tarball)}: ${m.name}`);
           }
-          await writeFile(dir, target, data);
+          await AtomicFile.write(target.final, data, { root: dir, mode: target.mode });
           report.files++;
           report.bytesWritten += data.length;
         }
@@ -217,68 +214,30 @@ async function readBatch(batch: TarballBatch, options: FetchOptions, report: Fet
   for (const [, list] of large) {
     for (const target of list) {
       if (!target.check) continue;
-      const out = await AtomicFile.create(target.final, { root: dir, mode: target.mode });
-      try {
-        const location = batch.tree.location();
-        const answer = await lookupIn({
-          source: location.url,
-          location,
-          id: target.check.id,
-          kind: target.check.kind,
-          path: undefined,
-          signal,
-          out: out.fh,
-        });
-        await out.commit();
-        report.files++;
-        report.bytesWritten += answer.size;
-        report.bytesDecoded += answer.bytesDecoded ?? 0;
-      } catch (err) {
-        await out.abort();
-        throw err;
-      }
+      const { id, kind } = target.check;
+      const location = batch.tree.location();
+      const answer = await AtomicFile.produce(target.final, { root: dir, mode: target.mode }, (out) =>
+        lookupIn({ source: location.url, location, id, kind, path: undefined, signal, out: out.fh }),
+      );
+      report.files++;
+      report.bytesWritten += answer.size;
+      report.bytesDecoded += answer.bytesDecoded ?? 0;
     }
-  }
-}
-
-async function writeFile(dir: string, target: Target, data: Buffer): Promise<void> {
-  const out = await AtomicFile.create(target.final, { root: dir, mode: target.mode });
-  try {
-    await out.writing('writing', async () => {
-      let done = 0;
-      while (done < data.length) done += (await out.fh.write(data, done, data.length - done)).bytesWritten;
-    });
-    await out.commit();
-  } catch (err) {
-    await out.abort();
-    throw err;
   }
 }
 
 /** The module's file is on this system with the build-id the core names (gdb will read it there). */
 async function localFileMatches(m: Module): Promise<boolean> {
   if (m.buildIdFrom === 'file' || m.path === undefined || !m.path.startsWith('/')) return m.buildIdFrom === 'file';
-  const fh = await fs.open(m.path, 'r').catch(() => undefined);
-  if (!fh) return false;
-  try {
-    const st = await fh.stat();
-    return st.isFile() && inspectElf(fdSource(fh.fd, st.size))?.gnuBuildId === m.buildId;
-  } finally {
-    await fh.close();
-  }
+  const elf = await elfOfFile(m.path);
+  return typeof elf === 'object' && elf.gnuBuildId === m.buildId;
 }
 
 /** A file already in place that is the artifact asked for: nothing to fetch again. */
 async function alreadyThere(dir: string, file: string, id: string, kind: BuildIdKind): Promise<boolean> {
-  const st = await lstatBelow(dir, file);
-  if (!st?.isFile()) return false;
-  const fh = await fs.open(file, 'r');
-  try {
-    const elf = inspectElf(fdSource(fh.fd, st.size));
-    return elf !== undefined && matchesBuildId(elf, id, kind);
-  } finally {
-    await fh.close();
-  }
+  if (!(await lstatBelow(dir, file))?.isFile()) return false;
+  const elf = await elfOfFile(file);
+  return typeof elf === 'object' && matchesBuildId(elf, id, kind);
 }
 
 /** A debug file or executable from a debuginfod server, verified by its ELF note before it is renamed into place. */
@@ -290,29 +249,24 @@ async function fetchFromServer(
   report: FetchReport,
 ): Promise<void> {
   const final = debugFilePath(options.dir, id, kind);
-  const out = await AtomicFile.create(final, { root: options.dir, mode: kind === 'debuginfo' ? 0o644 : 0o755 });
-  try {
+  const mode = kind === 'debuginfo' ? 0o644 : 0o755;
+  const size = await AtomicFile.produce(final, { root: options.dir, mode }, async ({ fh }) => {
     const url = artifactUrl(place.source, id, kind);
-    let size: number;
+    let written: number;
     if (url.startsWith('file:')) {
       // A file:// server is a directory in debuginfod's layout (as debuginfod-find reads one through curl).
-      await out.fh.writeFile(await fs.readFile(fileURLToPath(url)));
-      size = (await out.fh.stat()).size;
+      await fh.writeFile(await fs.readFile(fileURLToPath(url)));
+      written = (await fh.stat()).size;
     } else {
-      size = (await httpGet(url, { into: out.fh, maxBytes: 2 ** 40 }, { ...options.http, signal: options.signal }))
+      written = (await httpGet(url, { into: fh, maxBytes: 2 ** 40 }, { ...options.http, signal: options.signal }))
         .written;
     }
-    await out.fh.truncate(size);
-    const elf = inspectElf(fdSource(out.fh.fd, size));
-    if (!elf || !matchesBuildId(elf, id, kind))
-      throw new PackdebugError('E_VERIFY', `${place.source}: the ${kind} served for ${id} is not that file`);
-    await out.commit();
-    report.files++;
-    report.bytesWritten += size;
-  } catch (err) {
-    await out.abort();
-    throw err;
-  }
+    await fh.truncate(written);
+    verifyBuildIdFile(fdSource(fh.fd, written), id, kind, `${place.source}: the ${kind} served`);
+    return written;
+  });
+  report.files++;
+  report.bytesWritten += size;
 }
 
 /**
@@ -328,6 +282,7 @@ async function buildSysroot(
   dir: string,
   items: readonly FetchItem[],
   executables: Map<Module, string>,
+  local: ReadonlySet<Module>,
 ): Promise<string> {
   const root = path.join(dir, 'sysroot');
   for (const { module: m } of items) {
@@ -338,8 +293,7 @@ async function buildSysroot(
     // Already there, or behind a symlink a previous run made: nothing to write.
     if (await lstatBelow(dir, target).catch(() => true)) continue;
     const exe = executables.get(m);
-    const local = !exe && (await localFileMatches(m));
-    if (!exe && !local) continue;
+    if (!exe && !local.has(m)) continue;
     await mkdirBelow(dir, path.dirname(target));
     if (exe) await fs.copyFile(exe, target);
     else await fs.symlink(m.path, target);

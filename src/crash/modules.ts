@@ -10,7 +10,7 @@ import { PackdebugError, fromSystemError } from '../errors.js';
 import { type CoreModule, coreModules, type ModuleKind, type PackageNote } from '../elf/core-modules.js';
 import { type CoreProcess, readCore } from '../elf/core.js';
 import { elfType } from '../elf/header.js';
-import { fdSource, inspectElf, readDynamic, type ByteSource } from '../elf/index.js';
+import { fdSource, inspectElf, type ByteSource, type ElfInfo } from '../elf/index.js';
 import { resolveNeeded } from '../system/needed.js';
 import { openInput, type Compression } from './input.js';
 
@@ -96,14 +96,23 @@ async function buildIdOnDisk(path: string | undefined): Promise<{ buildId: strin
   if (path === undefined) return 'its file is not named (no NT_FILE entry)';
   if (path.endsWith(' (deleted)')) return 'its file was deleted before the crash';
   if (!path.startsWith('/') || path.includes('\0')) return 'its file name is not an absolute path';
+  const elf = await elfOfFile(path);
+  if (elf === 'missing') return `${path} is not on this system`;
+  if (elf === undefined) return 'not-elf';
+  return elf.gnuBuildId ? { buildId: elf.gnuBuildId } : `${path} has no build-id`;
+}
+
+/**
+ * What inspectElf says of the file at `path` (symlinks followed: this only
+ * reads): undefined when it is no regular ELF file, 'missing' when it cannot
+ * be opened.
+ */
+export async function elfOfFile(path: string): Promise<ElfInfo | undefined | 'missing'> {
   const fh = await fs.open(path, 'r').catch(() => undefined);
-  if (!fh) return `${path} is not on this system`;
+  if (!fh) return 'missing';
   try {
     const st = await fh.stat();
-    if (!st.isFile()) return 'not-elf';
-    const elf = inspectElf(fdSource(fh.fd, st.size));
-    if (!elf) return 'not-elf';
-    return elf.gnuBuildId ? { buildId: elf.gnuBuildId } : `${path} has no build-id`;
+    return st.isFile() ? inspectElf(fdSource(fh.fd, st.size)) : undefined;
   } finally {
     await fh.close();
   }
@@ -135,8 +144,8 @@ async function fromBinary(file: string, source: ByteSource, eType: number): Prom
     }
     modules.push(m);
   }
-  // A PIE executable is ET_DYN too: what tells it from a library is its interpreter.
-  const isProgram = type === 'exec' || readDynamic(source)?.interpreter !== undefined;
+  // A PIE executable is ET_DYN too: what tells it from a library is its interpreter (PT_INTERP).
+  const isProgram = type === 'exec' || resolved.interpreter !== undefined;
   const problems = [resolved.malformed, resolved.incomplete].filter((p): p is string => p !== undefined);
   return { file, type: isProgram ? 'executable' : 'library', modules, problems };
 }

@@ -60,6 +60,8 @@ export interface HttpResponse {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_RETRIES = 3;
+/** The first backoff ceiling and its cap (HttpOptions.backoffBaseMs, backoffCapMs). */
+export const DEFAULT_BACKOFF = { baseMs: 250, capMs: 4000 } as const;
 const DEFAULT_MAX_BYTES = 1 << 30;
 
 /**
@@ -119,9 +121,12 @@ export async function httpGet(
       }
       const wait =
         err.retryAfter ??
-        backoffDelay(attempt + 1, { baseMs: options.backoffBaseMs ?? 250, capMs: options.backoffCapMs ?? 4000 });
+        backoffDelay(attempt + 1, {
+          baseMs: options.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs,
+          capMs: options.backoffCapMs ?? DEFAULT_BACKOFF.capMs,
+        });
       options.log?.(`${url}: ${err.message}; retrying in ${(wait / 1000).toFixed(1)} s`);
-      await sleep(Math.min(wait, options.backoffCapMs ?? 4000), options.signal);
+      await sleep(Math.min(wait, options.backoffCapMs ?? DEFAULT_BACKOFF.capMs), options.signal);
     }
   }
 }

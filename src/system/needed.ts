@@ -65,6 +65,8 @@ export interface NeededResult {
   incomplete?: string;
   /** The file's own dynamic section contradicts itself. */
   malformed?: string;
+  /** The file's PT_INTERP (a program has one; a shared library usually not). */
+  interpreter?: string;
 }
 
 export interface ResolveNeededOptions {
@@ -340,5 +342,6 @@ export async function resolveNeeded(file: string, options: ResolveNeededOptions 
   const incomplete = [main.dynamic.incomplete, search.incomplete].filter((t) => t !== undefined).join('; ');
   if (incomplete !== '') result.incomplete = incomplete;
   if (main.dynamic.malformed !== undefined) result.malformed = main.dynamic.malformed;
+  if (interpreter !== undefined) result.interpreter = interpreter;
   return result;
 }
