@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { SNIPPET_KINDS } from '../portage/snippet-kinds.js';
 import { jsonOption } from './options.js';
 
 export interface SnippetArgs {
@@ -19,15 +20,7 @@ export const snippetCommand = {
       .positional('kind', {
         type: 'string',
         demandOption: true,
-        choices: [
-          'make.conf',
-          'bashrc',
-          'debuginfod-systemd',
-          'debuginfod-openrc',
-          'serve-systemd',
-          'serve-openrc',
-          'client',
-        ],
+        choices: SNIPPET_KINDS,
       })
       .options({
         eprefix: {

@@ -4,17 +4,9 @@
  */
 import { PackdebugError } from '../errors.js';
 import { TARBALL_DIR } from './naming.js';
+import { SNIPPET_KINDS, type SnippetKind } from './snippet-kinds.js';
 
-export const SNIPPET_KINDS = [
-  'make.conf',
-  'bashrc',
-  'debuginfod-systemd',
-  'debuginfod-openrc',
-  'serve-systemd',
-  'serve-openrc',
-  'client',
-] as const;
-export type SnippetKind = (typeof SNIPPET_KINDS)[number];
+export { SNIPPET_KINDS, type SnippetKind };
 
 export interface SnippetOptions {
   /** Gentoo Prefix offset: '' (default) or an absolute path without trailing slash. */
